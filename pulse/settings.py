@@ -1,0 +1,207 @@
+"""One typed settings object for every worker, from the environment and an optional `.env`.
+
+The first seed's `.env` (`client_id`, `client_secret`, `KAFKA_BOOTSTRAP`, `KAFKA_KEY`,
+`KAFKA_SECRET`, `SNOWFLAKE_USER`, `SNOWFLAKE_PASSWORD`, `SNOWFLAKE_ACCOUNT`) works unchanged.
+Every secret is a `SecretStr`, so it never shows in a repr, a log line or an exception.
+A bad value becomes one `ConfigError` line naming the variable, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Optional
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(Exception):
+    """A user mistake in configuration: printed as one line, exit code 2."""
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+def _split(value: Any) -> Any:
+    """Comma-separated env values become lists; blanks are dropped."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        populate_by_name=True,
+        enable_decoding=False,  # lists are comma-separated, not JSON
+    )
+
+    # --- Twitch Helix -------------------------------------------------------------
+    twitch_client_id: str = Field("", validation_alias=_env("TWITCH_CLIENT_ID", "client_id"))
+    twitch_client_secret: SecretStr = Field(
+        SecretStr(""), validation_alias=_env("TWITCH_CLIENT_SECRET", "client_secret")
+    )
+    # Extra credentials for sharding a sweep: "id1:secret1,id2:secret2"
+    twitch_credentials: SecretStr = Field(SecretStr(""), validation_alias=_env("TWITCH_CREDENTIALS"))
+    twitch_api_url: str = Field("https://api.twitch.tv/helix", validation_alias=_env("TWITCH_API_URL"))
+    twitch_auth_url: str = Field("https://id.twitch.tv/oauth2", validation_alias=_env("TWITCH_AUTH_URL"))
+    twitch_game_ids: list[str] = Field(default_factory=list, validation_alias=_env("TWITCH_GAME_IDS"))
+    twitch_game_names: list[str] = Field(default_factory=list, validation_alias=_env("TWITCH_GAME_NAMES"))
+    twitch_languages: list[str] = Field(default_factory=list, validation_alias=_env("TWITCH_LANGUAGES"))
+    twitch_user_logins: list[str] = Field(default_factory=list, validation_alias=_env("TWITCH_USER_LOGINS"))
+    poll_interval_seconds: int = Field(60, ge=1, validation_alias=_env("POLL_INTERVAL_SECONDS"))
+    # Accelerated clock for demos and tests: simulated seconds per real second (1 = real time)
+    clock_speed: float = Field(1.0, gt=0, validation_alias=_env("CLOCK_SPEED"))
+
+    # --- Kafka --------------------------------------------------------------------
+    kafka_bootstrap: str = Field("127.0.0.1:9092", validation_alias=_env("KAFKA_BOOTSTRAP"))
+    kafka_key: SecretStr = Field(SecretStr(""), validation_alias=_env("KAFKA_KEY"))
+    kafka_secret: SecretStr = Field(SecretStr(""), validation_alias=_env("KAFKA_SECRET"))
+    kafka_security_protocol: str = Field("", validation_alias=_env("KAFKA_SECURITY_PROTOCOL"))
+    kafka_sasl_mechanism: str = Field("PLAIN", validation_alias=_env("KAFKA_SASL_MECHANISM"))
+    topic_prefix: str = Field("", validation_alias=_env("TOPIC_PREFIX"))
+    topic_partitions: int = Field(2, ge=1, validation_alias=_env("TOPIC_PARTITIONS"))
+    topic_replication: int = Field(1, ge=1, validation_alias=_env("TOPIC_REPLICATION"))
+    consumer_group_prefix: str = Field("twitch-pulse", validation_alias=_env("CONSUMER_GROUP_PREFIX"))
+    state_dir: Path = Field(Path("state"), validation_alias=_env("STATE_DIR"))
+
+    # --- Snowflake ----------------------------------------------------------------
+    snowflake_account: str = Field("", validation_alias=_env("SNOWFLAKE_ACCOUNT"))
+    snowflake_user: str = Field("", validation_alias=_env("SNOWFLAKE_USER"))
+    snowflake_password: SecretStr = Field(SecretStr(""), validation_alias=_env("SNOWFLAKE_PASSWORD"))
+    snowflake_private_key_file: Optional[Path] = Field(None, validation_alias=_env("SNOWFLAKE_PRIVATE_KEY_FILE"))
+    snowflake_private_key: SecretStr = Field(SecretStr(""), validation_alias=_env("SNOWFLAKE_PRIVATE_KEY"))
+    snowflake_private_key_passphrase: SecretStr = Field(
+        SecretStr(""), validation_alias=_env("SNOWFLAKE_PRIVATE_KEY_PASSPHRASE")
+    )
+    snowflake_database: str = Field("TWITCH", validation_alias=_env("SNOWFLAKE_DATABASE"))
+    snowflake_schema: str = Field("ANALYTICS", validation_alias=_env("SNOWFLAKE_SCHEMA"))
+    snowflake_warehouse: str = Field("", validation_alias=_env("SNOWFLAKE_WAREHOUSE"))
+    snowflake_role: str = Field("", validation_alias=_env("SNOWFLAKE_ROLE"))
+    # Where the local stand-in (fakesnow server) listens when SNOWFLAKE_ACCOUNT is not set
+    snowflake_host: str = Field("127.0.0.1", validation_alias=_env("SNOWFLAKE_HOST"))
+    snowflake_port: int = Field(8765, ge=1, le=65535, validation_alias=_env("SNOWFLAKE_PORT"))
+    snowflake_network_timeout: int = Field(60, ge=1, validation_alias=_env("SNOWFLAKE_NETWORK_TIMEOUT"))
+
+    # --- Windows and alerts (DESIGN §4, §5) --------------------------------------
+    window_seconds: int = Field(600, ge=1, validation_alias=_env("WINDOW_SECONDS"))
+    window_grace_seconds: int = Field(0, ge=0, validation_alias=_env("WINDOW_GRACE_SECONDS"))
+    top_n: int = Field(10, ge=1, validation_alias=_env("TOP_N"))
+    alert_threshold_viewers: int = Field(10_000, ge=1, validation_alias=_env("ALERT_THRESHOLD_VIEWERS"))
+    surge_min_viewers: int = Field(1_000, ge=0, validation_alias=_env("SURGE_MIN_VIEWERS"))
+    surge_ratio: float = Field(1.0, ge=0, validation_alias=_env("SURGE_RATIO"))
+    game_surge_min_viewers: int = Field(1_000, ge=0, validation_alias=_env("GAME_SURGE_MIN_VIEWERS"))
+    surge_baseline_seconds: int = Field(900, ge=1, validation_alias=_env("SURGE_BASELINE_SECONDS"))
+    alert_cooldown_seconds: int = Field(3600, ge=0, validation_alias=_env("ALERT_COOLDOWN_SECONDS"))
+    slack_webhook_url: SecretStr = Field(SecretStr(""), validation_alias=_env("SLACK_WEBHOOK_URL"))
+
+    # --- Operating ----------------------------------------------------------------
+    metrics_port: int = Field(9108, ge=0, le=65535, validation_alias=_env("METRICS_PORT"))
+    log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL"))
+
+    _split_lists = field_validator(
+        "twitch_game_ids", "twitch_game_names", "twitch_languages", "twitch_user_logins", mode="before"
+    )(_split)
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
+        return value
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _bootstrap(cls, value: str) -> str:
+        for server in value.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError("must be host:port[,host:port...]")
+        return value
+
+    @field_validator("twitch_api_url", "twitch_auth_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("slack_webhook_url")
+    @classmethod
+    def _webhook(cls, value: SecretStr) -> SecretStr:
+        raw = value.get_secret_value()
+        if raw and not raw.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL (the secret value is not shown)")
+        return value
+
+    # --- Derived ------------------------------------------------------------------
+    @property
+    def uses_local_warehouse(self) -> bool:
+        """No account configured: the fakesnow server stands in for Snowflake."""
+        return not self.snowflake_account
+
+    @property
+    def twitch_credential_pairs(self) -> list[tuple[str, SecretStr]]:
+        """All client credentials: the primary pair first, then TWITCH_CREDENTIALS."""
+        pairs: list[tuple[str, SecretStr]] = []
+        if self.twitch_client_id:
+            pairs.append((self.twitch_client_id, self.twitch_client_secret))
+        for item in _split(self.twitch_credentials.get_secret_value()):
+            client_id, sep, secret = item.partition(":")
+            if not sep or not client_id or not secret:
+                raise ConfigError("TWITCH_CREDENTIALS: each entry must be client_id:client_secret")
+            pairs.append((client_id, SecretStr(secret)))
+        return pairs
+
+    @cached_property
+    def secret_values(self) -> tuple[str, ...]:
+        """Every non-empty secret, for the log redaction filter."""
+        values = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr) and value.get_secret_value():
+                values.append(value.get_secret_value())
+        for _, secret in self.twitch_credential_pairs if self.twitch_credentials.get_secret_value() else []:
+            values.append(secret.get_secret_value())
+        return tuple(v for v in values if len(v) >= 4)
+
+    def topic(self, name: str) -> str:
+        """A topic's full name: the DESIGN name behind the optional TOPIC_PREFIX."""
+        return f"{self.topic_prefix}{name}"
+
+    def group(self, worker: str) -> str:
+        return f"{self.consumer_group_prefix}-{worker}"
+
+
+def _env_name(field: str) -> str:
+    alias = Settings.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return field.upper()
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, turning validation errors into one readable ConfigError."""
+    try:
+        env_file = os.environ.get("TWITCH_PULSE_ENV_FILE", ".env")
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            name = _env_name(field) if field in Settings.model_fields else field
+            message = error["msg"]
+            field_info = Settings.model_fields.get(field)
+            if field_info is not None and field_info.annotation is not SecretStr:
+                bad = error.get("input")
+                if isinstance(bad, (str, int, float)):
+                    message += f" (got {bad!r})"
+            problems.append(f"{name}: {message}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

@@ -1,0 +1,11 @@
+"""Topic names of DESIGN §1; `Settings.topic()` adds the optional TOPIC_PREFIX."""
+
+STREAMS = "twitch.streams"
+STREAMS_DLQ = "twitch.streams.dlq"
+WINDOWS_GAMES = "twitch.windows.games"
+WINDOWS_CHANNELS = "twitch.windows.channels"
+WINDOWS_TOP_CHANNELS = "twitch.windows.top_channels"
+ALERTS = "twitch.alerts"
+
+WINDOW_TOPICS = (WINDOWS_GAMES, WINDOWS_CHANNELS, WINDOWS_TOP_CHANNELS)
+ALL = (STREAMS, STREAMS_DLQ, *WINDOW_TOPICS, ALERTS)

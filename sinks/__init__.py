@@ -1,0 +1,1 @@
+"""Sinks: Snowflake writers and the Slack alerts worker (DESIGN §5, §6)."""

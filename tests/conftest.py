@@ -1,0 +1,101 @@
+"""Session fixtures: a real local Kafka broker and a real fakesnow server, shared by all tests.
+
+Each test gets its own topic prefix and its own warehouse schema, so tests never interfere.
+The stack is started once per session (or reused when already running, e.g. with
+PULSE_KEEP_STACK=1 between runs) and stopped at the end if this session started it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from devstack.kafka import KafkaBroker
+from devstack.warehouse import WarehouseServer
+from pulse.settings import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN_DIR = Path(os.environ.get("PULSE_TEST_RUN_DIR", ROOT / ".cache" / "test-stack"))
+KAFKA_PORT = int(os.environ.get("PULSE_TEST_KAFKA_PORT", "39092"))
+WAREHOUSE_PORT = int(os.environ.get("PULSE_TEST_WAREHOUSE_PORT", "38765"))
+
+
+@pytest.fixture(scope="session")
+def kafka_broker() -> Iterator[KafkaBroker]:
+    broker = KafkaBroker(RUN_DIR, port=KAFKA_PORT)
+    started = broker.start(timeout=120)
+    yield broker
+    if started and not os.environ.get("PULSE_KEEP_STACK"):
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def warehouse_server() -> Iterator[WarehouseServer]:
+    server = WarehouseServer(RUN_DIR, port=WAREHOUSE_PORT)
+    started = server.start()
+    yield server
+    if started and not os.environ.get("PULSE_KEEP_STACK"):
+        server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No developer `.env` or exported variable leaks into a test."""
+    monkeypatch.setenv("TWITCH_PULSE_ENV_FILE", str(tmp_path / "no.env"))
+    for name in list(os.environ):
+        if name.upper().startswith(("TWITCH_", "KAFKA_", "SNOWFLAKE_", "SLACK_", "TOPIC_", "WINDOW_")) \
+                and name != "TWITCH_PULSE_ENV_FILE":
+            monkeypatch.delenv(name, raising=False)
+    for name in ("client_id", "client_secret", "CLIENT_ID", "CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def unique() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def make_settings(kafka_broker: KafkaBroker, unique: str, tmp_path: Path) -> Callable[..., Settings]:
+    """Settings for this test: the local broker, its own topic prefix, group prefix and state dir.
+
+    The warehouse is not started by this fixture; tests that need it use `wh_settings`.
+    """
+
+    def factory(**overrides) -> Settings:
+        base = dict(
+            kafka_bootstrap=kafka_broker.bootstrap,
+            topic_prefix=f"t{unique}.",
+            consumer_group_prefix=f"g{unique}",
+            state_dir=tmp_path / "state",
+            snowflake_port=WAREHOUSE_PORT,
+            snowflake_schema=f"T_{unique.upper()}",
+            metrics_port=0,
+        )
+        base.update(overrides)
+        return load_settings(**base)
+
+    return factory
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def wh_settings(warehouse_server: WarehouseServer, settings: Settings) -> Iterator[Settings]:
+    """Settings whose warehouse schema is this test's own; dropped afterwards."""
+    yield settings
+    from pulse.warehouse import connect
+
+    try:
+        conn = connect(settings, with_schema=False)
+        conn.cursor().execute(f"DROP SCHEMA IF EXISTS {settings.snowflake_database}.{settings.snowflake_schema} CASCADE")
+        conn.close()
+    except Exception:
+        pass
