@@ -58,6 +58,16 @@ class Settings(BaseSettings):
     poll_interval_seconds: int = Field(60, ge=1, validation_alias=_env("POLL_INTERVAL_SECONDS"))
     # Accelerated clock for demos and tests: simulated seconds per real second (1 = real time)
     clock_speed: float = Field(1.0, gt=0, validation_alias=_env("CLOCK_SPEED"))
+    # Epoch seconds where simulated time equals real time (0: the simulator's start, adopted
+    # by the producer from the simulator's Pulse-Clock header); see pulse/clock.py
+    clock_anchor: float = Field(0.0, ge=0, validation_alias=_env("CLOCK_ANCHOR"))
+    # This producer's shard "k/S" (0-based): shards split languages, games or logins between them
+    producer_shard: str = Field("0/1", validation_alias=_env("PRODUCER_SHARD"))
+    # How one shard splits its sweep into parallel cursor chains: auto, none, language
+    producer_split: str = Field("auto", validation_alias=_env("PRODUCER_SPLIT"))
+    # Cursor chains paginated at the same time (each credential's rate limit still holds)
+    producer_concurrency: int = Field(4, ge=1, le=64, validation_alias=_env("PRODUCER_CONCURRENCY"))
+
 
     # --- Kafka --------------------------------------------------------------------
     kafka_bootstrap: str = Field("127.0.0.1:9092", validation_alias=_env("KAFKA_BOOTSTRAP"))
@@ -115,6 +125,22 @@ class Settings(BaseSettings):
         value = value.upper()
         if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
+        return value
+
+    @field_validator("producer_shard")
+    @classmethod
+    def _shard(cls, value: str) -> str:
+        index, sep, count = value.strip().partition("/")
+        if not sep or not index.isdigit() or not count.isdigit() or not 0 <= int(index) < int(count):
+            raise ValueError("must be k/S with 0 <= k < S, e.g. 0/2")
+        return f"{int(index)}/{int(count)}"
+
+    @field_validator("producer_split")
+    @classmethod
+    def _split_mode(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in {"auto", "none", "language"}:
+            raise ValueError("must be one of auto, none, language")
         return value
 
     @field_validator("kafka_bootstrap")
