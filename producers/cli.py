@@ -26,6 +26,18 @@ from typing import Any
 log = logging.getLogger("producers.cli")
 
 
+def _quiet_authlib() -> None:
+    """quixstreams imports authlib, which forces its own deprecation warning 'always' on;
+    a worker's stderr should not open with it (belongs in pulse.cli for every area)."""
+    import warnings
+
+    try:
+        from authlib.deprecate import AuthlibDeprecationWarning
+    except ImportError:
+        return
+    warnings.filterwarnings("ignore", category=AuthlibDeprecationWarning)
+
+
 def _stop_on_signals() -> threading.Event:
     """SIGTERM and SIGINT set an event the workers check between steps."""
     stop = threading.Event()
@@ -58,6 +70,7 @@ def _unreachable(exc: Exception, settings) -> Exception:
 
 
 def _poll_command(args: argparse.Namespace, record: bool) -> int:
+    _quiet_authlib()
     from confluent_kafka import KafkaException
 
     from pulse.metrics import start_metrics_server
@@ -104,6 +117,7 @@ def _record(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    _quiet_authlib()
     from pulse.metrics import start_metrics_server
     from pulse.settings import ConfigError
 
@@ -150,6 +164,7 @@ def simulator_config(args: argparse.Namespace):
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    _quiet_authlib()
     import orjson
 
     from devstack.service import ServiceError
