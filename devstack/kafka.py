@@ -122,7 +122,12 @@ share.coordinator.state.topic.min.isr=1
 min.insync.replicas=1
 default.replication.factor=1
 group.initial.rebalance.delay.ms=0
-log.retention.hours=168
+# local data is kept until `make clean`: replays of old recordings carry old timestamps,
+# which time-based retention would delete at once
+log.retention.ms=-1
+# the accelerated demo clock stamps records ahead of real time; Kafka 4 rejects records more
+# than an hour in the future by default
+log.message.timestamp.after.max.ms=9223372036854775807
 log.segment.bytes=104857600
 """)
 

@@ -68,7 +68,6 @@ class Settings(BaseSettings):
     # Cursor chains paginated at the same time (each credential's rate limit still holds)
     producer_concurrency: int = Field(4, ge=1, le=64, validation_alias=_env("PRODUCER_CONCURRENCY"))
 
-
     # --- Kafka --------------------------------------------------------------------
     kafka_bootstrap: str = Field("127.0.0.1:9092", validation_alias=_env("KAFKA_BOOTSTRAP"))
     kafka_key: SecretStr = Field(SecretStr(""), validation_alias=_env("KAFKA_KEY"))
@@ -110,6 +109,21 @@ class Settings(BaseSettings):
     surge_baseline_seconds: int = Field(900, ge=1, validation_alias=_env("SURGE_BASELINE_SECONDS"))
     alert_cooldown_seconds: int = Field(3600, ge=0, validation_alias=_env("ALERT_COOLDOWN_SECONDS"))
     slack_webhook_url: SecretStr = Field(SecretStr(""), validation_alias=_env("SLACK_WEBHOOK_URL"))
+
+    # --- Sinks (DESIGN §6) ----------------------------------------------------------
+    # How rows reach the warehouse: "copy" (PUT + COPY INTO from staged NDJSON) or "insert"
+    # (multi-row INSERT/MERGE from bound VALUES); chosen by bench/sink_bench.py
+    sink_load_method: str = Field("copy", validation_alias=_env("SINK_LOAD_METHOD"))
+    # A sink writes (one warehouse transaction per partition) after this many records or seconds
+    sink_batch_rows: int = Field(20_000, ge=1, validation_alias=_env("SINK_BATCH_ROWS"))
+    sink_commit_interval_seconds: float = Field(2.0, gt=0, validation_alias=_env("SINK_COMMIT_INTERVAL_SECONDS"))
+    # Pause before retrying after a transient warehouse error (backpressure)
+    sink_retry_seconds: float = Field(10.0, gt=0, validation_alias=_env("SINK_RETRY_SECONDS"))
+    # Apply the versioned schema (tables, views) when a sink worker starts
+    sink_bootstrap: bool = Field(True, validation_alias=_env("SINK_BOOTSTRAP"))
+    # Default age for `prune`: STREAM_LOGS rows captured before now minus this are deleted
+    raw_retention: str = Field("7d", validation_alias=_env("RAW_RETENTION"))
+    slack_timeout_seconds: float = Field(10.0, gt=0, validation_alias=_env("SLACK_TIMEOUT_SECONDS"))
 
     # --- Operating ----------------------------------------------------------------
     metrics_port: int = Field(9108, ge=0, le=65535, validation_alias=_env("METRICS_PORT"))
@@ -159,6 +173,23 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
+    @field_validator("sink_load_method")
+    @classmethod
+    def _load_method(cls, value: str) -> str:
+        value = value.lower()
+        if value not in {"copy", "insert"}:
+            raise ValueError("must be copy or insert")
+        return value
+
+    @field_validator("raw_retention")
+    @classmethod
+    def _retention(cls, value: str) -> str:
+        import re
+
+        if not re.fullmatch(r"\s*\d+\s*[smhdw]\s*", value.lower()):
+            raise ValueError("must be a number and a unit s, m, h, d or w, e.g. 7d")
+        return value.strip().lower()
+
     @field_validator("slack_webhook_url")
     @classmethod
     def _webhook(cls, value: SecretStr) -> SecretStr:
@@ -197,6 +228,21 @@ class Settings(BaseSettings):
         for _, secret in self.twitch_credential_pairs if self.twitch_credentials.get_secret_value() else []:
             values.append(secret.get_secret_value())
         return tuple(v for v in values if len(v) >= 4)
+
+    def as_env(self) -> dict[str, str]:
+        """These settings as environment variables, for starting child workers with the same
+        configuration. Contains secrets: pass it to a process, never print it."""
+        env: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            elif isinstance(value, list):
+                value = ",".join(value)
+            elif value is None:
+                continue
+            env[_env_name(name)] = str(value)
+        return env
 
     def topic(self, name: str) -> str:
         """A topic's full name: the DESIGN name behind the optional TOPIC_PREFIX."""

@@ -1,0 +1,19 @@
+"""Stage 3, keyed by game: `game_surge` alerts from the per-poll game totals the assembler
+emits once every input partition has delivered that poll."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from . import metrics
+from .alerts import game_alerts
+from .config import ProcessorConfig
+
+
+def detect(cfg: ProcessorConfig, poll: dict[str, Any], state: Any) -> Iterator[dict[str, Any]]:
+    game = state.get("g") or {}
+    alerts = game_alerts(cfg, game, poll)
+    state.set("g", game)
+    for alert in alerts:
+        metrics.ALERTS.labels(alert["kind"]).inc()
+        yield {"k": "a", "key": alert["alert_id"], "row": alert}
