@@ -124,6 +124,8 @@ class Settings(BaseSettings):
     # Default age for `prune`: STREAM_LOGS rows captured before now minus this are deleted
     raw_retention: str = Field("7d", validation_alias=_env("RAW_RETENTION"))
     slack_timeout_seconds: float = Field(10.0, gt=0, validation_alias=_env("SLACK_TIMEOUT_SECONDS"))
+    # Kafka session timeout of the sink and Slack consumers: how soon a crashed worker's partitions move
+    sink_session_timeout_ms: int = Field(45_000, ge=6_000, validation_alias=_env("SINK_SESSION_TIMEOUT_MS"))
 
     # --- Operating ----------------------------------------------------------------
     metrics_port: int = Field(9108, ge=0, le=65535, validation_alias=_env("METRICS_PORT"))

@@ -1,0 +1,160 @@
+"""`twitch-pulse sink raw|windows|alerts`, `alerts`, `bootstrap`, `prune`: the warehouse
+writers, the Slack alerts worker and the schema tools."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _settings(args: argparse.Namespace):
+    from pulse.logs import setup_logging
+    from pulse.settings import load_settings
+
+    overrides = {}
+    if getattr(args, "method", None):
+        overrides["sink_load_method"] = args.method
+    if getattr(args, "no_bootstrap", False):
+        overrides["sink_bootstrap"] = False
+    settings = load_settings(**overrides)
+    setup_logging(settings.log_level, settings.secret_values)
+    return settings
+
+
+def _fail(message: str) -> int:
+    print(f"twitch-pulse: {message}", file=sys.stderr, flush=True)
+    return 1
+
+
+def _sink(args: argparse.Namespace) -> int:
+    from .errors import PermanentSinkError
+    from .worker import run_sink
+
+    settings = _settings(args)
+    try:
+        return run_sink(settings, args.kind)
+    except PermanentSinkError as exc:
+        return _fail(str(exc))
+
+
+def _alerts(args: argparse.Namespace) -> int:
+    from .slack import SlackError, run_alerts
+
+    settings = _settings(args)
+    try:
+        return run_alerts(settings)
+    except SlackError as exc:
+        return _fail(str(exc))
+
+
+def _connect(settings):
+    from pulse.warehouse import connect
+
+    from .errors import permanent
+
+    try:
+        return connect(settings)
+    except Exception as exc:
+        if exc.__class__.__name__ == "ConfigError":
+            raise
+        raise permanent("warehouse", exc) from None
+
+
+def _bootstrap(args: argparse.Namespace) -> int:
+    from .errors import PermanentSinkError
+    from .schema import bootstrap, current_version
+
+    settings = _settings(args)
+    try:
+        conn = _connect(settings)
+        applied = bootstrap(conn)
+        version = current_version(conn)
+        conn.close()
+    except PermanentSinkError as exc:
+        return _fail(str(exc))
+    where = f"{settings.snowflake_database}.{settings.snowflake_schema}"
+    if applied:
+        print(f"{where}: applied {', '.join(f'{v:03d}' for v in applied)}; schema version {version}")
+    else:
+        print(f"{where}: up to date at schema version {version}")
+    return 0
+
+
+def _prune(args: argparse.Namespace) -> int:
+    from pulse.settings import ConfigError
+
+    from .errors import PermanentSinkError, permanent
+    from .schema import parse_age
+
+    settings = _settings(args)
+    text = args.older_than or settings.raw_retention
+    try:
+        age = parse_age(text)
+    except ValueError as exc:
+        raise ConfigError(f"--older-than: {exc}") from None
+    try:
+        conn = _connect(settings)
+        try:
+            deleted = _prune_rows(conn, age)
+        except Exception as exc:
+            raise permanent("prune", exc) from None
+        conn.close()
+    except PermanentSinkError as exc:
+        return _fail(str(exc))
+    print(f"pruned {deleted} STREAM_LOGS rows captured more than {text} ago")
+    return 0
+
+
+def _prune_rows(conn, age):
+    from .schema import prune
+
+    return prune(conn, age)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from pulse.cli import Formatter
+
+    sink = sub.add_parser(
+        "sink", help="write a topic to Snowflake (raw events, windows or alerts), exactly once",
+        description=(
+            "Run one warehouse writer, a long-running Quix Streams worker with its own consumer group:\n"
+            "  raw      twitch.streams -> STREAM_LOGS (RAW_DATA VARIANT + Kafka position); ticks skipped\n"
+            "  windows  twitch.windows.games|channels|top_channels -> GAME_WINDOWS, CHANNEL_WINDOWS,\n"
+            "           GAME_TOP_CHANNELS (MERGE on the natural key)\n"
+            "  alerts   twitch.alerts -> ALERTS (MERGE on ALERT_ID)\n"
+            "Each table holds every record once after any crash and restart. Transient warehouse\n"
+            "errors pause and retry (nothing lost); permanent ones exit 1 with one line.\n"
+            "Stops cleanly on SIGTERM/SIGINT. Metrics and /healthz on METRICS_PORT."),
+        formatter_class=Formatter)
+    sink.add_argument("kind", choices=("raw", "windows", "alerts"), help="which topic(s) to write")
+    sink.add_argument("--method", choices=("copy", "insert"), default=None,
+                      help="loading method (default: SINK_LOAD_METHOD, copy = PUT + COPY INTO staged NDJSON)")
+    sink.add_argument("--no-bootstrap", action="store_true",
+                      help="do not create or upgrade the schema at start (for a role without DDL rights)")
+    sink.set_defaults(handler=_sink)
+
+    alerts = sub.add_parser(
+        "alerts", help="post spike alerts to Slack (or the console without a webhook)",
+        description=(
+            "Read twitch.alerts and post one Block Kit message per alert to SLACK_WEBHOOK_URL.\n"
+            "Honours 429 Retry-After and backs off on 5xx; an alert's offset is committed only\n"
+            "after Slack accepted it, and an alert is never posted twice, even after a restart.\n"
+            "Without a webhook the alerts are printed to the console. Stops cleanly on SIGTERM/SIGINT."),
+        formatter_class=Formatter)
+    alerts.set_defaults(handler=_alerts)
+
+    boot = sub.add_parser(
+        "bootstrap", help="create or upgrade the warehouse schema (idempotent, versioned)",
+        description=(
+            "Apply the numbered SQL files of sinks/sql/ that SCHEMA_VERSION does not list yet:\n"
+            "tables, the STG_TWITCH_STREAMS view and the hourly/daily rollup views. Safe to re-run."),
+        formatter_class=Formatter)
+    boot.set_defaults(handler=_bootstrap)
+
+    prune = sub.add_parser(
+        "prune", help="delete raw STREAM_LOGS rows older than an age",
+        description="Delete STREAM_LOGS rows whose CAPTURED_AT is older than the given age (raw retention).",
+        formatter_class=Formatter)
+    prune.add_argument("--older-than", default=None, metavar="AGE",
+                       help="age such as 7d, 36h, 90m (default: RAW_RETENTION, 7d)")
+    prune.set_defaults(handler=_prune)

@@ -1,0 +1,82 @@
+"""Which warehouse errors are worth waiting out and which must stop the worker (issue 5 §5).
+
+Transient (the warehouse will accept the same batch later): connection refused or reset,
+timeouts, throttling and 5xx answers, lock and transaction conflicts. A sink turns these into
+`SinkBackpressureError`: Quix Streams drops the batch, pauses, seeks back and retries.
+Permanent (retrying cannot help): bad credentials, missing objects or privileges, SQL errors.
+A sink turns these into `PermanentSinkError`, which ends the worker with one line.
+"""
+
+from __future__ import annotations
+
+import socket
+
+from snowflake.connector import errors as sf
+
+# Snowflake error numbers that mean "try again later"
+_TRANSIENT_ERRNOS = {
+    604,     # statement cancelled (e.g. by a warehouse restart)
+    625,     # statement reached its statement or warehouse timeout
+    630,     # statement timeout
+    2097,    # lock wait timeout
+    250001,  # could not connect to Snowflake backend
+    250003,  # failed to get a response (network)
+    251011,  # connection timeout
+    290000,  # general HTTP error
+    390114,  # authentication token has expired: the connector re-authenticates
+}
+# ... and "stop now, a person must act"
+_PERMANENT_ERRNOS = {
+    390100,  # incorrect username or password
+    390101,  # user not found / locked
+    390144,  # JWT token invalid (key pair)
+    390189,  # role not allowed / does not exist
+    3001,    # insufficient privileges
+    2003,    # object does not exist or not authorized
+    2043,    # object does not exist (or not authorized)
+    1003,    # SQL syntax error
+}
+_TRANSIENT_TEXT = ("conflict", "timeout", "timed out", "temporarily", "throttl", "too many requests",
+                   "connection refused", "connection reset", "could not connect", "unavailable")
+
+_TRANSIENT_CLASSES: tuple[type[BaseException], ...] = (
+    sf.InternalServerError, sf.ServiceUnavailableError, sf.GatewayTimeoutError, sf.BadGatewayError,
+    sf.RequestTimeoutError, sf.TooManyRequests, sf.OtherHTTPRetryableError, sf.RequestExceedMaxRetryError,
+    sf.TokenExpiredError, sf.PresignedUrlExpiredError,
+    ConnectionError, TimeoutError, socket.timeout,
+)
+
+
+class PermanentSinkError(Exception):
+    """The warehouse refused in a way retrying cannot fix; the message is one readable line."""
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    parts = [line.strip() for line in text if line.strip()]
+    return " ".join(parts[:2]) if parts else type(exc).__name__
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, PermanentSinkError):
+        return False
+    if isinstance(exc, _TRANSIENT_CLASSES):
+        return True
+    errno = getattr(exc, "errno", None)
+    if errno in _PERMANENT_ERRNOS:
+        return False
+    if errno in _TRANSIENT_ERRNOS:
+        return True
+    if isinstance(exc, (sf.OperationalError, sf.InterfaceError)):
+        return True  # network-level trouble below the SQL layer
+    if isinstance(exc, sf.ProgrammingError) or isinstance(exc, sf.DatabaseError):
+        message = str(exc).lower()
+        return "conflict" in message or "lock" in message and "timeout" in message
+    message = str(exc).lower()
+    return isinstance(exc, sf.Error) and any(word in message for word in _TRANSIENT_TEXT)
+
+
+def permanent(what: str, exc: BaseException) -> PermanentSinkError:
+    errno = getattr(exc, "errno", None)
+    code = f" [{errno}]" if errno else ""
+    return PermanentSinkError(f"{what}: {first_line(exc)}{code}")

@@ -1,0 +1,209 @@
+"""Getting rows into Snowflake: the two loading methods and the SQL they run.
+
+- `copy`: the batch becomes one NDJSON file, `PUT` into the internal stage `SINK_STAGE`
+  under a fresh load id, `COPY INTO SINK_LOAD` (one VARIANT per line), then one set-based
+  INSERT ... SELECT or MERGE from `SINK_LOAD` into the target, then the load's rows are deleted.
+- `insert`: bound multi-row `VALUES` lists, at most 16,384 rows and about 1 MB per statement
+  (real Snowflake's limits), `PARSE_JSON` applied in the SELECT over the VALUES (never inside
+  them), pyformat binds (client-side; no qmark binds in INSERT ... SELECT).
+
+Values are always bound or staged, never formatted into SQL; only identifiers from our own
+table specs and generated load ids appear in the text.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Iterable, Iterator, Optional, Sequence
+
+from pulse.events import format_ts, parse_ts
+
+from .tables import TableSpec
+
+MAX_VALUES_ROWS = 16_384
+MAX_STATEMENT_BYTES = 900_000  # under Snowflake's ~1 MB statement limit, leaving room for the SQL
+STAGE = "SINK_STAGE"
+LANDING = "SINK_LOAD"
+
+
+def ts_ntz(value: Any) -> Optional[str]:
+    """RFC 3339 UTC -> 'YYYY-MM-DD HH:MM:SS.fff' (TIMESTAMP_NTZ in UTC); None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, str) and len(value) == 24 and value[10] == "T" and value[-1] == "Z":
+        return f"{value[:10]} {value[11:23]}"  # the producer's and processor's own format: fast path
+    return ntz_from_ms(parse_ts(value))
+
+
+def ntz_from_ms(ms: int) -> str:
+    text = format_ts(ms)
+    return f"{text[:10]} {text[11:23]}"
+
+
+def now_ntz() -> str:
+    return datetime.now(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="milliseconds")
+
+
+def new_load_id() -> str:
+    return uuid.uuid4().hex
+
+
+def chunks(rows: Sequence[Sequence[Any]], max_rows: int = MAX_VALUES_ROWS,
+           max_bytes: int = MAX_STATEMENT_BYTES) -> Iterator[Sequence[Sequence[Any]]]:
+    """Split rows so each VALUES list stays within the row and statement-size limits."""
+    start, size = 0, 0
+    for i, row in enumerate(rows):
+        row_bytes = 8 + sum(len(v) if isinstance(v, (str, bytes)) else 24 for v in row)
+        if i > start and (i - start >= max_rows or size + row_bytes > max_bytes):
+            yield rows[start:i]
+            start, size = i, 0
+        size += row_bytes
+    if start < len(rows):
+        yield rows[start:]
+
+
+def values_list(n_rows: int, n_cols: int) -> str:
+    row = "(" + ", ".join(["%s"] * n_cols) + ")"
+    return ", ".join([row] * n_rows)
+
+
+def stage_lines(cur: Any, load_id: str, lines: Iterable[bytes], workdir: str) -> None:
+    """PUT the NDJSON lines into the stage and COPY them into the landing table."""
+    path = os.path.join(workdir, f"{load_id}.json")
+    with open(path, "wb") as handle:
+        handle.writelines(lines)
+    try:
+        cur.execute(f"PUT 'file://{path}' @{STAGE}/{load_id} AUTO_COMPRESS=FALSE")
+    finally:
+        os.unlink(path)
+    cur.execute(f"COPY INTO {LANDING} FROM @{STAGE}/{load_id}/ FILE_FORMAT=(TYPE=JSON) PURGE=TRUE")
+
+
+def clear_landing(cur: Any, load_id: str) -> None:
+    cur.execute(f"DELETE FROM {LANDING} WHERE V:l::VARCHAR = %s", (load_id,))
+
+
+def workdir() -> str:
+    return tempfile.mkdtemp(prefix="pulse-sink-")
+
+
+# --- STREAM_LOGS ---------------------------------------------------------------------------
+
+_RAW_COLUMNS = "RAW_DATA, CAPTURED_AT, KAFKA_TOPIC, KAFKA_PARTITION, KAFKA_OFFSET, INGESTED_AT"
+_MARK = ("COALESCE((SELECT MAX(KAFKA_OFFSET) FROM SINK_OFFSETS "
+         "WHERE SINK = %s AND KAFKA_TOPIC = %s AND KAFKA_PARTITION = %s), -1)")
+
+
+def raw_line(load_id: str, offset: int, captured: str, raw: bytes) -> bytes:
+    """One staged line: the event embedded verbatim as `r` (it was validated as a JSON object)."""
+    return b'{"l":"%s","o":%d,"c":"%s","r":%s}\n' % (load_id.encode(), offset, captured.encode(), raw)
+
+
+def insert_raw_from_landing(cur: Any, sink: str, topic: str, partition: int, load_id: str) -> int:
+    cur.execute(
+        f"INSERT INTO STREAM_LOGS ({_RAW_COLUMNS}) "
+        f"SELECT V:r, V:c::TIMESTAMP_NTZ, %s, %s, V:o::BIGINT, %s::TIMESTAMP_NTZ FROM {LANDING} "
+        f"WHERE V:l::VARCHAR = %s AND V:o::BIGINT > {_MARK}",
+        (topic, partition, now_ntz(), load_id, sink, topic, partition),
+    )
+    return _count(cur)
+
+
+def insert_raw_values(cur: Any, sink: str, topic: str, partition: int,
+                      rows: Sequence[tuple[str, str, int]]) -> int:
+    """rows: (raw JSON text, captured_at NTZ text, offset), one INSERT per chunk."""
+    written = 0
+    ingested = now_ntz()
+    for part in chunks(rows):
+        params: list[Any] = [topic, partition, ingested]
+        for row in part:
+            params.extend(row)
+        params.extend((sink, topic, partition))
+        cur.execute(
+            f"INSERT INTO STREAM_LOGS ({_RAW_COLUMNS}) "
+            f"SELECT PARSE_JSON(column1), column2::TIMESTAMP_NTZ, %s, %s, column3, %s::TIMESTAMP_NTZ "
+            f"FROM VALUES {values_list(len(part), 3)} WHERE column3 > {_MARK}",
+            params,
+        )
+        written += _count(cur)
+    return written
+
+
+def advance_mark(cur: Any, sink: str, topic: str, partition: int, offset: int) -> None:
+    """Raise the partition's high-water mark (never lowers it); same transaction as the rows."""
+    now = now_ntz()
+    cur.execute(
+        "UPDATE SINK_OFFSETS SET KAFKA_OFFSET = %s, UPDATED_AT = %s::TIMESTAMP_NTZ "
+        "WHERE SINK = %s AND KAFKA_TOPIC = %s AND KAFKA_PARTITION = %s AND KAFKA_OFFSET < %s",
+        (offset, now, sink, topic, partition, offset),
+    )
+    cur.execute(
+        "INSERT INTO SINK_OFFSETS (SINK, KAFKA_TOPIC, KAFKA_PARTITION, KAFKA_OFFSET, UPDATED_AT) "
+        "SELECT %s, %s, %s, %s, %s::TIMESTAMP_NTZ WHERE NOT EXISTS (SELECT 1 FROM SINK_OFFSETS "
+        "WHERE SINK = %s AND KAFKA_TOPIC = %s AND KAFKA_PARTITION = %s)",
+        (sink, topic, partition, offset, now, sink, topic, partition),
+    )
+
+
+# --- MERGE targets (windows, alerts) ---------------------------------------------------------
+
+def merge_sql(spec: TableSpec, source_exprs: Sequence[str], source_from: str) -> str:
+    """MERGE from a de-duplicated source: the latest record (highest offset) per natural key.
+
+    `source_exprs` are SQL expressions for spec.fields then partition then offset, in order.
+    A matched row is only replaced by a record from a later offset, so a replay after a crash
+    never regresses a row to an older version.
+    """
+    names = [f.upper() for f in spec.fields] + ["KAFKA_PARTITION", "KAFKA_OFFSET"]
+    by_name = dict(zip(names, source_exprs))
+    select = ", ".join(f"{expr} AS {name}" for name, expr in by_name.items())
+    keys = ", ".join(by_name[k.upper()] for k in spec.key)
+    source = (f"SELECT * FROM (SELECT {select}, %s::TIMESTAMP_NTZ AS INGESTED_AT, "
+              f"ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY {by_name['KAFKA_OFFSET']} DESC) AS RN_ "
+              f"FROM {source_from}) WHERE RN_ = 1")
+    on = " AND ".join(f"T.{k.upper()} = S.{k.upper()}" for k in spec.key)
+    columns = names + ["INGESTED_AT"]
+    update = ", ".join(f"{c} = S.{c}" for c in columns if c not in {k.upper() for k in spec.key})
+    return (
+        f"MERGE INTO {spec.table} T USING ({source}) S ON {on} "
+        f"WHEN MATCHED AND (T.KAFKA_OFFSET IS NULL OR S.KAFKA_PARTITION <> T.KAFKA_PARTITION "
+        f"OR S.KAFKA_OFFSET > T.KAFKA_OFFSET) THEN UPDATE SET {update} "
+        f"WHEN NOT MATCHED THEN INSERT ({', '.join(columns)}) VALUES ({', '.join('S.' + c for c in columns)})"
+    )
+
+
+def merge_from_landing(cur: Any, spec: TableSpec, load_id: str) -> int:
+    exprs = [f"V:{field}::{kind}" for field, kind in spec.columns] + ["V:p::INTEGER", "V:o::BIGINT"]
+    sql = merge_sql(spec, exprs, f"{LANDING} WHERE V:l::VARCHAR = %s")
+    cur.execute(sql, (now_ntz(), load_id))
+    return _merge_count(cur)
+
+
+def merge_values(cur: Any, spec: TableSpec, rows: Sequence[Sequence[Any]]) -> int:
+    """rows: spec.fields values (timestamps as NTZ text) then partition then offset."""
+    n = len(spec.columns) + 2
+    exprs = [f"column{i + 1}::{kind}" for i, (_, kind) in enumerate(spec.columns)]
+    exprs += [f"column{n - 1}::INTEGER", f"column{n}::BIGINT"]
+    written = 0
+    for part in chunks(rows):
+        params: list[Any] = [now_ntz()]
+        for row in part:
+            params.extend(row)
+        cur.execute(merge_sql(spec, exprs, f"VALUES {values_list(len(part), n)}"), params)
+        written += _merge_count(cur)
+    return written
+
+
+def _count(cur: Any) -> int:
+    row = cur.fetchone()
+    if row and row[0] is not None:
+        return int(row[0])
+    return max(int(cur.rowcount or 0), 0)
+
+
+def _merge_count(cur: Any) -> int:
+    row = cur.fetchone()
+    return sum(int(v or 0) for v in row) if row else max(int(cur.rowcount or 0), 0)

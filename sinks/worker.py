@@ -1,0 +1,82 @@
+"""Sink workers: one Quix Streams application per sink, each with its own consumer group,
+so a slow warehouse never slows the processor or the other sinks."""
+
+from __future__ import annotations
+
+import logging
+from typing import Optional
+
+from quixstreams import Application
+from quixstreams.sinks import BaseSink
+
+from pulse import topics
+from pulse.kafka import connection_config, ensure_topics
+from pulse.settings import Settings
+
+from .errors import PermanentSinkError
+
+log = logging.getLogger(__name__)
+
+KINDS = {
+    "raw": (topics.STREAMS,),
+    "windows": topics.WINDOW_TOPICS,
+    "alerts": (topics.ALERTS,),
+}
+
+
+def build_sink(settings: Settings, kind: str, method: Optional[str] = None) -> BaseSink:
+    from .snowflake import MergeSink, RawSink
+
+    if kind == "raw":
+        return RawSink(settings, method, sink_name=settings.group("sink-raw"))
+    return MergeSink(settings, list(KINDS[kind]), method, label=kind)
+
+
+def build_app(settings: Settings, group: str, topic_names: tuple[str, ...], sink: BaseSink,
+              value_deserializer: str = "json", commit_every: int = 0,
+              commit_interval: Optional[float] = None) -> Application:
+    """A consumer of `topic_names` (un-prefixed) feeding every record into `sink`."""
+    names = [settings.topic(name) for name in topic_names]
+    ensure_topics(settings, names)
+    app = Application(
+        broker_address=connection_config(settings),
+        consumer_group=settings.group(group),
+        auto_offset_reset="earliest",
+        processing_guarantee="at-least-once",  # the sinks make the warehouse side exactly once
+        commit_interval=commit_interval if commit_interval is not None else settings.sink_commit_interval_seconds,
+        commit_every=commit_every,
+        state_dir=str(settings.state_dir / group),
+        loglevel=None,  # records go through pulse.logs (secrets redacted)
+        auto_create_topics=False,
+        consumer_extra_config={"session.timeout.ms": settings.sink_session_timeout_ms},
+    )
+    for name in names:
+        topic = app.topic(name, key_deserializer="bytes", value_deserializer=value_deserializer)
+        app.dataframe(topic).sink(sink)
+    return app
+
+
+def run_sink(settings: Settings, kind: str, method: Optional[str] = None) -> int:
+    """Run until SIGTERM/SIGINT (returns 0); a permanent warehouse error raises PermanentSinkError."""
+    from pulse.metrics import start_metrics_server
+
+    sink = build_sink(settings, kind, method)
+    app = build_app(settings, f"sink-{kind}", KINDS[kind], sink,
+                    value_deserializer="bytes" if kind == "raw" else "json",
+                    commit_every=settings.sink_batch_rows)
+    server = start_metrics_server(settings.metrics_port, lambda: sink.healthy)
+    log.info("sink %s: %s -> warehouse %s.%s (%s)", kind, ", ".join(settings.topic(t) for t in KINDS[kind]),
+             settings.snowflake_database, settings.snowflake_schema, sink.method)
+    try:
+        app.run()  # Quix handles SIGTERM/SIGINT: finishes the checkpoint, commits, closes
+    except Exception as exc:
+        cause = exc if isinstance(exc, PermanentSinkError) else (exc.__cause__ or exc.__context__)
+        if isinstance(cause, PermanentSinkError):
+            raise cause from None
+        raise
+    finally:
+        sink.close()
+        if server:
+            server.stop()
+    log.info("sink %s stopped", kind)
+    return 0

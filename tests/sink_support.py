@@ -1,0 +1,210 @@
+"""Helpers for the sink tests: synthetic records, producing them, running a worker as a real
+subprocess through the CLI (with the SQL guard installed), and waiting on conditions."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional
+
+import orjson
+from confluent_kafka import Consumer, Producer, TopicPartition
+from pydantic import SecretStr
+
+from pulse import events
+from pulse.kafka import client_config, ensure_topics
+from pulse.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def event(i: int, poll: int = 0, viewers: Optional[int] = None) -> dict[str, Any]:
+    captured = BASE_MS + poll * 60_000
+    return events.normalise({
+        "id": f"s{i}", "user_id": f"u{i}", "user_login": f"user{i}", "user_name": f"User {i}",
+        "game_id": f"g{i % 7}", "game_name": f"Game {i % 7}", "title": f"title {i}", "language": "en",
+        "type": "live", "tags": ["English"], "viewer_count": viewers if viewers is not None else i % 50,
+        "started_at": events.format_ts(captured - 3_600_000), "is_mature": False,
+    }, captured, f"poll-{poll}")
+
+
+def game_window(window: int, game: int, version: int = 0) -> dict[str, Any]:
+    start = BASE_MS + window * 600_000
+    return {
+        "window_start": events.format_ts(start), "window_end": events.format_ts(start + 600_000),
+        "game_id": f"g{game}", "game_name": f"Game {game}", "watch_hours": 1.5 * game + version,
+        "air_hours": 0.5 + game, "avg_viewers": 9.0 * game, "avg_channels": 3.0, "peak_viewers": 100 * game + version,
+        "peak_at": events.format_ts(start + 60_000), "peak_channels": 4, "unique_channels": 5,
+        "new_streams": 1, "rank": game + 1,
+    }
+
+
+def channel_window(window: int, user: int, version: int = 0) -> dict[str, Any]:
+    start = BASE_MS + window * 600_000
+    return {
+        "window_start": events.format_ts(start), "window_end": events.format_ts(start + 600_000),
+        "user_id": f"u{user}", "user_login": f"user{user}", "user_name": f"User {user}", "game_id": "g1",
+        "game_name": "Game 1", "watch_hours": 0.25 * user + version, "air_hours": 1 / 6, "avg_viewers": 1.5 * user,
+        "peak_viewers": user + version, "rank": user + 1,
+    }
+
+
+def top_channel(window: int, game: int, rank: int) -> dict[str, Any]:
+    start = BASE_MS + window * 600_000
+    return {
+        "window_start": events.format_ts(start), "window_end": events.format_ts(start + 600_000),
+        "game_id": f"g{game}", "game_name": f"Game {game}", "rank": rank, "user_id": f"u{rank}",
+        "user_login": f"user{rank}", "user_name": f"User {rank}", "watch_hours": 10.0 / rank,
+        "air_hours": 1 / 6, "peak_viewers": 1000 // rank,
+    }
+
+
+def alert(i: int, kind: str = "surge") -> dict[str, Any]:
+    captured = BASE_MS + i * 60_000
+    return {
+        "alert_id": f"{kind}:u{i}:{captured}", "kind": kind, "subject_type": "channel", "subject_id": f"u{i}",
+        "subject_name": f"user{i}", "game_id": "g1", "game_name": "Game 1", "viewers": 5000 + i,
+        "baseline": None if kind == "threshold" else 1200.5, "threshold": 2401,
+        "captured_at": events.format_ts(captured), "url": f"https://www.twitch.tv/user{i}",
+    }
+
+
+def produce(settings: Settings, topic: str, records: Iterable[tuple[str, Any]], partitions: int = 2,
+            ticks: bool = False) -> int:
+    """Produce (key, value) pairs to the prefixed topic; with `ticks`, a tick per partition after them."""
+    name = settings.topic(topic)
+    ensure_topics(settings, [name], partitions=partitions)
+    producer = Producer(client_config(settings, **{"linger.ms": 20}))
+    n = 0
+    for key, value in records:
+        producer.produce(name, key=key.encode(), value=value if isinstance(value, bytes) else orjson.dumps(value))
+        n += 1
+        if n % 5000 == 0:
+            producer.flush(30)
+    if ticks:
+        for p in range(partitions):
+            producer.produce(name, key=events.TICK_KEY.encode(), partition=p,
+                             value=orjson.dumps(events.tick(BASE_MS, "test")),
+                             headers=[(events.TICK_HEADER, b"1")])
+    assert producer.flush(30) == 0
+    return n
+
+
+def committed_all(settings: Settings, group: str, topics: list[str]) -> bool:
+    """True when the consumer group has committed every partition up to its end."""
+    consumer = Consumer(client_config(settings, **{"group.id": settings.group(group)}))
+    try:
+        for topic in topics:
+            name = settings.topic(topic)
+            meta = consumer.list_topics(name, timeout=10).topics[name]
+            parts = [TopicPartition(name, p) for p in meta.partitions]
+            committed = consumer.committed(parts, timeout=10)
+            for tp in committed:
+                _, high = consumer.get_watermark_offsets(TopicPartition(name, tp.partition), timeout=10)
+                if tp.offset < high:
+                    return False
+        return True
+    finally:
+        consumer.close()
+
+
+def settings_env(settings: Settings, **extra: Any) -> dict[str, str]:
+    """The environment that makes a subprocess load exactly these settings."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.upper().startswith(("TWITCH_", "KAFKA_", "SNOWFLAKE_", "SLACK_", "SINK_", "TOPIC_"))}
+    from pulse.settings import _env_name
+
+    for name, value in settings:
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif isinstance(value, list):
+            value = ",".join(value)
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
+        env[_env_name(name)] = str(value)
+    env["TWITCH_PULSE_ENV_FILE"] = os.environ.get("TWITCH_PULSE_ENV_FILE", "/nonexistent.env")
+    env["PYTHONPATH"] = str(ROOT)
+    for key, value in extra.items():
+        env[key] = str(value)
+    return env
+
+
+_BOOT = ("import sys, tests.sqlguard as g; g.install(); from pulse.cli import main; "
+         "sys.exit(main(sys.argv[1:]))")
+
+
+class Worker:
+    """A CLI worker in its own process, stderr captured to a file for assertions."""
+
+    def __init__(self, settings: Settings, args: list[str], log_path: Path, **env: Any) -> None:
+        self.log_path = log_path
+        self._log = open(log_path, "ab")
+        self.proc = subprocess.Popen([sys.executable, "-c", _BOOT, *args], cwd=ROOT,
+                                     env=settings_env(settings, **env), stdout=self._log, stderr=subprocess.STDOUT)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        if self.alive():
+            self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+
+    def stop(self, timeout: float = 60) -> int:
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self._log.close()
+
+    def wait(self, timeout: float) -> int:
+        return self.proc.wait(timeout)
+
+    def __enter__(self) -> "Worker":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.alive():
+            self.kill()
+        self._log.close()
+
+
+def query(settings: Settings, sql: str, params: Any = None) -> list[tuple]:
+    from pulse.warehouse import connect
+
+    conn = connect(settings)
+    try:
+        cur = conn.cursor()
+        cur.execute(sql, params)
+        return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def count(settings: Settings, table: str) -> int:
+    try:
+        return int(query(settings, f"SELECT COUNT(*) FROM {table}")[0][0])
+    except Exception:
+        return -1

@@ -1,0 +1,110 @@
+"""Warehouse faults: transient ones pause and retry with nothing lost, permanent ones end the
+worker with one line and a non-zero exit. The shared warehouse server is never stopped: the
+sink reaches it through a local TCP relay the test opens late."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from pulse import topics
+from pulse.settings import Settings
+from sinks.errors import is_transient
+from tests.conftest import WAREHOUSE_PORT
+from tests.sink_support import Worker, committed_all, count, event, produce, query, wait_for
+from tests.sqlguard import sql_guard  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.usefixtures("sql_guard")
+
+ENV = {"SINK_BATCH_ROWS": 100, "SINK_COMMIT_INTERVAL_SECONDS": 0.3, "SINK_RETRY_SECONDS": 1,
+       "SINK_SESSION_TIMEOUT_MS": 6000, "SNOWFLAKE_NETWORK_TIMEOUT": 3}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Relay:
+    """A TCP relay from `port` to the warehouse server, opened on demand."""
+
+    def __init__(self, port: int, target: int) -> None:
+        self.listener = socket.create_server(("127.0.0.1", port))
+        self.target = target
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_unreachable_warehouse_backpressures_then_recovers(wh_settings: Settings, tmp_path: Path) -> None:
+    records = [(f"u{i}", event(i)) for i in range(300)]
+    produce(wh_settings, topics.STREAMS, records, ticks=True)
+    port = _free_port()  # nothing listens here yet: connection refused
+    with Worker(wh_settings, ["sink", "raw"], tmp_path / "f.log", SNOWFLAKE_PORT=port, **ENV) as worker:
+        wait_for(lambda: worker.log().count("warehouse unavailable") >= 2, 90, "backpressure to be reported twice")
+        assert worker.alive()
+        assert not committed_all(wh_settings, "sink-raw", [topics.STREAMS])
+        relay = Relay(port, WAREHOUSE_PORT)
+        try:
+            wait_for(lambda: committed_all(wh_settings, "sink-raw", [topics.STREAMS]), 120, "recovery")
+            assert worker.stop() == 0, worker.log()
+        finally:
+            relay.close()
+    ids = [r[0] for r in query(wh_settings, "SELECT RAW_DATA:stream_id::VARCHAR FROM STREAM_LOGS")]
+    assert sorted(ids) == sorted(v["stream_id"] for _, v in records)
+
+
+def test_missing_table_or_privilege_ends_the_worker(wh_settings: Settings, tmp_path: Path) -> None:
+    """Without bootstrap on an empty schema Snowflake answers 'does not exist or not authorized':
+    retrying cannot help, so the worker stops with one line and exit 1, committing nothing."""
+    produce(wh_settings, topics.STREAMS, [("u1", event(1))])
+    worker = Worker(wh_settings, ["sink", "raw", "--no-bootstrap"], tmp_path / "p.log", **ENV)
+    assert worker.wait(90) == 1, worker.log()
+    lines = [line for line in worker.log().splitlines() if line.startswith("twitch-pulse:")]
+    assert len(lines) == 1 and "raw sink: warehouse refused" in lines[0], worker.log()
+    assert "Traceback" not in worker.log()
+    assert count(wh_settings, "STREAM_LOGS") == -1
+    assert not committed_all(wh_settings, "sink-raw", [topics.STREAMS])
+
+
+def test_classification_of_connector_errors() -> None:
+    from snowflake.connector import errors as sf
+
+    assert is_transient(sf.OperationalError(msg="Could not connect to Snowflake backend", errno=250001))
+    assert is_transient(sf.ServiceUnavailableError(msg="503"))
+    assert is_transient(sf.TooManyRequests(msg="429"))
+    assert is_transient(sf.ProgrammingError(msg="Statement reached its statement or warehouse timeout", errno=625))
+    assert is_transient(sf.ProgrammingError(msg="TransactionContext Error: Conflict on update"))
+    assert not is_transient(sf.DatabaseError(msg="Incorrect username or password was specified.", errno=390100))
+    assert not is_transient(sf.ProgrammingError(msg="Insufficient privileges to operate on table", errno=3001))
+    assert not is_transient(sf.ProgrammingError(msg="SQL compilation error: syntax error", errno=1003))
+    assert not is_transient(ValueError("a bug"))
