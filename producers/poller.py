@@ -188,7 +188,7 @@ class Poller:
                     metrics.POLLS_SKIPPED.inc(skipped)
                     next_t += skipped * interval
                 log.warning("poll overran its %ss interval by %.1fs (started %.1fs late)%s", interval,
-                            behind + skipped * interval, late,
+                            behind, late,
                             f"; skipping {skipped} grid instants, next {format_ts(int(next_t * 1000))}"
                             if skipped else "; next poll starts now")
         return polls

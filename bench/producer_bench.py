@@ -1,0 +1,159 @@
+"""Producer benchmark: a full sweep of 120k simulated streams, and replay throughput into Kafka.
+
+    .venv/bin/python -m bench.producer_bench [--channels 120000] [--polls 5]
+
+- The Helix simulator runs as its own process (`twitch-pulse simulate --frozen`), with the
+  real rate limit of 800 points a minute per client id, at real-time speed.
+- Each sweep runs in a fresh child process so its peak RSS is its own:
+  one credential = one plain cursor chain (Helix's own order), two credentials = the
+  language split dealt over both, 4 chains in parallel.
+- Replay: a recording of `--polls` polls of the population is written, then replayed as
+  fast as possible into Kafka (KAFKA_BOOTSTRAP, default the test broker 127.0.0.1:39092)
+  under a throw-away topic prefix; events/s include de-duplication, normalisation,
+  produce, the per-poll flush and the ticks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def sweep_once(url: str, credentials: int, split: str) -> dict:
+    """Child process: one full sweep; prints requests, seconds, streams, peak RSS."""
+    from pydantic import SecretStr
+
+    from producers.helix import HelixClient
+    from producers.sharding import Shard, plan
+    from producers.sweep import dedupe, sweep
+    from pulse.clock import Clock
+
+    clock = Clock()
+    clients = [HelixClient(f"bench-{credentials}-{i}", SecretStr(f"bench-secret-{i}"), f"{url}/helix", f"{url}/oauth2", clock,
+                           name=str(i), reserve=3) for i in range(credentials)]
+    for c in clients:
+        c.validate()
+    queries = plan(Shard(), split=split, credentials=credentials, concurrency=4)
+    before = httpx.get(f"{url}/admin/state").json()["helix_requests"]
+    began = time.monotonic()
+    result = sweep(clients, queries, concurrency=4)
+    events = dedupe(result.streams, 0, "bench")
+    seconds = time.monotonic() - began
+    after = httpx.get(f"{url}/admin/state").json()
+    return {"credentials": credentials, "chains": len(queries), "requests": after["helix_requests"] - before,
+            "seconds": round(seconds, 1), "streams": len(events.events), "duplicates": events.duplicates,
+            "complete": result.complete, "peak_mb": round(_peak_mb()), "http_429": after["stats"].get("http_429", 0)}
+
+
+def replay_bench(channels: int, polls: int) -> dict:
+    from producers.population import Population, Snapshot
+    from producers.recording import Recorder
+    from producers.replay import replay
+    from pulse.settings import load_settings
+
+    settings = load_settings(kafka_bootstrap=os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:39092"),
+                             topic_prefix=f"bench{uuid.uuid4().hex[:6]}.", metrics_port=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.jsonl.gz"
+        pop = Population(channels=channels, games=3000, seed=1, start=1_700_000_000)
+        recorder = Recorder(path)
+        for i in range(polls):
+            t = 1_700_000_000 - 1_700_000_000 % 60 + 60 * i
+            recorder.write(t * 1000, [Snapshot.as_helix(r) for r in pop.snapshot(t).rows])
+        recorder.close()
+        size = path.stat().st_size
+        report = replay(settings, path)
+    return {"polls": report.polls, "events": report.events, "seconds": round(report.seconds, 1),
+            "events_per_s": round(report.events_per_second), "file_mb": round(size / 2**20, 1),
+            "peak_mb": round(_peak_mb()), "topic_prefix": settings.topic_prefix}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--channels", type=int, default=120_000)
+    parser.add_argument("--polls", type=int, default=5, help="polls in the replay recording")
+    parser.add_argument("--child", nargs=3, metavar=("URL", "CREDENTIALS", "SPLIT"), help=argparse.SUPPRESS)
+    parser.add_argument("--replay-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--skip-replay", action="store_true")
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(sweep_once(args.child[0], int(args.child[1]), args.child[2])))
+        return 0
+    if args.replay_child:
+        print(json.dumps(replay_bench(args.channels, args.polls)))
+        return 0
+
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    port = _free_port()
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "LOG_LEVEL": "WARNING"}
+    sim = subprocess.Popen([sys.executable, "-m", "pulse", "simulate", "--port", str(port), "--channels",
+                            str(args.channels), "--games", "3000", "--frozen", "--speed", "1"],
+                           cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                live = httpx.get(f"{url}/admin/state", timeout=60).json()["live"]
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or sim.poll() is not None:
+                    raise SystemExit("simulator did not start")
+                time.sleep(0.3)
+        print(f"simulator: {live} live streams, rate limit 800/min per client id, real-time clock\n")
+        rows = []
+        for credentials, split in ((1, "none"), (2, "auto")):
+            out = subprocess.run([sys.executable, "-m", "bench.producer_bench", "--child", url, str(credentials),
+                                  split], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    finally:
+        sim.terminate()
+        sim.wait(30)
+    print(f"{'full sweep':<16}{'chains':>8}{'requests':>10}{'seconds':>9}{'streams':>9}{'dups':>6}"
+          f"{'429s':>6}{'peak MB':>9}")
+    for r in rows:
+        label = f"{r['credentials']} credential" + ("s" if r["credentials"] > 1 else "")
+        print(f"{label:<16}{r['chains']:>8}{r['requests']:>10}{r['seconds']:>9}{r['streams']:>9}"
+              f"{r['duplicates']:>6}{r['http_429']:>6}{r['peak_mb']:>9}")
+    if not args.skip_replay:
+        out = subprocess.run([sys.executable, "-m", "bench.producer_bench", "--replay-child", "--channels",
+                              str(args.channels), "--polls", str(args.polls)], cwd=ROOT, env=env,
+                             capture_output=True, text=True)
+        if out.returncode:
+            print(f"\nreplay skipped: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode}")
+        else:
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"\n{'replay':<16}{'polls':>8}{'events':>10}{'seconds':>9}{'events/s':>10}{'file MB':>9}{'peak MB':>9}")
+            print(f"{'gzip JSONL':<16}{r['polls']:>8}{r['events']:>10}{r['seconds']:>9}{r['events_per_s']:>10}"
+                  f"{r['file_mb']:>9}{r['peak_mb']:>9}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
