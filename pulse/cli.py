@@ -13,7 +13,7 @@ import importlib
 import sys
 from typing import Optional, Sequence
 
-AREAS = ("devstack.cli", "producers.cli", "processors.cli", "sinks.cli", "pulse.ops")
+AREAS = ("devstack.cli", "producers.cli", "processors.cli", "sinks.cli", "pulse.ops", "pulse.status")
 
 
 class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
