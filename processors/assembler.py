@@ -9,20 +9,22 @@ have passed it: never early under skew, never stranded by a quiet partition or a
 that went offline, and at once when a replay's final tick arrives.
 
 State per window key (Quix State, so it is transactional and restored from the changelog):
-- `m`: watermarks per input partition, partition count, polls seen, last poll evaluated;
-- `c:<t>`: number of samples of poll t; `i:<t>:<j>`: the j-th sample of poll t.
+- `m`: watermark per input partition, partition count, samples per poll, last poll
+  evaluated for game totals, and `done` once the window has closed;
+- `i:<t>:<j>`: the j-th sample of poll t.
 Each sample is written once under its own key (no per-message rewrite of large state);
 everything is read back and deleted when the window closes. A sample is late when its own
 input partition's watermark had already passed its window (so the outcome does not depend
-on how the partitions interleave); a closed window leaves a `done` flag (with a TTL) so later
-ones are recognised too. Late samples are counted and dropped.
+on how the partitions interleave); a closed window keeps its small meta record marked
+`done` (about 150 bytes a window, 144 a day at W = 10 min), so later ones are recognised too.
+Late samples are counted and dropped. No TTL here: a TTL write costs about as much again as a
+plain one, and this is the hottest path.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from datetime import timedelta
 from typing import Any, Iterator
 
 from pulse.events import format_ts
@@ -33,20 +35,20 @@ from .config import FINAL_WATERMARK, ProcessorConfig
 from .windows import compute_window, poll_totals
 
 log = logging.getLogger(__name__)
-DONE_TTL = timedelta(days=3)
 
 
-def _items(state: Any, t: int) -> list[list]:
-    count = state.get(f"c:{t}") or 0
-    return [state.get(f"i:{t}:{j}") for j in range(count)]
+def _polls(meta: dict[str, Any]) -> list[int]:
+    return sorted(int(t) for t in meta["cnt"])
 
 
-def _forget(state: Any, polls: list[int]) -> None:
-    for t in polls:
-        for j in range(state.get(f"c:{t}") or 0):
+def _items(state: Any, meta: dict[str, Any], t: int) -> list[list]:
+    return [state.get(f"i:{t}:{j}") for j in range(meta["cnt"][str(t)])]
+
+
+def _forget(state: Any, meta: dict[str, Any]) -> None:
+    for t, count in meta["cnt"].items():
+        for j in range(count):
             state.delete(f"i:{t}:{j}")
-        state.delete(f"c:{t}")
-    state.delete("m")
 
 
 def on_late(start: int, item: list) -> None:
@@ -57,27 +59,22 @@ def on_late(start: int, item: list) -> None:
 
 def assemble(cfg: ProcessorConfig, record: dict[str, Any], state: Any) -> Iterator[dict[str, Any]]:
     start = record["w"]
-    if state.get("done"):
-        if record["k"] == "s":
-            on_late(start, record["i"])
-        return
-    meta = state.get("m") or {"wm": {}, "n": cfg.partitions, "polls": [], "dp": None}
+    meta = state.get("m") or {"wm": {}, "n": cfg.partitions, "cnt": {}, "dp": None, "done": False}
 
     if record["k"] == "s":
         item = record["i"]
         source = meta["wm"].get(str(record["p"]))
-        if source is not None and (source >= FINAL_WATERMARK or cfg.window_complete(start, source)):
+        if meta["done"] or (source is not None and (source >= FINAL_WATERMARK or cfg.window_complete(start, source))):
             # its own input partition had already passed this window: late, whatever the others did
             on_late(start, item)
             return
-        t = item[0]
-        count = state.get(f"c:{t}") or 0
-        state.set(f"i:{t}:{count}", item)
-        state.set(f"c:{t}", count + 1)
-        if count == 0 and t not in meta["polls"]:
-            meta["polls"].append(t)
-            meta["polls"].sort()
-            state.set("m", meta)
+        poll = str(item[0])
+        count = meta["cnt"].get(poll, 0)
+        state.set(f"i:{poll}:{count}", item)
+        meta["cnt"][poll] = count + 1
+        state.set("m", meta)
+        return
+    if meta["done"]:
         return
 
     # a watermark marker from one input partition
@@ -85,31 +82,27 @@ def assemble(cfg: ProcessorConfig, record: dict[str, Any], state: Any) -> Iterat
     part = str(record["p"])
     wms[part] = max(record["wm"], wms.get(part, record["wm"]))
     meta["n"] = record["n"]
+    if len(wms) >= meta["n"]:
+        low = min(wms.values())
+        # polls every partition has delivered: per-game totals for game_surge
+        for t in _polls(meta):
+            if (meta["dp"] is None or t > meta["dp"]) and t <= low:
+                for game_id, (viewers, channels, name) in poll_totals(_items(state, meta, t)).items():
+                    yield {"k": "p", "key": game_id,
+                           "row": {"game_id": game_id, "game_name": name, "t": t, "viewers": viewers,
+                                   "channels": channels}}
+                meta["dp"] = t
+        if low >= FINAL_WATERMARK or cfg.window_complete(start, low):
+            yield from close_window(cfg, start, meta, state)
     state.set("m", meta)
-    if len(wms) < meta["n"]:
-        return
-    low = min(wms.values())
-
-    # polls every partition has delivered: per-game totals for game_surge
-    for t in meta["polls"]:
-        if (meta["dp"] is None or t > meta["dp"]) and t <= low:
-            for game_id, (viewers, channels, name) in poll_totals(_items(state, t)).items():
-                yield {"k": "p", "key": game_id,
-                       "row": {"game_id": game_id, "game_name": name, "t": t, "viewers": viewers,
-                               "channels": channels}}
-            meta["dp"] = t
-    state.set("m", meta)
-
-    if low >= FINAL_WATERMARK or cfg.window_complete(start, low):
-        yield from close_window(cfg, start, meta["polls"], state)
 
 
-def close_window(cfg: ProcessorConfig, start: int, polls: list[int], state: Any) -> Iterator[dict[str, Any]]:
+def close_window(cfg: ProcessorConfig, start: int, meta: dict[str, Any], state: Any) -> Iterator[dict[str, Any]]:
     began = time.perf_counter()
-    items = [item for t in polls for item in _items(state, t)]
+    items = [item for t in _polls(meta) for item in _items(state, meta, t)]
     games, channels, tops = compute_window(items, start, cfg.window_ms, cfg.top_n)
-    _forget(state, polls)
-    state.set("done", True, ttl=DONE_TTL)
+    _forget(state, meta)
+    meta.update(done=True, cnt={}, wm={})
     for row in games:
         yield {"k": "g", "key": game_window_key(row), "row": row}
     for row in channels:

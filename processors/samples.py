@@ -15,6 +15,7 @@ Outputs (internal records on the samples topic, keyed by window start):
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, Iterator, Optional
 
 from pulse.events import format_ts, parse_ts
@@ -28,6 +29,10 @@ from .config import FINAL_WATERMARK, ProcessorConfig
 # and a stream seen again after a gap is credited min(gap, cap), so its last t matters.
 STREAM_MEMORY_MS = 50 * 3600 * 1000
 MAX_MARKER_WINDOWS = 10_000  # a watermark jump wider than this many windows is capped
+# A channel's state is forgotten after this much event time without a sample (nothing in it
+# matters longer: stream ids 50 h, baseline 15 min, cooldown 1 h), so churn does not grow state.
+CHANNEL_TTL = timedelta(milliseconds=STREAM_MEMORY_MS)
+TICK_TTL = timedelta(days=30)
 
 
 def credit(cfg: ProcessorConfig, channel: dict[str, Any], event: dict[str, Any], t: int) -> Optional[int]:
@@ -75,7 +80,7 @@ def process_event(cfg: ProcessorConfig, event: dict[str, Any], partition: int, s
         metrics.DROPPED.labels("duplicate").inc()
         return
     alerts: list[Alert] = channel_alerts(cfg, channel, event, t)
-    state.set("c", channel)
+    state.set("c", channel, ttl=max(CHANNEL_TTL, timedelta(milliseconds=cfg.cooldown_ms)))
     metrics.EVENTS.inc()
     yield sample_record(cfg, event, t, delta, partition)
     for alert in alerts:
@@ -99,7 +104,7 @@ def process_tick(cfg: ProcessorConfig, tick: dict[str, Any], partition: int, sta
     marks["hw"] = max(t, marks["hw"] or t)
     expected = int(tick.get("shards") or 1)
     if len(shards) < expected:
-        state.set("t", marks)
+        state.set("t", marks, ttl=TICK_TTL)
         return
     watermark = min(shards.values())
     newest = cfg.window_start(marks["hw"])
@@ -110,7 +115,7 @@ def process_tick(cfg: ProcessorConfig, tick: dict[str, Any], partition: int, sta
     complete = newest if watermark >= FINAL_WATERMARK else cfg.last_complete_window(watermark)
     if marks["done"] is None or complete > marks["done"]:
         marks["done"] = complete
-    state.set("t", marks)
+    state.set("t", marks, ttl=TICK_TTL)
 
 
 def describe_marker(marker: dict[str, Any]) -> str:
