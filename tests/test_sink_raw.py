@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import urllib.request
 from pathlib import Path
 
 import orjson
@@ -73,12 +75,25 @@ def test_sigkill_mid_stream_and_restart(wh_settings: Settings, tmp_path: Path) -
     _assert_exact(wh_settings, first + second)
 
 
+def _scrape(port: int, path: str = "/metrics") -> str:
+    return urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5).read().decode()
+
+
 def test_ticks_and_invalid_values_are_skipped(wh_settings: Settings, tmp_path: Path) -> None:
     good = _events(0, 20)
     produce(wh_settings, topics.STREAMS, good[:10] + [("u-bad", b"not json"), ("u-list", b"[1, 2]")] + good[10:],
             ticks=True)
-    with Worker(wh_settings, ["sink", "raw"], tmp_path / "t.log", **SINK_ENV) as worker:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with Worker(wh_settings, ["sink", "raw"], tmp_path / "t.log", METRICS_PORT=port, **SINK_ENV) as worker:
         wait_for(lambda: committed_all(wh_settings, "sink-raw", [topics.STREAMS]), 120, "all offsets committed")
+        body = _scrape(port)
+        assert 'twitch_pulse_sink_rows_written_total{table="STREAM_LOGS"} 20.0' in body
+        assert 'twitch_pulse_sink_records_skipped_total{reason="tick",table="STREAM_LOGS"} 2.0' in body
+        assert 'twitch_pulse_sink_records_skipped_total{reason="invalid",table="STREAM_LOGS"} 2.0' in body
+        assert "twitch_pulse_sink_batch_duration_seconds_bucket" in body
+        assert _scrape(port, "/healthz") == "ok"
         assert worker.stop() == 0
         assert "not a JSON object" in worker.log()
     _assert_exact(wh_settings, good)
