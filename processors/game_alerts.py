@@ -12,6 +12,8 @@ from .config import ProcessorConfig
 
 
 def detect(cfg: ProcessorConfig, poll: dict[str, Any], state: Any) -> Iterator[dict[str, Any]]:
+    if not poll["game_id"]:  # "no category" is not a game anyone follows
+        return
     game = state.get("g") or {}
     alerts = game_alerts(cfg, game, poll)
     # nothing older than the baseline or the cooldown matters: a game gone quiet is forgotten

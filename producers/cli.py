@@ -208,7 +208,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "by user_id, flush, then tick every partition. Stops cleanly on SIGTERM/SIGINT; "
                                    "metrics on METRICS_PORT.\n\n" + (__doc__ or ""),
                        formatter_class=Formatter)
-    p.add_argument("--polls", type=int, default=None, help="stop after this many polls (default: run until stopped)")
+    p.add_argument("--polls", type=int, default=None, help="stop after this many polls, then send final ticks so every window closes (default: run until stopped)")
     p.add_argument("--shard", default=None, help="this process's shard k/S (overrides PRODUCER_SHARD)")
     p.set_defaults(handler=_producer)
 

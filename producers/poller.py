@@ -178,6 +178,9 @@ class Poller:
                 break
             polls += 1
             if max_polls is not None and polls >= max_polls:
+                # a finite run ends like a replay: a final tick lets every window close
+                if self.emitter is not None:
+                    self.emitter.ticks(int(round(next_t * 1000)), final=True)
                 break
             next_t += interval
             behind = self.clock.now() - next_t

@@ -1,17 +1,96 @@
-"""`twitch-pulse run`: the whole pipeline on the embedded defaults, in one terminal."""
+"""`twitch-pulse run`: the whole pipeline locally on the embedded defaults, in one terminal;
+`twitch-pulse config`: the effective configuration."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def _dashboard(settings: Any) -> str:
+    """Latest window's top games and channels, and the latest alerts, from the warehouse."""
+    from pulse.warehouse import connect
+
+    conn = connect(settings)
+    try:
+        cur = conn.cursor()
+        cur.execute("SELECT COUNT(*) FROM STREAM_LOGS")
+        raw = cur.fetchone()[0]
+        # the newest window may still be loading; the one before it is complete
+        cur.execute("SELECT DISTINCT WINDOW_START FROM GAME_WINDOWS ORDER BY WINDOW_START DESC LIMIT 2")
+        windows = [row[0] for row in cur.fetchall()]
+        lines = [f"raw events in STREAM_LOGS: {raw:,}; windows in GAME_WINDOWS: {len(windows)}{'+' if len(windows) == 2 else ''}"]
+        if not windows:
+            return "\n".join(lines + ["no window closed yet (the first closes one poll after its end)"])
+        latest = windows[-1]
+        lines.append(f"latest complete window: {latest:%Y-%m-%d %H:%M} UTC (simulated time)")
+        cur.execute("SELECT RANK, GAME_NAME, WATCH_HOURS, PEAK_VIEWERS, UNIQUE_CHANNELS FROM GAME_WINDOWS "
+                    "WHERE WINDOW_START = %s ORDER BY RANK, GAME_ID LIMIT 5", (latest,))
+        lines.append(f"  {'#':>3} {'top games':<28}{'watch h':>10}{'peak':>9}{'channels':>10}")
+        for rank, name, wh, peak, uc in cur.fetchall():
+            lines.append(f"  {rank:>3} {(name or '(no category)')[:27]:<28}{wh:>10.1f}{peak:>9,}{uc:>10,}")
+        cur.execute("SELECT RANK, USER_NAME, GAME_NAME, WATCH_HOURS, PEAK_VIEWERS FROM CHANNEL_WINDOWS "
+                    "WHERE WINDOW_START = %s ORDER BY RANK, USER_ID LIMIT 5", (latest,))
+        lines.append(f"  {'#':>3} {'top channels':<20}{'game':<18}{'watch h':>10}{'peak':>9}")
+        for rank, user, game, wh, peak in cur.fetchall():
+            lines.append(f"  {rank:>3} {user[:19]:<20}{(game or '')[:17]:<18}{wh:>10.1f}{peak:>9,}")
+        cur.execute("SELECT CAPTURED_AT, KIND, SUBJECT_NAME, VIEWERS FROM ALERTS ORDER BY CAPTURED_AT DESC LIMIT 5")
+        alerts = cur.fetchall()
+        lines.append("latest alerts:" if alerts else "no alerts yet")
+        for at, kind, who, viewers in alerts:
+            lines.append(f"  {at:%H:%M} {kind:<11}{who[:30]:<31}{viewers:>9,} viewers")
+        return "\n".join(lines)
+    finally:
+        conn.close()
 
 
 def _run(args: argparse.Namespace) -> int:
     from devstack.cli import broker, warehouse
+    from devstack.pipeline import LocalPipeline
+    from pulse.settings import load_settings
 
+    os.environ.setdefault("CLOCK_SPEED", str(args.speed))
+    settings = load_settings(kafka_bootstrap=f"127.0.0.1:{args.kafka_port}", snowflake_port=args.warehouse_port,
+                             state_dir=args.run_dir / "state")
+    if not settings.uses_local_warehouse or settings.kafka_key.get_secret_value():
+        print("twitch-pulse run uses the local stack; unset SNOWFLAKE_ACCOUNT and KAFKA_KEY, or run the workers "
+              "one by one (see --help of each)", file=sys.stderr)
+        return 2
     for part in (broker(args), warehouse(args)):
         part.start()
-        print(part.status())
-    print("local stack is up (the pipeline workers join as they land)")
+        print(part.status(), flush=True)
+    pipeline = LocalPipeline(settings, args.run_dir, simulator_port=args.simulator_port, channels=args.channels)
+    pipeline.start()
+    print(f"pipeline running: simulator at {pipeline.helix_url} ({args.channels:,} channels, clock x{settings.clock_speed:g}: "
+          f"a {settings.window_seconds // 60}-minute window every {settings.window_seconds / settings.clock_speed:.0f} s); "
+          f"worker logs in {pipeline.log_dir}; metrics on ports "
+          f"{pipeline.workers[1].metrics_port}-{pipeline.workers[-1].metrics_port}. Ctrl-C stops.", flush=True)
+    started = time.monotonic()
+    try:
+        while not args.duration or time.monotonic() - started < args.duration:
+            time.sleep(args.refresh)
+            pipeline.check()
+            try:
+                board = _dashboard(settings)
+            except Exception as exc:  # tables appear once the sinks have bootstrapped
+                board = f"waiting for the warehouse ({type(exc).__name__})"
+            print(f"\n--- {time.strftime('%H:%M:%S')} (+{time.monotonic() - started:.0f}s) ---\n{board}", flush=True)
+    except KeyboardInterrupt:
+        pass
+    except RuntimeError as exc:
+        print(f"twitch-pulse: {exc}", file=sys.stderr)
+        pipeline.stop()
+        return 1
+    print("stopping the workers (the local Kafka and warehouse keep running; `make stop` stops them) ...", flush=True)
+    codes = pipeline.stop()
+    bad = {name: code for name, code in codes.items() if code not in (0, -2, 130)}
+    if bad:
+        print(f"workers that did not stop cleanly: {bad}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -28,9 +107,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     from devstack.cli import add_stack_arguments
     from pulse.cli import Formatter
 
-    p = sub.add_parser("run", help="run the whole pipeline locally on the embedded defaults",
-                       description=__doc__, formatter_class=Formatter)
+    p = sub.add_parser(
+        "run", help="run the whole pipeline locally on the embedded defaults",
+        description="Start the local Kafka and warehouse, then the Helix simulator, producer, processor, "
+                    "every sink and the alerts worker as separate processes, with an accelerated clock; "
+                    "print the latest window's top games and channels and the latest alerts from the "
+                    "warehouse until Ctrl-C.",
+        formatter_class=Formatter)
     add_stack_arguments(p)
+    p.add_argument("--speed", type=float, default=60.0,
+                   help="simulated seconds per real second (env CLOCK_SPEED wins if set)")
+    p.add_argument("--channels", type=int, default=3000, help="live channels in the simulator")
+    p.add_argument("--simulator-port", type=int, default=8780, help="Helix simulator port")
+    p.add_argument("--refresh", type=float, default=5.0, help="seconds between dashboard refreshes")
+    p.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0 = until Ctrl-C)")
     p.set_defaults(handler=_run)
     c = sub.add_parser("config", help="print the effective configuration (secrets shown as **********)",
                        description="Load settings from the environment and .env, validate them and print them. "

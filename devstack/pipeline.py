@@ -1,0 +1,128 @@
+"""The whole pipeline on one machine: every worker as its own process, as in production.
+
+simulator -> producer -> processor -> sinks (raw, windows, alerts table) + alerts (console or
+Slack). `twitch-pulse run` uses it with an accelerated clock so windows pass in seconds; the
+end-to-end test uses it too. Each worker logs to `<run_dir>/logs/<name>.log` and serves
+Prometheus metrics on its own port.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from pulse.settings import Settings
+
+from .service import port_open, tail
+
+SIMULATOR = "simulator"
+
+
+@dataclass
+class Worker:
+    name: str
+    args: list[str]
+    metrics_port: int
+    proc: Optional[subprocess.Popen] = None
+
+
+@dataclass
+class LocalPipeline:
+    """Starts and stops the workers; knows nothing of what they compute."""
+
+    settings: Settings
+    run_dir: Path
+    simulator_port: int = 8780
+    channels: int = 3000
+    first_metrics_port: int = 9101
+    extra_env: dict[str, str] = field(default_factory=dict)
+    extra_args: dict[str, list[str]] = field(default_factory=dict)  # worker name -> more CLI arguments
+    workers: list[Worker] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.log_dir = self.run_dir / "logs"
+        port = self.first_metrics_port
+        plan = [
+            (SIMULATOR, ["simulate", "--port", str(self.simulator_port), "--channels", str(self.channels),
+                         "--speed", str(self.settings.clock_speed)]),
+            ("producer", ["producer"]),
+            ("processor", ["processor"]),
+            ("sink-raw", ["sink", "raw"]),
+            ("sink-windows", ["sink", "windows"]),
+            ("sink-alerts", ["sink", "alerts"]),
+            ("alerts", ["alerts"]),
+        ]
+        for name, args in plan:
+            self.workers.append(Worker(name, args + self.extra_args.get(name, []), 0 if name == SIMULATOR else port))
+            port += name != SIMULATOR
+
+    @property
+    def helix_url(self) -> str:
+        return f"http://127.0.0.1:{self.simulator_port}"
+
+    def env(self, worker: Worker) -> dict[str, str]:
+        env = {**os.environ, **self.settings.as_env(), "TWITCH_PULSE_ENV_FILE": "/nonexistent",
+               "METRICS_PORT": str(worker.metrics_port), **self.extra_env}
+        if worker.name != SIMULATOR:
+            env.update(TWITCH_API_URL=f"{self.helix_url}/helix", TWITCH_AUTH_URL=f"{self.helix_url}/oauth2")
+            if not env.get("TWITCH_CLIENT_ID"):  # the simulator accepts any credential
+                env.update(TWITCH_CLIENT_ID="local-demo", TWITCH_CLIENT_SECRET="local-demo-secret")
+        return env
+
+    def start(self, only: Optional[list[str]] = None) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for worker in self.workers:
+            if only is not None and worker.name not in only:
+                continue
+            log = open(self.log_dir / f"{worker.name}.log", "ab")
+            worker.proc = subprocess.Popen(
+                [sys.executable, "-m", "pulse", *worker.args], env=self.env(worker),
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            )
+            if worker.name == SIMULATOR:
+                self._wait_port(worker, self.simulator_port)
+
+    def _wait_port(self, worker: Worker, port: int, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if port_open("127.0.0.1", port):
+                return
+            if worker.proc is not None and worker.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise RuntimeError(f"{worker.name} did not start:\n{tail(self.log_dir / f'{worker.name}.log')}")
+
+    def check(self, finite: tuple[str, ...] = ()) -> None:
+        """Raise if a worker died (a `finite` one may end with exit code 0), with its log's tail."""
+        for worker in self.workers:
+            if worker.proc is None or worker.proc.poll() is None:
+                continue
+            if worker.name not in finite or worker.proc.returncode != 0:
+                raise RuntimeError(f"{worker.name} exited with code {worker.proc.returncode}:\n"
+                                   f"{tail(self.log_dir / f'{worker.name}.log')}")
+
+    def worker(self, name: str) -> Worker:
+        return next(w for w in self.workers if w.name == name)
+
+    def stop(self, timeout: float = 60) -> dict[str, Optional[int]]:
+        """SIGTERM every worker (the producer first, so the rest can drain), then wait."""
+        codes: dict[str, Optional[int]] = {}
+        for worker in self.workers:
+            if worker.proc is not None and worker.proc.poll() is None:
+                worker.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for worker in self.workers:
+            if worker.proc is None:
+                continue
+            try:
+                codes[worker.name] = worker.proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                worker.proc.kill()
+                codes[worker.name] = worker.proc.wait()
+        return codes
