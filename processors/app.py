@@ -102,13 +102,21 @@ def stage_one(cfg: ProcessorConfig, dlq: DeadLetters) -> Callable[..., list[dict
 
 
 def _lag_from_stats(stats_json: str) -> None:
-    """librdkafka statistics -> consumer lag gauge per topic partition."""
+    """librdkafka statistics -> consumer lag gauge per topic partition.
+
+    Under exactly-once the offsets are committed through the producer's transaction, so
+    librdkafka's own `consumer_lag` stays -1; the lag is the last stable offset (what a
+    read_committed consumer can reach) minus the next offset this consumer will read.
+    """
     stats = orjson.loads(stats_json)
     for topic_name, topic in (stats.get("topics") or {}).items():
         for pid, part in (topic.get("partitions") or {}).items():
-            lag = part.get("consumer_lag", -1)
-            if pid != "-1" and lag >= 0:
-                metrics.CONSUMER_LAG.labels(topic_name, pid).set(lag)
+            if pid == "-1" or part.get("fetch_state") in (None, "none", "stopped"):
+                continue
+            end = part.get("ls_offset", -1)
+            position = part.get("app_offset", -1)
+            if end >= 0 and position >= 0:
+                metrics.CONSUMER_LAG.labels(topic_name, pid).set(max(0, end - position))
 
 
 def build(settings: Settings, commit_interval: float = 1.0) -> Application:

@@ -27,7 +27,7 @@ EVENT_AGE = Histogram(
     buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900),
 )
 CONSUMER_LAG = Gauge(
-    "twitch_pulse_processor_consumer_lag",
+    "twitch_pulse_processor_consumer_lag_messages",
     "Consumer lag in messages per topic partition (librdkafka statistics)",
     ["topic", "partition"],
 )

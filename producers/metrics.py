@@ -28,5 +28,5 @@ TOKENS = Counter(P + "token_requests_total", "App access tokens requested (start
 PRODUCE_ERRORS = Counter(P + "produce_errors_total", "Kafka delivery failures (each failed attempt of a record)")
 RECORDS_LOST = Counter(P + "records_undelivered_total", "Records still undelivered after every retry round")
 TICKS = Counter(P + "ticks_total", "Tick messages delivered (one per partition per poll)")
-LAST_POLL = Gauge(P + "last_poll_captured_at_seconds", "captured_at of the last poll whose ticks were delivered")
+LAST_POLL = Gauge(P + "last_poll_captured_at_timestamp_seconds", "captured_at of the last poll whose ticks were delivered")
 REPLAYED_POLLS = Counter(P + "replayed_polls_total", "Polls read from a recording and replayed")

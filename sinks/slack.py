@@ -234,7 +234,7 @@ def run_alerts(settings: Settings) -> int:
     """The worker: own consumer group, commit after each checkpoint's alerts were accepted."""
     from pulse.metrics import start_metrics_server
 
-    from .worker import build_app
+    from .worker import build_app, run_until_stopped
 
     webhook = settings.slack_webhook_url.get_secret_value()
     if webhook:
@@ -247,17 +247,7 @@ def run_alerts(settings: Settings) -> int:
                     commit_interval=1.0)
     server = start_metrics_server(settings.metrics_port, lambda: sink.healthy)
     try:
-        app.run()
-    except SlackError:
-        raise
-    except Exception as exc:
-        cause = exc.__cause__ or exc.__context__
-        if isinstance(cause, SlackError):
-            raise cause from None
-        raise
+        run_until_stopped(app, sink, server, SlackError)
     finally:
-        sink.close()
-        if server:
-            server.stop()
         sys.stdout.flush()
     return 0

@@ -71,12 +71,7 @@ class WarehouseSink(BatchingSink):
         raise exc if exc is not None else PermanentSinkError(f"{self.label} sink: setup failed")
 
     def close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except Exception:
-                pass
-            self._conn = None
+        self._conn_failed()
         if self._workdir:
             shutil.rmtree(self._workdir, ignore_errors=True)
 
@@ -97,6 +92,7 @@ class WarehouseSink(BatchingSink):
         return self._conn
 
     def _conn_failed(self) -> None:
+        """Drop the connection (closing it if possible); the next write reconnects."""
         if self._conn is not None:
             try:
                 self._conn.close()

@@ -4,7 +4,7 @@ so a slow warehouse never slows the processor or the other sinks."""
 from __future__ import annotations
 
 import logging
-from typing import Optional
+from typing import Any, Optional
 
 from quixstreams import Application
 from quixstreams.sinks import BaseSink
@@ -56,6 +56,24 @@ def build_app(settings: Settings, group: str, topic_names: tuple[str, ...], sink
     return app
 
 
+def run_until_stopped(app: Application, sink: BaseSink, server: Any,
+                      permanent: type[Exception] | tuple[type[Exception], ...]) -> None:
+    """Run until SIGTERM/SIGINT (Quix finishes the checkpoint, commits, closes). A permanent
+    error the sink raised comes back unwrapped, so the CLI prints it as one line; the sink and
+    the metrics server are closed whatever happens."""
+    try:
+        app.run()
+    except Exception as exc:
+        cause = exc if isinstance(exc, permanent) else (exc.__cause__ or exc.__context__)
+        if isinstance(cause, permanent):
+            raise cause from None
+        raise
+    finally:
+        sink.close()
+        if server:
+            server.stop()
+
+
 def run_sink(settings: Settings, kind: str, method: Optional[str] = None) -> int:
     """Run until SIGTERM/SIGINT (returns 0); a permanent warehouse error raises PermanentSinkError."""
     from pulse.metrics import start_metrics_server
@@ -67,16 +85,6 @@ def run_sink(settings: Settings, kind: str, method: Optional[str] = None) -> int
     server = start_metrics_server(settings.metrics_port, lambda: sink.healthy)
     log.info("sink %s: %s -> warehouse %s.%s (%s)", kind, ", ".join(settings.topic(t) for t in KINDS[kind]),
              settings.snowflake_database, settings.snowflake_schema, sink.method)
-    try:
-        app.run()  # Quix handles SIGTERM/SIGINT: finishes the checkpoint, commits, closes
-    except Exception as exc:
-        cause = exc if isinstance(exc, PermanentSinkError) else (exc.__cause__ or exc.__context__)
-        if isinstance(cause, PermanentSinkError):
-            raise cause from None
-        raise
-    finally:
-        sink.close()
-        if server:
-            server.stop()
+    run_until_stopped(app, sink, server, PermanentSinkError)
     log.info("sink %s stopped", kind)
     return 0

@@ -285,7 +285,7 @@ def test_grafana_dashboard_structure_and_every_query_names_an_exported_metric() 
             assert not unknown, f"panel {panel['title']!r} queries unknown {unknown}"
             used |= names
     # the dashboard covers polls, lag, throughput, sink latency and alerts
-    for needed in ("twitch_pulse_producer_polls_total", "twitch_pulse_processor_consumer_lag",
+    for needed in ("twitch_pulse_producer_polls_total", "twitch_pulse_processor_consumer_lag_messages",
                    "twitch_pulse_sink_rows_written_total", "twitch_pulse_sink_batch_duration_seconds_bucket",
                    "twitch_pulse_processor_alerts_total", "twitch_pulse_slack_posts_total"):
         assert needed in used, needed

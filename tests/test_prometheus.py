@@ -143,7 +143,7 @@ def test_real_prometheus_scrapes_every_worker(prometheus_bin, wh_settings: Setti
         page = httpx.get(f"http://127.0.0.1:{ports['producer']}/metrics", timeout=5).text
         assert "demo-secret-4242" not in page
         # the lag gauge is exported (its per-partition series appear once librdkafka reports a lag)
-        assert "# TYPE twitch_pulse_processor_consumer_lag gauge" in \
+        assert "# TYPE twitch_pulse_processor_consumer_lag_messages gauge" in \
             httpx.get(f"http://127.0.0.1:{ports['processor']}/metrics", timeout=5).text
         # the alert rules are loaded and evaluate without error
         rules = httpx.get(f"{api}/api/v1/rules", timeout=10).json()["data"]["groups"]
