@@ -52,9 +52,13 @@ def test_polls_produce_deduplicated_events_then_ticks_to_every_partition(make_se
         sim.stop()
     topic = settings.topic(topics.STREAMS)
     assert partition_count(settings, topic) == 3
-    msgs = read_topic(settings, topic, lambda m: len(m.ticks) >= 6)
+    msgs = read_topic(settings, topic, lambda m: len(m.ticks) >= 9)
     polls = sorted({t["value"]["captured_at"] for t in msgs.ticks})
-    assert len(polls) == 2 and len(msgs.ticks) == 6
+    assert len(polls) == 2 and len(msgs.ticks) == 9
+    # a finite run (max_polls) ends like a replay: one final tick per partition, after the last poll's
+    finals = [t for t in msgs.ticks if t["value"]["final"]]
+    assert sorted(t["partition"] for t in finals) == [0, 1, 2]
+    assert {t["value"]["captured_at"] for t in finals} == {polls[-1]}
     expected_total = 0
     duplicates = 0
     for captured_at, result in zip(polls, raw_counts):
@@ -70,7 +74,7 @@ def test_polls_produce_deduplicated_events_then_ticks_to_every_partition(make_se
             assert e["key"] == e["value"]["user_id"].encode()
             assert e["timestamp"] == ms
             assert e["value"]["poll_id"] == f"shard-0-of-1@{captured_at}"
-        ticks = ticks_for(msgs, captured_at)
+        ticks = [t for t in ticks_for(msgs, captured_at) if not t["value"]["final"]]
         assert sorted(t["partition"] for t in ticks) == [0, 1, 2]
         for t in ticks:
             assert t["key"] == TICK_KEY.encode() and t["timestamp"] == ms
