@@ -1,0 +1,38 @@
+"""`make bench`: every benchmark, one after the other, each printing its own table.
+
+Starts a local broker and warehouse of its own (ports 49092/48765, under .cache/bench-stack).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from devstack.kafka import KafkaBroker
+from devstack.warehouse import WarehouseServer
+
+RUN_DIR = ".cache/bench-stack"
+
+
+def main() -> int:
+    broker, warehouse = KafkaBroker(RUN_DIR, port=49092), WarehouseServer(RUN_DIR, port=48765)
+    broker.start()
+    warehouse.start()
+    env = {**os.environ, "BENCH_KAFKA": broker.bootstrap, "KAFKA_BOOTSTRAP": broker.bootstrap}
+    runs = [
+        ("producer: 120k-stream sweep, replay", [sys.executable, "-m", "bench.producer_bench"]),
+        ("processor: bare consume vs full topology, 1M samples", [sys.executable, "-m", "bench.processor_bench"]),
+        ("sinks: rows/s per loading method and batch size",
+         [sys.executable, "-m", "bench.sink_bench", "--port", str(warehouse.port)]),
+        ("end to end: closing poll -> window rows in the warehouse", [sys.executable, "-m", "bench.e2e_latency"]),
+    ]
+    failed = 0
+    for title, argv in runs:
+        print(f"\n=== {title} ===", flush=True)
+        failed += subprocess.call(argv, env=env) != 0
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
