@@ -133,18 +133,16 @@ def insert_raw_values(cur: Any, sink: str, topic: str, partition: int,
 
 
 def advance_mark(cur: Any, sink: str, topic: str, partition: int, offset: int) -> None:
-    """Raise the partition's high-water mark (never lowers it); same transaction as the rows."""
-    now = now_ntz()
-    cur.execute(
-        "UPDATE SINK_OFFSETS SET KAFKA_OFFSET = %s, UPDATED_AT = %s::TIMESTAMP_NTZ "
-        "WHERE SINK = %s AND KAFKA_TOPIC = %s AND KAFKA_PARTITION = %s AND KAFKA_OFFSET < %s",
-        (offset, now, sink, topic, partition, offset),
-    )
+    """Record the partition's new high-water mark in the same transaction as the rows.
+
+    Insert-only (the mark is the MAX, see `_MARK`): an UPDATE of one shared row would conflict
+    with a transaction a killed worker left open, and block its successor until that session
+    expires. `schema.prune` folds old marks together.
+    """
     cur.execute(
         "INSERT INTO SINK_OFFSETS (SINK, KAFKA_TOPIC, KAFKA_PARTITION, KAFKA_OFFSET, UPDATED_AT) "
-        "SELECT %s, %s, %s, %s, %s::TIMESTAMP_NTZ WHERE NOT EXISTS (SELECT 1 FROM SINK_OFFSETS "
-        "WHERE SINK = %s AND KAFKA_TOPIC = %s AND KAFKA_PARTITION = %s)",
-        (sink, topic, partition, offset, now, sink, topic, partition),
+        "SELECT %s, %s, %s, %s, %s::TIMESTAMP_NTZ",
+        (sink, topic, partition, offset, now_ntz()),
     )
 
 

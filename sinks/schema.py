@@ -105,11 +105,14 @@ def current_version(conn: Any) -> int:
 def prune(conn: Any, older_than: timedelta, now: datetime | None = None) -> int:
     """Delete STREAM_LOGS rows captured before `now - older_than`; returns the count.
 
-    The offset marks in SINK_OFFSETS stay, so pruned rows are never re-loaded.
+    The offset marks in SINK_OFFSETS stay, so pruned rows are never re-loaded; only the
+    superseded ones (below each partition's highest mark) are folded away.
     """
     now = now or datetime.now(timezone.utc)
     cutoff = (now - older_than).astimezone(timezone.utc).replace(tzinfo=None)
     cur = conn.cursor()
+    cur.execute("DELETE FROM SINK_OFFSETS o WHERE KAFKA_OFFSET < (SELECT MAX(m.KAFKA_OFFSET) FROM SINK_OFFSETS m "
+                "WHERE m.SINK = o.SINK AND m.KAFKA_TOPIC = o.KAFKA_TOPIC AND m.KAFKA_PARTITION = o.KAFKA_PARTITION)")
     cur.execute("DELETE FROM STREAM_LOGS WHERE CAPTURED_AT < %s::TIMESTAMP_NTZ",
                 (cutoff.isoformat(sep=" ", timespec="milliseconds"),))
     row = cur.fetchone()

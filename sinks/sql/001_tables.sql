@@ -82,8 +82,9 @@ CREATE TABLE IF NOT EXISTS ALERTS (
     INGESTED_AT TIMESTAMP_NTZ
 );
 
--- Exactly once for STREAM_LOGS: the highest Kafka offset written per sink and partition,
--- updated in the same transaction as the rows (the Snowflake Kafka connector's offset token).
+-- Exactly once for STREAM_LOGS: the highest Kafka offset written per sink and partition (the
+-- MAX of its rows), appended in the same transaction as the rows (the Snowflake Kafka
+-- connector's offset token); `prune` folds superseded marks away.
 CREATE TABLE IF NOT EXISTS SINK_OFFSETS (
     SINK VARCHAR NOT NULL,
     KAFKA_TOPIC VARCHAR NOT NULL,
