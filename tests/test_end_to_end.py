@@ -101,7 +101,7 @@ def test_pipeline_end_to_end(make_settings, warehouse_server, tmp_path: Path) ->
         assert len(events) == len({(e["captured_at"], e["stream_id"]) for e in events})
         assert len({e["captured_at"] for e in events}) == POLLS
         windows = {row["window_start"] for row in expected["games"].values()}
-        assert len(windows) == 3
+        assert len(windows) >= 3  # 25 polls span 3 or 4 windows, depending on where the first falls
         for name in TABLES:
             fields = set(next(iter(expected[name].values())))
             trimmed = {k: {f: v for f, v in row.items() if f in fields} for k, row in got[name].items()}
