@@ -103,8 +103,6 @@ def game_alerts(cfg: ProcessorConfig, game: dict[str, Any], poll: dict[str, Any]
     t, viewers = poll["t"], poll["viewers"]
     history: list[list[int]] = game.setdefault("h", [])
     cooldowns: dict[str, int] = game.setdefault("a", {})
-    if any(ts == t for ts, _ in history):  # the same poll delivered twice
-        return []
     baseline = _baseline(history, t, cfg.baseline_ms)
     alerts: list[Alert] = []
     if baseline is not None:
@@ -114,6 +112,5 @@ def game_alerts(cfg: ProcessorConfig, game: dict[str, Any], poll: dict[str, Any]
             alerts.append(_alert("game_surge", "game", poll["game_id"], poll["game_name"], poll["game_id"],
                                  poll["game_name"], viewers, baseline, level, t, game_url(poll["game_name"])))
     history.append([t, viewers])
-    history.sort()
-    _trim(history, max(ts for ts, _ in history), cfg.baseline_ms)
+    _trim(history, t, cfg.baseline_ms)
     return alerts

@@ -6,7 +6,7 @@
     twitch.processor.samples (key window start) ──► stage 2 `assembler` (window close, ranks)
         │                               ├──► twitch.windows.games / .channels / .top_channels
         ▼                               ▼
-    twitch.processor.game_polls (key game_id) ──► stage 3 `game_alerts` ──► twitch.alerts
+    twitch.processor.game_polls (one key) ──► stage 3 `game_alerts` ──► twitch.alerts
 
 Exactly-once processing (Kafka transactions) covers all three stages and their state.
 Invalid input goes to `twitch.streams.dlq` with the reason in a header and never stops the
@@ -165,7 +165,7 @@ def build(settings: Settings, commit_interval: float = 1.0) -> Application:
         .apply(lambda record, state: assemble(cfg, record, state), stateful=True, expand=True)
         .to_topic(route, key=route_key))
     (app.dataframe(game_polls)
-        .apply(lambda poll, state: detect(cfg, poll, state), stateful=True, expand=True)
+        .apply(lambda window, state: detect(cfg, window, state), stateful=True, expand=True)
         .to_topic(route, key=route_key))
     log.info("processor: %d input partitions, window %ss, grace %ss, interval %ss", partitions,
              settings.window_seconds, settings.window_grace_seconds, settings.poll_interval_seconds)

@@ -9,8 +9,8 @@ have passed it: never early under skew, never stranded by a quiet partition or a
 that went offline, and at once when a replay's final tick arrives.
 
 State per window key (Quix State, so it is transactional and restored from the changelog):
-- `m`: watermark per input partition, partition count, samples per poll, last poll
-  evaluated for game totals, and `done` once the window has closed;
+- `m`: watermark per input partition, partition count, samples per poll, and `done` once
+  the window has closed;
 - `i:<t>:<j>`: the j-th sample of poll t.
 Each sample is written once under its own key (no per-message rewrite of large state);
 everything is read back and deleted when the window closes. A sample is late when its own
@@ -35,6 +35,8 @@ from .config import FINAL_WATERMARK, ProcessorConfig
 from .windows import compute_window, poll_totals
 
 log = logging.getLogger(__name__)
+GAME_POLLS_KEY = "games"  # one key: game_surge needs the polls of consecutive windows in order
+GAME_POLL_CHUNK = 5000
 
 
 def _polls(meta: dict[str, Any]) -> list[int]:
@@ -59,7 +61,7 @@ def on_late(start: int, item: list) -> None:
 
 def assemble(cfg: ProcessorConfig, record: dict[str, Any], state: Any) -> Iterator[dict[str, Any]]:
     start = record["w"]
-    meta = state.get("m") or {"wm": {}, "n": cfg.partitions, "cnt": {}, "dp": None, "done": False}
+    meta = state.get("m") or {"wm": {}, "n": cfg.partitions, "cnt": {}, "done": False}
 
     if record["k"] == "s":
         item = record["i"]
@@ -84,23 +86,28 @@ def assemble(cfg: ProcessorConfig, record: dict[str, Any], state: Any) -> Iterat
     meta["n"] = record["n"]
     if len(wms) >= meta["n"]:
         low = min(wms.values())
-        # polls every partition has delivered: per-game totals for game_surge
-        for t in _polls(meta):
-            if (meta["dp"] is None or t > meta["dp"]) and t <= low:
-                for game_id, (viewers, channels, name) in poll_totals(_items(state, meta, t)).items():
-                    yield {"k": "p", "key": game_id,
-                           "row": {"game_id": game_id, "game_name": name, "t": t, "viewers": viewers,
-                                   "channels": channels}}
-                meta["dp"] = t
         if low >= FINAL_WATERMARK or cfg.window_complete(start, low):
             yield from close_window(cfg, start, meta, state)
     state.set("m", meta)
 
 
+def game_poll_records(start: int, by_poll: list[tuple[int, list[list]]]) -> Iterator[dict[str, Any]]:
+    """Every closed window, empty or not, goes to the game_surge stage as its per-poll game
+    totals `[t, game_id, viewers, game_name]`, in chunks that keep each record far below
+    Kafka's 1 MB message limit; `of` tells the stage when it has the whole window."""
+    entries = [[t, game_id, viewers, name] for t, poll_items in by_poll
+               for game_id, (viewers, _channels, name) in poll_totals(poll_items).items()]
+    chunks = [entries[i:i + GAME_POLL_CHUNK] for i in range(0, len(entries), GAME_POLL_CHUNK)] or [[]]
+    for seq, chunk in enumerate(chunks):
+        yield {"k": "p", "key": GAME_POLLS_KEY, "row": {"w": start, "seq": seq, "of": len(chunks), "e": chunk}}
+
+
 def close_window(cfg: ProcessorConfig, start: int, meta: dict[str, Any], state: Any) -> Iterator[dict[str, Any]]:
     began = time.perf_counter()
-    items = [item for t in _polls(meta) for item in _items(state, meta, t)]
+    by_poll = [(t, _items(state, meta, t)) for t in _polls(meta)]
+    items = [item for _, poll_items in by_poll for item in poll_items]
     games, channels, tops = compute_window(items, start, cfg.window_ms, cfg.top_n)
+    yield from game_poll_records(start, by_poll)
     _forget(state, meta)
     meta.update(done=True, cnt={}, wm={})
     for row in games:
