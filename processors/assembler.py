@@ -84,6 +84,7 @@ def assemble(cfg: ProcessorConfig, record: dict[str, Any], state: Any) -> Iterat
     part = str(record["p"])
     wms[part] = max(record["wm"], wms.get(part, record["wm"]))
     meta["n"] = record["n"]
+    meta["o"] = min(record.get("o", start), meta.get("o", start))
     if len(wms) >= meta["n"]:
         low = min(wms.values())
         if low >= FINAL_WATERMARK or cfg.window_complete(start, low):
@@ -91,15 +92,17 @@ def assemble(cfg: ProcessorConfig, record: dict[str, Any], state: Any) -> Iterat
     state.set("m", meta)
 
 
-def game_poll_records(start: int, by_poll: list[tuple[int, list[list]]]) -> Iterator[dict[str, Any]]:
+def game_poll_records(start: int, origin: int, by_poll: list[tuple[int, list[list]]]) -> Iterator[dict[str, Any]]:
     """Every closed window, empty or not, goes to the game_surge stage as its per-poll game
     totals `[t, game_id, viewers, game_name]`, in chunks that keep each record far below
-    Kafka's 1 MB message limit; `of` tells the stage when it has the whole window."""
+    Kafka's 1 MB message limit; `of` tells the stage when it has the whole window, `o` the
+    first window of the stream (where the stage starts, whichever window reaches it first)."""
     entries = [[t, game_id, viewers, name] for t, poll_items in by_poll
                for game_id, (viewers, _channels, name) in poll_totals(poll_items).items()]
     chunks = [entries[i:i + GAME_POLL_CHUNK] for i in range(0, len(entries), GAME_POLL_CHUNK)] or [[]]
     for seq, chunk in enumerate(chunks):
-        yield {"k": "p", "key": GAME_POLLS_KEY, "row": {"w": start, "seq": seq, "of": len(chunks), "e": chunk}}
+        yield {"k": "p", "key": GAME_POLLS_KEY,
+               "row": {"w": start, "o": origin, "seq": seq, "of": len(chunks), "e": chunk}}
 
 
 def close_window(cfg: ProcessorConfig, start: int, meta: dict[str, Any], state: Any) -> Iterator[dict[str, Any]]:
@@ -107,7 +110,7 @@ def close_window(cfg: ProcessorConfig, start: int, meta: dict[str, Any], state: 
     by_poll = [(t, _items(state, meta, t)) for t in _polls(meta)]
     items = [item for _, poll_items in by_poll for item in poll_items]
     games, channels, tops = compute_window(items, start, cfg.window_ms, cfg.top_n)
-    yield from game_poll_records(start, by_poll)
+    yield from game_poll_records(start, meta.get("o", start), by_poll)
     _forget(state, meta)
     meta.update(done=True, cnt={}, wm={})
     for row in games:

@@ -63,15 +63,16 @@ def detect(cfg: ProcessorConfig, chunk: dict[str, Any], state: Any) -> Iterator[
     def complete(w: str) -> bool:
         return w in s["pending"] and len(s["pending"][w][1]) == s["pending"][w][0]
 
-    if s["next"] is not None and start < s["next"]:
-        if complete(key):  # only at a fresh start can a window come behind the first one evaluated
+    if s["next"] is None:
+        s["next"] = chunk.get("o", start)  # the stream's first window, not the first to arrive
+    if start < s["next"]:
+        if complete(key):  # behind the cursor: only after a skip-ahead
             log.warning("game_surge: window %d arrived after later ones; evaluated out of order", start)
             yield from _evaluate(cfg, state, _take(state, s, start))
     else:
-        if s["next"] is None or (len(s["pending"]) > MAX_PENDING_WINDOWS and not complete(str(s["next"]))):
-            if s["next"] is not None:
-                log.warning("game_surge: window %s never completed; skipping ahead", s["next"])
-            later = [int(w) for w in s["pending"] if s["next"] is None or int(w) > s["next"]]
+        if len(s["pending"]) > MAX_PENDING_WINDOWS and not complete(str(s["next"])):
+            later = [int(w) for w in s["pending"] if int(w) > s["next"]]
+            log.warning("game_surge: window %s never completed; skipping ahead", s["next"])
             s["next"] = min(later) if later else start
         while complete(str(s["next"])):
             yield from _evaluate(cfg, state, _take(state, s, s["next"]))

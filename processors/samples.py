@@ -8,8 +8,9 @@ needs all channels of a window at once happens in `assembler`, after a repartiti
 Outputs (internal records on the samples topic, keyed by window start):
 - sample: `{"k": "s", "w": window_start, "p": partition, "i": [t, user_id, login, name, game_id,
   game_name, stream_id, viewers, delta_ms, started_in_window]}`
-- marker: `{"k": "m", "w": window_start, "p": partition, "n": partitions, "wm": watermark}`:
-  "input partition p holds every sample up to `wm`"; sent to each window still waiting on p.
+- marker: `{"k": "m", "w": window_start, "p": partition, "n": partitions, "wm": watermark,
+  "o": first window}`: "input partition p holds every sample up to `wm`" (and its stream began
+  at window `o`); sent to each window still waiting on p.
 - alert: `{"k": "a", "key": alert_id, "row": Alert}` (routed to `twitch.alerts`).
 """
 
@@ -108,10 +109,12 @@ def process_tick(cfg: ProcessorConfig, tick: dict[str, Any], partition: int, sta
         return
     watermark = min(shards.values())
     newest = cfg.window_start(marks["hw"])
-    first = marks["done"] + cfg.window_ms if marks["done"] is not None else cfg.window_start(min(t, watermark))
+    if marks.get("first") is None:  # the first window this partition marks: where the stream begins
+        marks["first"] = cfg.window_start(min(t, watermark))
+    first = marks["done"] + cfg.window_ms if marks["done"] is not None else marks["first"]
     first = max(first, newest - MAX_MARKER_WINDOWS * cfg.window_ms)
     for start in range(first, newest + cfg.window_ms, cfg.window_ms):
-        yield {"k": "m", "w": start, "p": partition, "n": cfg.partitions, "wm": watermark}
+        yield {"k": "m", "w": start, "p": partition, "n": cfg.partitions, "wm": watermark, "o": marks["first"]}
     complete = newest if watermark >= FINAL_WATERMARK else cfg.last_complete_window(watermark)
     if marks["done"] is None or complete > marks["done"]:
         marks["done"] = complete

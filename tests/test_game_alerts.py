@@ -36,7 +36,8 @@ def windows() -> list[dict]:
     for w in range(3):
         entries = [[w * W + k * I, "g1", 9_000 if (w, k) == (2, 0) else 2_000, "Game 1"] for k in range(10)]
         # two chunks per window, to exercise reassembly
-        out += [{"w": w * W, "seq": 0, "of": 2, "e": entries[:5]}, {"w": w * W, "seq": 1, "of": 2, "e": entries[5:]}]
+        out += [{"w": w * W, "o": 0, "seq": 0, "of": 2, "e": entries[:5]},
+                {"w": w * W, "o": 0, "seq": 1, "of": 2, "e": entries[5:]}]
     return out
 
 
@@ -52,10 +53,12 @@ def test_out_of_order_windows_give_the_same_alerts_as_in_order() -> None:
     # the last window and half of the middle one arrive before the rest of the middle one
     assert run(w0 + [w1[0]] + w2 + [w1[1]]) == in_order
     assert run(w0 + w2 + w1) == in_order
+    # at a cold start the later windows may even close before the first one
+    assert run(w2 + w1 + w0) == in_order
 
 
 def test_empty_windows_keep_the_sequence_going() -> None:
-    records = windows()[:2] + [{"w": W, "seq": 0, "of": 1, "e": []}, {"w": 2 * W, "seq": 0, "of": 1, "e": [
+    records = windows()[:2] + [{"w": W, "o": 0, "seq": 0, "of": 1, "e": []}, {"w": 2 * W, "o": 0, "seq": 0, "of": 1, "e": [
         [2 * W, "g1", 9_000, "Game 1"]]}]
     # with no samples in the middle window the baseline (15 minutes) still reaches back to window 0
     assert run(records) == [f"game_surge:g1:{2 * W}"]
