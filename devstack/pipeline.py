@@ -84,6 +84,8 @@ class LocalPipeline:
             worker.proc = subprocess.Popen(
                 [sys.executable, "-m", "pulse", *worker.args], env=self.env(worker),
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                # own session: Ctrl-C reaches `run` only, which then stops each worker once, cleanly
+                start_new_session=True,
             )
             if worker.name == SIMULATOR:
                 self._wait_port(worker, self.simulator_port)
