@@ -48,12 +48,31 @@ def _dashboard(settings: Any) -> str:
         conn.close()
 
 
+def _clock_anchor(run_dir: Path, speed: float) -> str:
+    """The accelerated clock's anchor, kept across runs so simulated time keeps moving forward:
+    a new anchor would restart it at 'now', behind the windows the local state already closed."""
+    path = run_dir / "clock-anchor"
+    try:
+        anchor, old_speed = path.read_text().split()
+        if float(old_speed) == speed:
+            return anchor
+        print(f"clock speed changed from {old_speed} to {speed:g}: simulated time restarts; earlier local "
+              f"state will see the new data as late (`make clean` starts afresh)", file=sys.stderr)
+    except (OSError, ValueError):
+        pass
+    run_dir.mkdir(parents=True, exist_ok=True)
+    anchor = f"{time.time():.3f}"
+    path.write_text(f"{anchor} {speed:g}\n")
+    return anchor
+
+
 def _run(args: argparse.Namespace) -> int:
     from devstack.cli import broker, warehouse
     from devstack.pipeline import LocalPipeline
     from pulse.settings import load_settings
 
     os.environ.setdefault("CLOCK_SPEED", str(args.speed))
+    os.environ.setdefault("CLOCK_ANCHOR", _clock_anchor(args.run_dir, float(os.environ["CLOCK_SPEED"])))
     settings = load_settings(kafka_bootstrap=f"127.0.0.1:{args.kafka_port}", snowflake_port=args.warehouse_port,
                              state_dir=args.run_dir / "state")
     if not settings.uses_local_warehouse or settings.kafka_key.get_secret_value():
