@@ -100,14 +100,17 @@ def process_tick(cfg: ProcessorConfig, tick: dict[str, Any], partition: int, sta
     marks = state.get("t") or {"shards": {}, "done": None, "hw": None}
     t = parse_ts(tick["captured_at"])
     shard = str(tick.get("producer", ""))
-    shards: dict[str, int] = marks["shards"]
-    shards[shard] = FINAL_WATERMARK if tick.get("final") else max(t, shards.get(shard, t))
+    # shard -> [latest tick time, whether that tick was final]. A final tick (end of a replay or
+    # of a finite run) lets every window up to it close; a later ordinary tick (the live producer
+    # after a backfill) makes the shard ordinary again instead of leaving it "finished" forever.
+    shards: dict[str, list] = marks["shards"]
+    shards[shard] = [max(t, shards.get(shard, [t])[0]), bool(tick.get("final"))]
     marks["hw"] = max(t, marks["hw"] or t)
     expected = int(tick.get("shards") or 1)
     if len(shards) < expected:
         state.set("t", marks, ttl=TICK_TTL)
         return
-    watermark = min(shards.values())
+    watermark = min(FINAL_WATERMARK if final else ts for ts, final in shards.values())
     newest = cfg.window_start(marks["hw"])
     if marks.get("first") is None:  # the first window this partition marks: where the stream begins
         marks["first"] = cfg.window_start(min(t, watermark))
@@ -120,9 +123,3 @@ def process_tick(cfg: ProcessorConfig, tick: dict[str, Any], partition: int, sta
         marks["done"] = complete
     state.set("t", marks, ttl=TICK_TTL)
 
-
-def describe_marker(marker: dict[str, Any]) -> str:
-    wm = marker["wm"]
-    return f"window {format_ts(marker['w'])} partition {marker['p']} watermark " + (
-        "final" if wm >= FINAL_WATERMARK else format_ts(wm)
-    )

@@ -79,4 +79,12 @@ def build() -> Scenario:
             sc.event(make_event(at(5), "s112", "112", 1000, "g1"), late=True)
         sc.actions.append(("ticks", t))
     sc.actions.append(("final", at(POLLS - 1)))
+    # later, the live producer takes over after that "backfill": its windows must close as usual
+    for k in range(40, 53):
+        t = at(k)
+        sc.event(make_event(t, "s101", "101", 120, "g1"))
+        sc.event(make_event(t, "s104", "104", 80 + k, "g2" if k % 3 else "g1"))
+        sc.event(make_event(t, f"s114-{k // 5}", "114", 7, "g3", started_ms=t - 30_000))
+        sc.actions.append(("ticks", t))
+    sc.actions.append(("final", at(52)))
     return sc
