@@ -1,27 +1,38 @@
-"""The `twitch.streams` event, schema v1 (DESIGN §3), and the partition tick.
+"""The `twitch.streams` wire format, schema v2 (DESIGN §3): snapshot chunks.
 
-One module owns the wire format so the producer, the processor and every sink agree:
-`normalise` turns a Helix stream object into an event, `validate` says why a decoded
-record is not one, and `tick` builds the per-partition progress marker the producer sends
-after every poll (and at the end of a replay) so windows close on time.
+One module owns the format so the producer, the processor and every sink agree:
+
+- `normalise` turns a Helix stream object into a stream object of the schema;
+- `stream_error` says why a decoded stream object is not one (the DLQ reason);
+- `Chunk` is one Kafka message: part `part` of `parts` of what producer shard `producer`
+  (one of `shards`) saw for chunk key `key` (one of `keys`) at the poll `captured_at`;
+- `cut_poll` cuts a poll into chunks, `encode_chunk` / `decode_chunk` are the only places
+  that turn a chunk into bytes and back;
+- `v1_event` is a stream object with its chunk's `captured_at`, `poll_id` and `schema`: the
+  row `STREAM_LOGS.RAW_DATA` keeps, so the first seed's queries still run.
+
+Key scheme: a channel belongs to chunk key `bucket_of(user_id, keys)` (CRC-32 of the user id
+modulo `CHUNK_KEYS`), for the life of the topic. The Kafka message key is that number as
+text, so every sample of a channel reaches the same partition, in poll order. Every poll
+sends at least one chunk (possibly empty) per key and producer shard, so a chunk key knows a
+poll is complete when it has `parts` chunks of it from every one of the `shards` producers;
+an empty chunk with `final` says the source has ended (end of a replay or a finite run).
 """
 
 from __future__ import annotations
 
+import zlib
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Mapping, Optional
+from typing import Any, Iterable, Iterator, Mapping, Optional
 
 import orjson
 
-SCHEMA_VERSION = 1
-TICK_KEY = "__tick__"
-TICK_HEADER = "x-pulse-tick"
+SCHEMA_VERSION = 2
+MAX_CHUNK_BYTES = 900_000  # an encoded chunk stays below Kafka's default 1 MB message limit
 
-# field -> required python type(s) of a v1 event
-EVENT_FIELDS: dict[str, type | tuple[type, ...]] = {
-    "schema": int,
-    "captured_at": str,
-    "poll_id": str,
+# field -> required python type of a stream object
+STREAM_FIELDS: dict[str, type] = {
     "stream_id": str,
     "user_id": str,
     "user_login": str,
@@ -36,6 +47,11 @@ EVENT_FIELDS: dict[str, type | tuple[type, ...]] = {
     "started_at": str,
     "is_mature": bool,
 }
+_FIELD_ITEMS = tuple(STREAM_FIELDS.items())
+
+
+class ChunkError(ValueError):
+    """A message that is not a chunk of schema v2; the text is the DLQ reason."""
 
 
 def format_ts(ms: int) -> str:
@@ -54,12 +70,14 @@ def parse_ts(value: str) -> int:
     return int(round(dt.timestamp() * 1000))
 
 
-def normalise(stream: Mapping[str, Any], captured_at_ms: int, poll_id: str) -> dict[str, Any]:
-    """A Helix `GET /streams` object -> a schema v1 event (drops the deprecated `tag_ids`)."""
+def bucket_of(user_id: str, keys: int) -> int:
+    """The chunk key of a channel: stable across processes, runs and versions (CRC-32)."""
+    return zlib.crc32(user_id.encode()) % keys
+
+
+def normalise(stream: Mapping[str, Any]) -> dict[str, Any]:
+    """A Helix `GET /streams` object -> a stream object (drops the deprecated `tag_ids`)."""
     return {
-        "schema": SCHEMA_VERSION,
-        "captured_at": format_ts(captured_at_ms),
-        "poll_id": poll_id,
         "stream_id": str(stream["id"]),
         "user_id": str(stream["user_id"]),
         "user_login": str(stream.get("user_login") or ""),
@@ -76,60 +94,157 @@ def normalise(stream: Mapping[str, Any], captured_at_ms: int, poll_id: str) -> d
     }
 
 
-def validate(event: Any) -> Optional[str]:
-    """None if `event` is a valid v1 event, else a short reason (goes into the DLQ header)."""
-    if not isinstance(event, dict):
-        return "not a JSON object"
-    for field, kind in EVENT_FIELDS.items():
-        if field not in event:
-            return f"missing field {field}"
-        value = event[field]
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            return f"field {field} has the wrong type"
-    if event["schema"] != SCHEMA_VERSION:
-        return f"unsupported schema {event['schema']}"
-    if event["viewer_count"] < 0:
+def stream_error(stream: Any) -> Optional[str]:
+    """None if `stream` is a valid stream object, else a short reason (the DLQ header).
+
+    `started_at` is only checked for shape here; `timestamp_error` checks it fully (the
+    processor parses it anyway and caches the result per stream).
+    """
+    if type(stream) is not dict:
+        return "stream is not a JSON object"
+    for name, kind in _FIELD_ITEMS:
+        value = stream.get(name)
+        if type(value) is not kind:
+            return f"missing field {name}" if name not in stream else f"field {name} has the wrong type"
+    if stream["viewer_count"] < 0:
         return "negative viewer_count"
-    if not event["stream_id"] or not event["user_id"]:
+    if stream["viewer_count"] >= 2**53:
+        return "viewer_count out of range"
+    if not stream["stream_id"] or not stream["user_id"]:
         return "empty stream_id or user_id"
-    for field in ("captured_at", "started_at"):
-        try:
-            parse_ts(event[field])
-        except ValueError:
-            return f"field {field} is not an RFC 3339 timestamp"
-    if not all(isinstance(tag, str) for tag in event["tags"]):
-        return "field tags must be a list of strings"
+    for tag in stream["tags"]:
+        if type(tag) is not str:
+            return "field tags must be a list of strings"
     return None
 
 
-def tick(captured_at_ms: int, producer: str, shards: int = 1, final: bool = False) -> dict[str, Any]:
-    """Progress marker: this producer shard has sent everything up to `captured_at` to this partition.
+def timestamp_error(value: str, name: str = "started_at") -> Optional[str]:
+    try:
+        parse_ts(value)
+    except ValueError:
+        return f"field {name} is not an RFC 3339 timestamp"
+    return None
 
-    `final` says the source is finished (end of a replay): every window may close.
-    """
+
+def full_stream_error(stream: Any) -> Optional[str]:
+    """`stream_error` plus the timestamp check: what a sink that does not parse uses."""
+    return stream_error(stream) or timestamp_error(stream["started_at"])
+
+
+@dataclass
+class Chunk:
+    """One `twitch.streams` message (see the module doc for the fields' meaning)."""
+
+    captured_at_ms: int
+    poll_id: str
+    producer: str
+    shards: int
+    key: int
+    keys: int
+    part: int
+    parts: int
+    final: bool = False
+    streams: list[Any] = field(default_factory=list)
+
+    @property
+    def captured_at(self) -> str:
+        return format_ts(self.captured_at_ms)
+
+    @property
+    def message_key(self) -> bytes:
+        return str(self.key).encode()
+
+
+def _header(chunk: Chunk) -> dict[str, Any]:
     return {
         "schema": SCHEMA_VERSION,
-        "tick": True,
-        "captured_at": format_ts(captured_at_ms),
-        "producer": producer,
-        "shards": shards,
-        "final": final,
+        "captured_at": chunk.captured_at,
+        "poll_id": chunk.poll_id,
+        "producer": chunk.producer,
+        "shards": chunk.shards,
+        "key": chunk.key,
+        "keys": chunk.keys,
+        "part": chunk.part,
+        "parts": chunk.parts,
+        "final": chunk.final,
     }
 
 
-def is_tick(value: Any) -> bool:
-    return isinstance(value, dict) and value.get("tick") is True
+def encode_chunk(chunk: Chunk, encoded_streams: Optional[list[bytes]] = None) -> bytes:
+    """The message value; `encoded_streams` (each stream already orjson-encoded) saves a pass."""
+    head = orjson.dumps({**_header(chunk), "streams": []})
+    streams = encoded_streams if encoded_streams is not None else [orjson.dumps(s) for s in chunk.streams]
+    return head[:-3] + b"[" + b",".join(streams) + b"]}"
 
 
-def is_tick_message(key: Optional[bytes | str], headers: Any) -> bool:
-    """Cheap check on a raw Kafka message, before decoding the value (sinks skip ticks)."""
-    if key in (TICK_KEY, TICK_KEY.encode()):
-        return True
-    for name, _ in headers or ():
-        if name == TICK_HEADER:
-            return True
-    return False
+_HEADER_TYPES = (("captured_at", str), ("poll_id", str), ("producer", str), ("shards", int), ("key", int),
+                 ("keys", int), ("part", int), ("parts", int), ("final", bool), ("streams", list))
 
 
-dumps = orjson.dumps
-loads = orjson.loads
+def decode_chunk(value: Optional[bytes]) -> Chunk:
+    """Bytes -> Chunk; raises ChunkError with the reason. Stream objects are not validated here."""
+    if value is None:
+        raise ChunkError("empty value")
+    try:
+        record = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        raise ChunkError("value is not JSON") from None
+    if type(record) is not dict:
+        raise ChunkError("value is not a JSON object")
+    if record.get("schema") != SCHEMA_VERSION:
+        raise ChunkError(f"unsupported schema {record.get('schema')!r}")
+    for name, kind in _HEADER_TYPES:
+        if type(record.get(name)) is not kind:
+            raise ChunkError(f"chunk field {name} is missing or has the wrong type")
+    if not (0 <= record["part"] < record["parts"] and record["shards"] >= 1 and 0 <= record["key"] < record["keys"]):
+        raise ChunkError("chunk bookkeeping out of range")
+    try:
+        captured = parse_ts(record["captured_at"])
+    except ValueError:
+        raise ChunkError("chunk field captured_at is not an RFC 3339 timestamp") from None
+    return Chunk(captured, record["poll_id"], record["producer"], record["shards"], record["key"],
+                 record["keys"], record["part"], record["parts"], record["final"], record["streams"])
+
+
+def v1_event(stream: Mapping[str, Any], chunk: Chunk) -> dict[str, Any]:
+    """The stream object with its chunk's context: the row STREAM_LOGS.RAW_DATA keeps."""
+    return {**stream, "captured_at": chunk.captured_at, "poll_id": chunk.poll_id, "schema": SCHEMA_VERSION}
+
+
+def cut_poll(streams: Iterable[Mapping[str, Any]], captured_at_ms: int, poll_id: str, producer: str,
+             shards: int, keys: int, max_streams: int, max_bytes: int = MAX_CHUNK_BYTES
+             ) -> Iterator[tuple[Chunk, bytes]]:
+    """A poll's (normalised, de-duplicated) stream objects -> (chunk, encoded value) per message.
+
+    Every key gets at least one chunk (an empty one says "nothing of yours in this poll");
+    a key's streams are cut at `max_streams` and at `max_bytes` encoded. A stream object
+    that alone exceeds `max_bytes` cannot be sent and raises ChunkError (Helix objects are
+    far smaller; the producer drops and counts such an object before calling this).
+    """
+    by_key: list[list[tuple[Mapping[str, Any], bytes]]] = [[] for _ in range(keys)]
+    for stream in streams:
+        encoded = orjson.dumps(stream)
+        if len(encoded) > max_bytes - 1024:
+            raise ChunkError(f"stream {stream.get('stream_id')!r} is {len(encoded)} bytes encoded")
+        by_key[bucket_of(stream["user_id"], keys)].append((stream, encoded))
+    for key, entries in enumerate(by_key):
+        groups: list[list[tuple[Mapping[str, Any], bytes]]] = [[]]
+        size = 0
+        for entry in entries:
+            if groups[-1] and (len(groups[-1]) >= max_streams or size + len(entry[1]) + 1 > max_bytes - 1024):
+                groups.append([])
+                size = 0
+            groups[-1].append(entry)
+            size += len(entry[1]) + 1
+        for part, group in enumerate(groups):
+            chunk = Chunk(captured_at_ms, poll_id, producer, shards, key, keys, part, len(groups),
+                          streams=[s for s, _ in group])
+            yield chunk, encode_chunk(chunk, [e for _, e in group])
+
+
+def final_chunks(captured_at_ms: int, poll_id: str, producer: str, shards: int, keys: int
+                 ) -> Iterator[tuple[Chunk, bytes]]:
+    """One empty `final` chunk per key: the source has ended, every window may close."""
+    for key in range(keys):
+        chunk = Chunk(captured_at_ms, poll_id, producer, shards, key, keys, 0, 1, final=True)
+        yield chunk, encode_chunk(chunk, [])

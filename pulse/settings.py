@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     topic_replication: int = Field(1, ge=1, validation_alias=_env("TOPIC_REPLICATION"))
     consumer_group_prefix: str = Field("twitch-pulse", validation_alias=_env("CONSUMER_GROUP_PREFIX"))
     state_dir: Path = Field(Path("state"), validation_alias=_env("STATE_DIR"))
+    # Snapshot chunks (DESIGN §3): at most this many streams per twitch.streams message
+    chunk_streams: int = Field(500, ge=1, le=5000, validation_alias=_env("CHUNK_STREAMS"))
+    # Chunk keys: a channel belongs to key crc32(user_id) % CHUNK_KEYS. Fixed for the life of
+    # the topic (the processor keeps its per-channel state per key); at least the partition count
+    chunk_keys: int = Field(256, ge=1, le=65536, validation_alias=_env("CHUNK_KEYS"))
 
     # --- Snowflake ----------------------------------------------------------------
     snowflake_account: str = Field("", validation_alias=_env("SNOWFLAKE_ACCOUNT"))
