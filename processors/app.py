@@ -1,16 +1,14 @@
-"""The processor: one Quix Streams `Application` with three keyed stages.
+"""The processor: one Quix Streams `Application`, three keyed stages, exactly-once.
 
-    twitch.streams (key user_id) ──► stage 1 `samples`  (Δ, channel alerts, tick → markers)
-        │                               ├──► twitch.alerts
-        ▼                               ▼
-    twitch.processor.samples (key window start) ──► stage 2 `assembler` (window close, ranks)
-        │                               ├──► twitch.windows.games / .channels / .top_channels
-        ▼                               ▼
-    twitch.processor.game_polls (one key) ──► stage 3 `game_alerts` ──► twitch.alerts
+    twitch.streams (key: chunk key) ──► stage 1 `chunk_stage` (Δ, channel alerts, partials)
+        │                                 ├──► twitch.alerts, twitch.streams.dlq
+        ├──► twitch.processor.partials (key: window start) ──► stage 2 `merge_stage`
+        │                                 └──► twitch.windows.games / .channels / .top_channels
+        └──► twitch.processor.game_polls (key: "games")    ──► stage 3 `game_surge` ──► twitch.alerts
 
-Exactly-once processing (Kafka transactions) covers all three stages and their state.
-Invalid input goes to `twitch.streams.dlq` with the reason in a header and never stops the
-worker.
+Kafka transactions cover all three stages, their state and their outputs, dead letters
+included. Bad input never stops the worker: a message that is not a chunk goes whole to the
+DLQ, a bad stream object goes alone and the rest of its chunk is processed.
 """
 
 from __future__ import annotations
@@ -20,83 +18,73 @@ import time
 from typing import Any, Callable, Optional
 
 import orjson
-from confluent_kafka import Producer
 from quixstreams import Application
 from quixstreams.context import message_context
 from quixstreams.models.topics import Topic, TopicConfig
 
 from pulse import topics
-from pulse.events import TICK_HEADER, TICK_KEY, is_tick, validate
-from pulse.kafka import client_config, connection_config, ensure_topics, partition_count
+from pulse.events import ChunkError, decode_chunk
+from pulse.kafka import connection_config, ensure_topics, partition_count
 from pulse.settings import Settings
 
 from . import metrics
-from .assembler import assemble
+from .chunk_stage import process_chunk
 from .config import ProcessorConfig
-from .game_alerts import detect
-from .samples import process_event, process_tick
-from .serializers import RowSerializer
+from .game_surge import on_game_poll
+from .keystate import KeyStateCache
+from .merge_stage import on_partial
+from .routing import (
+    ALERTS, CHANNELS, DLQ, GAME_POLLS, GAMES, PARTIALS, TOP_CHANNELS, Output, OutputSerializer, dead_letter,
+)
 
 log = logging.getLogger(__name__)
 
-SAMPLES = "twitch.processor.samples"
-GAME_POLLS = "twitch.processor.game_polls"
-DLQ_REASON_HEADER = "x-pulse-dlq-reason"
-_TICK_KEY = TICK_KEY.encode()
+PARTIALS_TOPIC = "twitch.processor.partials"
+GAME_POLLS_TOPIC = "twitch.processor.game_polls"
+INTERNAL_TOPICS = (PARTIALS_TOPIC, GAME_POLLS_TOPIC)
 
 
-class DeadLetters:
-    """Records that fail the schema go to the DLQ, with the reason and their origin in headers.
-
-    Sent synchronously (flushed per record): they are rare, and none may be lost.
-    """
-
-    def __init__(self, settings: Settings, topic: str) -> None:
-        self._topic = topic
-        self._producer = Producer(client_config(settings, **{"enable.idempotence": True, "linger.ms": 0}))
-
-    def send(self, value: Optional[bytes], key: Optional[bytes], reason: str) -> None:
-        ctx = message_context()
-        metrics.DROPPED.labels("invalid").inc()
-        log.warning("to DLQ: %s (%s[%d]@%d)", reason, ctx.topic, ctx.partition, ctx.offset)
-        self._producer.produce(self._topic, value=value, key=key, headers=[
-            (DLQ_REASON_HEADER, reason.encode()),
-            ("x-pulse-source", f"{ctx.topic}[{ctx.partition}]@{ctx.offset}".encode()),
-        ])
-        if self._producer.flush(30) > 0:
-            raise RuntimeError("DLQ delivery did not complete within 30 s")
+def _source() -> str:
+    ctx = message_context()
+    return f"{ctx.topic}[{ctx.partition}]@{ctx.offset}"
 
 
-def _is_tick(key: Optional[bytes], headers: Any) -> bool:
-    if key == _TICK_KEY:
-        return True
-    return any(name == TICK_HEADER for name, _ in headers or ())
+def chunk_stage(cfg: ProcessorConfig) -> Callable[..., list[Output]]:
+    cache = KeyStateCache()
 
-
-def stage_one(cfg: ProcessorConfig, dlq: DeadLetters) -> Callable[..., list[dict[str, Any]]]:
-    def process(value: Optional[bytes], key: Optional[bytes], timestamp: int, headers: Any, state: Any):
+    def process(value: Optional[bytes], key: Optional[bytes], timestamp: int, headers: Any, state: Any
+                ) -> list[Output]:
         try:
-            record = orjson.loads(value) if value is not None else None
-        except orjson.JSONDecodeError:
-            dlq.send(value, key, "value is not JSON")
-            return []
-        if _is_tick(key, headers):
-            if not is_tick(record) or not isinstance(record.get("captured_at"), str):
-                dlq.send(value, key, "malformed tick")
-                return []
-            try:
-                return list(process_tick(cfg, record, message_context().partition, state))
-            except ValueError:
-                dlq.send(value, key, "malformed tick")
-                return []
-        reason = validate(record)
-        if reason is None and (key or b"").decode("utf-8", "replace") != record["user_id"]:
-            reason = "message key is not the event's user_id"
-        if reason is not None:
-            dlq.send(value, key, reason)
-            return []
+            chunk = decode_chunk(value)
+            if key is None or key != chunk.message_key:
+                raise ChunkError("message key is not the chunk's key")
+        except ChunkError as exc:
+            metrics.DROPPED.labels("invalid").inc()
+            log.warning("to DLQ: %s (%s)", exc, _source())
+            return [dead_letter(value, key, str(exc), _source())]
+        rejected: list[Output] = []
+
+        def reject(stream: Any, index: int, reason: str) -> None:
+            log.warning("to DLQ: %s (%s, stream %d)", reason, _source(), index)
+            rejected.append(dead_letter(orjson.dumps(stream), key, reason, _source(), index))
+
+        ks = cache.load(chunk.key, state)
+        out, stats = process_chunk(cfg, ks, chunk, reject)
+        cache.save(chunk.key, state, ks)
+        metrics.CHUNKS.inc()
+        metrics.EVENTS.inc(stats.accepted)
+        if stats.duplicate:
+            metrics.DROPPED.labels("duplicate").inc(stats.duplicate)
+        if stats.late:
+            metrics.DROPPED.labels("late").inc(stats.late)
+        if stats.invalid:
+            metrics.DROPPED.labels("invalid").inc(stats.invalid)
+        if stats.alerts:
+            for o in out:
+                if o.route == ALERTS:
+                    metrics.ALERTS.labels(o.value["kind"]).inc()
         metrics.EVENT_AGE.observe(max(0.0, time.time() - timestamp / 1000))
-        return list(process_event(cfg, record, message_context().partition, state))
+        return rejected + out if rejected else out
 
     return process
 
@@ -124,7 +112,7 @@ def build(settings: Settings, commit_interval: float = 1.0) -> Application:
     out = {name: settings.topic(name) for name in topics.ALL}
     ensure_topics(settings, list(out.values()))
     partitions = partition_count(settings, out[topics.STREAMS])
-    cfg = ProcessorConfig.from_settings(settings, partitions)
+    cfg = ProcessorConfig.from_settings(settings)
 
     app = Application(
         broker_address=connection_config(settings),
@@ -138,34 +126,44 @@ def build(settings: Settings, commit_interval: float = 1.0) -> Application:
     )
     internal = TopicConfig(num_partitions=partitions, replication_factor=settings.topic_replication)
 
-    def output(name: str) -> Topic:
-        return app.topic(out[name], key_serializer="str", value_serializer=RowSerializer())
+    def output(name: str, key_serializer: str = "str") -> Topic:
+        return app.topic(name, key_serializer=key_serializer, value_serializer=OutputSerializer())
+
+    routes: dict[str, Topic] = {
+        GAMES: output(out[topics.WINDOWS_GAMES]),
+        CHANNELS: output(out[topics.WINDOWS_CHANNELS]),
+        TOP_CHANNELS: output(out[topics.WINDOWS_TOP_CHANNELS]),
+        ALERTS: output(out[topics.ALERTS]),
+        DLQ: output(out[topics.STREAMS_DLQ], key_serializer="bytes"),
+    }
+    partials = app.topic(settings.topic(PARTIALS_TOPIC), key_serializer="str", key_deserializer="str",
+                         value_serializer=OutputSerializer(), value_deserializer="bytes", config=internal)
+    game_polls = app.topic(settings.topic(GAME_POLLS_TOPIC), key_serializer="str", key_deserializer="str",
+                           value_serializer=OutputSerializer(), value_deserializer="bytes", config=internal)
+    routes[PARTIALS] = partials
+    routes[GAME_POLLS] = game_polls
+
+    def route(value: Output, *_: Any) -> Topic:
+        return routes[value.route]
+
+    def route_key(value: Output) -> Any:
+        return value.key
+
+    def route_headers(value: Output, *_: Any) -> Any:
+        return value.headers or []
 
     streams = app.topic(out[topics.STREAMS], key_deserializer="bytes", value_deserializer="bytes")
-    samples = app.topic(settings.topic(SAMPLES), key_serializer="str", key_deserializer="str", config=internal)
-    game_polls = app.topic(settings.topic(GAME_POLLS), key_serializer="str", key_deserializer="str",
-                           value_serializer=RowSerializer(), config=internal)
-    routes = {
-        "s": samples, "m": samples, "p": game_polls, "a": output(topics.ALERTS),
-        "g": output(topics.WINDOWS_GAMES), "c": output(topics.WINDOWS_CHANNELS),
-        "t": output(topics.WINDOWS_TOP_CHANNELS),
-    }
-
-    def route(value: dict[str, Any], *_: Any) -> Topic:
-        return routes[value["k"]]
-
-    def route_key(value: dict[str, Any]) -> str:
-        return value["key"] if "key" in value else str(value["w"])
-
-    dlq = DeadLetters(settings, out[topics.STREAMS_DLQ])
     (app.dataframe(streams)
-        .apply(stage_one(cfg, dlq), stateful=True, expand=True, metadata=True)
+        .apply(chunk_stage(cfg), stateful=True, expand=True, metadata=True)
+        .set_headers(route_headers)
         .to_topic(route, key=route_key))
-    (app.dataframe(samples)
-        .apply(lambda record, state: assemble(cfg, record, state), stateful=True, expand=True)
+    (app.dataframe(partials)
+        .apply(lambda value, state: on_partial(cfg, value, state), stateful=True, expand=True)
+        .set_headers(route_headers)
         .to_topic(route, key=route_key))
     (app.dataframe(game_polls)
-        .apply(lambda window, state: detect(cfg, window, state), stateful=True, expand=True)
+        .apply(lambda value, state: on_game_poll(cfg, value, state), stateful=True, expand=True)
+        .set_headers(route_headers)
         .to_topic(route, key=route_key))
     log.info("processor: %d input partitions, window %ss, grace %ss, interval %ss", partitions,
              settings.window_seconds, settings.window_grace_seconds, settings.poll_interval_seconds)

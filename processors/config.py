@@ -21,7 +21,6 @@ class ProcessorConfig:
     game_surge_min_viewers: int  # M_g
     baseline_ms: int        # baseline period (15 min)
     cooldown_ms: int
-    partitions: int = 1     # of the input topic: how many watermarks a window waits for
 
     @property
     def cap_ms(self) -> int:
@@ -29,7 +28,7 @@ class ProcessorConfig:
         return 2 * self.interval_ms
 
     @classmethod
-    def from_settings(cls, settings: Settings, partitions: int = 1) -> "ProcessorConfig":
+    def from_settings(cls, settings: Settings) -> "ProcessorConfig":
         return cls(
             window_ms=settings.window_seconds * 1000,
             grace_ms=settings.window_grace_seconds * 1000,
@@ -41,7 +40,6 @@ class ProcessorConfig:
             game_surge_min_viewers=settings.game_surge_min_viewers,
             baseline_ms=settings.surge_baseline_seconds * 1000,
             cooldown_ms=settings.alert_cooldown_seconds * 1000,
-            partitions=partitions,
         )
 
     def window_start(self, t_ms: int) -> int:

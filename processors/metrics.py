@@ -5,10 +5,10 @@ from prometheus_client import Counter, Gauge, Histogram
 EVENTS = Counter("twitch_pulse_processor_events_total", "Stream events accepted into the windows")
 DROPPED = Counter(
     "twitch_pulse_processor_dropped_total",
-    "Records dropped, by reason (invalid, duplicate, late, key_mismatch)",
+    "Stream samples or messages dropped, by reason (invalid, duplicate, late)",
     ["reason"],
 )
-TICKS = Counter("twitch_pulse_processor_ticks_total", "Producer ticks (poll-complete markers) consumed")
+CHUNKS = Counter("twitch_pulse_processor_chunks_total", "Snapshot chunks (twitch.streams messages) processed")
 WINDOWS = Counter(
     "twitch_pulse_processor_window_rows_total",
     "Window rows emitted, by output (games, channels, top_channels)",

@@ -1,4 +1,4 @@
-"""Helpers for tests that drive real workers over the real broker: send events and ticks,
+"""Helpers for tests that drive real workers over the real broker: send polls as chunks,
 start a worker as its own process, and read a topic until a condition holds."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Optional
 import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from pulse.events import TICK_HEADER, TICK_KEY, format_ts, parse_ts, tick
+from pulse.events import Chunk, cut_poll, final_chunks, format_ts, parse_ts
 from pulse.kafka import client_config
 from pulse.settings import Settings
 
@@ -35,35 +35,62 @@ def make_event(t_ms: int, stream_id: str, user_id: str, viewers: int, game_id: s
     return event
 
 
-class Sender:
-    """Produces events (keyed by user_id, timestamp = captured_at) and per-partition ticks."""
+V1_FIELDS = ("schema", "captured_at", "poll_id")
 
-    def __init__(self, settings: Settings, topic: str, partitions: int) -> None:
+
+def stream_of(event: dict[str, Any]) -> dict[str, Any]:
+    """A v1 event (what the reference computation reads) -> the stream object a chunk carries."""
+    return {k: v for k, v in event.items() if k not in V1_FIELDS}
+
+
+class Sender:
+    """Sends polls as the producer does: `event` collects a poll's samples, `ticks(t)` cuts what
+    was collected into snapshot chunks (every chunk key gets at least one) and produces them,
+    oldest poll first; `final` adds the end-of-source chunks."""
+
+    def __init__(self, settings: Settings, topic: str, partitions: int, keys: Optional[int] = None,
+                 chunk_streams: Optional[int] = None) -> None:
         self.topic = topic
         self.partitions = partitions
+        self.keys = keys or settings.chunk_keys
+        self.chunk_streams = chunk_streams or settings.chunk_streams
         self.producer = Producer(client_config(settings, **{"enable.idempotence": True, "linger.ms": 5}))
         self.sent: list[dict[str, Any]] = []
         self.errors: list[str] = []
+        self.pending: dict[int, list[dict[str, Any]]] = {}
+        self.chunks = 0
 
     def _delivered(self, err: Any, msg: Any) -> None:
         if err is not None:
             self.errors.append(str(err))
 
     def event(self, event: dict[str, Any]) -> None:
-        ts = parse_ts(event["captured_at"])
-        self.producer.produce(self.topic, key=event["user_id"].encode(), value=orjson.dumps(event), timestamp=ts,
-                              on_delivery=self._delivered)
+        self.pending.setdefault(parse_ts(event["captured_at"]), []).append(stream_of(event))
         self.sent.append(event)
+
+    def bad_stream(self, t_ms: int, stream: dict[str, Any]) -> None:
+        """An invalid stream object inside the chunk of poll `t_ms`, as the key of its user_id."""
+        self.pending.setdefault(t_ms, []).append(stream)
 
     def raw(self, key: Optional[bytes], value: bytes) -> None:
         self.producer.produce(self.topic, key=key, value=value, on_delivery=self._delivered)
 
+    def _produce(self, chunk: Chunk, value: bytes) -> None:
+        self.producer.produce(self.topic, key=chunk.message_key, value=value, timestamp=chunk.captured_at_ms,
+                              on_delivery=self._delivered)
+        self.chunks += 1
+
     def ticks(self, t_ms: int, final: bool = False, producer: str = "test", shards: int = 1) -> None:
-        self.flush()
-        value = orjson.dumps(tick(t_ms, producer, shards=shards, final=final))
-        for p in range(self.partitions):
-            self.producer.produce(self.topic, partition=p, key=TICK_KEY.encode(), value=value, timestamp=t_ms,
-                                  headers=[(TICK_HEADER, b"1")], on_delivery=self._delivered)
+        """Poll `t_ms` (and anything still collected for other polls) is complete: send it."""
+        self.pending.setdefault(t_ms, [])
+        for t in sorted(self.pending):
+            streams = self.pending.pop(t)
+            for chunk, value in cut_poll(streams, t, f"{producer}@{format_ts(t)}", producer, shards, self.keys,
+                                         self.chunk_streams):
+                self._produce(chunk, value)
+        if final:
+            for chunk, value in final_chunks(t_ms, f"{producer}@{format_ts(t_ms)}", producer, shards, self.keys):
+                self._produce(chunk, value)
         self.flush()
 
     def flush(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.pipeline import make_event
+from tests.pipeline import make_event, stream_of
 
 W_S, I_S = 600, 60
 T0 = 1_700_000_000_000 - 1_700_000_000_000 % (W_S * 1000)  # window-aligned
@@ -18,7 +18,7 @@ def at(k: int) -> int:
 
 @dataclass
 class Scenario:
-    actions: list[tuple] = field(default_factory=list)  # ("event", e) | ("ticks", t) | ("raw", key, value)
+    actions: list[tuple] = field(default_factory=list)  # ("event", e) | ("ticks", t) | ("raw", key, value) | ("bad", t, stream)
     late: set[int] = field(default_factory=set)          # positions (among events) sent after their window closed
     events: list[dict[str, Any]] = field(default_factory=list)
 
@@ -71,9 +71,9 @@ def build() -> Scenario:
         # bad input -> DLQ, never stops the pipeline
         if k == 2:
             sc.actions.append(("raw", b"102", b"{not json"))
-            bad = make_event(t, "s102", "102", 5)
+            bad = stream_of(make_event(t, "s102b", "102", 5))
             del bad["viewer_count"]
-            sc.actions.append(("raw", b"102", __import__("orjson").dumps(bad)))
+            sc.actions.append(("bad", t, bad))
         # late: window 0 closed after poll 9's tick; this sample for it arrives at poll 11
         if k == 11:
             sc.event(make_event(at(5), "s112", "112", 1000, "g1"), late=True)

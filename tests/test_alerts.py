@@ -48,7 +48,7 @@ def test_spikes_raise_exactly_the_expected_alerts_and_cooldowns_survive_restart(
         poll(sender, 11, 12_000, 1_500)  # B surges; A and g9 are cooling down
         poll(sender, 12, 4_000, 1_500)
         poll(sender, 13, 15_000, 1_500)  # A crosses T again: still cooling down
-        for k in range(14, 20):          # the window of poll 10 closes: game_surge is evaluated then
+        for k in range(14, 20):
             poll(sender, k, 4_000, 100)
         proc = start_worker(["processor"], settings, tmp_path / "processor.log")
         reader.poll_until(lambda r: len(r.get(alerts_topic, [])) >= 4, timeout=90, settle=3)
@@ -59,7 +59,7 @@ def test_spikes_raise_exactly_the_expected_alerts_and_cooldowns_survive_restart(
         poll(sender, 21, 20_000, 100)    # within an hour of poll 10: suppressed after the restart too
         poll(sender, 75, 3_000, 100)
         poll(sender, 76, 30_000, 100)    # 66 minutes later: all three kinds fire again
-        sender.ticks(at(76), final=True)  # closes the last window, so its game surge is evaluated
+        sender.ticks(at(76), final=True)
         reader.poll_until(lambda r: len(r.get(alerts_topic, [])) >= 7, timeout=90, settle=3)
     finally:
         if proc is not None and proc.poll() is None:

@@ -37,7 +37,7 @@ def assert_rows_equal(expected: dict[str, dict], got: dict[str, dict], what: str
 
 def processor_settings(make_settings: Callable[..., Settings], partitions: int = 2) -> Settings:
     settings = make_settings(window_seconds=W_S, poll_interval_seconds=I_S, top_n=TOP_N,
-                             topic_partitions=partitions, alert_threshold_viewers=10**9,
+                             topic_partitions=partitions, chunk_keys=16, alert_threshold_viewers=10**9,
                              surge_min_viewers=10**9, game_surge_min_viewers=10**9)
     ensure_topics(settings, [settings.topic(name) for name in topics.ALL])
     return settings
@@ -66,6 +66,8 @@ def run_scenario(settings: Settings, partitions: int, tmp_path: Path, workers: i
                 sender.event(action[1])
             elif kind == "raw":
                 sender.raw(action[1], action[2])
+            elif kind == "bad":
+                sender.bad_stream(action[1], action[2])
             elif kind == "ticks":
                 sender.ticks(action[1])
             elif kind == "final":

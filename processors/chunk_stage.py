@@ -1,0 +1,232 @@
+"""Stage 1, per chunk key: credit every sample of a chunk with its Δ, raise channel alerts,
+add the sample to its window's partial aggregates, and hand closed windows and complete
+polls to the merge stages.
+
+A chunk key's poll is complete when every producer shard has delivered all `parts` of it;
+the key's watermark is the oldest of its shards' newest complete polls (a shard that sent
+`final` chunks counts as infinitely far, until it sends an ordinary newer poll again). When
+the watermark passes a window (the same rule as `ProcessorConfig.window_complete`), the
+key's partial of that window goes to the window merge; every poll at or before the
+watermark goes to game_surge. A sample whose window was already handed on is late: counted,
+not credited (it still counts as its stream's previous sample, as §4 says).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from pulse.events import Chunk, bucket_of, parse_ts, stream_error
+
+from .aggregations import ChannelAggregate, PollGame, credited_ms, first_previous, started_in_window, top_order
+from .alerts import channel_alerts
+from .config import FINAL_WATERMARK, ProcessorConfig
+from .keystate import ChannelState, KeyState, OpenWindow, ShardProgress, StreamMemo
+from .records import ChannelPartial, GameAtPoll, GamePartial, GamePoll, TopCandidate, encode, split_partial
+from .routing import ALERTS, GAME_POLLS, PARTIALS, Output
+
+# Stream ids are remembered this long after their last sample: a broadcast lasts at most 48 h,
+# and a stream seen again after a gap is credited min(gap, cap), so its last t matters.
+STREAM_MEMORY_MS = 50 * 3600 * 1000
+GAME_POLLS_KEY = "games"  # game_surge needs every poll of every key in order: one key
+
+
+@dataclass
+class ChunkStats:
+    accepted: int = 0
+    duplicate: int = 0
+    late: int = 0
+    invalid: int = 0
+    alerts: int = 0
+
+
+def watermark(ks: KeyState) -> Optional[int]:
+    """The newest poll every expected producer shard has completed in this key (None: not yet)."""
+    if len(ks.shards) < ks.shards_expected:
+        return None
+    low: Optional[int] = None
+    for shard in ks.shards.values():
+        mark = FINAL_WATERMARK if shard.final else shard.done
+        if mark is None:
+            return None
+        low = mark if low is None or mark < low else low
+    return low
+
+
+def _window_closed(cfg: ProcessorConfig, ks: KeyState, start: int, wm: Optional[int]) -> bool:
+    if ks.closed_through is not None and start <= ks.closed_through:
+        return True
+    return wm is not None and (wm >= FINAL_WATERMARK or cfg.window_complete(start, wm))
+
+
+def process_chunk(cfg: ProcessorConfig, ks: KeyState, chunk: Chunk, reject) -> tuple[list[Output], ChunkStats]:
+    """One valid chunk of this key. `reject(stream, index, reason)` dead-letters a stream object."""
+    out: list[Output] = []
+    stats = ChunkStats()
+    t = chunk.captured_at_ms
+    ks.shards_expected = chunk.shards
+    shard = ks.shards.get(chunk.producer)
+    if shard is None:
+        shard = ks.shards[chunk.producer] = ShardProgress()
+    if chunk.final:
+        if shard.done is None or t >= shard.done:
+            shard.done, shard.final = t, True
+        return out + advance(cfg, ks, chunk), stats
+    if shard.final and (shard.done is None or t > shard.done):
+        shard.final = False  # live polling after a backfill: an ordinary shard again
+    ks.newest = t if ks.newest is None or t > ks.newest else ks.newest
+
+    start = cfg.window_start(t)
+    window: Optional[OpenWindow] = None
+    polls: Optional[dict[str, PollGame]] = None
+    if not _window_closed(cfg, ks, start, watermark(ks)):
+        window = ks.windows.get(start)
+        if window is None:
+            window = ks.windows[start] = OpenWindow()
+        polls = window.polls.get(t)
+        if polls is None:
+            polls = window.polls[t] = {}
+    if chunk.streams:
+        _samples(cfg, ks, chunk, window, polls, start, reject, out, stats)
+
+    count = shard.pending.get(t, 0) + 1
+    if count >= chunk.parts:
+        shard.pending.pop(t, None)
+        if shard.done is None or t > shard.done:
+            shard.done = t
+    else:
+        shard.pending[t] = count
+    out.extend(advance(cfg, ks, chunk))
+    return out, stats
+
+
+def _samples(cfg: ProcessorConfig, ks: KeyState, chunk: Chunk, window: Optional[OpenWindow],
+             polls: Optional[dict[str, PollGame]], start: int, reject, out: list[Output], stats: ChunkStats) -> None:
+    t = chunk.captured_at_ms
+    interval, cap, window_ms = cfg.interval_ms, cfg.cap_ms, cfg.window_ms
+    channels = ks.channels
+    key, keys = chunk.key, chunk.keys
+    for index, stream in enumerate(chunk.streams):
+        reason = stream_error(stream)
+        if reason is None and bucket_of(stream["user_id"], keys) != key:
+            reason = "stream is not in its channel's chunk key"
+        if reason is not None:
+            reject(stream, index, reason)
+            stats.invalid += 1
+            continue
+        user, stream_id, started_at = stream["user_id"], stream["stream_id"], stream["started_at"]
+        channel = channels.get(user)
+        memo = channel.streams.get(stream_id) if channel is not None else None
+        if memo is not None and memo.started_at == started_at:
+            started_ms = memo.started_ms
+        else:
+            try:
+                started_ms = parse_ts(started_at)
+            except ValueError:
+                reject(stream, index, "field started_at is not an RFC 3339 timestamp")
+                stats.invalid += 1
+                continue
+        if memo is None:
+            prev = first_previous(started_ms, t, interval)
+        elif t <= memo.last_t:
+            stats.duplicate += 1  # a duplicate or out-of-order sample: dropped, not credited
+            continue
+        else:
+            prev = memo.last_t
+        delta = credited_ms(t, prev, cap)
+        if channel is None:
+            channel = channels[user] = ChannelState()
+        if memo is None:
+            channel.streams[stream_id] = StreamMemo(t, started_at, started_ms)
+            if len(channel.streams) > 1:
+                for old in [sid for sid, m in channel.streams.items() if m.last_t < t - STREAM_MEMORY_MS]:
+                    del channel.streams[old]
+        else:
+            memo.last_t, memo.started_at, memo.started_ms = t, started_at, started_ms
+        if t > channel.last_t:
+            channel.last_t = t
+        for alert in channel_alerts(cfg, channel.history, channel.cooldowns, stream, t):
+            out.append(Output(ALERTS, alert["alert_id"], alert))
+            stats.alerts += 1
+        if window is None or polls is None:
+            stats.late += 1
+            continue
+        viewers, game_id, game_name = stream["viewer_count"], stream["game_id"], stream["game_name"]
+        aggregate = window.channels.get(user)
+        if aggregate is None:
+            aggregate = window.channels[user] = ChannelAggregate()
+        aggregate.add(t, stream["user_login"], stream["user_name"], game_id, game_name, viewers, delta, stream_id,
+                      started_in_window(started_ms, start, window_ms))
+        at_poll = polls.get(game_id)
+        if at_poll is None:
+            at_poll = polls[game_id] = PollGame()
+        at_poll.add(viewers, game_name)
+        stats.accepted += 1
+
+
+def advance(cfg: ProcessorConfig, ks: KeyState, chunk: Chunk) -> list[Output]:
+    """Hand on every poll and every window the watermark has passed, oldest first."""
+    wm = watermark(ks)
+    if wm is None:
+        return []
+    out: list[Output] = []
+    ready = sorted(t for window in ks.windows.values() for t in window.polls
+                   if t <= wm and (ks.reported_through is None or t > ks.reported_through))
+    for t in ready:
+        polls = ks.windows[cfg.window_start(t)].polls[t]
+        record = GamePoll(t, chunk.key, chunk.keys,
+                          [GameAtPoll(gid, p.name, p.viewers) for gid, p in sorted(polls.items())])
+        out.append(Output(GAME_POLLS, GAME_POLLS_KEY, encode(record)))
+        ks.reported_through = t
+    for start in sorted(ks.windows):
+        if not (wm >= FINAL_WATERMARK or cfg.window_complete(start, wm)):
+            break
+        window = ks.windows.pop(start)
+        for part in window_partial(cfg, start, window, chunk.key, chunk.keys):
+            out.append(Output(PARTIALS, str(start), part))
+        ks.closed_through = start if ks.closed_through is None else max(ks.closed_through, start)
+        forget_channels(ks, cfg)
+    return out
+
+
+def window_partial(cfg: ProcessorConfig, start: int, window: OpenWindow, key: int, keys: int) -> list[bytes]:
+    """This key's share of a closed window, in parts (see processors/records.py)."""
+    channels: list[ChannelPartial] = []
+    games: dict[str, list] = {}  # game_id -> [watch, air, channels, new_streams]
+    candidates: dict[str, list[TopCandidate]] = {}
+    for user, agg in window.channels.items():
+        main_id, main_name = agg.main_game()
+        channels.append(ChannelPartial(user, agg.login, agg.name, main_id, main_name, agg.watch, agg.air, agg.peak))
+        for game_id, share in agg.games.items():
+            sums = games.get(game_id)
+            if sums is None:
+                sums = games[game_id] = [0, 0, 0, 0]
+            sums[0] += share.watch
+            sums[1] += share.air
+            sums[2] += 1
+            sums[3] += len(share.new_streams)
+            candidates.setdefault(game_id, []).append(TopCandidate(game_id, user, share.watch, share.air, share.peak))
+    names: dict[str, tuple[str, int]] = {}
+    per_poll: dict[str, list[list[int]]] = {}
+    for t in sorted(window.polls):
+        for game_id, at_poll in window.polls[t].items():
+            names[game_id] = (at_poll.name, t)
+            per_poll.setdefault(game_id, []).append([t, at_poll.viewers, at_poll.channels])
+    game_rows = [GamePartial(gid, names[gid][0], names[gid][1], s[0], s[1], s[2], s[3], per_poll[gid])
+                 for gid, s in games.items()]
+    top: list[TopCandidate] = []
+    for entries in candidates.values():
+        entries.sort(key=lambda c: top_order(c.watch, c.user_id))
+        top.extend(entries[:cfg.top_n])
+    return split_partial(start, key, keys, channels, game_rows, top)
+
+
+def forget_channels(ks: KeyState, cfg: ProcessorConfig) -> None:
+    """Channels with no sample for longer than anything about them matters (stream memory,
+    cooldown) are dropped, so channel churn does not grow the state."""
+    if ks.newest is None:
+        return
+    horizon = ks.newest - max(STREAM_MEMORY_MS, cfg.cooldown_ms)
+    stale = [user for user, channel in ks.channels.items() if channel.last_t < horizon]
+    for user in stale:
+        del ks.channels[user]

@@ -1,0 +1,144 @@
+"""Stage 2, per window: merge every chunk key's partial of a closed window into the rows of
+DESIGN §4 (game rows with ranks, channel rows with the global rank, each game's top N).
+
+Partials never carry samples: a row per channel (complete, since a channel lives in one key),
+additive per-game sums and per-poll totals, and at most N top candidates per game and key,
+so the merge costs per channel, not per sample, and different windows merge on different
+consumers (the internal topic is keyed by window start). Each part is stored as it came
+(bytes, one state write) until all `keys` keys have sent all their parts; then the window
+is merged once, its parts deleted, and a small `done` marker (with a TTL) remembers it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from pulse.events import format_ts
+from pulse.outputs import ChannelWindow, GameWindow, TopChannel, channel_window_key, game_window_key, top_channel_key
+
+from . import metrics
+from .aggregations import (
+    GameTotals, average_while_live, competition_ranks, hours, per_window_hour, top_order,
+)
+from .config import ProcessorConfig
+from .records import WindowPartial, decode_window_partial
+from .routing import CHANNELS, GAMES, TOP_CHANNELS, Output
+
+log = logging.getLogger(__name__)
+DONE_TTL = timedelta(days=3)  # a merged window is remembered this long (late parts are dropped)
+
+
+@dataclass
+class MergeProgress:
+    keys: int = 0
+    parts: dict[str, list[int]] = field(default_factory=dict)  # key -> parts received (indexes)
+    of: dict[str, int] = field(default_factory=dict)            # key -> parts expected
+    done: bool = False
+
+    def complete(self) -> bool:
+        return len(self.of) == self.keys and all(len(self.parts[k]) == n for k, n in self.of.items())
+
+
+def _load(state: Any) -> MergeProgress:
+    raw = state.get("m")
+    return MergeProgress(**raw) if raw else MergeProgress()
+
+
+def _save(state: Any, progress: MergeProgress) -> None:
+    if progress.done:
+        state.set("m", {"done": True}, ttl=DONE_TTL)
+    else:
+        state.set("m", {"keys": progress.keys, "parts": progress.parts, "of": progress.of, "done": False})
+
+
+def on_partial(cfg: ProcessorConfig, value: bytes, state: Any) -> list[Output]:
+    partial = decode_window_partial(value)
+    progress = _load(state)
+    if progress.done:
+        metrics.DROPPED.labels("late").inc()
+        log.warning("partial of window %s from key %d after the window was merged; dropped",
+                    format_ts(partial.start), partial.key)
+        return []
+    key = str(partial.key)
+    progress.keys = partial.keys
+    received = progress.parts.setdefault(key, [])
+    if partial.part not in received:
+        received.append(partial.part)
+        state.set_bytes(f"p:{key}:{partial.part}", value)
+    progress.of[key] = partial.parts
+    if not progress.complete():
+        _save(state, progress)
+        return []
+    began = time.perf_counter()
+    parts: list[WindowPartial] = []
+    for k, indexes in progress.parts.items():
+        for index in indexes:
+            parts.append(decode_window_partial(state.get_bytes(f"p:{k}:{index}")))
+            state.delete(f"p:{k}:{index}")
+    out = merge_window(cfg, partial.start, parts)
+    _save(state, MergeProgress(done=True))
+    metrics.WINDOWS_CLOSED.inc()
+    metrics.LAST_WINDOW_END.set((partial.start + cfg.window_ms) / 1000)
+    metrics.ASSEMBLY.observe(time.perf_counter() - began)
+    return out
+
+
+def merge_window(cfg: ProcessorConfig, start: int, partials: list[WindowPartial]) -> list[Output]:
+    """Every key's partial of one window -> the window's rows (DESIGN §4)."""
+    ws, we = format_ts(start), format_ts(start + cfg.window_ms)
+    games: dict[str, GameTotals] = {}
+    channels = []
+    candidates: dict[str, list] = {}
+    for partial in partials:
+        channels.extend(partial.channels)
+        for g in partial.games:
+            totals = games.get(g.game_id)
+            if totals is None:
+                totals = games[g.game_id] = GameTotals()
+            totals.add(g.game_name, g.name_t, g.watch, g.air, g.channels, g.new_streams, g.polls)
+        for c in partial.top:
+            candidates.setdefault(c.game_id, []).append(c)
+
+    out: list[Output] = []
+    game_ids = list(games)
+    for game_id, rank in zip(game_ids, competition_ranks([games[g].watch for g in game_ids])):
+        g = games[game_id]
+        peak_viewers, peak_at = g.peak()
+        row = GameWindow(window_start=ws, window_end=we, game_id=game_id, game_name=g.name,
+                         watch_hours=hours(g.watch), air_hours=hours(g.air),
+                         avg_viewers=per_window_hour(g.watch, cfg.window_ms),
+                         avg_channels=per_window_hour(g.air, cfg.window_ms),
+                         peak_viewers=peak_viewers, peak_at=format_ts(peak_at), peak_channels=g.peak_channels(),
+                         unique_channels=g.channels, new_streams=g.new_streams, rank=rank)
+        out.append(Output(GAMES, game_window_key(row), row))
+
+    who = {}
+    for c, rank in zip(channels, competition_ranks([c.watch for c in channels])):
+        who[c.user_id] = c
+        row = ChannelWindow(window_start=ws, window_end=we, user_id=c.user_id, user_login=c.user_login,
+                            user_name=c.user_name, game_id=c.game_id, game_name=c.game_name,
+                            watch_hours=hours(c.watch), air_hours=hours(c.air),
+                            avg_viewers=average_while_live(c.watch, c.air),  # type: ignore[typeddict-item]
+                            peak_viewers=c.peak, rank=rank)
+        out.append(Output(CHANNELS, channel_window_key(row), row))
+
+    for game_id, entries in candidates.items():
+        entries.sort(key=lambda c: top_order(c.watch, c.user_id))
+        for rank, c in enumerate(entries[:cfg.top_n], start=1):
+            channel = who[c.user_id]
+            row = TopChannel(window_start=ws, window_end=we, game_id=game_id, game_name=games[game_id].name,
+                             rank=rank, user_id=c.user_id, user_login=channel.user_login,
+                             user_name=channel.user_name, watch_hours=hours(c.watch), air_hours=hours(c.air),
+                             peak_viewers=c.peak)
+            out.append(Output(TOP_CHANNELS, top_channel_key(row), row))
+    metrics.WINDOWS.labels("games").inc(len(games))
+    metrics.WINDOWS.labels("channels").inc(len(channels))
+    metrics.WINDOWS.labels("top_channels").inc(sum(min(len(e), cfg.top_n) for e in candidates.values()))
+    log.info("window %s merged: %d keys' partials, %d games, %d channels", ws, len(partials), len(games),
+             len(channels))
+    return out
+

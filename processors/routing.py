@@ -1,0 +1,62 @@
+"""What the stages emit, and how it reaches its topic.
+
+Every stage returns `Output` records; one `to_topic` call per stage routes them by `route`,
+with the record's own key and headers. Output topics carry only the value: bytes as they
+are (internal records, DLQ payloads), anything else as JSON (the rows of `pulse.outputs`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, NamedTuple, Optional
+
+import orjson
+from quixstreams.models.serializers import SerializationContext, Serializer
+
+PARTIALS = "partials"
+GAME_POLLS = "game_polls"
+GAMES = "games"
+CHANNELS = "channels"
+TOP_CHANNELS = "top_channels"
+ALERTS = "alerts"
+DLQ = "dlq"
+
+DLQ_REASON_HEADER = "x-pulse-dlq-reason"
+DLQ_SOURCE_HEADER = "x-pulse-source"
+DLQ_INDEX_HEADER = "x-pulse-chunk-index"
+DLQ_SIZE_HEADER = "x-pulse-original-size"
+DLQ_HASH_HEADER = "x-pulse-original-sha256"
+DLQ_MAX_BYTES = 512_000  # a dead letter always fits the DLQ topic, whatever the input was
+
+
+class Output(NamedTuple):
+    route: str
+    key: Any
+    value: Any
+    headers: Optional[list[tuple[str, bytes]]] = None
+
+
+def dead_letter(value: Optional[bytes], key: Any, reason: str, source: str, index: Optional[int] = None) -> Output:
+    """An input the schema rejects, with the reason and its origin in headers.
+
+    A payload above DLQ_MAX_BYTES is cut to that size, its original size and SHA-256 in
+    headers: the DLQ write can never fail on size and stop the worker.
+    """
+    headers = [(DLQ_REASON_HEADER, reason.encode()), (DLQ_SOURCE_HEADER, source.encode())]
+    if index is not None:
+        headers.append((DLQ_INDEX_HEADER, str(index).encode()))
+    if value is not None and len(value) > DLQ_MAX_BYTES:
+        headers.append((DLQ_SIZE_HEADER, str(len(value)).encode()))
+        headers.append((DLQ_HASH_HEADER, hashlib.sha256(value).hexdigest().encode()))
+        value = value[:DLQ_MAX_BYTES]
+    return Output(DLQ, key, value, headers)
+
+
+class OutputSerializer(Serializer):
+    """Serialises an `Output`'s value (the topic never sees the routing envelope)."""
+
+    def __call__(self, value: Output, ctx: SerializationContext) -> Optional[bytes]:
+        payload = value.value
+        if payload is None or isinstance(payload, bytes):
+            return payload
+        return orjson.dumps(payload)

@@ -1,0 +1,84 @@
+"""The three stages in one process on the scenario of DESIGN §4's rules: every window row equals
+the independent DuckDB computation (tests/reference.py), whatever the chunk size, the number
+of chunk keys, or whether each key's state is re-read from its durable copy every message."""
+
+from __future__ import annotations
+
+import pytest
+
+from processors.config import ProcessorConfig
+from processors.keystate import KeyStateCache
+from pulse.events import cut_poll, final_chunks, format_ts
+from tests import reference
+from tests.pipeline import make_event, stream_of
+from tests.scenario import I_S, W_S, build
+from tests.stage_driver import StageDriver
+from tests.test_processor import assert_rows_equal
+
+TOP_N = 3
+CFG = ProcessorConfig(window_ms=W_S * 1000, grace_ms=0, interval_ms=I_S * 1000, top_n=TOP_N,
+                      threshold_viewers=10**9, surge_min_viewers=10**9, surge_ratio=1.0,
+                      game_surge_min_viewers=10**9, baseline_ms=900_000, cooldown_ms=3_600_000)
+
+
+class ColdCache(KeyStateCache):
+    """Never trusts its memory: every message decodes the durable copy (as after a restart)."""
+
+    def load(self, key, state):
+        self._entries.clear()
+        return super().load(key, state)
+
+
+def play(driver: StageDriver, keys: int, chunk_streams: int) -> None:
+    sc = build()
+    pending: dict[int, list] = {}
+    for action in sc.actions:
+        kind = action[0]
+        if kind == "event":
+            pending.setdefault(int(reference._ms(action[1]["captured_at"])), []).append(stream_of(action[1]))
+        elif kind == "bad":
+            pending.setdefault(action[1], []).append(action[2])
+        elif kind == "raw":
+            driver.send(action[2], action[1])
+        else:
+            t = action[1]
+            pending.setdefault(t, [])
+            for poll_t in sorted(pending):
+                for chunk, value in cut_poll(pending.pop(poll_t), poll_t, f"p@{format_ts(poll_t)}", "p", 1, keys,
+                                             chunk_streams):
+                    driver.send(value, chunk.message_key)
+            if kind == "final":
+                for chunk, value in final_chunks(t, "p-final", "p", 1, keys):
+                    driver.send(value, chunk.message_key)
+
+
+@pytest.mark.parametrize("keys,chunk_streams,cold", [(1, 500, False), (7, 2, False), (64, 500, True)])
+def test_stages_equal_batch_computation(keys: int, chunk_streams: int, cold: bool) -> None:
+    sc = build()
+    expected = reference.compute(sc.events, W_S, I_S, TOP_N, late=sc.late)
+    driver = StageDriver(CFG, ColdCache() if cold else None)
+    play(driver, keys, chunk_streams)
+    assert_rows_equal(expected["games"], driver.rows["games"], "games")
+    assert_rows_equal(expected["channels"], driver.rows["channels"], "channels")
+    assert_rows_equal(expected["top_channels"], driver.rows["top_channels"], "top_channels")
+    reasons = sorted(dict(o.headers)["x-pulse-dlq-reason"].decode() for o in driver.dlq)
+    assert reasons == ["missing field viewer_count", "value is not JSON"]
+
+
+def test_game_surge_comes_with_its_poll_not_with_its_window() -> None:
+    cfg = ProcessorConfig(window_ms=W_S * 1000, grace_ms=0, interval_ms=I_S * 1000, top_n=TOP_N,
+                          threshold_viewers=10**9, surge_min_viewers=10**9, surge_ratio=1.0,
+                          game_surge_min_viewers=1_000, baseline_ms=900_000, cooldown_ms=3_600_000)
+    driver = StageDriver(cfg)
+    t0 = 1_700_000_400_000 - 1_700_000_400_000 % (W_S * 1000)
+    for k in range(12):
+        t = t0 + k * I_S * 1000
+        viewers = 3_000 if k == 10 else 500
+        streams = [stream_of(make_event(t, f"s{u}", u, viewers, "g9", game_name="Spiky")) for u in ("1", "2")]
+        for chunk, value in cut_poll(streams, t, "p", "p", 1, 8, 500):
+            driver.send(value, chunk.message_key)
+        if k == 10:
+            # the poll is complete in every key; its window [10, 20) is far from closed
+            assert list(driver.rows["alerts"]) == [f"game_surge:g9:{t}"]
+            assert driver.rows["alerts"][f"game_surge:g9:{t}"]["viewers"] == 6_000
+    assert not driver.rows["games"] or all(r["window_start"] < format_ts(t0 + 600_000) for r in driver.rows["games"].values())
