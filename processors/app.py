@@ -121,7 +121,8 @@ def build(settings: Settings, commit_interval: float = 1.0) -> Application:
         processing_guarantee="exactly-once",
         commit_interval=commit_interval,
         state_dir=str(settings.state_dir / "processor"),
-        consumer_extra_config={"statistics.interval.ms": 5000, "stats_cb": _lag_from_stats},
+        consumer_extra_config={"statistics.interval.ms": 5000, "stats_cb": _lag_from_stats,
+                               "max.partition.fetch.bytes": 8 * 1024 * 1024},
         loglevel=settings.log_level,
     )
     internal = TopicConfig(num_partitions=partitions, replication_factor=settings.topic_replication)

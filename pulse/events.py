@@ -21,6 +21,7 @@ an empty chunk with `final` says the source has ended (end of a replay or a fini
 
 from __future__ import annotations
 
+import operator
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -48,6 +49,8 @@ STREAM_FIELDS: dict[str, type] = {
     "is_mature": bool,
 }
 _FIELD_ITEMS = tuple(STREAM_FIELDS.items())
+_FIELD_VALUES = operator.itemgetter(*STREAM_FIELDS)
+_FIELD_TYPES = tuple(STREAM_FIELDS.values())
 
 
 class ChunkError(ValueError):
@@ -102,20 +105,31 @@ def stream_error(stream: Any) -> Optional[str]:
     """
     if type(stream) is not dict:
         return "stream is not a JSON object"
+    try:
+        values = _FIELD_VALUES(stream)
+    except KeyError:
+        values = None
+    if values is None or tuple(map(type, values)) != _FIELD_TYPES:
+        return _field_error(stream)
+    if values[10] < 0:
+        return "negative viewer_count"
+    if values[10] >= 2**53:
+        return "viewer_count out of range"
+    if not values[0] or not values[1]:
+        return "empty stream_id or user_id"
+    if values[9]:
+        for tag in values[9]:
+            if type(tag) is not str:
+                return "field tags must be a list of strings"
+    return None
+
+
+def _field_error(stream: dict) -> str:
     for name, kind in _FIELD_ITEMS:
         value = stream.get(name)
         if type(value) is not kind:
             return f"missing field {name}" if name not in stream else f"field {name} has the wrong type"
-    if stream["viewer_count"] < 0:
-        return "negative viewer_count"
-    if stream["viewer_count"] >= 2**53:
-        return "viewer_count out of range"
-    if not stream["stream_id"] or not stream["user_id"]:
-        return "empty stream_id or user_id"
-    for tag in stream["tags"]:
-        if type(tag) is not str:
-            return "field tags must be a list of strings"
-    return None
+    return "invalid stream object"
 
 
 def timestamp_error(value: str, name: str = "started_at") -> Optional[str]:

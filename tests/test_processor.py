@@ -3,19 +3,23 @@ independent DuckDB computation of DESIGN §4 over the same raw events."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import signal
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
 
+from processors.routing import DLQ_HASH_HEADER, DLQ_MAX_BYTES, DLQ_REASON_HEADER, DLQ_SIZE_HEADER
 from pulse import topics
-from pulse.kafka import ensure_topics
+from pulse.kafka import client_config, ensure_topics
 from pulse.settings import Settings
 from tests import reference
-from tests.pipeline import Sender, TopicReader, start_worker, stop_worker
-from tests.scenario import I_S, W_S, build
+from tests.pipeline import Sender, TopicReader, make_event, start_worker, stop_worker
+from tests.scenario import I_S, T0 as T0_ALIGNED, W_S, build
 
 TOP_N = 3
 OUTPUTS = {"games": topics.WINDOWS_GAMES, "channels": topics.WINDOWS_CHANNELS,
@@ -138,3 +142,44 @@ def test_two_instances_give_the_same_outputs(make_settings, tmp_path: Path) -> N
         check_outputs(settings, expected, reader)
     finally:
         reader.close()
+
+
+def test_oversized_poison_records_go_to_the_dlq_cut_to_fit(make_settings, tmp_path: Path) -> None:
+    """A 1 MB and a 2 MB invalid record (the topic allows 3 MB) never stop the processor: each
+    goes to the DLQ cut to fit, with its original size and SHA-256 in headers, and the windows
+    after them still come out."""
+    settings = make_settings(window_seconds=W_S, poll_interval_seconds=I_S, top_n=TOP_N, topic_partitions=1,
+                             chunk_keys=4)
+    streams_topic = settings.topic(topics.STREAMS)
+    admin = AdminClient(client_config(settings))
+    admin.create_topics([NewTopic(streams_topic, num_partitions=1, replication_factor=1,
+                                  config={"max.message.bytes": str(3 * 1024 * 1024)})])[streams_topic].result(30)
+    ensure_topics(settings, [settings.topic(name) for name in topics.ALL])
+    big = Producer(client_config(settings, **{"message.max.bytes": 4 * 1024 * 1024}))
+    poison = {1_040_000: b"x" * 1_040_000, 2 * 1024 * 1024: b"{" + b"y" * (2 * 1024 * 1024 - 1)}
+    for value in poison.values():
+        big.produce(streams_topic, key=b"0", value=value)
+    assert big.flush(30) == 0
+    sender = Sender(settings, streams_topic, 1)
+    for k in range(12):
+        t = T0_ALIGNED + k * I_S * 1000
+        sender.event(make_event(t, "s1", "1", 10))
+        sender.ticks(t)
+    proc = start_worker(["processor"], settings, tmp_path / "processor.log")
+    reader = TopicReader(settings, [settings.topic(topics.STREAMS_DLQ), settings.topic(topics.WINDOWS_GAMES)])
+    try:
+        records = reader.poll_until(
+            lambda r: len(r.get(settings.topic(topics.STREAMS_DLQ), [])) >= 2
+            and len(r.get(settings.topic(topics.WINDOWS_GAMES), [])) >= 1, timeout=120,
+            alive=lambda: None if proc.poll() is None else pytest.fail("processor exited"))
+    finally:
+        reader.close()
+        assert stop_worker(proc) == 0
+    letters = records[settings.topic(topics.STREAMS_DLQ)]
+    assert len(letters) == 2
+    for _, value, headers in letters:
+        h = dict(headers)
+        size = int(h[DLQ_SIZE_HEADER])
+        assert size in poison and h[DLQ_REASON_HEADER] == b"value is not JSON"
+        assert h[DLQ_HASH_HEADER].decode() == hashlib.sha256(poison[size]).hexdigest()
+        assert len(value) == DLQ_MAX_BYTES and value == poison[size][:DLQ_MAX_BYTES]
