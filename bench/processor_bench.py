@@ -114,7 +114,7 @@ def cpu_seconds() -> float:
 
 def topology(settings: Settings, expect: int, windows: int) -> tuple[float, float, int]:
     """(wall seconds, CPU seconds, windows merged) of the full processor over the chunks."""
-    app = processor_app.build(settings, commit_interval=float(os.environ.get("BENCH_COMMIT", "1")))
+    app = processor_app.build(settings)
     start: list[tuple[float, float]] = []
     done = threading.Event()
 

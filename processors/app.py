@@ -107,22 +107,37 @@ def _lag_from_stats(stats_json: str) -> None:
                 metrics.CONSUMER_LAG.labels(topic_name, pid).set(max(0, end - position))
 
 
-def build(settings: Settings, commit_interval: float = 1.0) -> Application:
+def kafka_extras(settings: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(consumer, producer) settings for fast failover (see Settings.processor_instance_id)."""
+    session = settings.processor_session_timeout_ms
+    consumer: dict[str, Any] = {
+        "statistics.interval.ms": 5000, "stats_cb": _lag_from_stats,
+        "max.partition.fetch.bytes": 8 * 1024 * 1024,  # chunks are large messages
+        "session.timeout.ms": session, "heartbeat.interval.ms": max(1000, session // 4),
+    }
+    producer: dict[str, Any] = {"transaction.timeout.ms": settings.processor_transaction_timeout_ms}
+    if settings.processor_instance_id:
+        consumer["group.instance.id"] = f"processor-{settings.processor_instance_id}"
+        producer["transactional.id"] = f"processor-{settings.processor_instance_id}"
+    return consumer, producer
+
+
+def build(settings: Settings, commit_interval: Optional[float] = None) -> Application:
     """Create the topics the processor needs and wire the three stages."""
     out = {name: settings.topic(name) for name in topics.ALL}
     ensure_topics(settings, list(out.values()))
     partitions = partition_count(settings, out[topics.STREAMS])
     cfg = ProcessorConfig.from_settings(settings)
-
+    consumer_extra, producer_extra = kafka_extras(settings)
     app = Application(
         broker_address=connection_config(settings),
         consumer_group=settings.group("processor"),
         auto_offset_reset="earliest",
         processing_guarantee="exactly-once",
-        commit_interval=commit_interval,
+        commit_interval=commit_interval or settings.processor_commit_seconds,
         state_dir=str(settings.state_dir / "processor"),
-        consumer_extra_config={"statistics.interval.ms": 5000, "stats_cb": _lag_from_stats,
-                               "max.partition.fetch.bytes": 8 * 1024 * 1024},
+        consumer_extra_config=consumer_extra,
+        producer_extra_config=producer_extra,
         loglevel=settings.log_level,
     )
     internal = TopicConfig(num_partitions=partitions, replication_factor=settings.topic_replication)

@@ -132,6 +132,20 @@ class Settings(BaseSettings):
     # Kafka session timeout of the sink and Slack consumers: how soon a crashed worker's partitions move
     sink_session_timeout_ms: int = Field(45_000, ge=6_000, validation_alias=_env("SINK_SESSION_TIMEOUT_MS"))
 
+    # --- Processor failover (issue 10 §6) --------------------------------------------
+    # A stable id per processor replica (a StatefulSet pod name, "0" locally): static group
+    # membership and a stable transactional.id, so a restarted replica takes its partitions
+    # back at once and fences its own dead transaction instead of waiting for timeouts
+    processor_instance_id: str = Field("", validation_alias=_env("PROCESSOR_INSTANCE_ID"))
+    # How soon a replica that died for good loses its partitions to the others
+    processor_session_timeout_ms: int = Field(10_000, ge=6_000, validation_alias=_env("PROCESSOR_SESSION_TIMEOUT_MS"))
+    # How long a dead replica's open transaction can block readers of its outputs
+    processor_transaction_timeout_ms: int = Field(
+        30_000, ge=10_000, validation_alias=_env("PROCESSOR_TRANSACTION_TIMEOUT_MS"))
+    # Exactly-once commit interval: outputs become visible at each commit (window latency),
+    # and a longer one writes each chunk key's state once for several polls during a backfill
+    processor_commit_seconds: float = Field(1.0, gt=0, le=60, validation_alias=_env("PROCESSOR_COMMIT_SECONDS"))
+
     # --- Operating ----------------------------------------------------------------
     metrics_port: int = Field(9108, ge=0, le=65535, validation_alias=_env("METRICS_PORT"))
     log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL"))

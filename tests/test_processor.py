@@ -53,7 +53,8 @@ def run_scenario(settings: Settings, partitions: int, tmp_path: Path, workers: i
     restart them after action `kill_at`. Returns expected rows, the reader and the scenario."""
     sc = build()
     expected = reference.compute(sc.events, W_S, I_S, TOP_N, late=sc.late)
-    procs = [start_worker(["processor"], settings, tmp_path / f"processor-{i}.log") for i in range(workers)]
+    procs = [start_worker(["processor"], settings, tmp_path / f"processor-{i}.log", PROCESSOR_INSTANCE_ID=str(i))
+             for i in range(workers)]
     reader = TopicReader(settings, [settings.topic(t) for t in (*OUTPUTS.values(), topics.STREAMS_DLQ)])
 
     def alive() -> None:
@@ -83,8 +84,10 @@ def run_scenario(settings: Settings, partitions: int, tmp_path: Path, workers: i
                                   settle=0, alive=alive)
                 for proc in procs:
                     stop_worker(proc, signal.SIGKILL)
-                procs = [start_worker(["processor"], settings, tmp_path / f"processor-{i}.log")
-                         for i in range(workers)]
+                # the same instance ids: each replacement takes its partitions back at once and
+                # fences its predecessor's open transaction
+                procs = [start_worker(["processor"], settings, tmp_path / f"processor-{i}.log",
+                                      PROCESSOR_INSTANCE_ID=str(i)) for i in range(workers)]
         sender.flush()
 
         total = sum(len(v) for v in expected.values())
