@@ -378,6 +378,82 @@ def test_compose_parses_and_its_services_are_the_cli_commands() -> None:
             assert dep in services, f"{name} depends on unknown {dep}"
 
 
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+ONE_SHOT = {"bootstrap", "prune"}  # run to completion: no health check, restart "no"
+
+
+def test_compose_kafka_keeps_its_data_on_the_volume_and_has_a_host_listener() -> None:
+    kafka = COMPOSE["services"]["kafka"]
+    env = kafka["environment"]
+    mounts = {m.split(":")[1]: m.split(":")[0] for m in kafka["volumes"]}
+    log_dirs = env["KAFKA_LOG_DIRS"].split(",")
+    for log_dir in log_dirs:  # every log dir lies on a named volume (not the image's /tmp default)
+        assert any(log_dir == path or log_dir.startswith(path + "/") for path in mounts), log_dir
+    assert all(mounts[path] in COMPOSE["volumes"] for path in mounts)
+    listeners = dict(item.split("://") for item in env["KAFKA_ADVERTISED_LISTENERS"].split(","))
+    protocols = dict(item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    assert set(listeners) <= set(protocols)
+    # the host listener: advertised as localhost and published on the same port, which is
+    # what KAFKA_BOOTSTRAP defaults to for the CLI on the host
+    host = [addr for addr in listeners.values() if addr.split(":")[0] in ("localhost", "127.0.0.1")]
+    assert host, listeners
+    port = host[0].split(":")[1]
+    assert f"{port}:{port}" in kafka["ports"]
+    assert Settings.model_fields["kafka_bootstrap"].default.endswith(f":{port}")
+    # the containers' listener is the one the workers are given
+    worker_bootstrap = COMPOSE["services"]["producer"]["environment"]["KAFKA_BOOTSTRAP"]
+    inside = [addr for addr in listeners.values() if addr.startswith("kafka:")]
+    assert inside and worker_bootstrap == "${KAFKA_BOOTSTRAP:-" + inside[0] + "}"
+    assert env["KAFKA_INTER_BROKER_LISTENER_NAME"] in listeners
+
+
+def test_compose_health_checks_gate_every_dependency() -> None:
+    services = COMPOSE["services"]
+    healthy = set()
+    for name, service in services.items():
+        check = service.get("healthcheck") or {}
+        if name in ONE_SHOT:
+            assert check.get("disable") is True and service["restart"] == "no", name
+            continue
+        assert check.get("test") and not check.get("disable"), f"{name}: no health check"
+        assert check["test"][0] in ("CMD", "CMD-SHELL")
+        healthy.add(name)
+    for name, service in services.items():
+        deps = service.get("depends_on") or {}
+        assert isinstance(deps, dict), f"{name}: depends_on without conditions"
+        for dep, spec in deps.items():
+            assert dep in services, f"{name} depends on unknown {dep}"
+            condition = spec["condition"]
+            if dep in ONE_SHOT:
+                assert condition == "service_completed_successfully", (name, dep)
+            else:
+                assert condition == "service_healthy" and dep in healthy, (name, dep)
+    # every worker waits for the broker; the warehouse writers for the warehouse and its schema
+    for app in gen.SERVICES:
+        deps = services[app.name]["depends_on"]
+        assert deps["kafka"]["condition"] == "service_healthy"
+        if app.name.startswith("sink-"):
+            assert deps["bootstrap"]["condition"] == "service_completed_successfully"
+    assert services["prune"]["command"] == ["prune"] and services["prune"]["profiles"] == ["jobs"]
+
+
+def test_compose_alertmanager_gets_the_rules_and_the_slack_secret() -> None:
+    services = COMPOSE["services"]
+    prom = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    targets = [t for am in prom["alerting"]["alertmanagers"] for c in am["static_configs"] for t in c["targets"]]
+    assert targets == ["alertmanager:9093"]
+    am = services["alertmanager"]
+    assert "./deploy/alertmanager:/etc/alertmanager:ro" in am["volumes"]
+    assert "--config.file=/etc/alertmanager/alertmanager.yml" in am["command"]
+    config = yaml.safe_load((ROOT / "deploy/alertmanager/alertmanager.yml").read_text())
+    # the webhook is a secret: a file Compose fills from SLACK_WEBHOOK_URL, never in the config
+    assert config["global"]["slack_api_url_file"] == "/run/secrets/slack_webhook_url"
+    assert "slack_api_url" not in config["global"] and "hooks.slack.com" not in json.dumps(config)
+    assert am["secrets"] == ["slack_webhook_url"]
+    assert COMPOSE["secrets"]["slack_webhook_url"] == {"environment": "SLACK_WEBHOOK_URL"}
+    assert services["prometheus"]["depends_on"]["alertmanager"]["condition"] == "service_healthy"
+
+
 # --- Grafana -------------------------------------------------------------------------------------
 
 
