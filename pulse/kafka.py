@@ -14,6 +14,7 @@ from typing import Any
 
 from confluent_kafka.admin import AdminClient, NewTopic
 from quixstreams.kafka.configuration import ConnectionConfig
+from quixstreams.models.topics import Topic
 from quixstreams.platforms.quix.config import QuixKafkaConfigsBuilder
 
 from .settings import Settings
@@ -50,9 +51,24 @@ def app_connection(settings: Settings, name: str) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=4)
+def _quix_builder(token: str, portal_api: str) -> QuixKafkaConfigsBuilder:
+    return QuixKafkaConfigsBuilder.from_credentials(quix_sdk_token=token, quix_portal_api=portal_api)
+
+
 def _quix_connection(token: str, portal_api: str) -> dict[str, Any]:
-    builder = QuixKafkaConfigsBuilder.from_credentials(quix_sdk_token=token, quix_portal_api=portal_api)
+    builder = _quix_builder(token, portal_api)
     return {**builder.librdkafka_connection_config.as_librdkafka_dict(), **builder.librdkafka_extra_config}
+
+
+def broker_topic(settings: Settings, name: str) -> str:
+    """The broker's name of topic `name` (a DESIGN name) for plain confluent-kafka clients:
+    `settings.topic(name)`, or on Quix-managed Kafka the id Quix gives that topic
+    (`<workspace>-<name>`), as Quix Streams resolves it for its own applications."""
+    topic = settings.topic(name)
+    if not settings.uses_quix_broker:
+        return topic
+    builder = _quix_builder(settings.quix_sdk_token.get_secret_value(), settings.quix_portal_api)
+    return str(builder.get_topic(Topic(topic))["id"])
 
 
 def client_config(settings: Settings, **extra: Any) -> dict[str, Any]:
