@@ -3,13 +3,17 @@
     .venv/bin/python deploy/generate.py          # rewrite the files
     .venv/bin/python deploy/generate.py --check  # exit 1 if a file is out of date (tests do this)
 
-Generated: `quix.yaml`; per Quix application `deploy/quix/<app>/app.yaml`, `dockerfile`
-(the top-level `Dockerfile` with the application's command) and `main.py`; the README's
-configuration table (every `Settings` field: env name, default, secret or not) and its
-metrics reference (every metric the workers register, with its help text).
+Generated: `quix.yaml` (descriptor version 2.0: deployments inherit their variables from
+their application); per Quix application a folder `pulse-<deployment>/` at the repository
+root with `app.yaml`, `dockerfile` (Quix's build: the application folder plus its
+`includedFolders`, MAINAPPPATH set by Quix), `requirements.txt` (pyproject's dependencies)
+and `main.py`; the README's configuration table (every `Settings` field: env name, default,
+secret or not) and its metrics reference (every metric the workers register, with its help).
 
 Which variables an application declares is read from the code: every `Settings` field its
-modules access (`.field_name`), plus the connection settings every worker needs.
+modules access (`.field_name`), plus the settings every worker needs, less those Quix
+provides itself (broker connection through Quix__Sdk__Token, state path); the topic
+variables are the TOPIC_<NAME> settings `Settings.topic()` reads.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,17 +33,25 @@ if str(ROOT) not in sys.path:
 import yaml  # noqa: E402
 
 from pulse import topics  # noqa: E402
-from pulse.settings import Settings, _env_name  # noqa: E402
+from pulse.settings import Settings, _env_name, topic_field  # noqa: E402
 from pulse.status import PROCESSOR_INTERNAL_TOPICS  # noqa: E402
 
-SAMPLES, GAME_POLLS = PROCESSOR_INTERNAL_TOPICS
-QUIX_DIR = Path("deploy/quix")
+PARTIALS, GAME_POLLS = PROCESSOR_INTERNAL_TOPICS
+QUIX_VERSION = 2.0  # current descriptor: deployments inherit variables from app.yaml
+# Folders every application's build context includes (Quix copies them beside the app folder):
+# the CLI (pulse.cli) imports every area, and the sinks' SQL files live in sinks/sql.
+INCLUDED_FOLDERS = ("pulse", "producers", "processors", "sinks", "devstack")
 
-# Every worker: broker connection, naming, local paths, operating.
-COMMON_FIELDS = (
+# Every long-running worker: naming, topic creation, operating.
+COMMON_FIELDS = ("topic_partitions", "topic_replication", "consumer_group_prefix", "metrics_port", "log_level")
+JOB_FIELDS = ("log_level",)
+# Settings Quix provides on its own, so no Quix descriptor declares them: with Quix__Sdk__Token
+# (injected on every Quix deployment) Quix Streams and pulse.kafka take the broker, its
+# credentials and the workspace's topic names from the Quix Portal API; the state directory is
+# Quix__Deployment__State__Path; every topic has its own TOPIC_<NAME> variable, so no prefix.
+QUIX_PROVIDED = (
     "kafka_bootstrap", "kafka_key", "kafka_secret", "kafka_security_protocol", "kafka_sasl_mechanism",
-    "topic_prefix", "topic_partitions", "topic_replication", "consumer_group_prefix", "state_dir",
-    "metrics_port", "log_level",
+    "topic_prefix", "state_dir", "quix_sdk_token", "quix_portal_api", "quix_state_path",
 )
 _SINK_MODULES = ("sinks/worker.py", "sinks/snowflake.py", "sinks/load.py", "sinks/schema.py", "sinks/errors.py",
                  "sinks/tables.py", "pulse/warehouse.py", "pulse/kafka.py")
@@ -57,6 +70,12 @@ class App:
     replicas: int = 1
     state_gb: int = 0  # 0 = no Quix state volume
     extra_fields: tuple[str, ...] = ()
+    kind: str = "Service"  # Quix deploymentType: Service (long-running) or Job (runs to completion)
+
+    @property
+    def folder(self) -> str:
+        """The Quix application folder (at the repository root, as Quix resolves it)."""
+        return f"pulse-{self.name}"
 
 
 APPS = (
@@ -67,8 +86,8 @@ APPS = (
     App("processor", ("processor",),
         "Quix Streams topology: tumbling-window watch-hours, peaks, ranks and spike alerts. "
         "Scale out with replicas up to the partitions of twitch.streams; state moves through changelog topics.",
-        ("processors", "pulse/kafka.py"), (topics.STREAMS, SAMPLES, GAME_POLLS),
-        (SAMPLES, GAME_POLLS, *topics.WINDOW_TOPICS, topics.ALERTS, topics.STREAMS_DLQ),
+        ("processors", "pulse/kafka.py"), (topics.STREAMS,),
+        (PARTIALS, GAME_POLLS, *topics.WINDOW_TOPICS, topics.ALERTS, topics.STREAMS_DLQ),
         cpu=1000, memory=2048, state_gb=4),
     App("sink-raw", ("sink", "raw"), "Writes every raw event to STREAM_LOGS in Snowflake, exactly once.",
         _SINK_MODULES, (topics.STREAMS,), (), cpu=500, memory=1024, extra_fields=("raw_retention",)),
@@ -80,7 +99,12 @@ APPS = (
     App("slack-alerts", ("alerts",),
         "Posts each spike alert to Slack once (its delivered log lives in the state volume).",
         ("sinks/slack.py", "sinks/worker.py", "pulse/kafka.py"), (topics.ALERTS,), (), cpu=250, memory=512, state_gb=1),
+    App("prune", ("prune",),
+        "Deletes STREAM_LOGS rows older than RAW_RETENTION (raw retention), then exits: a Job, run again "
+        "on a schedule (Quix: start the deployment; Kubernetes: the chart's CronJob).",
+        ("pulse/warehouse.py",), (), (), cpu=200, memory=512, extra_fields=("raw_retention",), kind="Job"),
 )
+SERVICES = tuple(app for app in APPS if app.kind == "Service")
 
 # Topics of the Quix project: partitions and retention. The processor creates its internal
 # topics with the partitions of twitch.streams, so they must match.
@@ -93,18 +117,16 @@ TOPICS = {
     topics.WINDOWS_CHANNELS: (STREAM_PARTITIONS, WEEK, "per channel per window, with global rank"),
     topics.WINDOWS_TOP_CHANNELS: (STREAM_PARTITIONS, WEEK, "per game per window: top N channels"),
     topics.ALERTS: (2, 4 * WEEK, "viewership spikes"),
-    SAMPLES: (STREAM_PARTITIONS, WEEK, "processor internal: samples keyed by window"),
+    PARTIALS: (STREAM_PARTITIONS, WEEK, "processor internal: per-channel partial rows keyed by window"),
     GAME_POLLS: (STREAM_PARTITIONS, WEEK, "processor internal: per-game poll totals"),
 }
 
 # Values a Quix deployment uses where the local default does not fit.
 DEPLOY_VALUES = {
-    "KAFKA_BOOTSTRAP": "",  # required: the broker of the Quix workspace or Confluent Cloud
     "TOPIC_PARTITIONS": str(STREAM_PARTITIONS),
     "TOPIC_REPLICATION": "2",
-    "STATE_DIR": "state",  # Quix mounts the state volume at ./state of the working directory
 }
-REQUIRED = {"KAFKA_BOOTSTRAP", "TWITCH_CLIENT_ID", "TWITCH_CLIENT_SECRET", "SNOWFLAKE_ACCOUNT", "SNOWFLAKE_USER"}
+REQUIRED = {"TWITCH_CLIENT_ID", "TWITCH_CLIENT_SECRET", "SNOWFLAKE_ACCOUNT", "SNOWFLAKE_USER"}
 
 DESCRIPTIONS = {
     "TWITCH_CLIENT_ID": "Twitch app client id (also read as client_id)",
@@ -127,11 +149,16 @@ DESCRIPTIONS = {
     "KAFKA_SECRET": "SASL password / Confluent Cloud API secret",
     "KAFKA_SECURITY_PROTOCOL": "override: PLAINTEXT, SSL, SASL_SSL, SASL_PLAINTEXT (empty = by KAFKA_KEY)",
     "KAFKA_SASL_MECHANISM": "SASL mechanism",
-    "TOPIC_PREFIX": "prefix of every topic name (Quix-managed Kafka: '<workspace id>-')",
+    "TOPIC_PREFIX": "prefix of every topic name without its own TOPIC_<NAME>",
     "TOPIC_PARTITIONS": "partitions of topics a worker creates (existing topics are left alone)",
     "TOPIC_REPLICATION": "replication factor of topics a worker creates",
-    "CONSUMER_GROUP_PREFIX": "consumer groups are <prefix>-<worker> (Quix-managed Kafka: '<workspace id>-twitch-pulse')",
+    "CONSUMER_GROUP_PREFIX": "consumer groups are <prefix>-<worker> (Quix adds its workspace id itself)",
     "STATE_DIR": "local state: processor RocksDB stores, the Slack delivered log",
+    "Quix__Sdk__Token": "set by Quix Cloud: Quix Streams configures the Quix-managed broker (KAFKA_* unused)",
+    "Quix__Portal__Api": "set by Quix Cloud: the Portal API the SDK token is for",
+    "Quix__Deployment__State__Path": "set by Quix Cloud when state is enabled: replaces STATE_DIR",
+    **{f"TOPIC_{topic_field(t).removeprefix('topic_').upper()}": f"name of topic {t} (empty = TOPIC_PREFIX + {t})"
+       for t in (*topics.ALL, *PROCESSOR_INTERNAL_TOPICS)},
     "SNOWFLAKE_ACCOUNT": "Snowflake account identifier (empty = local fakesnow server)",
     "SNOWFLAKE_USER": "Snowflake user",
     "SNOWFLAKE_PASSWORD": "Snowflake password (or key-pair auth below)",
@@ -218,37 +245,45 @@ def fields_used(modules: tuple[str, ...]) -> set[str]:
     return used
 
 
+def reads(app: App) -> set[str]:
+    """Settings the application reads anywhere: its modules, plus what every worker needs."""
+    common = COMMON_FIELDS + QUIX_PROVIDED if app.kind == "Service" else JOB_FIELDS
+    return set(common) | fields_used(app.modules) | set(app.extra_fields)
+
+
 def app_fields(app: App) -> list[str]:
-    wanted = set(COMMON_FIELDS) | fields_used(app.modules) | set(app.extra_fields)
+    """Settings an application declares on Quix: what it reads, less what Quix provides."""
+    wanted = reads(app) - set(QUIX_PROVIDED)
     return [name for name in Settings.model_fields if name in wanted]  # settings order
 
 
-def topic_variable(direction: str, topic: str) -> str:
-    return f"TOPIC_{direction}_" + topic.removeprefix("twitch.").replace(".", "_").upper()
+def topic_variable(topic: str) -> str:
+    """The environment variable `Settings.topic()` reads for `topic` (TOPIC_WINDOWS_GAMES)."""
+    return _env_name(topic_field(topic))
 
 
 # --- writing -------------------------------------------------------------------------------
 
 
-def variables(app: App, deployment: bool) -> list[dict[str, Any]]:
+def variables(app: App) -> list[dict[str, Any]]:
+    """The application's variables as app.yaml declares them (version 2.0: the deployments
+    inherit them). Secrets are project variables with `secret: true`; the default value of a
+    project variable is its key in the project's variable store (here: the setting's name)."""
     out: list[dict[str, Any]] = []
-    value_key = "value" if deployment else "defaultValue"
-    for direction, names in (("IN", app.inputs), ("OUT", app.outputs)):
+    for kind, names in (("InputTopic", app.inputs), ("OutputTopic", app.outputs)):
         for topic in names:
-            out.append({"name": topic_variable(direction, topic),
-                        "inputType": "InputTopic" if direction == "IN" else "OutputTopic",
-                        "description": f"{topic} (for the pipeline view: the worker names its topics "
-                                       "TOPIC_PREFIX + the DESIGN name)",
-                        "required": False, value_key: topic})
+            out.append({"name": topic_variable(topic), "inputType": kind,
+                        "description": f"{'read from' if kind == 'InputTopic' else 'written to'} topic {topic}",
+                        "required": True, "defaultValue": topic})
     for name in app_fields(app):
         env = _env_name(name)
-        entry: dict[str, Any] = {"name": env, "inputType": "Secret" if is_secret(name) else "FreeText",
+        entry: dict[str, Any] = {"name": env, "inputType": "ProjectVariable" if is_secret(name) else "FreeText",
                                  "description": DESCRIPTIONS.get(env, "see pulse/settings.py"),
                                  "required": env in REQUIRED}
         if is_secret(name):
-            entry["secretKey"] = env.lower()
+            entry.update(secret=True, defaultValue=env)
         else:
-            entry[value_key] = DEPLOY_VALUES.get(env, default_text(name))
+            entry["defaultValue"] = DEPLOY_VALUES.get(env, default_text(name))
         out.append(entry)
     return out
 
@@ -257,17 +292,20 @@ def quix_yaml() -> dict[str, Any]:
     deployments = []
     for app in APPS:
         deployment: dict[str, Any] = {
-            "name": app.name, "application": str(QUIX_DIR / app.name), "version": "latest",
-            "deploymentType": "Service",
+            "name": app.name, "application": app.folder, "version": "latest", "deploymentType": app.kind,
             "resources": {"cpu": app.cpu, "memory": app.memory, "replicas": app.replicas},
-            "desiredStatus": "Running",
         }
+        if app.kind == "Service":
+            deployment["desiredStatus"] = "Running"
+            # /metrics and /healthz inside the environment: http://<name>:9108 (for a Prometheus there)
+            deployment["network"] = {"serviceName": app.name, "ports": [{"port": 9108, "targetPort": 9108}]}
+        else:
+            deployment["desiredStatus"] = "Stopped"  # started when due; runs to completion
         if app.state_gb:
             deployment["state"] = {"enabled": True, "size": app.state_gb}
-        deployment["variables"] = variables(app, deployment=True)
-        deployments.append(deployment)
+        deployments.append(deployment)  # no `variables:`: every one is inherited from app.yaml
     return {
-        "metadata": {"version": 1.0},
+        "metadata": {"version": QUIX_VERSION},
         "deployments": deployments,
         "topics": [{"name": name, "persisted": False,
                     "configuration": {"partitions": parts, "replicationFactor": 2, "retentionInMinutes": minutes,
@@ -277,8 +315,9 @@ def quix_yaml() -> dict[str, Any]:
 
 
 def app_yaml(app: App) -> dict[str, Any]:
-    return {"name": app.name, "language": "python", "variables": variables(app, deployment=False),
-            "dockerfile": "dockerfile", "runEntryPoint": "main.py", "defaultFile": "main.py"}
+    return {"name": app.folder, "language": "python", "variables": variables(app),
+            "dockerfile": "dockerfile", "runEntryPoint": "main.py", "defaultFile": "main.py",
+            "includedFolders": list(INCLUDED_FOLDERS)}
 
 
 def _dump(data: Any, header: str) -> str:
@@ -286,23 +325,51 @@ def _dump(data: Any, header: str) -> str:
     return header + body
 
 
+def requirements() -> str:
+    """pyproject's runtime dependencies: the Quix build installs them from requirements.txt."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return ("# GENERATED by deploy/generate.py from pyproject.toml [project] dependencies.\n"
+            + "".join(f"{dep}\n" for dep in project["dependencies"]))
+
+
 def dockerfile(app: App) -> str:
-    base = (ROOT / "Dockerfile").read_text()
-    cmd = 'CMD ["--help"]'
-    if cmd not in base:
-        raise SystemExit("Dockerfile: expected a final CMD [\"--help\"] line to specialise")
-    args = ", ".join(f'"{a}"' for a in app.command)
-    header = (f"# GENERATED by deploy/generate.py from the top-level Dockerfile: Quix Cloud application "
-              f"'{app.name}'.\n# Build context: the repository root. Runs `twitch-pulse {' '.join(app.command)}`.\n")
-    return header + base.replace(cmd, f"CMD [{args}]")
+    """Quix's Python build: the context is the app folder plus its includedFolders at their
+    repository paths, and Quix passes the app folder's path as MAINAPPPATH."""
+    return f"""# GENERATED by deploy/generate.py: Quix Cloud application '{app.folder}' (deployment '{app.name}').
+# Build context (Quix): this folder plus the includedFolders of app.yaml, at their repository
+# paths; Quix sets MAINAPPPATH to this folder. Runs `twitch-pulse {' '.join(app.command)}` (main.py).
+FROM python:3.11-slim-bookworm
+
+ENV DEBIAN_FRONTEND=noninteractive \\
+    PYTHONUNBUFFERED=1 \\
+    PYTHONIOENCODING=UTF-8 \\
+    PYTHONDONTWRITEBYTECODE=1 \\
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \\
+    PYTHONPATH="/app" \\
+    METRICS_PORT=9108
+
+ARG MAINAPPPATH=.
+
+WORKDIR /app
+# Dependencies first (cached until requirements.txt changes), then the code.
+COPY "${{MAINAPPPATH}}/requirements.txt" "${{MAINAPPPATH}}/requirements.txt"
+RUN pip install --no-cache-dir -r "${{MAINAPPPATH}}/requirements.txt"
+COPY . .
+WORKDIR "/app/${{MAINAPPPATH}}"
+# /metrics and /healthz (200 while healthy, 503 with the reason) on METRICS_PORT
+EXPOSE 9108
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["python3", "main.py"]
+"""
 
 
 def main_py(app: App) -> str:
-    return (f'"""Quix Cloud entry point of the \'{app.name}\' application: `twitch-pulse {" ".join(app.command)}`.\n\n'
-            f'GENERATED by deploy/generate.py. The container runs the same command through the\n'
-            f'`twitch-pulse` entrypoint; this file serves `quix local run` and the Quix IDE."""\n\n'
+    return (f'"""Quix Cloud entry point of the \'{app.name}\' deployment: `twitch-pulse {" ".join(app.command)}`.\n\n'
+            f'GENERATED by deploy/generate.py. Extra arguments pass through (`python main.py --help`).\n'
+            f'The repository root is on PYTHONPATH (the dockerfile sets it; Quix copies the\n'
+            f'includedFolders there)."""\n\n'
             "import sys\n\nfrom pulse.cli import main\n\n"
-            f"if __name__ == \"__main__\":\n    sys.exit(main({list(app.command)!r}))\n")
+            f"if __name__ == \"__main__\":\n    sys.exit(main([{', '.join(repr(a) for a in app.command)}, *sys.argv[1:]]))\n")
 
 
 # --- README tables --------------------------------------------------------------------------
@@ -312,8 +379,11 @@ def config_table() -> str:
     rows = ["| variable | default | secret | used by | meaning |", "|---|---|---|---|---|"]
     users: dict[str, list[str]] = {}
     for app in APPS:
-        for name in app_fields(app):
-            users.setdefault(name, []).append(app.name)
+        for name in Settings.model_fields:
+            if name in reads(app):
+                users.setdefault(name, []).append(app.name)
+        for topic in (*app.inputs, *app.outputs):
+            users.setdefault(topic_field(topic), []).append(app.name)
     for name in Settings.model_fields:
         names = env_names(name)
         env = names[0] + (" (also " + ", ".join(f"`{n}`" for n in names[1:]) + ")" if len(names) > 1 else "")
@@ -372,10 +442,11 @@ def outputs() -> dict[Path, str]:
     header = "# GENERATED by deploy/generate.py from the code (pulse/settings.py, workers): edit there, then regenerate.\n"
     files = {ROOT / "quix.yaml": _dump(quix_yaml(), "# Quix Cloud project: every worker of Twitch Pulse and its topics.\n" + header)}
     for app in APPS:
-        folder = ROOT / QUIX_DIR / app.name
+        folder = ROOT / app.folder
         files[folder / "app.yaml"] = _dump(app_yaml(app), header)
         files[folder / "dockerfile"] = dockerfile(app)
         files[folder / "main.py"] = main_py(app)
+        files[folder / "requirements.txt"] = requirements()
     files[ROOT / "README.md"] = readme((ROOT / "README.md").read_text())
     return files
 

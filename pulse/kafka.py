@@ -1,15 +1,21 @@
 """Kafka connection settings for confluent-kafka clients and Quix Streams applications.
 
 Local (no KAFKA_KEY): PLAINTEXT to the embedded broker. Confluent Cloud (KAFKA_KEY and
-KAFKA_SECRET, as in the first seed's `.env`): SASL_SSL with PLAIN.
+KAFKA_SECRET, as in the first seed's `.env`): SASL_SSL with PLAIN. Quix-managed Kafka
+(`Quix__Sdk__Token` set, as on every Quix Cloud deployment): Quix Streams' own Quix
+configuration, which asks the Quix Portal API for the broker, the workspace's topic names
+and its consumer-group prefix; `app_connection()` is the one place that decides.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from confluent_kafka.admin import AdminClient, NewTopic
 from quixstreams.kafka.configuration import ConnectionConfig
+from quixstreams.models.topics import Topic
+from quixstreams.platforms.quix.config import QuixKafkaConfigsBuilder
 
 from .settings import Settings
 
@@ -26,8 +32,50 @@ def _security(settings: Settings) -> dict[str, str]:
     }
 
 
+def app_connection(settings: Settings, name: str) -> dict[str, Any]:
+    """Keyword arguments for `quixstreams.Application(...)` of worker `name`: how it reaches
+    the broker and where it keeps its state.
+
+    Quix SDK token set: `quix_sdk_token` and `quix_portal_api`, so Quix Streams
+    configures the broker, the workspace topic names and consumer-group prefix itself, and
+    the state directory is exactly Quix's `Quix__Deployment__State__Path` (the mounted
+    volume) when set. Otherwise `broker_address` from KAFKA_* and `STATE_DIR/<name>`.
+    """
+    if settings.uses_quix_broker:
+        kwargs: dict[str, Any] = {"quix_sdk_token": settings.quix_sdk_token.get_secret_value(),
+                                  "quix_portal_api": settings.quix_portal_api}
+    else:
+        kwargs = {"broker_address": connection_config(settings)}
+    state = settings.quix_state_path or settings.state_dir / name
+    return {**kwargs, "state_dir": str(state)}
+
+
+@lru_cache(maxsize=4)
+def _quix_builder(token: str, portal_api: str) -> QuixKafkaConfigsBuilder:
+    return QuixKafkaConfigsBuilder.from_credentials(quix_sdk_token=token, quix_portal_api=portal_api)
+
+
+def _quix_connection(token: str, portal_api: str) -> dict[str, Any]:
+    builder = _quix_builder(token, portal_api)
+    return {**builder.librdkafka_connection_config.as_librdkafka_dict(), **builder.librdkafka_extra_config}
+
+
+def broker_topic(settings: Settings, name: str) -> str:
+    """The broker's name of topic `name` (a DESIGN name) for plain confluent-kafka clients:
+    `settings.topic(name)`, or on Quix-managed Kafka the id Quix gives that topic
+    (`<workspace>-<name>`), as Quix Streams resolves it for its own applications."""
+    topic = settings.topic(name)
+    if not settings.uses_quix_broker:
+        return topic
+    builder = _quix_builder(settings.quix_sdk_token.get_secret_value(), settings.quix_portal_api)
+    return str(builder.get_topic(Topic(topic))["id"])
+
+
 def client_config(settings: Settings, **extra: Any) -> dict[str, Any]:
-    """Config dict for a plain confluent-kafka Producer/Consumer/AdminClient."""
+    """Config dict for a plain confluent-kafka Producer/Consumer/AdminClient (with the Quix
+    SDK token: the workspace broker's config from the Quix Portal API)."""
+    if settings.uses_quix_broker:
+        return {**_quix_connection(settings.quix_sdk_token.get_secret_value(), settings.quix_portal_api), **extra}
     return {"bootstrap.servers": settings.kafka_bootstrap, **_security(settings), **extra}
 
 
@@ -49,7 +97,11 @@ def connection_config(settings: Settings) -> ConnectionConfig:
 
 def ensure_topics(settings: Settings, names: list[str], partitions: int | None = None,
                   timeout: float = 30.0) -> None:
-    """Create the given (already prefixed) topics if missing; existing ones are left alone."""
+    """Create the given (already prefixed) topics if missing; existing ones are left alone.
+    On Quix-managed Kafka topics are Quix resources (quix.yaml declares them, Quix Streams
+    creates missing ones through the Portal API), so nothing is done here."""
+    if settings.uses_quix_broker:
+        return
     admin = AdminClient(client_config(settings))
     existing = admin.list_topics(timeout=timeout).topics
     missing = [

@@ -13,8 +13,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Optional
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from . import topics
+from .status import PROCESSOR_INTERNAL_TOPICS
 
 
 class ConfigError(Exception):
@@ -84,6 +87,23 @@ class Settings(BaseSettings):
     # Chunk keys: a channel belongs to key crc32(user_id) % CHUNK_KEYS. Fixed for the life of
     # the topic (the processor keeps its per-channel state per key); at least the partition count
     chunk_keys: int = Field(256, ge=1, le=65536, validation_alias=_env("CHUNK_KEYS"))
+    # Set by Quix Cloud on its deployments (never declared by us): with the SDK token, Quix
+    # Streams takes the broker, topic and consumer-group naming from the Quix Portal API, so
+    # KAFKA_BOOTSTRAP may stay empty; the state path is where Quix mounts the state volume.
+    quix_sdk_token: SecretStr = Field(SecretStr(""), validation_alias=_env("Quix__Sdk__Token"))
+    quix_portal_api: str = Field("", validation_alias=_env("Quix__Portal__Api"))
+    quix_state_path: Optional[Path] = Field(None, validation_alias=_env("Quix__Deployment__State__Path"))
+
+    # --- Topic names (empty = TOPIC_PREFIX + the DESIGN name): what a Quix deployment's
+    # InputTopic/OutputTopic variables set; `topic()` reads them --------------------------
+    topic_streams: str = Field("", validation_alias=_env("TOPIC_STREAMS"))
+    topic_streams_dlq: str = Field("", validation_alias=_env("TOPIC_STREAMS_DLQ"))
+    topic_windows_games: str = Field("", validation_alias=_env("TOPIC_WINDOWS_GAMES"))
+    topic_windows_channels: str = Field("", validation_alias=_env("TOPIC_WINDOWS_CHANNELS"))
+    topic_windows_top_channels: str = Field("", validation_alias=_env("TOPIC_WINDOWS_TOP_CHANNELS"))
+    topic_alerts: str = Field("", validation_alias=_env("TOPIC_ALERTS"))
+    topic_processor_partials: str = Field("", validation_alias=_env("TOPIC_PROCESSOR_PARTIALS"))
+    topic_processor_game_polls: str = Field("", validation_alias=_env("TOPIC_PROCESSOR_GAME_POLLS"))
 
     # --- Snowflake ----------------------------------------------------------------
     snowflake_account: str = Field("", validation_alias=_env("SNOWFLAKE_ACCOUNT"))
@@ -181,6 +201,8 @@ class Settings(BaseSettings):
     @field_validator("kafka_bootstrap")
     @classmethod
     def _bootstrap(cls, value: str) -> str:
+        if not value.strip():
+            return ""  # allowed only with the Quix SDK token (checked in _connection)
         for server in value.split(","):
             host, _, port = server.strip().rpartition(":")
             if not host or not port.isdigit():
@@ -219,7 +241,22 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) URL (the secret value is not shown)")
         return value
 
+    @model_validator(mode="after")
+    def _connection(self) -> "Settings":
+        if not self.kafka_bootstrap and not self.uses_quix_broker:
+            raise ValueError("KAFKA_BOOTSTRAP: required unless Quix__Sdk__Token is set (Quix-managed broker)")
+        if self.uses_quix_broker and not self.quix_portal_api:
+            raise ValueError("Quix__Portal__Api: required with Quix__Sdk__Token (Quix Cloud sets both)")
+        if self.quix_state_path is not None:
+            self.state_dir = self.quix_state_path  # Quix mounts the state volume there
+        return self
+
     # --- Derived ------------------------------------------------------------------
+    @property
+    def uses_quix_broker(self) -> bool:
+        """The Quix SDK token is set: Quix Streams configures the broker itself."""
+        return bool(self.quix_sdk_token.get_secret_value())
+
     @property
     def uses_local_warehouse(self) -> bool:
         """No account configured: the fakesnow server stands in for Snowflake."""
@@ -266,11 +303,21 @@ class Settings(BaseSettings):
         return env
 
     def topic(self, name: str) -> str:
-        """A topic's full name: the DESIGN name behind the optional TOPIC_PREFIX."""
-        return f"{self.topic_prefix}{name}"
+        """A topic's full name: its TOPIC_<NAME> variable when set, else the DESIGN name
+        behind the optional TOPIC_PREFIX."""
+        return getattr(self, topic_field(name), "") or f"{self.topic_prefix}{name}"
 
     def group(self, worker: str) -> str:
         return f"{self.consumer_group_prefix}-{worker}"
+
+
+def topic_field(name: str) -> str:
+    """The settings field that overrides topic `name`: twitch.windows.games -> topic_windows_games."""
+    return "topic_" + name.removeprefix("twitch.").replace(".", "_").lower()
+
+
+# Every topic the code uses has an override field (tests/test_deploy.py checks the reverse too).
+TOPIC_NAMES = (*topics.ALL, *PROCESSOR_INTERNAL_TOPICS)
 
 
 def _env_name(field: str) -> str:
@@ -288,7 +335,10 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            field = str(error["loc"][0]) if error["loc"] else "?"
+            if not error["loc"]:  # a check across fields names its variables itself
+                problems.append(str(error["msg"]).removeprefix("Value error, "))
+                continue
+            field = str(error["loc"][0])
             name = _env_name(field) if field in Settings.model_fields else field
             message = error["msg"]
             field_info = Settings.model_fields.get(field)

@@ -10,7 +10,7 @@ from quixstreams import Application
 from quixstreams.sinks import BaseSink
 
 from pulse import topics
-from pulse.kafka import connection_config, ensure_topics
+from pulse.kafka import app_connection, ensure_topics
 from pulse.settings import Settings
 
 from .errors import PermanentSinkError
@@ -39,15 +39,14 @@ def build_app(settings: Settings, group: str, topic_names: tuple[str, ...], sink
     names = [settings.topic(name) for name in topic_names]
     ensure_topics(settings, names)
     app = Application(
-        broker_address=connection_config(settings),
+        **app_connection(settings, group),  # plain Kafka or Quix-managed; state dir
         consumer_group=settings.group(group),
         auto_offset_reset="earliest",
         processing_guarantee="at-least-once",  # the sinks make the warehouse side exactly once
         commit_interval=commit_interval if commit_interval is not None else settings.sink_commit_interval_seconds,
         commit_every=commit_every,
-        state_dir=str(settings.state_dir / group),
         loglevel=None,  # records go through pulse.logs (secrets redacted)
-        auto_create_topics=False,
+        auto_create_topics=settings.uses_quix_broker,  # Quix: missing topics via the Portal API
         consumer_extra_config={"session.timeout.ms": settings.sink_session_timeout_ms},
     )
     for name in names:

@@ -5,9 +5,14 @@ Dockerfile, docker-compose.yml, the Grafana dashboard, the README's generated ta
 from __future__ import annotations
 
 import argparse
+import ast
+import hashlib
 import importlib.util
 import json
+import os
 import re
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -93,98 +98,232 @@ def test_readme_metrics_reference_lists_every_registered_metric() -> None:
 
 
 # --- quix.yaml and the applications ------------------------------------------------------
+# The reference: quix-cli docs/yaml-reference/{pipeline,app}-descriptor.md and Quix's "YAML 1.0
+# and 2.0" page (version 2.0: a deployment inherits its variables from app.yaml, quix.yaml
+# records only overrides; secrets are ProjectVariable + secret: true, keyed by variableKey).
+
+DEPLOYMENT_KEYS = {"name", "group", "application", "image", "deploymentType", "version", "workspaceIds", "resources",
+                   "desiredStatus", "publicAccess", "network", "state", "variables", "configuration", "blobStorage",
+                   "plugin", "disabled"}
+APP_KEYS = {"name", "language", "variables", "dockerfile", "runEntryPoint", "defaultFile", "includedFolders"}
+INPUT_TYPES = {"InputTopic", "OutputTopic", "Secret", "FreeText", "HiddenText", "Options", "ProjectVariable",
+               "VariableGroup"}
+PROJECT_VARIABLE_KEY = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
-def test_every_application_folder_exists_with_descriptor_dockerfile_and_entry_point() -> None:
-    assert set(DEPLOYMENTS) == {app.name for app in gen.APPS}
+def _app_yaml(deployment: dict[str, Any]) -> dict[str, Any]:
+    return yaml.safe_load((ROOT / deployment["application"] / "app.yaml").read_text())
+
+
+def computed_variables(deployment: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The deployment's variables as Quix computes them under version 2.0: every app.yaml
+    variable (defaultValue -> value, or -> variableKey for a project variable), with the
+    properties quix.yaml sets on a variable of the same name (case-insensitive) winning."""
+    declared = _variables(_app_yaml(deployment)["variables"])
+    overrides = {v["name"].lower(): v for v in deployment.get("variables") or []}
+    assert set(overrides) <= {n.lower() for n in declared}, "quix.yaml overrides a variable app.yaml lacks"
+    out = {}
+    for name, spec in declared.items():
+        var = {k: v for k, v in spec.items() if k != "defaultValue"}
+        var["variableKey" if spec["inputType"] == "ProjectVariable" else "value"] = spec.get("defaultValue")
+        var.update(overrides.get(name.lower(), {}))
+        out[name] = var
+    return out
+
+
+COMPUTED = {name: computed_variables(d) for name, d in DEPLOYMENTS.items()}
+
+
+def test_quix_yaml_follows_the_current_descriptor_version() -> None:
+    assert QUIX["metadata"]["version"] == 2.0
     for name, deployment in DEPLOYMENTS.items():
-        folder = ROOT / deployment["application"]
-        assert folder.is_dir(), f"{name}: no application folder {folder}"
-        app = yaml.safe_load((folder / "app.yaml").read_text())
-        assert app["name"] == name and app["language"] == "python"
-        assert (folder / app["dockerfile"]).is_file(), f"{name}: dockerfile {app['dockerfile']} missing"
-        assert (folder / app["runEntryPoint"]).is_file()
-        # the deployment declares exactly what the application declares, with the same kinds
-        declared = _variables(app["variables"])
-        deployed = _variables(deployment["variables"])
-        assert set(declared) == set(deployed), name
-        for var, spec in declared.items():
-            assert spec["inputType"] == deployed[var]["inputType"], (name, var)
-        assert deployment["deploymentType"] == "Service" and deployment["resources"]["replicas"] >= 1
-        assert 100 <= deployment["resources"]["cpu"] <= 4000 and 256 <= deployment["resources"]["memory"] <= 8192
+        assert set(deployment) <= DEPLOYMENT_KEYS, (name, set(deployment) - DEPLOYMENT_KEYS)
+        # built from an application folder of this repository (not an image), so it inherits
+        assert deployment["application"] and deployment["version"] and "image" not in deployment
+        assert deployment["deploymentType"] in ("Service", "Job")
+        res = deployment["resources"]
+        assert set(res) <= {"cpu", "memory", "replicas"} and res["replicas"] >= 1
+        assert 100 <= res["cpu"] <= 4000 and 256 <= res["memory"] <= 8192
+        # nothing to override: one deployment per application, so app.yaml holds the values
+        assert "variables" not in deployment, name
+    for topic in QUIX["topics"]:
+        assert set(topic) <= {"name", "persisted", "configuration"}
+        assert set(topic["configuration"]) <= {"partitions", "replicationFactor", "retentionInMinutes",
+                                               "retentionInBytes", "cleanupPolicy"}
+
+
+def test_every_application_folder_is_at_the_root_with_descriptor_dockerfile_and_entry_point() -> None:
+    assert set(DEPLOYMENTS) == {app.name for app in gen.APPS}
+    for app in gen.APPS:
+        deployment = DEPLOYMENTS[app.name]
+        assert deployment["application"] == app.folder and "/" not in app.folder  # a root folder, as Quix resolves it
+        folder = ROOT / app.folder
+        spec = _app_yaml(deployment)
+        assert set(spec) <= APP_KEYS, set(spec) - APP_KEYS
+        assert spec["name"] == app.folder and spec["language"] == "python"
+        assert (folder / spec["dockerfile"]).is_file() and (folder / spec["runEntryPoint"]).is_file()
+        assert (folder / spec["defaultFile"]).is_file() and (folder / "requirements.txt").is_file()
+        for included in spec["includedFolders"]:
+            assert (ROOT / included).is_dir() and not included.startswith(("/", ".")), included
+        for var in spec["variables"]:
+            assert set(var) <= {"name", "inputType", "description", "required", "defaultValue", "secret"}, var
+            assert var["inputType"] in INPUT_TYPES and var["inputType"] != "Secret", var  # Secret is the old form
 
 
 def test_application_commands_are_real_cli_commands() -> None:
     for app in gen.APPS:
-        folder = ROOT / DEPLOYMENTS[app.name]["application"]
-        cmd = re.search(r"^CMD (\[.*\])$", (folder / "dockerfile").read_text(), re.M)
-        argv = json.loads(cmd.group(1))
+        main = (ROOT / app.folder / "main.py").read_text()
+        tree = ast.parse(main)
+        calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "main"]
+        argv = [ast.literal_eval(e) for e in calls[0].args[0].elts if not isinstance(e, ast.Starred)]
         assert argv == list(app.command)
         _resolves(argv)
-        main = (folder / "main.py").read_text()
-        assert f"main({argv!r})" in main
-        compile(main, str(folder / "main.py"), "exec")
 
 
 @pytest.mark.parametrize("app", gen.APPS, ids=lambda a: a.name)
 def test_every_variable_the_worker_reads_is_declared(app) -> None:
-    declared = _variables(DEPLOYMENTS[app.name]["variables"])
+    declared = COMPUTED[app.name]
     # independent of the generator's list: scan the worker's modules for Settings fields
-    needed = {_env_name(f) for f in gen.fields_used(app.modules)} | {_env_name(f) for f in gen.COMMON_FIELDS}
+    common = gen.COMMON_FIELDS if app.kind == "Service" else gen.JOB_FIELDS
+    needed = {_env_name(f) for f in gen.fields_used(app.modules) | set(common) | set(app.extra_fields)
+              if f not in gen.QUIX_PROVIDED}
     missing = needed - set(declared)
-    assert not missing, f"{app.name} reads {sorted(missing)} but quix.yaml does not declare them"
+    assert not missing, f"{app.name} reads {sorted(missing)} but its app.yaml does not declare them"
     for name, spec in declared.items():
+        assert name in ENV_TO_FIELD, f"{app.name}: {name} is not a setting the code reads"
+        field = ENV_TO_FIELD[name]
+        assert field not in gen.QUIX_PROVIDED, f"{app.name}: {name} is Quix's own to set"
         if spec["inputType"] in ("InputTopic", "OutputTopic"):
             continue
-        assert name in ENV_TO_FIELD, f"{app.name}: {name} is not a setting the code reads"
-        if gen.is_secret(ENV_TO_FIELD[name]):
-            assert spec["inputType"] == "Secret" and spec.get("secretKey") and "value" not in spec, name
+        if gen.is_secret(field):
+            # a secret is a project variable: only its key is in Git, the value lives in Quix
+            assert spec["inputType"] == "ProjectVariable" and spec["secret"] is True, name
+            assert PROJECT_VARIABLE_KEY.match(spec["variableKey"]) and "value" not in spec, name
         else:
             assert spec["inputType"] == "FreeText" and "value" in spec, name
-            value = spec["value"]
-            if value != "":  # a deployment value must pass the same validation as the environment
-                Settings(_env_file=None, **{ENV_TO_FIELD[name]: value})
+            if spec["value"] != "":  # a deployment value must pass the same validation as the environment
+                Settings(_env_file=None, **{field: spec["value"]})
 
 
-def test_every_setting_is_declared_by_some_application() -> None:
-    declared = {v["name"] for d in QUIX["deployments"] for v in d["variables"]}
-    assert set(ENV_TO_FIELD) <= declared, sorted(set(ENV_TO_FIELD) - declared)
+def test_topic_variables_are_the_ones_settings_topic_reads() -> None:
+    from pulse.settings import TOPIC_NAMES, topic_field
+
+    from pulse.status import PROCESSOR_INTERNAL_TOPICS
+
+    assert set(TOPIC_NAMES) == set(topics.ALL) | set(PROCESSOR_INTERNAL_TOPICS)
+    for topic in TOPIC_NAMES:
+        assert topic_field(topic) in Settings.model_fields, topic  # every topic can be named by its variable
+    for app in gen.APPS:
+        for name, spec in COMPUTED[app.name].items():
+            if spec["inputType"] not in ("InputTopic", "OutputTopic"):
+                continue
+            topic = spec["value"]
+            assert name == _env_name(topic_field(topic)), (app.name, name, topic)
+            # the worker really uses the value Quix sets: Settings.topic() returns it
+            renamed = Settings(_env_file=None, **{topic_field(topic): f"ws-{topic}"})
+            assert renamed.topic(topic) == f"ws-{topic}"
+            assert Settings(_env_file=None, topic_prefix="p.").topic(topic) == f"p.{topic}"
+
+
+def test_every_setting_is_declared_by_some_application_except_what_quix_provides() -> None:
+    declared = {name for computed in COMPUTED.values() for name in computed}
+    expected = {env for env, field in ENV_TO_FIELD.items() if field not in gen.QUIX_PROVIDED}
+    assert expected <= declared, sorted(expected - declared)
 
 
 def test_every_topic_the_code_uses_is_listed_with_partitions_and_retention() -> None:
-    from processors.app import GAME_POLLS, SAMPLES
+    from pulse.status import PROCESSOR_INTERNAL_TOPICS
     from sinks.worker import KINDS
 
-    used = set(topics.ALL) | {SAMPLES, GAME_POLLS}
+    used = set(topics.ALL) | set(PROCESSOR_INTERNAL_TOPICS)
     assert used <= set(QUIX_TOPICS), sorted(used - set(QUIX_TOPICS))
     for name, topic in QUIX_TOPICS.items():
         config = topic["configuration"]
         assert config["partitions"] >= 1 and config["retentionInMinutes"] >= 60 and config["replicationFactor"] >= 1
     # the processor creates its repartition topics with the partitions of twitch.streams
     streams = QUIX_TOPICS[topics.STREAMS]["configuration"]["partitions"]
-    for internal in (SAMPLES, GAME_POLLS):
+    for internal in PROCESSOR_INTERNAL_TOPICS:
         assert QUIX_TOPICS[internal]["configuration"]["partitions"] == streams
-    assert int(_variables(DEPLOYMENTS["processor"]["variables"])["TOPIC_PARTITIONS"]["value"]) == streams
+    assert int(COMPUTED["processor"]["TOPIC_PARTITIONS"]["value"]) == streams
 
     def io(name: str, kind: str) -> set[str]:
-        return {v["value"] for v in DEPLOYMENTS[name]["variables"] if v["inputType"] == kind}
+        return {v["value"] for v in COMPUTED[name].values() if v["inputType"] == kind}
 
     for kind, names in KINDS.items():
         assert io(f"sink-{kind}", "InputTopic") == set(names)
     assert io("slack-alerts", "InputTopic") == {topics.ALERTS}
     assert io("producer", "OutputTopic") == {topics.STREAMS}
-    assert io("processor", "InputTopic") == {topics.STREAMS, SAMPLES, GAME_POLLS}
-    assert io("processor", "OutputTopic") == {SAMPLES, GAME_POLLS, *topics.WINDOW_TOPICS, topics.ALERTS,
+    assert io("processor", "InputTopic") == {topics.STREAMS}
+    assert io("processor", "OutputTopic") == {*PROCESSOR_INTERNAL_TOPICS, *topics.WINDOW_TOPICS, topics.ALERTS,
                                               topics.STREAMS_DLQ}
-    referenced = {v["value"] for d in QUIX["deployments"] for v in d["variables"]
+    referenced = {v["value"] for c in COMPUTED.values() for v in c.values()
                   if v["inputType"] in ("InputTopic", "OutputTopic")}
     assert referenced <= set(QUIX_TOPICS)
 
 
-def test_state_is_enabled_where_the_workers_keep_state() -> None:
+def test_state_metrics_and_the_prune_job() -> None:
     assert DEPLOYMENTS["processor"]["state"] == {"enabled": True, "size": 4}
     assert DEPLOYMENTS["slack-alerts"]["state"]["enabled"] is True  # its delivered log
     assert "state" not in DEPLOYMENTS["producer"]
+    metrics_port = Settings.model_fields["metrics_port"].default
+    for app in gen.SERVICES:
+        # /metrics reachable inside the Quix environment at http://<name>:9108/metrics
+        network = DEPLOYMENTS[app.name]["network"]
+        assert network["serviceName"] == app.name
+        assert network["ports"] == [{"port": metrics_port, "targetPort": int(COMPUTED[app.name]["METRICS_PORT"]["value"])}]
+    prune = DEPLOYMENTS["prune"]
+    assert prune["deploymentType"] == "Job" and "network" not in prune and "publicAccess" not in prune
+    assert gen.APPS[-1].command == ("prune",) and "RAW_RETENTION" in COMPUTED["prune"]
+
+
+def _rebuild_context(app, dest: Path) -> Path:
+    """The application's build context the way Quix makes it: an empty directory with the
+    application folder and each of its includedFolders copied in at their repository paths."""
+    spec = yaml.safe_load((ROOT / app.folder / "app.yaml").read_text())
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for folder in (app.folder, *spec["includedFolders"]):
+        shutil.copytree(ROOT / folder, dest / folder, ignore=ignore)
+    return dest
+
+
+def _context_venv(requirements: Path) -> Path:
+    """A virtualenv with only the application's requirements.txt installed (cached by content)."""
+    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()[:16]
+    venv = Path.home() / ".cache" / "twitch-pulse" / f"quix-venv-{digest}"
+    python = venv / "bin" / "python"
+    if not (venv / ".complete").exists():
+        shutil.rmtree(venv, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+        result = subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(requirements)],
+                                capture_output=True, text=True, timeout=1200)
+        assert result.returncode == 0, result.stderr[-3000:]
+        (venv / ".complete").touch()
+    return python
+
+
+@pytest.mark.parametrize("app", gen.APPS, ids=lambda a: a.name)
+def test_quix_build_context_installs_and_runs(app, tmp_path: Path) -> None:
+    context = _rebuild_context(app, tmp_path / "context")
+    text = (context / app.folder / "dockerfile").read_text()
+    # every COPY source exists in that context (Quix passes MAINAPPPATH = the app folder)
+    assert re.search(r"^ARG MAINAPPPATH=", text, re.M)
+    for line in re.findall(r"^COPY (?!--)(.+)$", text, re.M):
+        for src in shlex.split(line)[:-1]:
+            assert (context / src.replace("${MAINAPPPATH}", app.folder)).exists(), src
+    assert re.search(r'^ENTRYPOINT \["python3", "main.py"\]$', text, re.M)
+    assert re.search(r'^ENV .*PYTHONPATH="/app"', text, re.M | re.S)
+    python = _context_venv(context / app.folder / "requirements.txt")
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(context), "HOME": str(tmp_path)}
+    # as the container starts it (WORKDIR /app/<folder>, python3 main.py), asking for --help
+    result = subprocess.run([str(python), "main.py", "--help"], cwd=context / app.folder, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"usage: twitch-pulse {' '.join(app.command[:1])}" in result.stdout
+    # and every module of the worker imports from that context (nothing missing from includedFolders)
+    modules = [m.removesuffix(".py").replace("/", ".") for m in app.modules]
+    result = subprocess.run([str(python), "-c", "import importlib, sys; [importlib.import_module(m) for m in sys.argv[1:]]",
+                             *modules], cwd=context / app.folder, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
 
 
 # --- containers ------------------------------------------------------------------------------
@@ -219,15 +358,15 @@ def test_compose_parses_and_its_services_are_the_cli_commands() -> None:
     for argv in commands:
         _resolves(list(argv))
     # every long-running worker of the CLI runs in compose, under the Quix application's name
-    assert {tuple(app.command) for app in gen.APPS} <= commands
-    for app in gen.APPS:
+    assert {tuple(app.command) for app in gen.SERVICES} <= commands
+    for app in gen.SERVICES:
         assert tuple(workers[app.name]["command"]) == app.command
         assert workers[app.name]["build"]["dockerfile"] == "Dockerfile"
     # Prometheus scrapes exactly the workers, on the port they serve
     prom = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
     jobs = {job["job_name"]: job["static_configs"][0]["targets"] for job in prom["scrape_configs"]}
-    assert jobs == {app.name: [f"{app.name}:9108"] for app in gen.APPS}
-    for app in gen.APPS:
+    assert jobs == {app.name: [f"{app.name}:9108"] for app in gen.SERVICES}
+    for app in gen.SERVICES:
         assert workers[app.name]["environment"]["METRICS_PORT"] == "9108"
     mounts = services["prometheus"]["volumes"] + services["grafana"]["volumes"]
     for mount in mounts:
@@ -237,6 +376,82 @@ def test_compose_parses_and_its_services_are_the_cli_commands() -> None:
     for name, service in services.items():
         for dep in service.get("depends_on") or []:
             assert dep in services, f"{name} depends on unknown {dep}"
+
+
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+ONE_SHOT = {"bootstrap", "prune"}  # run to completion: no health check, restart "no"
+
+
+def test_compose_kafka_keeps_its_data_on_the_volume_and_has_a_host_listener() -> None:
+    kafka = COMPOSE["services"]["kafka"]
+    env = kafka["environment"]
+    mounts = {m.split(":")[1]: m.split(":")[0] for m in kafka["volumes"]}
+    log_dirs = env["KAFKA_LOG_DIRS"].split(",")
+    for log_dir in log_dirs:  # every log dir lies on a named volume (not the image's /tmp default)
+        assert any(log_dir == path or log_dir.startswith(path + "/") for path in mounts), log_dir
+    assert all(mounts[path] in COMPOSE["volumes"] for path in mounts)
+    listeners = dict(item.split("://") for item in env["KAFKA_ADVERTISED_LISTENERS"].split(","))
+    protocols = dict(item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    assert set(listeners) <= set(protocols)
+    # the host listener: advertised as localhost and published on the same port, which is
+    # what KAFKA_BOOTSTRAP defaults to for the CLI on the host
+    host = [addr for addr in listeners.values() if addr.split(":")[0] in ("localhost", "127.0.0.1")]
+    assert host, listeners
+    port = host[0].split(":")[1]
+    assert f"{port}:{port}" in kafka["ports"]
+    assert Settings.model_fields["kafka_bootstrap"].default.endswith(f":{port}")
+    # the containers' listener is the one the workers are given
+    worker_bootstrap = COMPOSE["services"]["producer"]["environment"]["KAFKA_BOOTSTRAP"]
+    inside = [addr for addr in listeners.values() if addr.startswith("kafka:")]
+    assert inside and worker_bootstrap == "${KAFKA_BOOTSTRAP:-" + inside[0] + "}"
+    assert env["KAFKA_INTER_BROKER_LISTENER_NAME"] in listeners
+
+
+def test_compose_health_checks_gate_every_dependency() -> None:
+    services = COMPOSE["services"]
+    healthy = set()
+    for name, service in services.items():
+        check = service.get("healthcheck") or {}
+        if name in ONE_SHOT:
+            assert check.get("disable") is True and service["restart"] == "no", name
+            continue
+        assert check.get("test") and not check.get("disable"), f"{name}: no health check"
+        assert check["test"][0] in ("CMD", "CMD-SHELL")
+        healthy.add(name)
+    for name, service in services.items():
+        deps = service.get("depends_on") or {}
+        assert isinstance(deps, dict), f"{name}: depends_on without conditions"
+        for dep, spec in deps.items():
+            assert dep in services, f"{name} depends on unknown {dep}"
+            condition = spec["condition"]
+            if dep in ONE_SHOT:
+                assert condition == "service_completed_successfully", (name, dep)
+            else:
+                assert condition == "service_healthy" and dep in healthy, (name, dep)
+    # every worker waits for the broker; the warehouse writers for the warehouse and its schema
+    for app in gen.SERVICES:
+        deps = services[app.name]["depends_on"]
+        assert deps["kafka"]["condition"] == "service_healthy"
+        if app.name.startswith("sink-"):
+            assert deps["bootstrap"]["condition"] == "service_completed_successfully"
+    assert services["prune"]["command"] == ["prune"] and services["prune"]["profiles"] == ["jobs"]
+
+
+def test_compose_alertmanager_gets_the_rules_and_the_slack_secret() -> None:
+    services = COMPOSE["services"]
+    prom = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    targets = [t for am in prom["alerting"]["alertmanagers"] for c in am["static_configs"] for t in c["targets"]]
+    assert targets == ["alertmanager:9093"]
+    am = services["alertmanager"]
+    assert "./deploy/alertmanager:/etc/alertmanager:ro" in am["volumes"]
+    assert "--config.file=/etc/alertmanager/alertmanager.yml" in am["command"]
+    config = yaml.safe_load((ROOT / "deploy/alertmanager/alertmanager.yml").read_text())
+    # the webhook is a secret: a file Compose fills from SLACK_WEBHOOK_URL, never in the config
+    assert config["global"]["slack_api_url_file"] == "/run/secrets/slack_webhook_url"
+    assert "slack_api_url" not in config["global"] and "hooks.slack.com" not in json.dumps(config)
+    assert am["secrets"] == ["slack_webhook_url"]
+    assert COMPOSE["secrets"]["slack_webhook_url"] == {"environment": "SLACK_WEBHOOK_URL"}
+    assert services["prometheus"]["depends_on"]["alertmanager"]["condition"] == "service_healthy"
 
 
 # --- Grafana -------------------------------------------------------------------------------------

@@ -72,7 +72,7 @@ def test_promtool_checks_the_config_and_rules_and_the_rule_unit_tests_pass(prome
 def test_real_prometheus_scrapes_every_worker(prometheus_bin, wh_settings: Settings, tmp_path: Path) -> None:
     settings = wh_settings
     procs: dict[str, subprocess.Popen] = {}
-    ports = {app.name: _free_port() for app in gen.APPS}
+    ports = {app.name: _free_port() for app in gen.SERVICES}
     sim_port, prom_port = _free_port(), _free_port()
 
     def alive() -> None:
@@ -89,7 +89,7 @@ def test_real_prometheus_scrapes_every_worker(prometheus_bin, wh_settings: Setti
         helix = dict(CLOCK_SPEED="60", TWITCH_CLIENT_ID="demo", TWITCH_CLIENT_SECRET="demo-secret-4242",
                      TWITCH_API_URL=f"http://127.0.0.1:{sim_port}/helix",
                      TWITCH_AUTH_URL=f"http://127.0.0.1:{sim_port}/oauth2")
-        for app in gen.APPS:
+        for app in gen.SERVICES:
             extra = helix if app.name == "producer" else {}
             procs[app.name] = start_worker(list(app.command), settings, tmp_path / f"{app.name}.log",
                                            METRICS_PORT=str(ports[app.name]), **extra)
@@ -110,18 +110,18 @@ def test_real_prometheus_scrapes_every_worker(prometheus_bin, wh_settings: Setti
 
         def targets_up() -> bool:
             active = httpx.get(f"{api}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
-            return len(active) == len(gen.APPS) and all(t["health"] == "up" for t in active)
+            return len(active) == len(gen.SERVICES) and all(t["health"] == "up" for t in active)
 
         _wait("every target up", targets_up, 90, alive)
         active = httpx.get(f"{api}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
-        assert {t["labels"]["job"] for t in active} == {app.name for app in gen.APPS}
+        assert {t["labels"]["job"] for t in active} == {app.name for app in gen.SERVICES}
 
         def query(expr: str) -> list[dict[str, Any]]:
             body = httpx.get(f"{api}/api/v1/query", params={"query": expr}, timeout=10).json()
             assert body["status"] == "success", (expr, body)
             return body["data"]["result"]
 
-        assert {r["metric"]["job"] for r in query("up == 1")} == {app.name for app in gen.APPS}
+        assert {r["metric"]["job"] for r in query("up == 1")} == {app.name for app in gen.SERVICES}
         # the key series exist and move: polls, events through the processor, rows into the warehouse
         for expr in ('twitch_pulse_producer_polls_total{outcome="complete"} > 0',
                      "twitch_pulse_producer_streams_emitted_total > 0",
