@@ -24,7 +24,7 @@ from quixstreams.models.topics import Topic, TopicConfig
 
 from pulse import topics
 from pulse.events import ChunkError, decode_chunk
-from pulse.kafka import connection_config, ensure_topics, partition_count
+from pulse.kafka import app_connection, broker_topic, ensure_topics, partition_count
 from pulse.settings import Settings
 
 from . import metrics
@@ -39,9 +39,6 @@ from .routing import (
 
 log = logging.getLogger(__name__)
 
-PARTIALS_TOPIC = "twitch.processor.partials"
-GAME_POLLS_TOPIC = "twitch.processor.game_polls"
-INTERNAL_TOPICS = (PARTIALS_TOPIC, GAME_POLLS_TOPIC)
 
 
 def _source() -> str:
@@ -126,16 +123,15 @@ def build(settings: Settings, commit_interval: Optional[float] = None) -> Applic
     """Create the topics the processor needs and wire the three stages."""
     out = {name: settings.topic(name) for name in topics.ALL}
     ensure_topics(settings, list(out.values()))
-    partitions = partition_count(settings, out[topics.STREAMS])
+    partitions = partition_count(settings, broker_topic(settings, topics.STREAMS))
     cfg = ProcessorConfig.from_settings(settings)
     consumer_extra, producer_extra = kafka_extras(settings)
     app = Application(
-        broker_address=connection_config(settings),
+        **app_connection(settings, "processor"),
         consumer_group=settings.group("processor"),
         auto_offset_reset="earliest",
         processing_guarantee="exactly-once",
         commit_interval=commit_interval or settings.processor_commit_seconds,
-        state_dir=str(settings.state_dir / "processor"),
         consumer_extra_config=consumer_extra,
         producer_extra_config=producer_extra,
         loglevel=settings.log_level,
@@ -152,9 +148,9 @@ def build(settings: Settings, commit_interval: Optional[float] = None) -> Applic
         ALERTS: output(out[topics.ALERTS]),
         DLQ: output(out[topics.STREAMS_DLQ], key_serializer="bytes"),
     }
-    partials = app.topic(settings.topic(PARTIALS_TOPIC), key_serializer="str", key_deserializer="str",
+    partials = app.topic(settings.topic(topics.PROCESSOR_PARTIALS), key_serializer="str", key_deserializer="str",
                          value_serializer=OutputSerializer(), value_deserializer="bytes", config=internal)
-    game_polls = app.topic(settings.topic(GAME_POLLS_TOPIC), key_serializer="str", key_deserializer="str",
+    game_polls = app.topic(settings.topic(topics.PROCESSOR_GAME_POLLS), key_serializer="str", key_deserializer="str",
                            value_serializer=OutputSerializer(), value_deserializer="bytes", config=internal)
     routes[PARTIALS] = partials
     routes[GAME_POLLS] = game_polls

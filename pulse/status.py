@@ -25,7 +25,7 @@ from pulse import topics
 
 # The processor's repartition topics (processors/app.py SAMPLES, GAME_POLLS): named here so
 # `status` does not import the processor (and Quix Streams) just to print a table.
-PROCESSOR_INTERNAL_TOPICS = ("twitch.processor.partials", "twitch.processor.game_polls")
+PROCESSOR_INTERNAL_TOPICS = topics.PROCESSOR_INTERNAL
 
 # Consumer groups of this deployment, by worker (Settings.group(worker)).
 WORKER_GROUPS = ("processor", "sink-raw", "sink-windows", "sink-alerts", "slack-alerts")

@@ -9,3 +9,8 @@ ALERTS = "twitch.alerts"
 
 WINDOW_TOPICS = (WINDOWS_GAMES, WINDOWS_CHANNELS, WINDOWS_TOP_CHANNELS)
 ALL = (STREAMS, STREAMS_DLQ, *WINDOW_TOPICS, ALERTS)
+
+# The processor's internal topics (between its stages; see processors/app.py)
+PROCESSOR_PARTIALS = "twitch.processor.partials"
+PROCESSOR_GAME_POLLS = "twitch.processor.game_polls"
+PROCESSOR_INTERNAL = (PROCESSOR_PARTIALS, PROCESSOR_GAME_POLLS)
