@@ -76,6 +76,9 @@ def channel_alerts(cfg: ProcessorConfig, history: list[int], cooldowns: dict[str
     One alert per (kind, channel) per cooldown.
     """
     viewers = stream["viewer_count"]
+    if viewers < cfg.surge_min_viewers and viewers < cfg.threshold_viewers:
+        remember(history, t, viewers, cfg.baseline_ms)  # too few viewers for any alert
+        return []
     alerts: list[Alert] = []
     fired: list[tuple[str, Optional[float], int]] = []
     if history and history[-1] < cfg.threshold_viewers <= viewers:
