@@ -23,6 +23,8 @@ def main() -> int:
     runs = [
         ("producer: 120k-stream sweep, replay", [sys.executable, "-m", "bench.producer_bench"]),
         ("processor: bare consume vs full topology, 1M samples", [sys.executable, "-m", "bench.processor_bench"]),
+        ("processor at scale: 250k channels over 3 windows; two replicas vs one",
+         [sys.executable, "-m", "bench.scale_bench"]),
         ("sinks: rows/s per loading method and batch size",
          [sys.executable, "-m", "bench.sink_bench", "--port", str(warehouse.port)]),
         ("end to end: closing poll -> window rows in the warehouse", [sys.executable, "-m", "bench.e2e_latency"]),
