@@ -19,10 +19,12 @@ def main() -> int:
     broker, warehouse = KafkaBroker(RUN_DIR, port=49092), WarehouseServer(RUN_DIR, port=48765)
     broker.start()
     warehouse.start()
-    env = {**os.environ, "BENCH_KAFKA": broker.bootstrap, "KAFKA_BOOTSTRAP": broker.bootstrap}
+    env = {**os.environ, "BENCH_KAFKA": broker.bootstrap, "KAFKA_BOOTSTRAP": broker.bootstrap,
+           "BENCH_WAREHOUSE_PORT": str(warehouse.port)}
     runs = [
         ("producer: 120k-stream sweep, replay", [sys.executable, "-m", "bench.producer_bench"]),
         ("processor: bare consume vs full topology, 1M samples", [sys.executable, "-m", "bench.processor_bench"]),
+        ("backfill: replay -> processor -> window rows in the warehouse", [sys.executable, "-m", "bench.backfill_bench"]),
         ("processor at scale: 250k channels over 3 windows; two replicas vs one",
          [sys.executable, "-m", "bench.scale_bench"]),
         ("sinks: rows/s per loading method and batch size",
