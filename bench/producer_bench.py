@@ -7,10 +7,13 @@
 - Each sweep runs in a fresh child process so its peak RSS is its own:
   one credential = one plain cursor chain (Helix's own order), two credentials = the
   language split dealt over both, 4 chains in parallel.
-- Replay: a recording of `--polls` polls of the population is written, then replayed as
-  fast as possible into Kafka (KAFKA_BOOTSTRAP, default the test broker 127.0.0.1:39092)
-  under a throw-away topic prefix; events/s include de-duplication, normalisation,
-  produce, the per-poll flush and the ticks.
+- Replay: recordings of the population (gzip JSONL, `--polls` polls and four times as many)
+  are written, then each is replayed as fast as possible into Kafka (KAFKA_BOOTSTRAP,
+  default the test broker 127.0.0.1:39092) under a throw-away topic prefix, in a fresh child
+  process whose peak RSS (VmHWM) is its own: bounded memory means the same peak for both
+  lengths. events/s include reading and gunzipping the file, de-duplication, normalisation,
+  cutting into schema v2 chunks, produce (lz4), the per-poll flush and delivery checks, and
+  the final chunks.
 """
 
 from __future__ import annotations
@@ -40,6 +43,13 @@ def _free_port() -> int:
 
 
 def _peak_mb() -> float:
+    """This process's peak RSS (VmHWM), in MB."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -61,35 +71,64 @@ def sweep_once(url: str, credentials: int, split: str) -> dict:
     before = httpx.get(f"{url}/admin/state").json()["helix_requests"]
     began = time.monotonic()
     result = sweep(clients, queries, concurrency=4)
-    events = dedupe(result.streams, 0, "bench")
+    events = dedupe(result.streams)
     seconds = time.monotonic() - began
     after = httpx.get(f"{url}/admin/state").json()
     return {"credentials": credentials, "chains": len(queries), "requests": after["helix_requests"] - before,
-            "seconds": round(seconds, 1), "streams": len(events.events), "duplicates": events.duplicates,
+            "seconds": round(seconds, 1), "streams": len(events.streams), "duplicates": events.duplicates,
             "complete": result.complete, "peak_mb": round(_peak_mb()), "http_429": after["stats"].get("http_429", 0)}
 
 
-def replay_bench(channels: int, polls: int) -> dict:
+def write_recording(path: Path, channels: int, polls: int) -> None:
+    """A recording of `polls` consecutive polls of a population of `channels` live streams."""
     from producers.population import Population, Snapshot
     from producers.recording import Recorder
+
+    pop = Population(channels=channels, games=3000, seed=1, start=1_700_000_000)
+    recorder = Recorder(path)
+    for i in range(polls):
+        t = 1_700_000_000 - 1_700_000_000 % 60 + 60 * i
+        recorder.write(t * 1000, [Snapshot.as_helix(r) for r in pop.snapshot(t).rows])
+    recorder.close()
+
+
+def replay_bench(path: Path) -> dict:
+    """Child process: replay `path` into fresh topics; events/s and this process's peak RSS."""
     from producers.replay import replay
     from pulse.settings import load_settings
 
     settings = load_settings(kafka_bootstrap=os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:39092"),
                              topic_prefix=f"bench{uuid.uuid4().hex[:6]}.", metrics_port=0)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "bench.jsonl.gz"
-        pop = Population(channels=channels, games=3000, seed=1, start=1_700_000_000)
-        recorder = Recorder(path)
-        for i in range(polls):
-            t = 1_700_000_000 - 1_700_000_000 % 60 + 60 * i
-            recorder.write(t * 1000, [Snapshot.as_helix(r) for r in pop.snapshot(t).rows])
-        recorder.close()
-        size = path.stat().st_size
-        report = replay(settings, path)
+    before = _peak_mb()
+    report = replay(settings, path)
     return {"polls": report.polls, "events": report.events, "seconds": round(report.seconds, 1),
-            "events_per_s": round(report.events_per_second), "file_mb": round(size / 2**20, 1),
-            "peak_mb": round(_peak_mb()), "topic_prefix": settings.topic_prefix}
+            "events_per_s": round(report.events_per_second), "file_mb": round(path.stat().st_size / 2**20, 1),
+            "peak_mb": round(_peak_mb()), "start_mb": round(before), "undelivered": report.undelivered,
+            "topic_prefix": settings.topic_prefix}
+
+
+def replay_rows(channels: int, polls: int, env: dict) -> list[dict]:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in (polls, 4 * polls):
+            path = Path(tmp) / f"bench-{n}.jsonl.gz"
+            subprocess.run([sys.executable, "-m", "bench.producer_bench", "--write-recording", str(path),
+                            "--channels", str(channels), "--polls", str(n)], cwd=ROOT, env=env, check=True)
+            out = subprocess.run([sys.executable, "-m", "bench.producer_bench", "--replay-child", str(path)],
+                                 cwd=ROOT, env=env, capture_output=True, text=True)
+            if out.returncode:
+                raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else str(out.returncode))
+            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            path.unlink()
+    return rows
+
+
+def print_replay(rows: list[dict]) -> None:
+    print(f"\n{'replay':<16}{'polls':>8}{'events':>10}{'seconds':>9}{'events/s':>10}{'file MB':>9}"
+          f"{'peak RSS MB':>13}")
+    for r in rows:
+        print(f"{'gzip JSONL':<16}{r['polls']:>8}{r['events']:>10}{r['seconds']:>9}{r['events_per_s']:>10}"
+              f"{r['file_mb']:>9}{r['peak_mb']:>13}")
 
 
 def main() -> int:
@@ -97,21 +136,29 @@ def main() -> int:
     parser.add_argument("--channels", type=int, default=120_000)
     parser.add_argument("--polls", type=int, default=5, help="polls in the replay recording")
     parser.add_argument("--child", nargs=3, metavar=("URL", "CREDENTIALS", "SPLIT"), help=argparse.SUPPRESS)
-    parser.add_argument("--replay-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--replay-child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--write-recording", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--skip-replay", action="store_true")
+    parser.add_argument("--replay-only", action="store_true", help="skip the sweeps")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(sweep_once(args.child[0], int(args.child[1]), args.child[2])))
         return 0
     if args.replay_child:
-        print(json.dumps(replay_bench(args.channels, args.polls)))
+        print(json.dumps(replay_bench(args.replay_child)))
+        return 0
+    if args.write_recording:
+        write_recording(args.write_recording, args.channels, args.polls)
         return 0
 
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    port = _free_port()
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "LOG_LEVEL": "WARNING"}
+    if args.replay_only:
+        print_replay(replay_rows(args.channels, args.polls, env))
+        return 0
+    port = _free_port()
     sim = subprocess.Popen([sys.executable, "-m", "pulse", "simulate", "--port", str(port), "--channels",
                             str(args.channels), "--games", "3000", "--frozen", "--speed", "1"],
                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -142,16 +189,10 @@ def main() -> int:
         print(f"{label:<16}{r['chains']:>8}{r['requests']:>10}{r['seconds']:>9}{r['streams']:>9}"
               f"{r['duplicates']:>6}{r['http_429']:>6}{r['peak_mb']:>9}")
     if not args.skip_replay:
-        out = subprocess.run([sys.executable, "-m", "bench.producer_bench", "--replay-child", "--channels",
-                              str(args.channels), "--polls", str(args.polls)], cwd=ROOT, env=env,
-                             capture_output=True, text=True)
-        if out.returncode:
-            print(f"\nreplay skipped: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode}")
-        else:
-            r = json.loads(out.stdout.strip().splitlines()[-1])
-            print(f"\n{'replay':<16}{'polls':>8}{'events':>10}{'seconds':>9}{'events/s':>10}{'file MB':>9}{'peak MB':>9}")
-            print(f"{'gzip JSONL':<16}{r['polls']:>8}{r['events']:>10}{r['seconds']:>9}{r['events_per_s']:>10}"
-                  f"{r['file_mb']:>9}{r['peak_mb']:>9}")
+        try:
+            print_replay(replay_rows(args.channels, args.polls, env))
+        except (RuntimeError, subprocess.CalledProcessError) as exc:
+            print(f"\nreplay skipped: {exc}")
     return 0
 
 

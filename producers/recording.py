@@ -76,4 +76,5 @@ class Reader:
                         raise TypeError("data is not a list")
                 except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
                     raise RecordingError(f"{self.path}:{number}: not a recorded poll ({exc})") from None
+                del line, poll  # one poll's text and objects are the largest thing in memory: only `data` stays
                 yield captured_at, data

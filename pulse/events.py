@@ -237,7 +237,9 @@ def cut_poll(streams: Iterable[Mapping[str, Any]], captured_at_ms: int, poll_id:
     """
     by_key: list[list[tuple[Mapping[str, Any], bytes]]] = [[] for _ in range(keys)]
     for stream in streams:
-        encoded = orjson.dumps(stream)
+        # an exact-size copy: orjson's own bytes object keeps its ~4 KB write buffer, which for a
+        # whole poll held at once (120k streams) is 470 MB instead of 45 MB
+        encoded = bytes(memoryview(orjson.dumps(stream)))
         if len(encoded) > max_bytes - 1024:
             raise ChunkError(f"stream {stream.get('stream_id')!r} is {len(encoded)} bytes encoded")
         by_key[bucket_of(stream["user_id"], keys)].append((stream, encoded))

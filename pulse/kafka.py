@@ -10,7 +10,7 @@ and its consumer-group prefix; `app_connection()` is the one place that decides.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, Mapping
 
 from confluent_kafka.admin import AdminClient, NewTopic
 from quixstreams.kafka.configuration import ConnectionConfig
@@ -96,17 +96,22 @@ def connection_config(settings: Settings) -> ConnectionConfig:
 
 
 def ensure_topics(settings: Settings, names: list[str], partitions: int | None = None,
-                  timeout: float = 30.0) -> None:
+                  timeout: float = 30.0, configs: Mapping[str, Mapping[str, str]] | None = None) -> None:
     """Create the given (already prefixed) topics if missing; existing ones are left alone.
-    On Quix-managed Kafka topics are Quix resources (quix.yaml declares them, Quix Streams
-    creates missing ones through the Portal API), so nothing is done here."""
+
+    `configs` maps a topic name to its topic-level configuration at creation (for example
+    `{"compression.type": "lz4"}`); a topic that already exists keeps its own. On
+    Quix-managed Kafka topics are Quix resources (quix.yaml declares them, Quix Streams
+    creates missing ones through the Portal API), so nothing is done here.
+    """
     if settings.uses_quix_broker:
         return
     admin = AdminClient(client_config(settings))
     existing = admin.list_topics(timeout=timeout).topics
+    configs = configs or {}
     missing = [
         NewTopic(name, num_partitions=partitions or settings.topic_partitions,
-                 replication_factor=settings.topic_replication)
+                 replication_factor=settings.topic_replication, config=dict(configs.get(name, {})))
         for name in names if name not in existing
     ]
     if not missing:

@@ -7,11 +7,11 @@ import time
 import uuid
 from typing import Any, Callable, Optional
 
-import orjson
 from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource
 from prometheus_client import REGISTRY
 
-from pulse.events import TICK_HEADER
+from pulse.events import decode_chunk, v1_event
 from pulse.kafka import client_config
 
 
@@ -34,17 +34,40 @@ def sim_settings(make_settings: Callable, sim, **overrides: Any):
 
 
 class Messages:
-    def __init__(self, records: list[dict], ticks: list[dict]) -> None:
-        self.records = records  # {"partition", "key", "value", "timestamp"}
-        self.ticks = ticks
+    """What a topic held so far: every chunk in consumption order, each with its Kafka position."""
+
+    def __init__(self, chunks: list[dict]) -> None:
+        self.chunks = chunks  # {"partition", "offset", "key", "value" (bytes), "chunk" (Chunk), "timestamp"}
+
+    @property
+    def finals(self) -> list[dict]:
+        return [c for c in self.chunks if c["chunk"].final]
+
+    @property
+    def ordinary(self) -> list[dict]:
+        return [c for c in self.chunks if not c["chunk"].final]
+
+    def of_poll(self, captured_at_ms: int) -> list[dict]:
+        return [c for c in self.ordinary if c["chunk"].captured_at_ms == captured_at_ms]
+
+    def polls(self) -> list[int]:
+        return sorted({c["chunk"].captured_at_ms for c in self.ordinary})
+
+    def streams(self, captured_at_ms: Optional[int] = None) -> list[dict]:
+        """The stream objects of every ordinary chunk (of one poll), as v1 events."""
+        return [v1_event(s, c["chunk"]) for c in self.ordinary
+                if captured_at_ms is None or c["chunk"].captured_at_ms == captured_at_ms for s in c["chunk"].streams]
+
+    def complete(self, keys: int, producers: int = 1) -> bool:
+        """Every key has its final chunk from every producer: the source has ended."""
+        return len({(c["chunk"].key, c["chunk"].producer) for c in self.finals}) >= keys * producers
 
 
 def read_topic(settings, topic: str, until: Callable[[Messages], bool], timeout: float = 60.0) -> Messages:
     """Read `topic` from the beginning until `until(messages)` holds; fail after `timeout`."""
     consumer = Consumer(client_config(settings, **{"group.id": f"test-{uuid.uuid4().hex[:8]}",
                                                    "enable.auto.commit": False}))
-    records: list[dict] = []
-    ticks: list[dict] = []
+    chunks: list[dict] = []
     deadline = time.monotonic() + timeout
     try:
         while True:  # the producer may not have created the topic yet
@@ -56,25 +79,23 @@ def read_topic(settings, topic: str, until: Callable[[Messages], bool], timeout:
             time.sleep(0.2)
         consumer.assign([TopicPartition(topic, p, 0) for p in meta.partitions])  # 0 = the earliest offset
         while True:
-            msgs = Messages(records, ticks)
+            msgs = Messages(chunks)
             if until(msgs):
                 return msgs
             if time.monotonic() > deadline:
-                raise AssertionError(f"condition not met within {timeout}s: {len(records)} records, "
-                                     f"{len(ticks)} ticks")
+                raise AssertionError(f"condition not met within {timeout}s: {len(chunks)} chunks")
             for msg in consumer.consume(1000, timeout=0.5):
                 if msg.error():
                     continue
-                entry = {"partition": msg.partition(), "offset": msg.offset(), "key": msg.key(), "value": orjson.loads(msg.value()),
-                         "timestamp": msg.timestamp()[1], "headers": msg.headers() or []}
-                if any(name == TICK_HEADER for name, _ in entry["headers"]):
-                    ticks.append(entry)
-                else:
-                    records.append(entry)
+                chunks.append({"partition": msg.partition(), "offset": msg.offset(), "key": msg.key(),
+                               "value": msg.value(), "chunk": decode_chunk(msg.value()),
+                               "timestamp": msg.timestamp()[1]})
     finally:
         consumer.close()
 
 
-def ticks_for(msgs: Messages, captured_at: str, final: Optional[bool] = None) -> list[dict]:
-    return [t for t in msgs.ticks if t["value"]["captured_at"] == captured_at
-            and (final is None or t["value"]["final"] is final)]
+def topic_config(settings, topic: str, name: str) -> str:
+    """A topic-level configuration value, as the broker reports it."""
+    admin = AdminClient(client_config(settings))
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    return admin.describe_configs([resource])[resource].result(timeout=30)[name].value

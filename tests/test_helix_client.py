@@ -38,8 +38,8 @@ def client_for(sim: SimulatorServer, clock: Clock, client_id: str = "cid", secre
 def run_sweep(sim, clock, queries=(Query(),), clients=None):
     clients = clients or [client_for(sim, clock)]
     result = sweep(clients, list(queries))
-    events = dedupe(result.streams, 0, "test")
-    return result, events, {e["stream_id"] for e in events.events}
+    events = dedupe(result.streams)
+    return result, events, {e["stream_id"] for e in events.streams}
 
 
 def truth(sim: SimulatorServer) -> set[str]:
@@ -52,7 +52,7 @@ def test_plain_sweep_gets_every_live_stream_in_viewer_order(clock):
         result, events, ids = run_sweep(sim, clock)
         assert ids == truth(sim) and len(ids) == 3000
         assert result.complete and result.pages == 30 and events.duplicates == 0
-        viewers = [e["viewer_count"] for e in events.events]
+        viewers = [e["viewer_count"] for e in events.streams]
         assert viewers == sorted(viewers, reverse=True)
     finally:
         sim.stop()
@@ -65,10 +65,10 @@ def test_page_drift_duplicates_are_dropped_and_misses_are_the_only_gap(clock):
         assert sim.helix.stats["drift_duplicates"] > 0 and sim.helix.missed  # both kinds happened
         assert ids == truth(sim)
         assert events.duplicates == sim.helix.stats["drift_duplicates"]
-        assert len(events.events) == len(ids)  # each stream id once
+        assert len(events.streams) == len(ids)  # each stream id once
         # the first occurrence (earlier page) is kept: positions follow the raw order
         raw_ids = [s["id"] for s in result.streams]
-        assert [e["stream_id"] for e in events.events] == list(dict.fromkeys(raw_ids))
+        assert [e["stream_id"] for e in events.streams] == list(dict.fromkeys(raw_ids))
     finally:
         sim.stop()
 
@@ -91,7 +91,7 @@ def test_ia_cursor_on_a_single_page_ends_the_chain(clock):
         logins = [s["user_login"] for s in sim.helix.live_streams()[:5]]
         requests_before = sim.helix.helix_requests
         result, events, ids = run_sweep(sim, clock, [Query(user_logins=tuple(logins))])
-        assert {e["user_login"] for e in events.events} == set(logins)
+        assert {e["user_login"] for e in events.streams} == set(logins)
         assert result.pages == 1 and sim.helix.helix_requests == requests_before + 1
     finally:
         sim.stop()
@@ -135,8 +135,8 @@ def test_malformed_page_is_counted_and_the_rest_of_the_poll_kept(clock):
 
 def test_malformed_stream_objects_are_counted_and_skipped():
     good = {"id": "1", "user_id": "10", "viewer_count": 5, "started_at": "2024-01-01T00:00:00Z"}
-    events = dedupe([good, {"id": "2"}, "junk", {**good, "id": "3", "viewer_count": -1}, good], 0, "p")
-    assert [e["stream_id"] for e in events.events] == ["1"]
+    events = dedupe([good, {"id": "2"}, "junk", {**good, "id": "3", "viewer_count": -1}, good])
+    assert [e["stream_id"] for e in events.streams] == ["1"]
     assert events.malformed == 3 and events.duplicates == 1
 
 

@@ -1,4 +1,4 @@
-"""The poll loop into the real local Kafka: events, keys, timestamps, ticks, shards, the CLI."""
+"""The poll loop into the real local Kafka: chunks, keys, bookkeeping, timestamps, shards, the CLI."""
 
 from __future__ import annotations
 
@@ -10,16 +10,20 @@ import time
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
+from producers.emitter import cut
 from producers.poller import Poller
+from producers.sharding import Shard
 from producers.simulator import Faults, SimulatorConfig, SimulatorServer
+from producers.sweep import dedupe
 from pulse import topics
 from pulse.clock import Clock
-from pulse.events import TICK_KEY, format_ts, parse_ts, validate
+from pulse.events import MAX_CHUNK_BYTES, bucket_of, format_ts, full_stream_error, normalise
 from pulse.kafka import partition_count
 from pulse.settings import ConfigError
-from tests.helix_support import free_port, metric, read_topic, sim_settings, ticks_for
+from tests.helix_support import Messages, free_port, metric, read_topic, sim_settings, topic_config
 
 ROOT = Path(__file__).resolve().parents[1]
 P = "twitch_pulse_producer_"
@@ -30,11 +34,36 @@ def fast_clock() -> Clock:
     return Clock(speed=600.0)  # a 60 s interval passes in 0.1 s
 
 
-def test_polls_produce_deduplicated_events_then_ticks_to_every_partition(make_settings, fast_clock):
+def check_poll(msgs: Messages, captured_at_ms: int, keys: int, max_streams: int,
+               producers: tuple[str, ...] = ("shard-0-of-1",)) -> list[dict]:
+    """The chunk bookkeeping of one poll: every key of every producer has parts 0..n-1 of n,
+    every stream sits in its own key's chunk, no chunk is over the limits. Returns its streams."""
+    chunks = msgs.of_poll(captured_at_ms)
+    for producer in producers:
+        mine = [c for c in chunks if c["chunk"].producer == producer]
+        assert sorted({c["chunk"].key for c in mine}) == list(range(keys)), "a key without a chunk"
+        for key in range(keys):
+            parts = [c for c in mine if c["chunk"].key == key]
+            assert sorted(c["chunk"].part for c in parts) == list(range(parts[0]["chunk"].parts))
+            assert {c["chunk"].parts for c in parts} == {len(parts)}
+            assert len({c["partition"] for c in parts}) == 1  # one key, one partition
+    for c in chunks:
+        chunk = c["chunk"]
+        assert c["key"] == str(chunk.key).encode() and c["timestamp"] == captured_at_ms
+        assert chunk.keys == keys and chunk.shards == len(producers) and not chunk.final
+        assert chunk.poll_id == f"{chunk.producer}@{format_ts(captured_at_ms)}"
+        assert len(chunk.streams) <= max_streams and len(c["value"]) < MAX_CHUNK_BYTES
+        for stream in chunk.streams:
+            assert bucket_of(stream["user_id"], keys) == chunk.key
+            assert full_stream_error(stream) is None and "captured_at" not in stream
+    return msgs.streams(captured_at_ms)
+
+
+def test_polls_produce_deduplicated_chunks_for_every_key_then_final_chunks(make_settings, fast_clock):
     sim = SimulatorServer(SimulatorConfig(channels=1500, seed=3, faults=Faults(drift=0.5)), fast_clock).start()
-    settings = sim_settings(make_settings, sim, topic_partitions=3)
+    settings = sim_settings(make_settings, sim, topic_partitions=3, chunk_keys=8, chunk_streams=60)
     before = {name: metric(P + name) for name in ("streams_emitted_total", "duplicates_dropped_total",
-                                                  "ticks_total")}
+                                                  "chunks_total")}
     poller = Poller(settings, clock=fast_clock).start()
     raw_counts = []
     original = poller.sweep
@@ -52,45 +81,42 @@ def test_polls_produce_deduplicated_events_then_ticks_to_every_partition(make_se
         sim.stop()
     topic = settings.topic(topics.STREAMS)
     assert partition_count(settings, topic) == 3
-    msgs = read_topic(settings, topic, lambda m: len(m.ticks) >= 9)
-    polls = sorted({t["value"]["captured_at"] for t in msgs.ticks})
-    assert len(polls) == 2 and len(msgs.ticks) == 9
-    # a finite run (max_polls) ends like a replay: one final tick per partition, after the last poll's
-    finals = [t for t in msgs.ticks if t["value"]["final"]]
-    assert sorted(t["partition"] for t in finals) == [0, 1, 2]
-    assert {t["value"]["captured_at"] for t in finals} == {polls[-1]}
-    expected_total = 0
-    duplicates = 0
-    for captured_at, result in zip(polls, raw_counts):
-        ms = parse_ts(captured_at)
-        assert ms % 60_000 == 0  # on the interval grid
-        events = [r for r in msgs.records if r["value"]["captured_at"] == captured_at]
+    assert topic_config(settings, topic, "compression.type") == "lz4"
+    msgs = read_topic(settings, topic, lambda m: m.complete(keys=8))
+    polls = msgs.polls()
+    assert len(polls) == 2
+    # a finite run (max_polls) ends like a replay: one empty final chunk per key, after the last poll
+    assert sorted(c["chunk"].key for c in msgs.finals) == list(range(8))
+    assert all(c["chunk"].captured_at_ms == polls[-1] and not c["chunk"].streams for c in msgs.finals)
+    expected_total = duplicates = 0
+    key_of_user: dict[str, int] = {}
+    partition_of_key: dict[int, int] = {}
+    for captured_at_ms, result in zip(polls, raw_counts):
+        assert captured_at_ms % 60_000 == 0  # on the interval grid
+        streams = check_poll(msgs, captured_at_ms, keys=8, max_streams=60)
+        assert any(c["chunk"].parts > 1 for c in msgs.of_poll(captured_at_ms))  # some key needed several parts
         unique = list(dict.fromkeys(s["id"] for s in result.streams))
         duplicates += len(result.streams) - len(unique)
-        assert sorted(e["value"]["stream_id"] for e in events) == sorted(unique)  # each stream once
+        assert sorted(s["stream_id"] for s in streams) == sorted(unique)  # each stream once
         expected_total += len(unique)
-        for e in events:
-            assert validate(e["value"]) is None
-            assert e["key"] == e["value"]["user_id"].encode()
-            assert e["timestamp"] == ms
-            assert e["value"]["poll_id"] == f"shard-0-of-1@{captured_at}"
-        ticks = [t for t in ticks_for(msgs, captured_at) if not t["value"]["final"]]
-        assert sorted(t["partition"] for t in ticks) == [0, 1, 2]
-        for t in ticks:
-            assert t["key"] == TICK_KEY.encode() and t["timestamp"] == ms
-            assert t["value"]["producer"] == "shard-0-of-1" and t["value"]["shards"] == 1
-            assert t["value"]["final"] is False
-            # every record of the poll on this partition precedes its tick
-            assert all(r["offset"] < t["offset"] for r in events if r["partition"] == t["partition"])
+        for c in msgs.of_poll(captured_at_ms):
+            assert partition_of_key.setdefault(c["chunk"].key, c["partition"]) == c["partition"]
+            for stream in c["chunk"].streams:  # a channel stays in its key (and partition) across polls
+                assert key_of_user.setdefault(stream["user_id"], c["chunk"].key) == c["chunk"].key
+    # on each partition: the first poll's chunks, then the second's, then the final chunks
+    for partition in range(3):
+        order = [(c["chunk"].final, c["chunk"].captured_at_ms) for c in sorted(msgs.chunks, key=lambda c: c["offset"])
+                 if c["partition"] == partition]
+        assert order == sorted(order)
     assert duplicates > 0
     assert metric(P + "streams_emitted_total") == before["streams_emitted_total"] + expected_total
     assert metric(P + "duplicates_dropped_total") == before["duplicates_dropped_total"] + duplicates
-    assert metric(P + "ticks_total") == before["ticks_total"] + 9  # 2 polls and the final ticks, 3 partitions
+    assert metric(P + "chunks_total") == before["chunks_total"] + len(msgs.chunks)
 
 
-def test_empty_poll_still_ticks(make_settings, fast_clock):
+def test_empty_poll_still_sends_one_chunk_per_key(make_settings, fast_clock):
     sim = SimulatorServer(SimulatorConfig(channels=200, seed=3), fast_clock).start()
-    settings = sim_settings(make_settings, sim, twitch_user_logins="nobody-at-all")
+    settings = sim_settings(make_settings, sim, twitch_user_logins="nobody-at-all", chunk_keys=4)
     poller = Poller(settings, clock=fast_clock).start()
     try:
         report = poller.poll(1_700_000_040_000)
@@ -98,8 +124,9 @@ def test_empty_poll_still_ticks(make_settings, fast_clock):
         poller.close()
         sim.stop()
     assert report is not None and report.streams == 0
-    msgs = read_topic(settings, settings.topic(topics.STREAMS), lambda m: len(m.ticks) >= 2)
-    assert not msgs.records and sorted(t["partition"] for t in msgs.ticks) == [0, 1]
+    msgs = read_topic(settings, settings.topic(topics.STREAMS), lambda m: len(m.chunks) >= 4)
+    assert check_poll(msgs, 1_700_000_040_000, keys=4, max_streams=500) == []
+    assert len(msgs.chunks) == 4 and not msgs.finals
 
 
 def test_two_shards_with_two_credentials_split_the_sweep_and_share_captured_at(make_settings, fast_clock):
@@ -109,7 +136,7 @@ def test_two_shards_with_two_credentials_split_the_sweep_and_share_captured_at(m
     shards = []
     try:
         for k in range(2):
-            settings = sim_settings(make_settings, sim, producer_shard=f"{k}/2",
+            settings = sim_settings(make_settings, sim, producer_shard=f"{k}/2", chunk_keys=4,
                                     twitch_credentials=f"second-client:second-secret-{k}")
             poller = Poller(settings, clock=fast_clock).start()
             assert len(poller.clients) == 2
@@ -120,18 +147,69 @@ def test_two_shards_with_two_credentials_split_the_sweep_and_share_captured_at(m
     finally:
         sim.stop()
     settings = shards[0][0].settings
-    msgs = read_topic(settings, settings.topic(topics.STREAMS), lambda m: len(m.ticks) >= 4)
+    names = ("shard-0-of-2", "shard-1-of-2")
+    msgs = read_topic(settings, settings.topic(topics.STREAMS),
+                      lambda m: {(c["chunk"].producer, c["chunk"].key) for c in m.chunks} >= {
+                          (n, k) for n in names for k in range(4)} and sum(
+                          len(c["chunk"].streams) for c in m.chunks) >= len(truth))
+    check_poll(msgs, captured, keys=4, max_streams=500, producers=names)
     by_shard: dict[str, set[str]] = {}
-    for r in msgs.records:
-        assert r["value"]["captured_at"] == format_ts(captured)
-        by_shard.setdefault(r["value"]["poll_id"].split("@")[0], set()).add(r["value"]["stream_id"])
-    assert set(by_shard) == {"shard-0-of-2", "shard-1-of-2"}
-    assert not by_shard["shard-0-of-2"] & by_shard["shard-1-of-2"]
-    assert by_shard["shard-0-of-2"] | by_shard["shard-1-of-2"] == truth
-    assert sorted((t["partition"], t["value"]["producer"], t["value"]["shards"]) for t in msgs.ticks) == [
-        (0, "shard-0-of-2", 2), (0, "shard-1-of-2", 2), (1, "shard-0-of-2", 2), (1, "shard-1-of-2", 2)]
+    for c in msgs.chunks:
+        assert c["chunk"].captured_at == format_ts(captured)
+        by_shard.setdefault(c["chunk"].producer, set()).update(s["stream_id"] for s in c["chunk"].streams)
+    assert set(by_shard) == set(names)
+    assert not by_shard[names[0]] & by_shard[names[1]]
+    assert by_shard[names[0]] | by_shard[names[1]] == truth
     # both credentials were used
     assert {c for c, _ in sim.helix.tokens.values()} >= {"test-client", "second-client"}
+
+
+def _helix(i: int, **fields) -> dict:
+    return {"id": f"s{i}", "user_id": f"u{i}", "user_login": f"user{i}", "user_name": f"User {i}",
+            "game_id": "1", "game_name": "G", "title": "t", "language": "en", "type": "live", "tags": ["a"],
+            "tag_ids": [], "viewer_count": i, "started_at": "2024-05-01T10:00:00Z", "is_mature": False, **fields}
+
+
+def test_chunks_stay_under_the_byte_limit_and_an_oversized_stream_is_dropped(make_settings):
+    """No broker needed: cutting is pure. Long titles force byte-limited parts; one object that
+    cannot fit in any chunk is dropped and counted as malformed, the rest of the poll still goes."""
+    settings = make_settings(chunk_keys=2, chunk_streams=500)
+    raw = [_helix(i, title="x" * 200_000) for i in range(12)] + [_helix(99, title="y" * 1_000_000)]
+    polled = dedupe(raw)
+    assert len(polled.streams) == 13 and polled.malformed == 0  # valid, only too large
+    chunks = list(cut(settings, Shard(), polled, 1_714_557_600_000))
+    assert polled.malformed == 1 and "s99" not in {s["stream_id"] for s in polled.streams}
+    assert all(len(value) < MAX_CHUNK_BYTES for _, value in chunks)
+    assert sorted(s["stream_id"] for c, _ in chunks for s in c.streams) == sorted(f"s{i}" for i in range(12))
+    for key in (0, 1):
+        parts = [c for c, _ in chunks if c.key == key]
+        assert [c.part for c in parts] == list(range(len(parts))) and {c.parts for c in parts} == {len(parts)}
+    assert max(c.parts for c, _ in chunks) > 1
+
+
+@pytest.mark.parametrize("change", [
+    {}, {"viewer_count": -1}, {"viewer_count": 2**53}, {"viewer_count": "12"}, {"viewer_count": 1.7},
+    {"id": ""}, {"user_id": ""}, {"started_at": "yesterday"}, {"started_at": "2024-02-30T10:00:00Z"},
+    {"started_at": "2024-05-01T10:00:00"}, {"started_at": 5}, {"tags": None}, {"tags": "ab"}, {"title": None},
+    {"is_mature": "no"}, {"id": 7},
+])
+def test_the_producers_validity_check_equals_the_shared_validator(change):
+    raw = _helix(1, **change)
+    try:
+        expected = full_stream_error(normalise(raw)) is None
+    except (KeyError, TypeError, ValueError, AttributeError):
+        expected = False
+    assert (len(dedupe([raw]).streams) == 1) is expected
+
+
+def test_a_channel_keeps_its_chunk_key_in_every_process():
+    """CRC-32, not Python's per-process salted hash: another interpreter agrees."""
+    users = [f"{i}" for i in range(0, 100_000, 997)]
+    here = [bucket_of(u, 256) for u in users]
+    code = f"from pulse.events import bucket_of; print([bucket_of(u, 256) for u in {users!r}])"
+    there = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": "12345"})
+    assert orjson.loads(there.stdout) == here and len(set(here)) > 50
 
 
 def test_unknown_game_names_are_a_clear_configuration_error(make_settings, fast_clock):
@@ -210,12 +288,10 @@ def test_simulate_and_producer_processes_on_an_accelerated_clock_stop_cleanly(ma
                      TWITCH_CLIENT_SECRET="demo-secret", TWITCH_API_URL=f"http://127.0.0.1:{port}/helix",
                      TWITCH_AUTH_URL=f"http://127.0.0.1:{port}/oauth2", KAFKA_BOOTSTRAP=kafka_broker.bootstrap,
                      TOPIC_PREFIX=settings.topic_prefix, METRICS_PORT=str(metrics_port)))
-        msgs = read_topic(settings, settings.topic(topics.STREAMS),
-                          lambda m: len({t["value"]["captured_at"] for t in m.ticks}) >= 3, timeout=90)
-        instants = sorted({t["value"]["captured_at"] for t in msgs.ticks})
+        msgs = read_topic(settings, settings.topic(topics.STREAMS), lambda m: len(m.polls()) >= 3, timeout=90)
         # consecutive simulated minutes on the grid, matching the simulator's clock
-        stamps = [parse_ts(i) // 1000 for i in instants]
-        assert all(b - a == 60 for a, b in zip(stamps, stamps[1:])) and instants[0].endswith(":00.000Z")
+        stamps = [ms // 1000 for ms in msgs.polls()]
+        assert all(b - a == 60 for a, b in zip(stamps, stamps[1:])) and stamps[0] % 60 == 0
         assert abs(stamps[0] - state["time"]) < 3600
         page = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
         assert "twitch_pulse_producer_polls_total" in page and "demo-secret" not in page

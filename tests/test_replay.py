@@ -1,33 +1,33 @@
-"""Record live polls (also producing them), replay the file into fresh topics: identical events."""
+"""Record live polls (also producing them), replay the file into fresh topics: identical chunks."""
 
 from __future__ import annotations
 
 import gzip
+import threading
 
-import orjson
 import pytest
 
+from producers.emitter import Emitter
 from producers.poller import Poller
 from producers.recording import Reader, Recorder, RecordingError
 from producers.replay import replay
 from producers.simulator import Faults, SimulatorConfig, SimulatorServer
 from pulse import topics
 from pulse.clock import Clock
-from pulse.events import format_ts
-from tests.helix_support import read_topic, sim_settings, ticks_for
+from tests.helix_support import read_topic, sim_settings
 
 
-def _events(msgs) -> list[tuple]:
-    return sorted((r["partition"], r["key"], orjson.dumps(r["value"], option=orjson.OPT_SORT_KEYS), r["timestamp"])
-                  for r in msgs.records)
+def _chunks(msgs) -> list[tuple]:
+    """Every message as it lies in the topic: partition, key, value bytes, timestamp, in offset order."""
+    return sorted((c["partition"], c["offset"], c["key"], c["value"], c["timestamp"]) for c in msgs.chunks)
 
 
 @pytest.mark.parametrize("name", ["polls.jsonl.gz", "polls.jsonl"])
-def test_replay_of_a_recording_reproduces_the_recorded_events_exactly(make_settings, unique, tmp_path, name):
+def test_replay_of_a_recording_reproduces_the_live_chunks_exactly(make_settings, unique, tmp_path, name):
     clock = Clock(speed=600.0)  # the population moves between polls; drift adds duplicates
     sim = SimulatorServer(SimulatorConfig(channels=800, seed=11, faults=Faults(drift=0.5)), clock).start()
     path = tmp_path / name
-    live = sim_settings(make_settings, sim)
+    live = sim_settings(make_settings, sim, chunk_keys=6, chunk_streams=40)
     poller = Poller(live, clock=clock, recorder=Recorder(path)).start()
     try:
         assert poller.run(max_polls=3) == 3
@@ -41,21 +41,21 @@ def test_replay_of_a_recording_reproduces_the_recorded_events_exactly(make_setti
     raw = sum(len(data) for _, data in polls)
     assert all(set(data[0]) >= {"id", "user_id", "viewer_count", "tag_ids"} for _, data in polls)  # as Helix sent
 
-    # 3 polls x 2 partitions, then the final ticks that end a finite run
-    recorded = read_topic(live, live.topic(topics.STREAMS), lambda m: len(m.ticks) >= 8)
-    assert 0 < len(recorded.records) < raw  # duplicates were in the file and dropped live
+    # 3 polls of 6 keys, then the final chunks that end a finite run
+    recorded = read_topic(live, live.topic(topics.STREAMS), lambda m: m.complete(keys=6))
+    assert 0 < len(recorded.streams()) < raw  # duplicates were in the file and dropped live
+    assert any(c["chunk"].parts > 1 for c in recorded.chunks)
 
-    target = make_settings(topic_prefix=f"r{unique}.")
+    target = make_settings(topic_prefix=f"r{unique}.", chunk_keys=6, chunk_streams=40)
     report = replay(target, path)
-    assert report.polls == 3 and report.events == len(recorded.records)
-    replayed = read_topic(target, target.topic(topics.STREAMS), lambda m: len(m.ticks) >= 8)
-    assert _events(replayed) == _events(recorded)
+    assert report.polls == 3 and report.events == len(recorded.streams())
+    assert report.duplicates == raw - report.events and report.undelivered == 0
+    replayed = read_topic(target, target.topic(topics.STREAMS), lambda m: m.complete(keys=6))
+    # byte for byte the same messages, at the same positions: same keys, parts, poll ids, finals
+    assert _chunks(replayed) == _chunks(recorded)
     last = polls[-1][0]
-    final = [t for t in replayed.ticks if t["value"]["final"]]
-    assert sorted(t["partition"] for t in final) == [0, 1]
-    assert {t["value"]["captured_at"] for t in final} == {format_ts(last)}
-    assert all(t["timestamp"] == last for t in final)
-    assert len(ticks_for(replayed, format_ts(last), final=False)) == 2
+    assert sorted(c["chunk"].key for c in replayed.finals) == list(range(6))
+    assert all(c["timestamp"] == last and c["chunk"].captured_at_ms == last for c in replayed.finals)
 
 
 def test_replay_at_a_chosen_speed_and_a_broken_file(make_settings, tmp_path):
@@ -63,16 +63,43 @@ def test_replay_at_a_chosen_speed_and_a_broken_file(make_settings, tmp_path):
     recorder = Recorder(path)
     stream = {"id": "9", "user_id": "90", "user_login": "nine", "viewer_count": 3,
               "started_at": "2024-05-01T10:00:00Z", "tags": ["x"]}
-    recorder.write(1_714_557_600_000, [stream, stream])
+    recorder.write(1_714_557_600_000, [stream, stream, {"id": "bad", "user_id": "91", "viewer_count": -4,
+                                                        "started_at": "2024-05-01T10:00:00Z"}])
     recorder.write(1_714_557_660_000, [stream])
     recorder.close()
-    settings = make_settings()
+    settings = make_settings(chunk_keys=3)
     report = replay(settings, path, speed=600.0)  # 60 s apart -> 0.1 s apart
-    assert (report.polls, report.events, report.duplicates) == (2, 2, 1)
-    msgs = read_topic(settings, settings.topic(topics.STREAMS), lambda m: len(m.ticks) >= 6)
-    assert [r["value"]["captured_at"] for r in msgs.records] == ["2024-05-01T10:00:00.000Z",
-                                                                "2024-05-01T10:01:00.000Z"]
+    assert (report.polls, report.events, report.duplicates, report.malformed) == (2, 2, 1, 1)
+    msgs = read_topic(settings, settings.topic(topics.STREAMS), lambda m: m.complete(keys=3))
+    assert [s["captured_at"] for s in msgs.streams()] == ["2024-05-01T10:00:00.000Z", "2024-05-01T10:01:00.000Z"]
+    assert len(msgs.chunks) == 3 * 3  # two polls and the final chunks, one per key each
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"captured_at": "2024-05-01T10:00:00Z", "data": []}\n{"nope": 1}\n')
     with pytest.raises(RecordingError, match="broken.jsonl:2"):
         list(Reader(broken))
+
+
+def test_replay_stopped_midway_settles_what_it_sent_and_sends_no_final_chunks(make_settings, tmp_path):
+    path = tmp_path / "three.jsonl"
+    recorder = Recorder(path)
+    for i in range(3):
+        recorder.write(1_714_557_600_000 + 60_000 * i, [{"id": f"s{i}", "user_id": "7", "viewer_count": i,
+                                                         "started_at": "2024-05-01T10:00:00Z"}])
+    recorder.close()
+    settings = make_settings(chunk_keys=2)
+    stop = threading.Event()
+    original = Emitter.send
+
+    def send_then_stop(self, batch, captured_at_ms):  # SIGTERM arrives while the first poll is on its way
+        pending = original(self, batch, captured_at_ms)
+        stop.set()
+        return pending
+
+    Emitter.send = send_then_stop
+    try:
+        report = replay(settings, path, stop=stop)
+    finally:
+        Emitter.send = original
+    assert (report.polls, report.events) == (1, 1)
+    msgs = read_topic(settings, settings.topic(topics.STREAMS), lambda m: len(m.chunks) >= 2)
+    assert not msgs.finals and [s["stream_id"] for s in msgs.streams()] == ["s0"]
