@@ -27,6 +27,7 @@ def main() -> int:
         ("backfill: replay -> processor -> window rows in the warehouse", [sys.executable, "-m", "bench.backfill_bench"]),
         ("processor at scale: 250k channels over 3 windows; two replicas vs one",
          [sys.executable, "-m", "bench.scale_bench"]),
+        ("processor soak: RSS over 100 h of event time with channel churn", [sys.executable, "-m", "bench.soak_bench"]),
         ("sinks: rows/s per loading method and batch size",
          [sys.executable, "-m", "bench.sink_bench", "--port", str(warehouse.port)]),
         ("end to end: closing poll -> window rows in the warehouse", [sys.executable, "-m", "bench.e2e_latency"]),
