@@ -14,7 +14,6 @@ import argparse
 import time
 import uuid
 
-import orjson
 from quixstreams.sinks import SinkBatch
 
 from pulse import events, topics
@@ -23,14 +22,16 @@ from pulse.warehouse import connect
 
 
 def _raw_batch(topic: str, n: int, start: int) -> SinkBatch:
+    """`n` stream objects as schema v2 chunks of 500 (one message each), as the producer sends them."""
     batch = SinkBatch(topic, 0)
-    for i in range(start, start + n):
-        ev = events.normalise({
-            "id": f"s{i}", "user_id": f"u{i}", "user_login": f"user{i}", "user_name": f"User {i}",
-            "game_id": "509658", "game_name": "Just Chatting", "title": "a typical stream title " * 3,
-            "language": "en", "type": "live", "tags": ["English", "Chill"], "viewer_count": i % 5000,
-            "started_at": "2026-01-01T00:00:00Z", "is_mature": False}, 1_767_229_200_000, "poll-1")
-        batch.append(value=orjson.dumps(ev), key=f"u{i}".encode(), timestamp=1_767_229_200_000, headers=[], offset=i)
+    streams = [events.normalise({
+        "id": f"s{i}", "user_id": f"u{i}", "user_login": f"user{i}", "user_name": f"User {i}",
+        "game_id": "509658", "game_name": "Just Chatting", "title": "a typical stream title " * 3,
+        "language": "en", "type": "live", "tags": ["English", "Chill"], "viewer_count": i % 5000,
+        "started_at": "2026-01-01T00:00:00Z", "is_mature": False}) for i in range(start, start + n)]
+    for offset, (chunk, value) in enumerate(events.cut_poll(streams, 1_767_229_200_000, "poll-1", "bench", 1, 1, 500),
+                                            start=start):
+        batch.append(value=value, key=chunk.message_key, timestamp=1_767_229_200_000, headers=[], offset=offset)
     return batch
 
 

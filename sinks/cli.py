@@ -118,7 +118,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "sink", help="write a topic to Snowflake (raw events, windows or alerts), exactly once",
         description=(
             "Run one warehouse writer, a long-running Quix Streams worker with its own consumer group:\n"
-            "  raw      twitch.streams -> STREAM_LOGS (RAW_DATA VARIANT + Kafka position); ticks skipped\n"
+            "  raw      twitch.streams (chunks) -> STREAM_LOGS, one row per stream object: RAW_DATA = the v1\n"
+            "           event, + Kafka position and CHUNK_INDEX; invalid values and stream objects skipped\n"
             "  windows  twitch.windows.games|channels|top_channels -> GAME_WINDOWS, CHANNEL_WINDOWS,\n"
             "           GAME_TOP_CHANNELS (MERGE on the natural key)\n"
             "  alerts   twitch.alerts -> ALERTS (MERGE on ALERT_ID)\n"

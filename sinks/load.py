@@ -92,20 +92,20 @@ def workdir() -> str:
 
 # --- STREAM_LOGS ---------------------------------------------------------------------------
 
-_RAW_COLUMNS = "RAW_DATA, CAPTURED_AT, KAFKA_TOPIC, KAFKA_PARTITION, KAFKA_OFFSET, INGESTED_AT"
+_RAW_COLUMNS = "RAW_DATA, CAPTURED_AT, KAFKA_TOPIC, KAFKA_PARTITION, KAFKA_OFFSET, CHUNK_INDEX, INGESTED_AT"
 _MARK = ("COALESCE((SELECT MAX(KAFKA_OFFSET) FROM SINK_OFFSETS "
          "WHERE SINK = %s AND KAFKA_TOPIC = %s AND KAFKA_PARTITION = %s), -1)")
 
 
-def raw_line(load_id: str, offset: int, captured: str, raw: bytes) -> bytes:
-    """One staged line: the event embedded verbatim as `r` (it was validated as a JSON object)."""
-    return b'{"l":"%s","o":%d,"c":"%s","r":%s}\n' % (load_id.encode(), offset, captured.encode(), raw)
+def raw_line(load_id: str, offset: int, index: int, captured: str, raw: bytes) -> bytes:
+    """One staged line: the v1 event embedded verbatim as `r` (a JSON object we encoded)."""
+    return b'{"l":"%s","o":%d,"i":%d,"c":"%s","r":%s}\n' % (load_id.encode(), offset, index, captured.encode(), raw)
 
 
 def insert_raw_from_landing(cur: Any, sink: str, topic: str, partition: int, load_id: str) -> int:
     cur.execute(
         f"INSERT INTO STREAM_LOGS ({_RAW_COLUMNS}) "
-        f"SELECT V:r, V:c::TIMESTAMP_NTZ, %s, %s, V:o::BIGINT, %s::TIMESTAMP_NTZ FROM {LANDING} "
+        f"SELECT V:r, V:c::TIMESTAMP_NTZ, %s, %s, V:o::BIGINT, V:i::INTEGER, %s::TIMESTAMP_NTZ FROM {LANDING} "
         f"WHERE V:l::VARCHAR = %s AND V:o::BIGINT > {_MARK}",
         (topic, partition, now_ntz(), load_id, sink, topic, partition),
     )
@@ -113,8 +113,8 @@ def insert_raw_from_landing(cur: Any, sink: str, topic: str, partition: int, loa
 
 
 def insert_raw_values(cur: Any, sink: str, topic: str, partition: int,
-                      rows: Sequence[tuple[str, str, int]]) -> int:
-    """rows: (raw JSON text, captured_at NTZ text, offset), one INSERT per chunk."""
+                      rows: Sequence[tuple[str, str, int, int]]) -> int:
+    """rows: (raw JSON text, captured_at NTZ text, offset, index in the chunk), one INSERT per slice."""
     written = 0
     ingested = now_ntz()
     for part in chunks(rows):
@@ -124,8 +124,8 @@ def insert_raw_values(cur: Any, sink: str, topic: str, partition: int,
         params.extend((sink, topic, partition))
         cur.execute(
             f"INSERT INTO STREAM_LOGS ({_RAW_COLUMNS}) "
-            f"SELECT PARSE_JSON(column1), column2::TIMESTAMP_NTZ, %s, %s, column3, %s::TIMESTAMP_NTZ "
-            f"FROM VALUES {values_list(len(part), 3)} WHERE column3 > {_MARK}",
+            f"SELECT PARSE_JSON(column1), column2::TIMESTAMP_NTZ, %s, %s, column3, column4, %s::TIMESTAMP_NTZ "
+            f"FROM VALUES {values_list(len(part), 4)} WHERE column3 > {_MARK}",
             params,
         )
         written += _count(cur)

@@ -9,7 +9,7 @@ ROWS_WRITTEN = Counter(
     "twitch_pulse_sink_rows_written_total", "Rows committed to the warehouse, per table", ["table"])
 RECORDS_SKIPPED = Counter(
     "twitch_pulse_sink_records_skipped_total",
-    "Records not written: tick markers, invalid values, or already in the warehouse (duplicate)",
+    "Records not written: invalid values or stream objects, or already in the warehouse (duplicate)",
     ["table", "reason"])
 BATCH_SECONDS = Histogram(
     "twitch_pulse_sink_batch_duration_seconds", "Time to load and commit one batch, per table and method",

@@ -4,8 +4,9 @@ Quix Streams hands `write()` one batch per topic partition at each checkpoint an
 the Kafka offsets only after every sink's flush succeeded. Exactly once in the warehouse on
 top of that at-least-once delivery:
 
-- `RawSink` -> STREAM_LOGS: rows and the partition's offset high-water mark (SINK_OFFSETS)
-  are written in one transaction; rows at or below the mark are skipped in SQL. A crash
+- `RawSink` -> STREAM_LOGS, one row per stream object of each chunk: rows and the partition's
+  offset high-water mark (SINK_OFFSETS) are written in one transaction; rows at or below the
+  mark are skipped in SQL (a batch holds whole messages, so a chunk lands whole or not at all). A crash
   before the commit loses nothing (Kafka replays), after it duplicates nothing (the mark).
 - `MergeSink` -> GAME_WINDOWS, CHANNEL_WINDOWS, GAME_TOP_CHANNELS, ALERTS: one MERGE per
   batch on the natural key from a de-duplicated source (the latest offset per key); a row is
@@ -25,7 +26,7 @@ from typing import Any, Callable, Optional
 import orjson
 from quixstreams.sinks import BatchingSink, SinkBackpressureError, SinkBatch
 
-from pulse.events import is_tick_message
+from pulse.events import ChunkError, decode_chunk, full_stream_error, v1_event
 from pulse.settings import Settings
 
 from . import load, metrics
@@ -153,10 +154,16 @@ class WarehouseSink(BatchingSink):
 
 
 class RawSink(WarehouseSink):
-    """`twitch.streams` -> STREAM_LOGS, each event's JSON verbatim in RAW_DATA (VARIANT).
+    """`twitch.streams` (schema v2 chunks) -> STREAM_LOGS, one row per stream object.
 
-    Tick markers are recognised from key and headers and never written; their offsets are
-    committed with the batch all the same.
+    RAW_DATA is the v1 event (`pulse.events.v1_event`: the stream object with its chunk's
+    `captured_at`, `poll_id` and `schema`), so the first seed's queries and STG_TWITCH_STREAMS
+    keep working; the position is (partition, offset, CHUNK_INDEX). A message that is not a
+    chunk, and a stream object that fails `full_stream_error` (the processor's own check: it
+    sends those to the DLQ), are counted and skipped; the rest of the chunk is written. Empty
+    chunks (a key with nothing this poll, the final chunks) write nothing, but their offsets
+    count like any other: a batch holds whole messages, so the per-partition offset mark stays
+    exact.
     """
 
     label = "raw"
@@ -166,34 +173,44 @@ class RawSink(WarehouseSink):
         super().__init__(settings, method, connect)
         self.sink_name = sink_name
 
-    def add(self, value: Any, key: Any, timestamp: int, headers: Any, topic: str, partition: int,
-            offset: int) -> None:
-        if is_tick_message(key, headers):
-            metrics.RECORDS_SKIPPED.labels(STREAM_LOGS, "tick").inc()
-            return
-        super().add(value, key, timestamp, headers, topic, partition, offset)
+    def rows(self, batch: SinkBatch) -> tuple[list[tuple[bytes, str, int, int]], int]:
+        """The batch's rows (v1 event JSON, captured_at NTZ, offset, index in chunk) and its last offset."""
+        rows: list[tuple[bytes, str, int, int]] = []
+        last = -1
+        invalid_streams = 0
+        first_reason = ""
+        for item in batch:
+            last = max(last, item.offset)
+            try:
+                chunk = decode_chunk(item.value)
+            except ChunkError as exc:
+                metrics.RECORDS_SKIPPED.labels(STREAM_LOGS, "invalid").inc()
+                log.warning("raw sink: %s[%d]@%d is not a chunk (%s); skipped", batch.topic, batch.partition,
+                            item.offset, exc)
+                continue
+            captured = load.ntz_from_ms(chunk.captured_at_ms)
+            for index, stream in enumerate(chunk.streams):
+                reason = full_stream_error(stream)
+                if reason is not None:
+                    invalid_streams += 1
+                    first_reason = first_reason or f"{item.offset}[{index}]: {reason}"
+                    continue
+                rows.append((orjson.dumps(v1_event(stream, chunk)), captured, item.offset, index))
+        if invalid_streams:
+            metrics.RECORDS_SKIPPED.labels(STREAM_LOGS, "invalid").inc(invalid_streams)
+            log.warning("raw sink: %s[%d]: %d invalid stream objects skipped (first at %s)", batch.topic,
+                        batch.partition, invalid_streams, first_reason)
+        return rows, last
 
     def write_batch(self, cur: Any, batch: SinkBatch) -> tuple[Optional[str], int]:
         topic, partition = batch.topic, batch.partition
-        rows: list[tuple[bytes, str, int]] = []
-        last = -1
-        for item in batch:
-            last = max(last, item.offset)
-            event = _decode(item.value)
-            if event is None:
-                metrics.RECORDS_SKIPPED.labels(STREAM_LOGS, "invalid").inc()
-                log.warning("raw sink: %s[%d]@%d is not a JSON object; skipped", topic, partition, item.offset)
-                continue
-            try:
-                captured = load.ts_ntz(event.get("captured_at"))
-            except (TypeError, ValueError):
-                captured = None
-            rows.append((orjson.dumps(event), captured or load.ntz_from_ms(item.timestamp), item.offset))
+        rows, last = self.rows(batch)
         if last < 0:
             return None, 0
         if self.method == "copy" and rows:
             load_id = load.new_load_id()
-            load.stage_lines(cur, load_id, (load.raw_line(load_id, o, c, r) for r, c, o in rows), self.workdir)
+            load.stage_lines(cur, load_id, (load.raw_line(load_id, o, i, c, r) for r, c, o, i in rows),
+                             self.workdir)
             try:
                 cur.execute("BEGIN")
                 written = load.insert_raw_from_landing(cur, self.sink_name, topic, partition, load_id)
@@ -207,7 +224,7 @@ class RawSink(WarehouseSink):
         else:
             cur.execute("BEGIN")
             written = load.insert_raw_values(
-                cur, self.sink_name, topic, partition, [(r.decode(), c, o) for r, c, o in rows])
+                cur, self.sink_name, topic, partition, [(r.decode(), c, o, i) for r, c, o, i in rows])
             load.advance_mark(cur, self.sink_name, topic, partition, last)
             cur.execute("COMMIT")
         if len(rows) > written:

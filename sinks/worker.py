@@ -78,9 +78,11 @@ def run_sink(settings: Settings, kind: str, method: Optional[str] = None) -> int
     from pulse.metrics import start_metrics_server
 
     sink = build_sink(settings, kind, method)
+    # the raw sink's messages are chunks of up to CHUNK_STREAMS rows each
+    commit_every = max(1, settings.sink_batch_rows // settings.chunk_streams) if kind == "raw" \
+        else settings.sink_batch_rows
     app = build_app(settings, f"sink-{kind}", KINDS[kind], sink,
-                    value_deserializer="bytes" if kind == "raw" else "json",
-                    commit_every=settings.sink_batch_rows)
+                    value_deserializer="bytes" if kind == "raw" else "json", commit_every=commit_every)
     server = start_metrics_server(settings.metrics_port, lambda: sink.healthy)
     log.info("sink %s: %s -> warehouse %s.%s (%s)", kind, ", ".join(settings.topic(t) for t in KINDS[kind]),
              settings.snowflake_database, settings.snowflake_schema, sink.method)

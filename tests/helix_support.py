@@ -11,7 +11,7 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource
 from prometheus_client import REGISTRY
 
-from pulse.events import decode_chunk, v1_event
+from pulse.events import ChunkError, decode_chunk, v1_event
 from pulse.kafka import client_config
 
 
@@ -36,8 +36,9 @@ def sim_settings(make_settings: Callable, sim, **overrides: Any):
 class Messages:
     """What a topic held so far: every chunk in consumption order, each with its Kafka position."""
 
-    def __init__(self, chunks: list[dict]) -> None:
+    def __init__(self, chunks: list[dict], invalid: list[dict]) -> None:
         self.chunks = chunks  # {"partition", "offset", "key", "value" (bytes), "chunk" (Chunk), "timestamp"}
+        self.invalid = invalid  # messages that are not chunks, without "chunk"
 
     @property
     def finals(self) -> list[dict]:
@@ -68,6 +69,7 @@ def read_topic(settings, topic: str, until: Callable[[Messages], bool], timeout:
     consumer = Consumer(client_config(settings, **{"group.id": f"test-{uuid.uuid4().hex[:8]}",
                                                    "enable.auto.commit": False}))
     chunks: list[dict] = []
+    invalid: list[dict] = []
     deadline = time.monotonic() + timeout
     try:
         while True:  # the producer may not have created the topic yet
@@ -79,7 +81,7 @@ def read_topic(settings, topic: str, until: Callable[[Messages], bool], timeout:
             time.sleep(0.2)
         consumer.assign([TopicPartition(topic, p, 0) for p in meta.partitions])  # 0 = the earliest offset
         while True:
-            msgs = Messages(chunks)
+            msgs = Messages(chunks, invalid)
             if until(msgs):
                 return msgs
             if time.monotonic() > deadline:
@@ -87,9 +89,12 @@ def read_topic(settings, topic: str, until: Callable[[Messages], bool], timeout:
             for msg in consumer.consume(1000, timeout=0.5):
                 if msg.error():
                     continue
-                chunks.append({"partition": msg.partition(), "offset": msg.offset(), "key": msg.key(),
-                               "value": msg.value(), "chunk": decode_chunk(msg.value()),
-                               "timestamp": msg.timestamp()[1]})
+                entry = {"partition": msg.partition(), "offset": msg.offset(), "key": msg.key(),
+                         "value": msg.value(), "timestamp": msg.timestamp()[1]}
+                try:
+                    chunks.append({**entry, "chunk": decode_chunk(msg.value())})
+                except ChunkError:
+                    invalid.append(entry)
     finally:
         consumer.close()
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, NamedTuple, Optional
 
 import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -34,14 +34,49 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: 
         time.sleep(interval)
 
 
-def event(i: int, poll: int = 0, viewers: Optional[int] = None) -> dict[str, Any]:
+def stream(i: int, poll: int = 0, viewers: Optional[int] = None) -> dict[str, Any]:
+    """Stream object `i` as poll `poll` sees it (schema v2: no captured_at, poll_id or schema)."""
     captured = BASE_MS + poll * 60_000
     return events.normalise({
         "id": f"s{i}", "user_id": f"u{i}", "user_login": f"user{i}", "user_name": f"User {i}",
         "game_id": f"g{i % 7}", "game_name": f"Game {i % 7}", "title": f"title {i}", "language": "en",
         "type": "live", "tags": ["English"], "viewer_count": viewers if viewers is not None else i % 50,
         "started_at": events.format_ts(captured - 3_600_000), "is_mature": False,
-    }, captured, f"poll-{poll}")
+    })
+
+
+class Chunked(NamedTuple):
+    """Messages for twitch.streams and the STREAM_LOGS.RAW_DATA each valid stream object must become."""
+
+    records: list[tuple[str, bytes]]  # (message key, chunk bytes), in poll order
+    expected: dict[str, dict[str, Any]]  # stream_id -> v1 event
+
+
+def chunked(by_poll: dict[int, list[dict[str, Any]]], keys: int = 8, max_streams: int = 10,
+            final: bool = False) -> Chunked:
+    """Cut each poll's stream objects as the producer does; `final` appends the final chunks."""
+    out = Chunked([], {})
+    last = None
+    for poll, streams in sorted(by_poll.items()):
+        captured = BASE_MS + poll * 60_000
+        for chunk, value in events.cut_poll(streams, captured, f"test@{poll}", "test", 1, keys, max_streams):
+            out.records.append((chunk.message_key.decode(), value))
+            for s in chunk.streams:
+                if events.full_stream_error(s) is None:
+                    out.expected[s["stream_id"]] = events.v1_event(s, chunk)
+        last = captured
+    if final and last is not None:
+        for chunk, value in events.final_chunks(last, "test@final", "test", 1, keys):
+            out.records.append((chunk.message_key.decode(), value))
+    return out
+
+
+def streams_chunked(start: int, n: int, per_poll: int = 500, **kwargs: Any) -> Chunked:
+    """Stream objects start..start+n-1, stream i in poll i // per_poll, cut into chunks."""
+    by_poll: dict[int, list[dict[str, Any]]] = {}
+    for i in range(start, start + n):
+        by_poll.setdefault(i // per_poll, []).append(stream(i, poll=i // per_poll))
+    return chunked(by_poll, **kwargs)
 
 
 def game_window(window: int, game: int, version: int = 0) -> dict[str, Any]:
@@ -85,9 +120,8 @@ def alert(i: int, kind: str = "surge") -> dict[str, Any]:
     }
 
 
-def produce(settings: Settings, topic: str, records: Iterable[tuple[str, Any]], partitions: int = 2,
-            ticks: bool = False) -> int:
-    """Produce (key, value) pairs to the prefixed topic; with `ticks`, a tick per partition after them."""
+def produce(settings: Settings, topic: str, records: Iterable[tuple[str, Any]], partitions: int = 2) -> int:
+    """Produce (key, value) pairs to the prefixed topic, in order."""
     name = settings.topic(topic)
     ensure_topics(settings, [name], partitions=partitions)
     producer = Producer(client_config(settings, **{"linger.ms": 20}))
@@ -97,11 +131,6 @@ def produce(settings: Settings, topic: str, records: Iterable[tuple[str, Any]], 
         n += 1
         if n % 5000 == 0:
             producer.flush(30)
-    if ticks:
-        for p in range(partitions):
-            producer.produce(name, key=events.TICK_KEY.encode(), partition=p,
-                             value=orjson.dumps(events.tick(BASE_MS, "test")),
-                             headers=[(events.TICK_HEADER, b"1")])
     assert producer.flush(30) == 0
     return n
 
@@ -117,7 +146,7 @@ def committed_all(settings: Settings, group: str, topics: list[str]) -> bool:
             committed = consumer.committed(parts, timeout=10)
             for tp in committed:
                 _, high = consumer.get_watermark_offsets(TopicPartition(name, tp.partition), timeout=10)
-                if tp.offset < high:
+                if high > 0 and tp.offset < high:  # an empty partition has nothing to commit
                     return False
         return True
     finally:

@@ -32,6 +32,27 @@ def test_bootstrap_is_versioned_and_idempotent(wh_settings: Settings) -> None:
     conn.close()
 
 
+def test_a_v1_schema_gains_chunk_index_and_keeps_its_rows(wh_settings: Settings) -> None:
+    """Migration 003 on a warehouse bootstrapped before schema v2: old rows stay, CHUNK_INDEX NULL."""
+    conn = connect(wh_settings)
+    cur = conn.cursor()
+    cur.execute("CREATE TABLE IF NOT EXISTS SCHEMA_VERSION (VERSION INTEGER NOT NULL, NAME VARCHAR, "
+                "APPLIED_AT TIMESTAMP_NTZ)")
+    for migration in migrations():
+        if migration.version < 3:
+            for statement in migration.statements:
+                cur.execute(statement)
+            cur.execute("INSERT INTO SCHEMA_VERSION (VERSION, NAME) SELECT %s, %s", (migration.version, migration.name))
+    _raw(cur, "2026-01-01T10:00:00.000Z", 42)  # a v1 row, as the old raw sink wrote it
+    assert bootstrap(conn) == [m.version for m in migrations() if m.version >= 3]
+    cur.execute("ALTER TABLE STREAM_LOGS ADD COLUMN IF NOT EXISTS CHUNK_INDEX INTEGER")  # a second worker: harmless
+    cur.execute("SELECT RAW_DATA:viewer_count::INT, CHUNK_INDEX FROM STREAM_LOGS")
+    assert cur.fetchall() == [(42, None)]
+    cur.execute("SELECT STREAMER_NAME, VIEWER_COUNT FROM STG_TWITCH_STREAMS")
+    assert cur.fetchall() == [("A", 42)]
+    conn.close()
+
+
 def _raw(cur, captured: str, viewers: int, started: str = "2026-01-01T09:30:00Z") -> None:
     event = {"stream_id": "s1", "user_id": "u1", "user_login": "a", "user_name": "A", "game_id": "g",
              "game_name": "G", "title": "t", "language": "en", "type": "live", "is_mature": False,

@@ -14,7 +14,7 @@ from pulse import topics
 from pulse.settings import Settings
 from sinks.errors import is_transient
 from tests.conftest import WAREHOUSE_PORT
-from tests.sink_support import Worker, committed_all, count, event, produce, query, wait_for
+from tests.sink_support import Worker, chunked, committed_all, count, produce, query, stream, streams_chunked, wait_for
 from tests.sqlguard import sql_guard  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.usefixtures("sql_guard")
@@ -66,8 +66,8 @@ class Relay:
 
 
 def test_unreachable_warehouse_backpressures_then_recovers(wh_settings: Settings, tmp_path: Path) -> None:
-    records = [(f"u{i}", event(i)) for i in range(300)]
-    produce(wh_settings, topics.STREAMS, records, ticks=True)
+    chunks = streams_chunked(0, 300, final=True)
+    produce(wh_settings, topics.STREAMS, chunks.records)
     port = _free_port()  # nothing listens here yet: connection refused
     with Worker(wh_settings, ["sink", "raw"], tmp_path / "f.log", SNOWFLAKE_PORT=port, **ENV) as worker:
         wait_for(lambda: worker.log().count("warehouse unavailable") >= 2, 90, "backpressure to be reported twice")
@@ -80,13 +80,13 @@ def test_unreachable_warehouse_backpressures_then_recovers(wh_settings: Settings
         finally:
             relay.close()
     ids = [r[0] for r in query(wh_settings, "SELECT RAW_DATA:stream_id::VARCHAR FROM STREAM_LOGS")]
-    assert sorted(ids) == sorted(v["stream_id"] for _, v in records)
+    assert sorted(ids) == sorted(chunks.expected)
 
 
 def test_missing_table_or_privilege_ends_the_worker(wh_settings: Settings, tmp_path: Path) -> None:
     """Without bootstrap on an empty schema Snowflake answers 'does not exist or not authorized':
     retrying cannot help, so the worker stops with one line and exit 1, committing nothing."""
-    produce(wh_settings, topics.STREAMS, [("u1", event(1))])
+    produce(wh_settings, topics.STREAMS, chunked({0: [stream(1)]}).records)
     worker = Worker(wh_settings, ["sink", "raw", "--no-bootstrap"], tmp_path / "p.log", **ENV)
     assert worker.wait(90) == 1, worker.log()
     lines = [line for line in worker.log().splitlines() if line.startswith("twitch-pulse:")]

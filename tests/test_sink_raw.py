@@ -1,4 +1,5 @@
-"""The raw sink: twitch.streams -> STREAM_LOGS exactly once across crashes, ticks skipped."""
+"""The raw sink: twitch.streams chunks -> STREAM_LOGS, one row per stream object, exactly once
+across crashes; invalid messages and invalid stream objects skipped, the rest of a chunk written."""
 
 from __future__ import annotations
 
@@ -11,50 +12,61 @@ import pytest
 
 from pulse import events, topics
 from pulse.settings import Settings
-from tests.sink_support import Worker, committed_all, count, event, produce, query, wait_for
+from tests.helix_support import read_topic
+from tests.sink_support import (BASE_MS, Chunked, Worker, chunked, committed_all, count, produce, query, stream,
+                                streams_chunked, wait_for)
 from tests.sqlguard import sql_guard  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.usefixtures("sql_guard")
 
-SINK_ENV = {"SINK_BATCH_ROWS": 250, "SINK_COMMIT_INTERVAL_SECONDS": 0.3, "SINK_RETRY_SECONDS": 1,
-            "SINK_SESSION_TIMEOUT_MS": 6000}
+# CHUNK_STREAMS=10: the raw sink commits every SINK_BATCH_ROWS // CHUNK_STREAMS = 25 chunks
+SINK_ENV = {"SINK_BATCH_ROWS": 250, "CHUNK_STREAMS": 10, "SINK_COMMIT_INTERVAL_SECONDS": 0.3,
+            "SINK_RETRY_SECONDS": 1, "SINK_SESSION_TIMEOUT_MS": 6000}
 
 
-def _events(start: int, n: int) -> list[tuple[str, dict]]:
-    return [(f"u{i}", event(i, poll=i // 500)) for i in range(start, start + n)]
-
-
-def _assert_exact(settings: Settings, expected: list[tuple[str, dict]]) -> None:
-    rows = query(settings, "SELECT RAW_DATA:stream_id::VARCHAR, KAFKA_PARTITION, KAFKA_OFFSET, CAPTURED_AT, "
-                           "RAW_DATA FROM STREAM_LOGS")
+def _assert_exact(settings: Settings, expected: dict[str, dict], messages: int) -> None:
+    """Every valid stream object once, RAW_DATA its v1 event, its position the chunk it came in."""
+    rows = query(settings, "SELECT RAW_DATA:stream_id::VARCHAR, KAFKA_PARTITION, KAFKA_OFFSET, CHUNK_INDEX, "
+                           "CAPTURED_AT, RAW_DATA FROM STREAM_LOGS")
     ids = [r[0] for r in rows]
     assert len(ids) == len(set(ids)), "duplicate rows"
-    assert sorted(ids) == sorted(v["stream_id"] for _, v in expected), "missing or unexpected rows"
-    positions = {(r[1], r[2]) for r in rows}
-    assert len(positions) == len(rows)
-    by_id = {v["stream_id"]: v for _, v in expected}
-    for sid, _, _, captured, raw in rows[:50]:
-        assert orjson.loads(raw) == by_id[sid]  # RAW_DATA holds the event verbatim
-        assert captured.strftime("%Y-%m-%dT%H:%M:%S.%f")[:23] + "Z" == by_id[sid]["captured_at"]
+    assert sorted(ids) == sorted(expected), "missing or unexpected rows"
+    assert len({(r[1], r[2], r[3]) for r in rows}) == len(rows)
+    topic = read_topic(settings, settings.topic(topics.STREAMS), lambda m: len(m.chunks) + len(m.invalid) >= messages)
+    at = {(c["partition"], c["offset"]): c["chunk"] for c in topic.chunks}
+    for sid, partition, offset, index, captured, raw in rows:
+        assert at[(partition, offset)].streams[index]["stream_id"] == sid  # (partition, offset, CHUNK_INDEX)
+        assert orjson.loads(raw) == expected[sid]  # RAW_DATA holds the v1 event
+        assert captured.strftime("%Y-%m-%dT%H:%M:%S.%f")[:23] + "Z" == expected[sid]["captured_at"]
+
+
+def _merge(*parts: Chunked) -> tuple[list, dict]:
+    records: list = []
+    expected: dict = {}
+    for part in parts:
+        records += part.records
+        expected.update(part.expected)
+    return records, expected
 
 
 @pytest.mark.parametrize("method", ["copy", "insert"])
 def test_crash_between_warehouse_and_kafka_commit(wh_settings: Settings, tmp_path: Path, method: str) -> None:
     """SIGKILL right after the 3rd warehouse COMMIT (before Kafka's): the restart skips those rows."""
-    first = _events(0, 2000)
-    produce(wh_settings, topics.STREAMS, first, ticks=True)
+    first = streams_chunked(0, 2000, final=False)
+    produce(wh_settings, topics.STREAMS, first.records)
     env = dict(SINK_ENV, SINK_LOAD_METHOD=method)
     crashed = Worker(wh_settings, ["sink", "raw"], tmp_path / "raw1.log", PULSE_TEST_CRASH_AFTER="COMMIT:3", **env)
     assert crashed.wait(120) == -9, crashed.log()
     written = count(wh_settings, "STREAM_LOGS")
     assert 0 < written < 2000
-    second = _events(2000, 1000)
-    produce(wh_settings, topics.STREAMS, second, ticks=True)
+    second = streams_chunked(2000, 1000, final=True)
+    produce(wh_settings, topics.STREAMS, second.records)
     with Worker(wh_settings, ["sink", "raw"], tmp_path / "raw2.log", **env) as worker:
         wait_for(lambda: committed_all(wh_settings, "sink-raw", [topics.STREAMS]), 120,
-                 "the sink to commit every offset (ticks included)")
+                 "the sink to commit every offset (empty and final chunks included)")
         assert worker.stop() == 0, worker.log()
-    _assert_exact(wh_settings, first + second)
+    records, expected = _merge(first, second)
+    _assert_exact(wh_settings, expected, len(records))
     marks = query(wh_settings, "SELECT KAFKA_PARTITION, MAX(KAFKA_OFFSET) FROM SINK_OFFSETS GROUP BY 1")
     assert len(marks) == 2
     assert query(wh_settings, "SELECT COUNT(*) FROM SINK_LOAD")[0][0] == 0
@@ -62,44 +74,69 @@ def test_crash_between_warehouse_and_kafka_commit(wh_settings: Settings, tmp_pat
 
 def test_sigkill_mid_stream_and_restart(wh_settings: Settings, tmp_path: Path) -> None:
     """An outside SIGKILL at an arbitrary point of a running stream: no duplicate, no gap."""
-    first = _events(0, 4000)
-    produce(wh_settings, topics.STREAMS, first)
+    first = streams_chunked(0, 4000)
+    produce(wh_settings, topics.STREAMS, first.records)
     with Worker(wh_settings, ["sink", "raw"], tmp_path / "a.log", **SINK_ENV) as worker:
         wait_for(lambda: count(wh_settings, "STREAM_LOGS") >= 500, 120, "some rows in STREAM_LOGS")
         worker.kill()
-    second = _events(4000, 500)
-    produce(wh_settings, topics.STREAMS, second, ticks=True)
+    second = streams_chunked(4000, 500, final=True)
+    produce(wh_settings, topics.STREAMS, second.records)
     with Worker(wh_settings, ["sink", "raw"], tmp_path / "b.log", **SINK_ENV) as worker:
         wait_for(lambda: committed_all(wh_settings, "sink-raw", [topics.STREAMS]), 120, "all offsets committed")
         assert worker.stop() == 0
-    _assert_exact(wh_settings, first + second)
+    records, expected = _merge(first, second)
+    _assert_exact(wh_settings, expected, len(records))
 
 
 def _scrape(port: int, path: str = "/metrics") -> str:
     return urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5).read().decode()
 
 
-def test_ticks_and_invalid_values_are_skipped(wh_settings: Settings, tmp_path: Path) -> None:
-    good = _events(0, 20)
-    produce(wh_settings, topics.STREAMS, good[:10] + [("u-bad", b"not json"), ("u-list", b"[1, 2]")] + good[10:],
-            ticks=True)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with Worker(wh_settings, ["sink", "raw"], tmp_path / "t.log", METRICS_PORT=port, **SINK_ENV) as worker:
+def _bad(i: int, **change) -> dict:
+    return {**stream(i), **change}
+
+
+@pytest.mark.parametrize("method", ["copy", "insert"])
+def test_invalid_values_and_stream_objects_are_skipped_and_the_rest_of_the_chunk_lands(
+        wh_settings: Settings, tmp_path: Path, method: str) -> None:
+    good = streams_chunked(0, 20, final=False)
+    # one chunk mixing valid and invalid stream objects (as a broken or hostile producer could send)
+    mixed_streams = [stream(100), _bad(101, viewer_count=-5), stream(102), _bad(103, viewer_count=1e40),
+                     {k: v for k, v in stream(104).items() if k != "title"}, _bad(105, tags="x"),
+                     _bad(106, started_at="yesterday"), "not an object", stream(107)]
+    mixed = events.Chunk(BASE_MS + 60_000, "test@1", "test", 1, 0, 8, 0, 1, streams=mixed_streams)
+    v1_schema = orjson.dumps({**stream(200), "captured_at": "2026-01-01T00:00:00.000Z", "poll_id": "p", "schema": 1})
+    tail = chunked({2: [stream(300)]}, final=True)  # a later poll with mostly empty chunks, then the finals
+    records = (good.records[:5] + [("0", events.encode_chunk(mixed)), ("u-bad", b"not json"), ("u-list", b"[1, 2]"),
+                                   ("u-v1", v1_schema)] + good.records[5:] + tail.records)
+    produce(wh_settings, topics.STREAMS, records)
+    expected = {**good.expected, **tail.expected}
+    for index in (0, 2, 8):
+        s = mixed_streams[index]
+        expected[s["stream_id"]] = events.v1_event(s, mixed)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with Worker(wh_settings, ["sink", "raw"], tmp_path / "t.log", METRICS_PORT=port, SINK_LOAD_METHOD=method,
+                **SINK_ENV) as worker:
         wait_for(lambda: committed_all(wh_settings, "sink-raw", [topics.STREAMS]), 120, "all offsets committed")
         body = _scrape(port)
-        assert 'twitch_pulse_sink_rows_written_total{table="STREAM_LOGS"} 20.0' in body
-        assert 'twitch_pulse_sink_records_skipped_total{reason="tick",table="STREAM_LOGS"} 2.0' in body
-        assert 'twitch_pulse_sink_records_skipped_total{reason="invalid",table="STREAM_LOGS"} 2.0' in body
+        assert f'twitch_pulse_sink_rows_written_total{{table="STREAM_LOGS"}} {len(expected)}.0' in body
+        # 3 messages that are not chunks, 6 invalid stream objects
+        assert 'twitch_pulse_sink_records_skipped_total{reason="invalid",table="STREAM_LOGS"} 9.0' in body
         assert "twitch_pulse_sink_batch_duration_seconds_bucket" in body
         assert _scrape(port, "/healthz") == "ok"
         assert worker.stop() == 0
-        assert "not a JSON object" in worker.log()
-    _assert_exact(wh_settings, good)
-    rows = query(wh_settings, "SELECT COUNT(*) FROM STREAM_LOGS WHERE RAW_DATA:tick::BOOLEAN")
-    assert rows[0][0] == 0
-    assert events.TICK_KEY not in str(query(wh_settings, "SELECT RAW_DATA FROM STREAM_LOGS"))
+        log = worker.log()
+        assert "is not a chunk (value is not JSON)" in log and "unsupported schema 1" in log
+        assert "6 invalid stream objects skipped" in log
+    _assert_exact(wh_settings, expected, len(records))
+    rows = query(wh_settings, "SELECT RAW_DATA:stream_id::VARCHAR, CHUNK_INDEX FROM STREAM_LOGS "
+                              "WHERE RAW_DATA:poll_id::VARCHAR = 'test@1' ORDER BY CHUNK_INDEX")
+    assert rows == [("s100", 0), ("s102", 2), ("s107", 8)]
+    # the view the first seed's queries read still types every row (no 1e40 got in)
+    assert query(wh_settings, "SELECT COUNT(*) FROM STG_TWITCH_STREAMS")[0][0] == sum(
+        1 for e in expected.values() if e["viewer_count"] > 0)
 
 
 def test_a_transaction_left_open_by_a_killed_worker_does_not_block_its_successor(wh_settings: Settings) -> None:

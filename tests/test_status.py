@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -14,7 +15,8 @@ from pulse import topics
 from pulse.kafka import client_config, ensure_topics
 from pulse.settings import Settings
 from pulse.status import PROCESSOR_INTERNAL_TOPICS
-from tests.pipeline import ROOT
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _status(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess:
