@@ -129,6 +129,10 @@ class KeyStateCache:
         slices = max(1, -(-len(data) // SLICE_BYTES))
         for i in range(slices):
             state.set_bytes(f"s{i}", data[i * SLICE_BYTES:(i + 1) * SLICE_BYTES])
+        previous = state.get_bytes("v")
+        if previous is not None:
+            for i in range(slices, int(previous.rsplit(b":", 1)[1])):
+                state.delete(f"s{i}")  # the state shrank: no stale slice stays behind
         self._counter += 1
         token = f"{self._writer}:{self._counter}:{slices}".encode()
         state.set_bytes("v", token)

@@ -82,3 +82,24 @@ def test_game_surge_comes_with_its_poll_not_with_its_window() -> None:
             assert list(driver.rows["alerts"]) == [f"game_surge:g9:{t}"]
             assert driver.rows["alerts"][f"game_surge:g9:{t}"]["viewers"] == 6_000
     assert not driver.rows["games"] or all(r["window_start"] < format_ts(t0 + 600_000) for r in driver.rows["games"].values())
+
+
+def test_key_state_survives_a_cold_read_across_slices() -> None:
+    """A key's state larger than one slice is written in several and read back whole; when
+    it shrinks, no stale slice is left."""
+    from processors.keystate import SLICE_BYTES, ChannelState, KeyState, decode_state, encode_state
+    from tests.stage_driver import DictState
+
+    big = KeyState(channels={str(u): ChannelState(u, {}, [u, 1] * 20, {}) for u in range(20_000)})
+    assert len(encode_state(big)) > 2 * SLICE_BYTES
+    state = DictState()
+    writer = KeyStateCache()
+    writer.save(1, state, big)
+    slices = sum(1 for k in state.data if k.startswith("s"))
+    assert slices >= 3
+    assert decode_state(b"".join(state.data[f"s{i}"] for i in range(slices))) == big
+    assert KeyStateCache().load(1, state) == big  # another process: reads the slices
+    small = KeyState(channels={"1": ChannelState(5)})
+    writer.save(1, state, small)
+    assert [k for k in state.data if k.startswith("s")] == ["s0"]
+    assert KeyStateCache().load(1, state) == small
