@@ -29,7 +29,7 @@ from confluent_kafka import Producer
 
 from pulse import topics
 from pulse.events import MAX_CHUNK_BYTES, Chunk, ChunkError, cut_poll, final_chunks, format_ts
-from pulse.kafka import client_config, ensure_topics
+from pulse.kafka import broker_topic, client_config, ensure_topics
 from pulse.settings import Settings
 
 from . import metrics
@@ -79,7 +79,7 @@ class Emitter:
     def __init__(self, settings: Settings, shard: Shard, create_topics: bool = True) -> None:
         self.settings = settings
         self.shard = shard
-        self.topic = settings.topic(topics.STREAMS)
+        self.topic = broker_topic(settings, topics.STREAMS)  # on Quix: the workspace's topic id
         if create_topics:
             ensure_topics(settings, [self.topic, settings.topic(topics.STREAMS_DLQ)],
                           configs={self.topic: TOPIC_CONFIG})

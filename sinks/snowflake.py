@@ -27,6 +27,7 @@ import orjson
 from quixstreams.sinks import BatchingSink, SinkBackpressureError, SinkBatch
 
 from pulse.events import ChunkError, decode_chunk, full_stream_error, v1_event
+from pulse.kafka import broker_topic
 from pulse.settings import Settings
 
 from . import load, metrics
@@ -241,7 +242,11 @@ class MergeSink(WarehouseSink):
                  connect: Optional[Callable[[], Any]] = None, label: str = "windows") -> None:
         super().__init__(settings, method, connect)
         self.label = label
-        self.specs: dict[str, TableSpec] = {settings.topic(name): BY_TOPIC[name] for name in topic_names}
+        # a batch names its topic as the broker does: on Quix the workspace's topic id
+        self.specs: dict[str, TableSpec] = {
+            **{settings.topic(name): BY_TOPIC[name] for name in topic_names},
+            **{broker_topic(settings, name): BY_TOPIC[name] for name in topic_names},
+        }
 
     def write_batch(self, cur: Any, batch: SinkBatch) -> tuple[Optional[str], int]:
         spec = self.specs[batch.topic]
