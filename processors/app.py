@@ -46,8 +46,17 @@ def _source() -> str:
     return f"{ctx.topic}[{ctx.partition}]@{ctx.offset}"
 
 
+def replay_chunk(cfg: ProcessorConfig) -> Callable[[Any, bytes], None]:
+    """Re-applies a journaled chunk while a key's state is rebuilt (outputs were sent already)."""
+
+    def replay(state: Any, value: bytes) -> None:
+        process_chunk(cfg, state, decode_chunk(value), lambda *_: None)
+
+    return replay
+
+
 def chunk_stage(cfg: ProcessorConfig) -> Callable[..., list[Output]]:
-    cache = KeyStateCache()
+    cache = KeyStateCache(replay_chunk(cfg))
 
     def process(value: Optional[bytes], key: Optional[bytes], timestamp: int, headers: Any, state: Any
                 ) -> list[Output]:
@@ -67,7 +76,7 @@ def chunk_stage(cfg: ProcessorConfig) -> Callable[..., list[Output]]:
 
         ks = cache.load(chunk.key, state)
         out, stats = process_chunk(cfg, ks, chunk, reject)
-        cache.save(chunk.key, state, ks)
+        cache.save(chunk.key, state, ks, value)
         metrics.CHUNKS.inc()
         metrics.EVENTS.inc(stats.accepted)
         if stats.duplicate:

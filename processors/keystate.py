@@ -1,28 +1,31 @@
-"""Stage 1's state per chunk key, kept in memory and made durable once per message.
+"""Stage 1's state per chunk key: in memory, made durable with two state writes per message.
 
-A chunk key holds a few hundred channels (DESIGN §3's key scheme), so its whole state is
-small: the channels' stream memory and alert history, the open windows' partial aggregates
-and the key's poll progress. Each message (a chunk of a poll) rewrites it as one value in
-Quix state, so the changelog topic always holds the key's exact state and a partition moved
-to another process (crash, rebalance, scale-out) is rebuilt from it by Quix's own recovery.
+A chunk key holds a few hundred channels (DESIGN §3's key scheme): their stream memory and
+alert history, the open windows' partial aggregates and the key's poll progress. It lives
+decoded in memory (`KeyStateCache`). What makes it durable, in Quix state and so in the
+changelog topic, is a *snapshot* plus a *journal*: each message appends its own value (the
+chunk's bytes as they came: no encoding at all) to the journal, and every `JOURNAL_LIMIT`
+messages the whole state is encoded as a new snapshot and the journal starts again. Reading
+it back (after a restart, a rollback, or a partition's round trip through another replica)
+decodes the snapshot and runs the journal's chunks through the same deterministic stage
+logic again, outputs discarded: the exact state, from at most JOURNAL_LIMIT chunks.
 
-Between messages the decoded state stays in memory (`KeyStateCache`), so a message costs one
-encode and no decode. A version token written with the state tells whether the cached copy is
-still the durable one: after a rollback, a restart or a round trip of the partition through
-another process the tokens differ and the state is read back from Quix state.
+A version token written with every message tells whether the in-memory copy is still the
+durable one; it also says how many snapshot slices and journal entries there are.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import orjson
 
 from .aggregations import ChannelAggregate, GameShare, PollGame
 
 SLICE_BYTES = 512_000  # state values stay far below the changelog topic's 1 MB message limit
+JOURNAL_LIMIT = 8  # messages between snapshots: a cold read replays at most this many chunks
 _OPTIONS = orjson.OPT_NON_STR_KEYS
 
 
@@ -105,35 +108,55 @@ def decode_state(value: bytes) -> KeyState:
 
 
 class KeyStateCache:
-    """Decoded KeyStates by chunk key, valid while their version token is the durable one."""
+    """Decoded KeyStates by chunk key, valid while their version token is the durable one.
 
-    def __init__(self) -> None:
+    `replay(state, chunk_bytes)` re-applies one journaled chunk to a state being rebuilt.
+    """
+
+    def __init__(self, replay: Callable[[KeyState, bytes], None], journal_limit: int = JOURNAL_LIMIT) -> None:
+        self._replay = replay
+        self._journal_limit = journal_limit
         self._writer = uuid.uuid4().hex[:12]
         self._counter = 0
         self._entries: dict[Any, tuple[bytes, KeyState]] = {}
+        self._layout: dict[Any, tuple[int, int]] = {}  # key -> (snapshot slices, journal entries)
 
     def load(self, key: Any, state: Any) -> KeyState:
         """The key's state; the cached copy is taken out until `save` (an exception in between
         leaves no half-updated copy behind)."""
         token = state.get_bytes("v")
         entry = self._entries.pop(key, None)
-        if entry is not None and token is not None and entry[0] == token:
-            return entry[1]
         if token is None:
+            self._layout[key] = (0, 0)
             return KeyState()
-        slices = int(token.rsplit(b":", 1)[1])
-        return decode_state(b"".join(state.get_bytes(f"s{i}") for i in range(slices)))
+        _, _, slices, journal = token.decode().split(":")
+        self._layout[key] = (int(slices), int(journal))
+        if entry is not None and entry[0] == token:
+            return entry[1]
+        value = decode_state(b"".join(state.get_bytes(f"s{i}") for i in range(int(slices)))) \
+            if int(slices) else KeyState()
+        for i in range(int(journal)):
+            self._replay(value, state.get_bytes(f"j{i}"))
+        return value
 
-    def save(self, key: Any, state: Any, value: KeyState) -> None:
-        data = encode_state(value)
-        slices = max(1, -(-len(data) // SLICE_BYTES))
-        for i in range(slices):
-            state.set_bytes(f"s{i}", data[i * SLICE_BYTES:(i + 1) * SLICE_BYTES])
-        previous = state.get_bytes("v")
-        if previous is not None:
-            for i in range(slices, int(previous.rsplit(b":", 1)[1])):
+    def save(self, key: Any, state: Any, value: KeyState, message: bytes) -> None:
+        """Make `value` (the state after `message`) durable: journal the message, or snapshot."""
+        old_slices, journal = self._layout.get(key, (0, 0))
+        if journal + 1 < self._journal_limit:
+            state.set_bytes(f"j{journal}", message)
+            slices, journal = old_slices, journal + 1
+        else:
+            data = encode_state(value)
+            slices = max(1, -(-len(data) // SLICE_BYTES))
+            for i in range(slices):
+                state.set_bytes(f"s{i}", data[i * SLICE_BYTES:(i + 1) * SLICE_BYTES])
+            for i in range(slices, old_slices):
                 state.delete(f"s{i}")  # the state shrank: no stale slice stays behind
+            for i in range(journal):
+                state.delete(f"j{i}")
+            journal = 0
         self._counter += 1
-        token = f"{self._writer}:{self._counter}:{slices}".encode()
+        token = f"{self._writer}:{self._counter}:{slices}:{journal}".encode()
         state.set_bytes("v", token)
         self._entries[key] = (token, value)
+        self._layout[key] = (slices, journal)

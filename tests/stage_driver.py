@@ -13,6 +13,7 @@ from processors.chunk_stage import process_chunk
 from processors.config import ProcessorConfig
 from processors.game_surge import on_game_poll
 from processors.keystate import KeyStateCache
+from processors.app import replay_chunk
 from processors.merge_stage import on_partial
 from processors.routing import ALERTS, CHANNELS, DLQ, GAME_POLLS, GAMES, PARTIALS, TOP_CHANNELS, Output
 from pulse.events import ChunkError, decode_chunk
@@ -44,7 +45,7 @@ class DictState:
 class StageDriver:
     def __init__(self, cfg: ProcessorConfig, cache: Optional[KeyStateCache] = None) -> None:
         self.cfg = cfg
-        self.cache = cache or KeyStateCache()
+        self.cache = cache or KeyStateCache(replay_chunk(cfg))
         self.states: dict[tuple[str, Any], DictState] = defaultdict(DictState)
         self.rows: dict[str, dict[str, Any]] = {GAMES: {}, CHANNELS: {}, TOP_CHANNELS: {}, ALERTS: {}}
         self.dlq: list[Output] = []
@@ -61,7 +62,7 @@ class StageDriver:
         out, _ = process_chunk(self.cfg, ks, chunk,
                                lambda s, i, r: rejected.append(Output(DLQ, key, orjson.dumps(s),
                                                                       [("x-pulse-dlq-reason", r.encode())])))
-        self.cache.save(chunk.key, state, ks)
+        self.cache.save(chunk.key, state, ks, value)
         self.dlq.extend(rejected)
         self._route(out)
 

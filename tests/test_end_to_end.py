@@ -54,7 +54,7 @@ def table_rows(cur: Any, table: str, key: tuple[str, ...]) -> dict[str, dict]:
 
 
 def stored_events(cur: Any) -> list[dict]:
-    cur.execute("SELECT RAW_DATA FROM STREAM_LOGS ORDER BY KAFKA_PARTITION, KAFKA_OFFSET")
+    cur.execute("SELECT RAW_DATA FROM STREAM_LOGS ORDER BY KAFKA_PARTITION, KAFKA_OFFSET, CHUNK_INDEX")
     return [json.loads(raw) if isinstance(raw, str) else raw for (raw,) in cur.fetchall()]
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from processors.config import ProcessorConfig
+from processors.app import replay_chunk
 from processors.keystate import KeyStateCache
 from pulse.events import cut_poll, final_chunks, format_ts
 from tests import reference
@@ -52,11 +53,11 @@ def play(driver: StageDriver, keys: int, chunk_streams: int) -> None:
                     driver.send(value, chunk.message_key)
 
 
-@pytest.mark.parametrize("keys,chunk_streams,cold", [(1, 500, False), (7, 2, False), (64, 500, True)])
+@pytest.mark.parametrize("keys,chunk_streams,cold", [(1, 500, False), (7, 2, False), (64, 500, True), (3, 4, True)])
 def test_stages_equal_batch_computation(keys: int, chunk_streams: int, cold: bool) -> None:
     sc = build()
     expected = reference.compute(sc.events, W_S, I_S, TOP_N, late=sc.late)
-    driver = StageDriver(CFG, ColdCache() if cold else None)
+    driver = StageDriver(CFG, ColdCache(replay_chunk(CFG), journal_limit=3) if cold else None)
     play(driver, keys, chunk_streams)
     assert_rows_equal(expected["games"], driver.rows["games"], "games")
     assert_rows_equal(expected["channels"], driver.rows["channels"], "channels")
@@ -84,22 +85,34 @@ def test_game_surge_comes_with_its_poll_not_with_its_window() -> None:
     assert not driver.rows["games"] or all(r["window_start"] < format_ts(t0 + 600_000) for r in driver.rows["games"].values())
 
 
-def test_key_state_survives_a_cold_read_across_slices() -> None:
-    """A key's state larger than one slice is written in several and read back whole; when
-    it shrinks, no stale slice is left."""
-    from processors.keystate import SLICE_BYTES, ChannelState, KeyState, decode_state, encode_state
+def test_key_state_survives_a_cold_read_across_slices_and_journal() -> None:
+    """A key's state larger than one slice is written in several and read back whole by
+    another process, journaled messages replayed on top; when it shrinks, no stale slice is
+    left, and a snapshot clears the journal."""
+    from processors.keystate import SLICE_BYTES, ChannelState, KeyState, encode_state
     from tests.stage_driver import DictState
+
+    replayed: list[bytes] = []
+
+    def replay(value: KeyState, message: bytes) -> None:
+        replayed.append(message)
+        value.channels[message.decode()] = ChannelState(7)
 
     big = KeyState(channels={str(u): ChannelState(u, {}, [u, 1] * 20, {}) for u in range(20_000)})
     assert len(encode_state(big)) > 2 * SLICE_BYTES
     state = DictState()
-    writer = KeyStateCache()
-    writer.save(1, state, big)
-    slices = sum(1 for k in state.data if k.startswith("s"))
-    assert slices >= 3
-    assert decode_state(b"".join(state.data[f"s{i}"] for i in range(slices))) == big
-    assert KeyStateCache().load(1, state) == big  # another process: reads the slices
+    writer = KeyStateCache(replay, journal_limit=1)  # every save is a snapshot
+    writer.load(1, state)
+    writer.save(1, state, big, b"m0")
+    assert sum(1 for k in state.data if k.startswith("s")) >= 3
+    assert KeyStateCache(replay).load(1, state) == big and replayed == []
+    journaling = KeyStateCache(replay, journal_limit=3)
+    value = journaling.load(1, state)
+    value.channels["m1"] = ChannelState(7)
+    journaling.save(1, state, value, b"m1")  # journaled, no new snapshot
+    assert KeyStateCache(replay).load(1, state) == value and replayed == [b"m1"]
     small = KeyState(channels={"1": ChannelState(5)})
-    writer.save(1, state, small)
-    assert [k for k in state.data if k.startswith("s")] == ["s0"]
-    assert KeyStateCache().load(1, state) == small
+    writer.load(1, state)
+    writer.save(1, state, small, b"m2")  # a snapshot again
+    assert [k for k in state.data if k.startswith(("s", "j"))] == ["s0"]
+    assert KeyStateCache(replay).load(1, state) == small
