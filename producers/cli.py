@@ -26,16 +26,6 @@ from typing import Any
 log = logging.getLogger("producers.cli")
 
 
-def _quiet_authlib() -> None:
-    """quixstreams imports authlib, which forces its own deprecation warning 'always' on;
-    a worker's stderr should not open with it (belongs in pulse.cli for every area)."""
-    import warnings
-
-    try:
-        from authlib.deprecate import AuthlibDeprecationWarning
-    except ImportError:
-        return
-    warnings.filterwarnings("ignore", category=AuthlibDeprecationWarning)
 
 
 def _stop_on_signals() -> threading.Event:
@@ -70,7 +60,6 @@ def _unreachable(exc: Exception, settings) -> Exception:
 
 
 def _poll_command(args: argparse.Namespace, record: bool) -> int:
-    _quiet_authlib()
     from confluent_kafka import KafkaException
 
     from pulse.metrics import start_metrics_server
@@ -117,7 +106,6 @@ def _record(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    _quiet_authlib()
     from pulse.metrics import start_metrics_server
     from pulse.settings import ConfigError
 
@@ -164,7 +152,6 @@ def simulator_config(args: argparse.Namespace):
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    _quiet_authlib()
     import orjson
 
     from devstack.service import ServiceError

@@ -48,7 +48,6 @@ class WarehouseSink(BatchingSink):
         self._connect = connect or self._default_connect
         self._conn: Any = None
         self._workdir: Optional[str] = None
-        self._bootstrapped = not settings.sink_bootstrap
         self.healthy: tuple[bool, str] = (True, "starting")
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -80,11 +79,12 @@ class WarehouseSink(BatchingSink):
             return self._conn
         try:
             self._conn = self._connect()
-            if not self._bootstrapped:
+            if self.settings.sink_bootstrap:
+                # on every new session: cheap when up to date, and it recreates what a
+                # warehouse that lost its objects (e.g. a wiped local server) no longer has
                 from .schema import bootstrap
 
                 bootstrap(self._conn)
-                self._bootstrapped = True
         except Exception as exc:
             self._conn_failed()
             self._raise(exc, "connect")
