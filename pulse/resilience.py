@@ -102,7 +102,8 @@ class BrokerProbe:
     """
 
     def __init__(self, settings: Settings, interval: float = 2.0, timeout: float = 3.0) -> None:
-        self._admin = AdminClient(client_config(settings))
+        # its own connection errors would only repeat what the health reason says
+        self._admin = AdminClient(client_config(settings, log_level=0))
         self.interval = interval
         self.timeout = timeout
         self._state: tuple[bool, str] = (True, "ok")
