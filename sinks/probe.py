@@ -3,14 +3,17 @@
 The connector retries a statement inside `write()` for up to SNOWFLAKE_NETWORK_TIMEOUT, so
 the sink itself only learns of an outage that late, and an idle sink never does. This
 probe runs `SELECT 1` every `interval` seconds on a connection of its own with a short
-login and network timeout, so an outage (stopped, frozen or restarted warehouse) shows on
-`/healthz` within `interval + timeout` seconds whether or not the sink is writing.
+login and network timeout, and calls a probe that has not answered within `timeout` a
+failure even while the connector still retries it (its backoff can run well past its
+timeout), so an outage (stopped, frozen or restarted warehouse) shows on `/healthz` within
+`interval + timeout` seconds whether or not the sink is writing.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any, Callable, Optional
 
 from pulse.settings import Settings
@@ -29,6 +32,8 @@ class WarehouseProbe:
         self._settings = settings.model_copy(update={"snowflake_network_timeout": timeout})
         self._connect = connect or self._default_connect
         self.interval = interval
+        self.timeout = timeout
+        self._since: Optional[float] = None  # when the check in flight started
         self._conn: Any = None
         self._state: tuple[bool, str] = (True, "starting")
         self._stop = threading.Event()
@@ -48,6 +53,7 @@ class WarehouseProbe:
         self._drop()
 
     def check(self) -> tuple[bool, str]:
+        self._since = time.monotonic()
         try:
             if self._conn is None:
                 self._conn = self._connect()
@@ -63,6 +69,8 @@ class WarehouseProbe:
             if self._state[0]:
                 log.warning("warehouse probe: %s", first_line(exc))
             self._state = (False, f"warehouse unavailable: {first_line(exc)}")
+        finally:
+            self._since = None
         return self._state
 
     def _drop(self) -> None:
@@ -79,4 +87,7 @@ class WarehouseProbe:
             self._stop.wait(self.interval)
 
     def __call__(self) -> tuple[bool, str]:
+        since = self._since
+        if since is not None and time.monotonic() - since > self.timeout:
+            return False, f"warehouse unavailable: no answer to a probe for {time.monotonic() - since:.0f}s"
         return self._state

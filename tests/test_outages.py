@@ -105,3 +105,64 @@ def test_sink_rides_out_a_broker_outage(make_settings: Callable[..., Settings], 
     assert len(ids) == len(set(ids))
     assert sorted(ids) == sorted(v["alert_id"] for _, v in first + second)
     assert "Traceback" not in worker.log()
+
+
+def test_local_warehouse_keeps_rows_and_schema_across_restarts(make_settings: Callable[..., Settings],
+                                                                own_warehouse: WarehouseServer) -> None:
+    """DESIGN §2: a restart (clean, or killed) keeps every row, the schema version and the stage."""
+    from pulse.warehouse import connect
+    from sinks.schema import bootstrap, current_version
+
+    settings = make_settings(snowflake_port=own_warehouse.port)
+    conn = connect(settings)
+    bootstrap(conn)
+    cur = conn.cursor()
+    cur.execute("INSERT INTO SINK_OFFSETS (SINK, KAFKA_TOPIC, KAFKA_PARTITION, KAFKA_OFFSET) "
+                "SELECT %s, %s, %s, %s", ("s", "t", 0, 41))
+    conn.close()
+    own_warehouse.stop()
+    own_warehouse.start()
+    conn = connect(settings)
+    cur = conn.cursor()
+    cur.execute("INSERT INTO SINK_OFFSETS (SINK, KAFKA_TOPIC, KAFKA_PARTITION, KAFKA_OFFSET) "
+                "SELECT %s, %s, %s, %s", ("s", "t", 0, 42))
+    conn.close()
+    os.kill(own_warehouse.service.pid(), 9)  # no clean shutdown: the write-ahead log must do
+    wait_for(lambda: own_warehouse.service.pid() is None, 30, "the server to die")
+    own_warehouse.start()
+    conn = connect(settings)
+    cur = conn.cursor()
+    cur.execute("SELECT KAFKA_OFFSET FROM SINK_OFFSETS ORDER BY 1")
+    assert [r[0] for r in cur.fetchall()] == [41, 42]
+    assert current_version(conn) == max(m.version for m in __import__("sinks.schema").schema.migrations())
+    cur.execute("SHOW STAGES")
+    assert [r[1] for r in cur.fetchall()] == ["SINK_STAGE"]
+    conn.close()
+
+
+@pytest.mark.parametrize("outage", [0.0, WAREHOUSE_OUTAGE], ids=["restart", "stopped"])
+def test_sink_rides_out_a_warehouse_outage(make_settings: Callable[..., Settings], own_warehouse: WarehouseServer,
+                                           outage: float, tmp_path: Path) -> None:
+    """The server stops mid-stream (the sink writing), stays down for `outage` seconds and
+    comes back on the same files: /healthz says 503 within 10 s (when stopped), the sink's
+    old session gets 401 and logs in again, and every record is there exactly once."""
+    settings = make_settings(snowflake_port=own_warehouse.port)
+    records = [(f"u{i}", alert(i)) for i in range(3000)]
+    produce(settings, topics.ALERTS, records[:1500])
+    with Worker(settings, ["sink", "alerts"], tmp_path / "sink.log", METRICS_PORT=METRICS_PORT, **ENV) as worker:
+        wait_for(lambda: rows_so_far(settings) > 0, 90, "the sink to write")
+        produce(settings, topics.ALERTS, records[1500:])
+        own_warehouse.stop()
+        if outage:
+            status, reason = wait_for(lambda: (h := health(METRICS_PORT))[0] == 503 and h, HEALTH_DEADLINE,
+                                      "/healthz 503 after the warehouse stopped")
+            assert "warehouse" in reason, reason
+            assert stays_up(worker, outage), f"the sink exited during the outage:\n{worker.log()[-3000:]}"
+        own_warehouse.start()
+        wait_for(lambda: committed_all(settings, "sink-alerts", [topics.ALERTS]), 240, "the sink to catch up")
+        wait_for(lambda: health(METRICS_PORT)[0] == 200, 30, "/healthz 200 again")
+        assert worker.stop() == 0, worker.log()[-3000:]
+    ids = alert_ids(settings)
+    assert len(ids) == len(set(ids))
+    assert sorted(ids) == sorted(v["alert_id"] for _, v in records)
+    assert "Traceback" not in worker.log()
