@@ -4,7 +4,8 @@
 (`fakesnow.server.shared_fs`), so a restart loses every row. Its per-session escape hatch,
 the `FAKESNOW_DB_PATH` session parameter, gives each login a DuckDB instance of its own,
 so two sessions would not see each other's writes. Instead this launcher replaces the
-shared instance by one whose databases are files in DIR (`<DATABASE>.db`), keeps
+shared instance by one whose databases are files in DIR (`<DATABASE>.db`), adds the few
+Snowflake functions our views need that fakesnow lacks (`EXTRA_MACROS`), keeps
 fakesnow's global catalogue (stages, file formats, column metadata) in `DIR/_fs_global.db`
 and its internal stages under `DIR/stages`, re-attaches the existing databases at start,
 and checkpoints on SIGTERM/SIGINT. Committed statements are in DuckDB's write-ahead log,
@@ -23,12 +24,34 @@ from typing import Optional, Sequence
 GLOBAL = "_fs_global"
 
 
+# Snowflake functions the views use that fakesnow 0.12 lacks, as DuckDB macros created in
+# every database (fakesnow's own macros are created the same way, see `fakesnow.macros`)
+EXTRA_MACROS = """
+CREATE OR REPLACE MACRO {catalog}.try_to_timestamp_ntz(val) AS TRY_CAST(val AS TIMESTAMP);
+"""
+
+
+def _with_extra_macros() -> None:
+    from fakesnow import macros
+
+    if getattr(macros.creation_sql, "_pulse", False):
+        return
+    original = macros.creation_sql
+
+    def creation_sql(catalog: str) -> str:
+        return original(catalog) + EXTRA_MACROS.format(catalog=catalog)
+
+    creation_sql._pulse = True  # type: ignore[attr-defined]
+    macros.creation_sql = creation_sql
+
+
 def persistent_instance(db_dir: Path):
     """A `FakeSnow` whose databases, global catalogue and stages all live under `db_dir`."""
-    from fakesnow import info_schema
+    from fakesnow import info_schema, macros
     from fakesnow.instance import FakeSnow
     from fakesnow.transforms import show, stage
 
+    _with_extra_macros()
     db_dir.mkdir(parents=True, exist_ok=True)
     stages = db_dir / "stages"
     stages.mkdir(exist_ok=True)
@@ -43,6 +66,7 @@ def persistent_instance(db_dir: Path):
         if path.stem != GLOBAL:
             # the same steps as fakesnow's CREATE DATABASE, for a file that already exists
             fs.connect(path.stem, None).close()
+            duck.execute(macros.creation_sql(path.stem.upper()))
     return fs
 
 
