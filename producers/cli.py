@@ -75,12 +75,14 @@ def _poll_command(args: argparse.Namespace, record: bool) -> int:
         raise ConfigError(f"record: {args.file} should end in .jsonl or .jsonl.gz")
     recorder = Recorder(args.file) if record else None
     poller = None
+    # bound first, so a port clash is one line before anything else happens
+    server = start_metrics_server(settings.metrics_port,
+                                  lambda: poller.health() if poller is not None else (False, "starting"))
     try:
-        poller = Poller(settings, stop=stop, recorder=recorder, produce=not record or args.produce)
-        poller.start()
-        server = start_metrics_server(settings.metrics_port, poller.health)
         if server is not None:
             log.info("metrics on :%d/metrics", server.port)
+        poller = Poller(settings, stop=stop, recorder=recorder, produce=not record or args.produce)
+        poller.start()
         polls = poller.run(args.polls)
         log.info("stopped after %d polls", polls)
     except HelixError as exc:
@@ -94,6 +96,8 @@ def _poll_command(args: argparse.Namespace, record: bool) -> int:
             poller.close()
         elif recorder is not None:
             recorder.close()
+        if server is not None:
+            server.stop()
     return 0
 
 
