@@ -63,6 +63,7 @@ def _poll_command(args: argparse.Namespace, record: bool) -> int:
     from confluent_kafka import KafkaException
 
     from pulse.metrics import start_metrics_server
+    from pulse.resilience import BrokerProbe, combine
     from pulse.settings import ConfigError
 
     from .helix import HelixError
@@ -75,13 +76,23 @@ def _poll_command(args: argparse.Namespace, record: bool) -> int:
         raise ConfigError(f"record: {args.file} should end in .jsonl or .jsonl.gz")
     recorder = Recorder(args.file) if record else None
     poller = None
+    produce = not record or args.produce
+    probe = BrokerProbe(settings) if produce else None
+    checks = ([probe] if probe else []) + [lambda: poller.health() if poller is not None else (False, "starting")]
     # bound first, so a port clash is one line before anything else happens
-    server = start_metrics_server(settings.metrics_port,
-                                  lambda: poller.health() if poller is not None else (False, "starting"))
+    server = start_metrics_server(settings.metrics_port, combine(*checks))
     try:
         if server is not None:
             log.info("metrics on :%d/metrics", server.port)
-        poller = Poller(settings, stop=stop, recorder=recorder, produce=not record or args.produce)
+        if probe is not None:
+            # a broker that is down at start is waited for (issue 10 §10), and shown on /healthz
+            probe.start()
+            if not probe.check()[0]:
+                log.warning("kafka broker %s not reachable; waiting", settings.kafka_bootstrap)
+                if not probe.wait_reachable(stop):
+                    return 0
+                log.info("kafka broker reachable")
+        poller = Poller(settings, stop=stop, recorder=recorder, produce=produce)
         poller.start()
         polls = poller.run(args.polls)
         log.info("stopped after %d polls", polls)
@@ -98,6 +109,8 @@ def _poll_command(args: argparse.Namespace, record: bool) -> int:
             recorder.close()
         if server is not None:
             server.stop()
+        if probe is not None:
+            probe.stop()
     return 0
 
 

@@ -109,8 +109,11 @@ def test_a_metrics_port_clash_is_one_line(args: list[str], settings: Settings, t
     assert "AuthlibDeprecationWarning" not in proc.stderr
 
 
-def test_a_sink_waits_for_a_broker_that_is_down_at_start(make_settings: Callable[..., Settings],
-                                                         warehouse_server, tmp_path: Path) -> None:
+@pytest.mark.parametrize("args, waiting", [(["sink", "windows"], "rebuilding in"),
+                                           (["producer"], "not reachable; waiting")], ids=["sink", "producer"])
+def test_a_worker_waits_for_a_broker_that_is_down_at_start(args: list[str], waiting: str,
+                                                           make_settings: Callable[..., Settings],
+                                                           warehouse_server, tmp_path: Path) -> None:
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
         dead = s.getsockname()[1]
@@ -118,10 +121,10 @@ def test_a_sink_waits_for_a_broker_that_is_down_at_start(make_settings: Callable
     held = _held_port()
     port = held.getsockname()[1]
     held.close()
-    with Worker(settings, ["sink", "windows"], tmp_path / "w.log", METRICS_PORT=port) as worker:
-        status, reason = wait_for(lambda: (h := health(port))[0] == 503 and h, 30, "/healthz 503")
-        assert "kafka broker" in reason
-        wait_for(lambda: "rebuilding in" in worker.log(), 60, "the sink to wait and retry")
+    with Worker(settings, args, tmp_path / "w.log", METRICS_PORT=port, TWITCH_CLIENT_ID="id",
+                TWITCH_CLIENT_SECRET="secret") as worker:
+        wait_for(lambda: (h := health(port))[0] == 503 and "kafka broker" in h[1], 30, "/healthz 503 (broker)")
+        wait_for(lambda: waiting in worker.log(), 60, "the worker to wait and retry")
         assert worker.alive()
         assert worker.stop(30) == 0, worker.log()[-2000:]
     assert "Traceback" not in worker.log()
