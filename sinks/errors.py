@@ -82,6 +82,14 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, sf.Error) and any(word in message for word in _TRANSIENT_TEXT)
 
 
+_LOST_SESSION_ERRNOS = {290401, 390111, 390112, 390114}
+
+
+def lost_session(exc: BaseException) -> bool:
+    """The warehouse answered, but no longer knows this session: log in again at once."""
+    return getattr(exc, "errno", None) in _LOST_SESSION_ERRNOS
+
+
 def permanent(what: str, exc: BaseException) -> PermanentSinkError:
     errno = getattr(exc, "errno", None)
     code = f" [{errno}]" if errno else ""

@@ -166,3 +166,19 @@ def test_sink_rides_out_a_warehouse_outage(make_settings: Callable[..., Settings
     assert len(ids) == len(set(ids))
     assert sorted(ids) == sorted(v["alert_id"] for _, v in records)
     assert "Traceback" not in worker.log()
+
+
+def test_a_lost_session_means_reconnect_not_failure() -> None:
+    """A restarted local server answers an old session's query with HTTP 401; Snowflake answers
+    an expired one with 390112/390114: all transient (the sink drops the connection and logs in
+    again). Bad credentials stay permanent."""
+    from snowflake.connector import errors as sf
+
+    from sinks.errors import is_transient
+
+    assert is_transient(sf.HttpError(msg="401 Unauthorized: post 127.0.0.1:8765/queries/v1/query-request",
+                                     errno=290401))
+    assert is_transient(sf.ProgrammingError(msg="Session no longer exists. New login required.", errno=390111))
+    assert is_transient(sf.DatabaseError(msg="Session expired", errno=390112))
+    assert is_transient(sf.ProgrammingError(msg="Authentication token has expired.", errno=390114))
+    assert not is_transient(sf.DatabaseError(msg="Incorrect username or password was specified.", errno=390100))
