@@ -205,6 +205,7 @@ class Backoff:
 
     first: float = 1.0
     most: float = 30.0
+    settled: float = 60.0  # an application that ran this long resets the backoff
 
     def delay(self, attempt: int) -> float:
         return min(self.most, self.first * 2 ** max(0, attempt - 1))
@@ -222,6 +223,7 @@ def run_resilient(build: Callable[[], Application], probe: BrokerProbe, stop: St
     attempt = 0
     while not stop.is_set():
         app: Optional[Application] = None
+        began = time.monotonic()
         try:
             app = build()
             app._setup_signal_handlers = lambda: None  # keep StopSignal's handlers (see its doc)
@@ -240,6 +242,8 @@ def run_resilient(build: Callable[[], Application], probe: BrokerProbe, stop: St
                 return
             if not is_broker_outage(exc):
                 raise
+            if time.monotonic() - began > backoff.settled:
+                attempt = 0  # it ran fine for a while: start the backoff afresh
             attempt += 1
             reason = f"kafka broker unavailable: {first_line(exc)}"
             probe.report_outage(reason)

@@ -60,7 +60,7 @@ def build_app(settings: Settings, group: str, topic_names: tuple[str, ...], sink
 
 def run_until_stopped(settings: Settings, build: Callable[[], Application], sink: BaseSink,
                       permanent: type[Exception] | tuple[type[Exception], ...], name: str,
-                      health: Optional[HealthCheck] = None) -> None:
+                      health: Optional[HealthCheck] = None, stop: Optional[StopSignal] = None) -> None:
     """Serve metrics and `/healthz`, then run `build()`'s application until SIGTERM/SIGINT,
     rebuilding it after each broker outage (`pulse.resilience`). A permanent error the sink
     raised comes back unwrapped, so the CLI prints it as one line; the sink, the probes and
@@ -70,7 +70,7 @@ def run_until_stopped(settings: Settings, build: Callable[[], Application], sink
     probe = BrokerProbe(settings)
     checks = [probe] + ([health] if health else []) + [lambda: sink.healthy]
     server = start_metrics_server(settings.metrics_port, combine(*checks))  # a port clash ends here
-    stop = StopSignal()
+    stop = stop or StopSignal()
     probe.start()
     try:
         # a failed application leaves its last batch in the sink: drop it, Kafka replays it
@@ -91,6 +91,7 @@ def run_sink(settings: Settings, kind: str, method: Optional[str] = None) -> int
     """Run until SIGTERM/SIGINT (returns 0); a permanent warehouse error raises PermanentSinkError."""
     from .probe import WarehouseProbe
 
+    stop = StopSignal()  # first: a SIGTERM while starting stops the worker cleanly too
     sink = build_sink(settings, kind, method)
     warehouse = WarehouseProbe(settings)
 
@@ -103,7 +104,7 @@ def run_sink(settings: Settings, kind: str, method: Optional[str] = None) -> int
              settings.snowflake_database, settings.snowflake_schema, sink.method)
     warehouse.start()
     try:
-        run_until_stopped(settings, build, sink, PermanentSinkError, f"sink {kind}", warehouse)
+        run_until_stopped(settings, build, sink, PermanentSinkError, f"sink {kind}", warehouse, stop)
     finally:
         warehouse.stop()
     log.info("sink %s stopped", kind)
