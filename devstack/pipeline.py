@@ -15,7 +15,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from pulse.settings import Settings
 
@@ -24,12 +24,33 @@ from .service import port_open, tail
 SIMULATOR = "simulator"
 
 
+CONFIG_ERROR = 2  # the CLI's exit code for a bad setting: restarting cannot help
+
+
+@dataclass
+class RestartPolicy:
+    """Like a container runtime's: restart a crashed worker after 1, 2, 4 ... `most` seconds;
+    give up after `limit` crashes within `window` seconds (a worker that ran longer than
+    `window` starts counting afresh)."""
+
+    first: float = 1.0
+    most: float = 30.0
+    limit: int = 5
+    window: float = 300.0
+
+    def delay(self, crashes: int) -> float:
+        return min(self.most, self.first * 2 ** max(0, crashes - 1))
+
+
 @dataclass
 class Worker:
     name: str
     args: list[str]
     metrics_port: int
     proc: Optional[subprocess.Popen] = None
+    started_at: float = 0.0
+    crashes: list[float] = field(default_factory=list)  # monotonic times of recent crashes
+    restart_at: Optional[float] = None
 
 
 @dataclass
@@ -80,15 +101,52 @@ class LocalPipeline:
         for worker in self.workers:
             if only is not None and worker.name not in only:
                 continue
-            log = open(self.log_dir / f"{worker.name}.log", "ab")
+            self._spawn(worker)
+            if worker.name == SIMULATOR:
+                self._wait_port(worker, self.simulator_port)
+
+    def _spawn(self, worker: Worker) -> None:
+        with open(self.log_dir / f"{worker.name}.log", "ab") as log:
             worker.proc = subprocess.Popen(
                 [sys.executable, "-m", "pulse", *worker.args], env=self.env(worker),
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 # own session: Ctrl-C reaches `run` only, which then stops each worker once, cleanly
                 start_new_session=True,
             )
-            if worker.name == SIMULATOR:
-                self._wait_port(worker, self.simulator_port)
+        worker.started_at = time.monotonic()
+        worker.restart_at = None
+
+    def supervise(self, policy: RestartPolicy = RestartPolicy(),
+                  say: Callable[[str], None] = print) -> None:
+        """Restart crashed workers with backoff, telling `say` what happens; raise
+        RuntimeError with the worker's log tail once one crashes too often (or on a
+        configuration error, which a restart cannot fix). Call it every second or so."""
+        now = time.monotonic()
+        for worker in self.workers:
+            if worker.proc is None:
+                continue
+            if worker.restart_at is not None:
+                if now >= worker.restart_at:
+                    self._spawn(worker)
+                    say(f"{worker.name}: restarted (pid {worker.proc.pid})")
+                continue
+            code = worker.proc.poll()
+            if code is None:
+                continue
+            log_tail = tail(self.log_dir / f"{worker.name}.log")
+            if code == CONFIG_ERROR:
+                raise RuntimeError(f"{worker.name} exited with code {code} (configuration error):\n{log_tail}")
+            if now - worker.started_at > policy.window:
+                worker.crashes.clear()
+            worker.crashes = [t for t in worker.crashes if now - t <= policy.window] + [now]
+            if len(worker.crashes) > policy.limit:
+                raise RuntimeError(f"{worker.name} exited with code {code}, {len(worker.crashes)} times in "
+                                   f"{policy.window:.0f}s; giving up:\n{log_tail}")
+            delay = policy.delay(len(worker.crashes))
+            worker.restart_at = now + delay
+            say(f"{worker.name}: exited with code {code}; restarting in {delay:.0f}s "
+                f"(crash {len(worker.crashes)} of at most {policy.limit} in {policy.window:.0f}s; "
+                f"log {self.log_dir / (worker.name + '.log')})")
 
     def _wait_port(self, worker: Worker, port: int, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -116,6 +174,7 @@ class LocalPipeline:
         """SIGTERM every worker (the producer first, so the rest can drain), then wait."""
         codes: dict[str, Optional[int]] = {}
         for worker in self.workers:
+            worker.restart_at = None
             if worker.proc is not None and worker.proc.poll() is None:
                 worker.proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + timeout

@@ -1,11 +1,12 @@
-"""The local Snowflake stand-in: `fakesnow` in server mode with its DuckDB files on disk.
+"""The local Snowflake stand-in: `fakesnow` in server mode with its DuckDB files on disk
+(`<run_dir>/warehouse`, see `devstack.fakesnow_server`), so a restart keeps every row.
 
 The real snowflake-connector-python reaches it over HTTP (see `pulse.warehouse.connect`).
 """
 
 from __future__ import annotations
 
-import shutil
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -21,11 +22,11 @@ class WarehouseServer:
         self.service = Service("fakesnow", self.run_dir, host, port)
 
     def start(self, timeout: float = 60.0) -> bool:
-        exe = shutil.which("fakesnow") or str(Path(sys.executable).with_name("fakesnow"))
-        if not Path(exe).exists():
+        if importlib.util.find_spec("fakesnow") is None:
             raise ServiceError("fakesnow is not installed: run `make install` (pip install -e '.[dev]')")
         self.db_dir.mkdir(parents=True, exist_ok=True)
-        argv = [exe, "-s", "--host", self.host, "-p", str(self.port), "-d", str(self.db_dir)]
+        argv = [sys.executable, "-m", "devstack.fakesnow_server", str(self.db_dir),
+                "--host", self.host, "--port", str(self.port)]
         return self.service.start(argv, timeout=timeout)
 
     def stop(self) -> bool:

@@ -26,16 +26,6 @@ from typing import Any
 log = logging.getLogger("producers.cli")
 
 
-def _quiet_authlib() -> None:
-    """quixstreams imports authlib, which forces its own deprecation warning 'always' on;
-    a worker's stderr should not open with it (belongs in pulse.cli for every area)."""
-    import warnings
-
-    try:
-        from authlib.deprecate import AuthlibDeprecationWarning
-    except ImportError:
-        return
-    warnings.filterwarnings("ignore", category=AuthlibDeprecationWarning)
 
 
 def _stop_on_signals() -> threading.Event:
@@ -70,10 +60,10 @@ def _unreachable(exc: Exception, settings) -> Exception:
 
 
 def _poll_command(args: argparse.Namespace, record: bool) -> int:
-    _quiet_authlib()
     from confluent_kafka import KafkaException
 
     from pulse.metrics import start_metrics_server
+    from pulse.resilience import BrokerProbe, combine
     from pulse.settings import ConfigError
 
     from .helix import HelixError
@@ -86,12 +76,24 @@ def _poll_command(args: argparse.Namespace, record: bool) -> int:
         raise ConfigError(f"record: {args.file} should end in .jsonl or .jsonl.gz")
     recorder = Recorder(args.file) if record else None
     poller = None
+    produce = not record or args.produce
+    probe = BrokerProbe(settings) if produce else None
+    checks = ([probe] if probe else []) + [lambda: poller.health() if poller is not None else (False, "starting")]
+    # bound first, so a port clash is one line before anything else happens
+    server = start_metrics_server(settings.metrics_port, combine(*checks))
     try:
-        poller = Poller(settings, stop=stop, recorder=recorder, produce=not record or args.produce)
-        poller.start()
-        server = start_metrics_server(settings.metrics_port, poller.health)
         if server is not None:
             log.info("metrics on :%d/metrics", server.port)
+        if probe is not None:
+            # a broker that is down at start is waited for (issue 10 §10), and shown on /healthz
+            probe.start()
+            if not probe.check()[0]:
+                log.warning("kafka broker %s not reachable; waiting", settings.kafka_bootstrap)
+                if not probe.wait_reachable(stop):
+                    return 0
+                log.info("kafka broker reachable")
+        poller = Poller(settings, stop=stop, recorder=recorder, produce=produce)
+        poller.start()
         polls = poller.run(args.polls)
         log.info("stopped after %d polls", polls)
     except HelixError as exc:
@@ -105,6 +107,10 @@ def _poll_command(args: argparse.Namespace, record: bool) -> int:
             poller.close()
         elif recorder is not None:
             recorder.close()
+        if server is not None:
+            server.stop()
+        if probe is not None:
+            probe.stop()
     return 0
 
 
@@ -117,7 +123,6 @@ def _record(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    _quiet_authlib()
     from pulse.metrics import start_metrics_server
     from pulse.settings import ConfigError
 
@@ -164,7 +169,6 @@ def simulator_config(args: argparse.Namespace):
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    _quiet_authlib()
     import orjson
 
     from devstack.service import ServiceError

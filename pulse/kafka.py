@@ -9,9 +9,11 @@ and its consumer-group prefix; `app_connection()` is the one place that decides.
 
 from __future__ import annotations
 
+import time
 from functools import lru_cache
 from typing import Any, Mapping
 
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 from quixstreams.kafka.configuration import ConnectionConfig
 from quixstreams.models.topics import Topic
@@ -103,6 +105,11 @@ def ensure_topics(settings: Settings, names: list[str], partitions: int | None =
     `{"compression.type": "lz4"}`); a topic that already exists keeps its own. On
     Quix-managed Kafka topics are Quix resources (quix.yaml declares them, Quix Streams
     creates missing ones through the Portal API), so nothing is done here.
+
+    Returns only once every topic is visible in the cluster metadata with a leader for each
+    partition: a fresh broker under load can answer `create_topics` before a consumer's
+    metadata request sees the topic (issue 10 §8). Raises KafkaException (_TIMED_OUT) if that
+    does not happen within `timeout`, which `pulse.resilience` treats as a broker outage.
     """
     if settings.uses_quix_broker:
         return
@@ -114,14 +121,34 @@ def ensure_topics(settings: Settings, names: list[str], partitions: int | None =
                  replication_factor=settings.topic_replication, config=dict(configs.get(name, {})))
         for name in names if name not in existing
     ]
-    if not missing:
-        return
-    for name, future in admin.create_topics(missing, operation_timeout=timeout).items():
-        try:
-            future.result()
-        except Exception as exc:  # a concurrent creator is fine
-            if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                raise
+    if missing:
+        for name, future in admin.create_topics(missing, operation_timeout=timeout).items():
+            try:
+                future.result()
+            except Exception as exc:  # a concurrent creator is fine
+                if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                    raise
+    wait_visible(admin, names, timeout)
+
+
+def wait_visible(admin: AdminClient, names: list[str], timeout: float = 30.0) -> None:
+    """Wait until each topic is in the metadata, without error, every partition with a leader."""
+    deadline = time.monotonic() + timeout
+    pending = list(names)
+    while True:
+        meta = admin.list_topics(timeout=max(1.0, deadline - time.monotonic())).topics
+        pending = [name for name in pending if not _ready(meta.get(name))]
+        if not pending:
+            return
+        if time.monotonic() >= deadline:
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT,
+                                            f"topics not visible in metadata after {timeout:.0f}s: {', '.join(pending)}"))
+        time.sleep(0.2)
+
+
+def _ready(topic: Any) -> bool:
+    return (topic is not None and topic.error is None and bool(topic.partitions)
+            and all(p.leader >= 0 and p.error is None for p in topic.partitions.values()))
 
 
 def partition_count(settings: Settings, topic: str, timeout: float = 30.0) -> int:

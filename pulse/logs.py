@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from typing import Iterable
 
+_DEFAULT_THREAD_HOOK = threading.excepthook
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -44,3 +46,20 @@ def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
     # librdkafka and the Snowflake connector are chatty at INFO
     logging.getLogger("snowflake.connector").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # during a warehouse outage the connector logs every retried request, with a traceback;
+    # the sink's own one-line warning and /healthz say it once
+    for name in ("snowflake.connector.network", "snowflake.connector.file_transfer_agent",
+                 "snowflake.connector.storage_client", "snowflake.connector.vendored.urllib3"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    threading.excepthook = _connector_thread_hook
+
+
+def _connector_thread_hook(args: threading.ExceptHookArgs) -> None:
+    """The connector cancels a timed-out statement from a timer thread, which dies with a
+    traceback when the warehouse is down; one line is enough (the sink retries)."""
+    if args.exc_type.__module__.startswith("snowflake.connector"):
+        logging.getLogger("snowflake.connector").warning(
+            "connector thread %s: %s", getattr(args.thread, "name", "?"),
+            str(args.exc_value).strip().splitlines()[0] if str(args.exc_value).strip() else args.exc_type.__name__)
+        return
+    _DEFAULT_THREAD_HOOK(args)

@@ -6,12 +6,15 @@ container orchestrator and Prometheus can share one port.
 
 from __future__ import annotations
 
+import errno
 import threading
 from typing import Callable, Optional
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from socketserver import ThreadingMixIn
 
 from prometheus_client import REGISTRY, make_wsgi_app
+
+from .settings import ConfigError
 
 HealthCheck = Callable[[], tuple[bool, str]]
 
@@ -40,7 +43,13 @@ class MetricsServer:
                 return [reason.encode()]
             return metrics_app(environ, start_response)
 
-        self._server = make_server(host, port, app, _ThreadingWSGIServer, handler_class=_QuietHandler)
+        try:
+            self._server = make_server(host, port, app, _ThreadingWSGIServer, handler_class=_QuietHandler)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise ConfigError(f"METRICS_PORT: port {port} is already in use (another worker?); "
+                              f"set METRICS_PORT to a free port, or 0 to disable metrics") from None
         self.port = self._server.server_port
         self._thread = threading.Thread(target=self._server.serve_forever, name="metrics", daemon=True)
 

@@ -91,8 +91,10 @@ def _run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         while not args.duration or time.monotonic() - started < args.duration:
-            time.sleep(args.refresh)
-            pipeline.check()
+            refresh_at = time.monotonic() + args.refresh
+            while time.monotonic() < refresh_at:  # supervise the workers every half second
+                time.sleep(0.5)
+                pipeline.supervise(say=lambda line: print(f"[run] {line}", flush=True))
             try:
                 board = _dashboard(settings)
             except Exception as exc:  # tables appear once the sinks have bootstrapped
@@ -131,7 +133,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Start the local Kafka and warehouse, then the Helix simulator, producer, processor, "
                     "every sink and the alerts worker as separate processes, with an accelerated clock; "
                     "print the latest window's top games and channels and the latest alerts from the "
-                    "warehouse until Ctrl-C.",
+                    "warehouse until Ctrl-C. Workers are supervised like containers: a crashed one is "
+                    "restarted after 1, 2, 4 ... 30 s and the console says so; after 5 crashes within 5 "
+                    "minutes, or a configuration error (exit 2), run stops everything and prints that "
+                    "worker's log tail.",
         formatter_class=Formatter)
     add_stack_arguments(p)
     p.add_argument("--speed", type=float, default=60.0,

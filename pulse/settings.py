@@ -149,8 +149,10 @@ class Settings(BaseSettings):
     # Default age for `prune`: STREAM_LOGS rows captured before now minus this are deleted
     raw_retention: str = Field("7d", validation_alias=_env("RAW_RETENTION"))
     slack_timeout_seconds: float = Field(10.0, gt=0, validation_alias=_env("SLACK_TIMEOUT_SECONDS"))
-    # Kafka session timeout of the sink and Slack consumers: how soon a crashed worker's partitions move
-    sink_session_timeout_ms: int = Field(45_000, ge=6_000, validation_alias=_env("SINK_SESSION_TIMEOUT_MS"))
+    # Kafka session timeout of the sink and Slack consumers: how soon a crashed worker's partitions
+    # move, and how long a sink rebuilt after a broker outage waits for its stale member to expire
+    # (heartbeats come from librdkafka's own thread, so a slow warehouse write never trips it)
+    sink_session_timeout_ms: int = Field(15_000, ge=6_000, validation_alias=_env("SINK_SESSION_TIMEOUT_MS"))
 
     # --- Processor failover (issue 10 §6) --------------------------------------------
     # A stable id per processor replica (a StatefulSet pod name, "0" locally): static group

@@ -72,16 +72,6 @@ def _quiet_logger() -> logging.Logger:
     return logger
 
 
-def _quiet_authlib() -> None:
-    """quixstreams (imported by pulse.kafka) imports authlib, which forces a deprecation
-    warning on; `status` output should be its own lines only."""
-    import warnings
-
-    try:
-        from authlib.deprecate import AuthlibDeprecationWarning
-    except ImportError:
-        return
-    warnings.filterwarnings("ignore", category=AuthlibDeprecationWarning)
 
 
 def _admin(settings: Any):
@@ -257,7 +247,6 @@ def run_status(settings: Any, out: TextIO = sys.stdout, timeout: float = 5.0,
 def _status(args: argparse.Namespace) -> int:
     from pulse.settings import load_settings
 
-    _quiet_authlib()
     settings = load_settings()
     checks = tuple(c for c in ("kafka", "warehouse") if c not in (args.skip or []))
     return run_status(settings, timeout=args.timeout, checks=checks)

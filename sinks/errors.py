@@ -1,7 +1,9 @@
 """Which warehouse errors are worth waiting out and which must stop the worker (issue 5 §5).
 
 Transient (the warehouse will accept the same batch later): connection refused or reset,
-timeouts, throttling and 5xx answers, lock and transaction conflicts. A sink turns these into
+timeouts, throttling and 5xx answers, lock and transaction conflicts, and a lost session
+(HTTP 401 on a query after a server restart, an expired session): the sink drops its
+connection and logs in again. A sink turns these into
 `SinkBackpressureError`: Quix Streams drops the batch, pauses, seeks back and retries.
 Permanent (retrying cannot help): bad credentials, missing objects or privileges, SQL errors.
 A sink turns these into `PermanentSinkError`, which ends the worker with one line.
@@ -24,6 +26,9 @@ _TRANSIENT_ERRNOS = {
     251011,  # connection timeout
     290000,  # general HTTP error
     390114,  # authentication token has expired: the connector re-authenticates
+    390111,  # session no longer exists: reconnect
+    390112,  # session expired: reconnect
+    290401,  # HTTP 401 on a query: the session is gone (e.g. a restarted local server): reconnect
 }
 # ... and "stop now, a person must act"
 _PERMANENT_ERRNOS = {
@@ -37,7 +42,8 @@ _PERMANENT_ERRNOS = {
     1003,    # SQL syntax error
 }
 _TRANSIENT_TEXT = ("conflict", "timeout", "timed out", "temporarily", "throttl", "too many requests",
-                   "connection refused", "connection reset", "could not connect", "unavailable")
+                   "connection refused", "connection reset", "could not connect", "unavailable",
+                   "401 unauthorized", "session no longer exists", "session expired")
 
 _TRANSIENT_CLASSES: tuple[type[BaseException], ...] = (
     sf.InternalServerError, sf.ServiceUnavailableError, sf.GatewayTimeoutError, sf.BadGatewayError,
@@ -74,6 +80,14 @@ def is_transient(exc: BaseException) -> bool:
         return "conflict" in message or "lock" in message and "timeout" in message
     message = str(exc).lower()
     return isinstance(exc, sf.Error) and any(word in message for word in _TRANSIENT_TEXT)
+
+
+_LOST_SESSION_ERRNOS = {290401, 390111, 390112, 390114}
+
+
+def lost_session(exc: BaseException) -> bool:
+    """The warehouse answered, but no longer knows this session: log in again at once."""
+    return getattr(exc, "errno", None) in _LOST_SESSION_ERRNOS
 
 
 def permanent(what: str, exc: BaseException) -> PermanentSinkError:

@@ -232,8 +232,6 @@ def _retry_after(value: Optional[str]) -> float:
 
 def run_alerts(settings: Settings) -> int:
     """The worker: own consumer group, commit after each checkpoint's alerts were accepted."""
-    from pulse.metrics import start_metrics_server
-
     from .worker import build_app, run_until_stopped
 
     webhook = settings.slack_webhook_url.get_secret_value()
@@ -243,11 +241,13 @@ def run_alerts(settings: Settings) -> int:
         log.info("alerts: no SLACK_WEBHOOK_URL; alerts go to the console")
     delivered = DeliveredLog(Path(settings.state_dir) / "slack-alerts" / "delivered.log")
     sink = SlackSink(settings, delivered)
-    app = build_app(settings, "slack-alerts", (topics.ALERTS,), sink, value_deserializer="json",
-                    commit_interval=1.0)
-    server = start_metrics_server(settings.metrics_port, lambda: sink.healthy)
+
+    def build():
+        return build_app(settings, "slack-alerts", (topics.ALERTS,), sink, value_deserializer="json",
+                         commit_interval=1.0)
+
     try:
-        run_until_stopped(app, sink, server, SlackError)
+        run_until_stopped(settings, build, sink, SlackError, "alerts")
     finally:
         sys.stdout.flush()
     return 0

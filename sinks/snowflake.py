@@ -31,7 +31,7 @@ from pulse.kafka import broker_topic
 from pulse.settings import Settings
 
 from . import load, metrics
-from .errors import PermanentSinkError, first_line, is_transient, permanent
+from .errors import PermanentSinkError, first_line, is_transient, lost_session, permanent
 from .tables import BY_TOPIC, STREAM_LOGS, TableSpec
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,6 @@ class WarehouseSink(BatchingSink):
         self._connect = connect or self._default_connect
         self._conn: Any = None
         self._workdir: Optional[str] = None
-        self._bootstrapped = not settings.sink_bootstrap
         self.healthy: tuple[bool, str] = (True, "starting")
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -82,11 +81,12 @@ class WarehouseSink(BatchingSink):
             return self._conn
         try:
             self._conn = self._connect()
-            if not self._bootstrapped:
+            if self.settings.sink_bootstrap:
+                # on every new session: cheap when up to date, and it recreates what a
+                # warehouse that lost its objects (e.g. a wiped local server) no longer has
                 from .schema import bootstrap
 
                 bootstrap(self._conn)
-                self._bootstrapped = True
         except Exception as exc:
             self._conn_failed()
             self._raise(exc, "connect")
@@ -124,19 +124,27 @@ class WarehouseSink(BatchingSink):
 
     # --- the batch ----------------------------------------------------------------------
     def write(self, batch: SinkBatch) -> None:
-        conn = self._ensure_connection()
         started = time.perf_counter()
-        cur = conn.cursor()
-        try:
-            table, written = self.write_batch(cur, batch)
-        except Exception as exc:
-            self._rollback(cur)
-            if is_transient(exc):
-                self._conn_failed()
-            self._raise(exc, "write")
-            return
-        finally:
-            cur.close()
+        for attempt in (1, 2):
+            conn = self._ensure_connection()
+            cur = conn.cursor()
+            try:
+                table, written = self.write_batch(cur, batch)
+                break
+            except Exception as exc:
+                self._rollback(cur)
+                if is_transient(exc):
+                    self._conn_failed()
+                if attempt == 1 and lost_session(exc):
+                    # the warehouse is back but forgot our session (a restarted server, an
+                    # expired token): log in again and retry now rather than after a pause;
+                    # the batch is idempotent (offset marks / MERGE)
+                    log.info("%s sink: session lost (%s); logging in again", self.label, first_line(exc))
+                    continue
+                self._raise(exc, "write")
+                return
+            finally:
+                cur.close()
         if table:
             metrics.BATCH_SECONDS.labels(table, self.method).observe(time.perf_counter() - started)
             metrics.BATCH_ROWS.labels(table).observe(batch.size)

@@ -4,13 +4,15 @@ so a slow warehouse never slows the processor or the other sinks."""
 from __future__ import annotations
 
 import logging
-from typing import Any, Optional
+from typing import Callable, Optional
 
 from quixstreams import Application
 from quixstreams.sinks import BaseSink
 
 from pulse import topics
 from pulse.kafka import app_connection, ensure_topics
+from pulse.metrics import HealthCheck
+from pulse.resilience import BrokerProbe, StopSignal, combine, run_resilient
 from pulse.settings import Settings
 
 from .errors import PermanentSinkError
@@ -55,19 +57,30 @@ def build_app(settings: Settings, group: str, topic_names: tuple[str, ...], sink
     return app
 
 
-def run_until_stopped(app: Application, sink: BaseSink, server: Any,
-                      permanent: type[Exception] | tuple[type[Exception], ...]) -> None:
-    """Run until SIGTERM/SIGINT (Quix finishes the checkpoint, commits, closes). A permanent
-    error the sink raised comes back unwrapped, so the CLI prints it as one line; the sink and
+def run_until_stopped(settings: Settings, build: Callable[[], Application], sink: BaseSink,
+                      permanent: type[Exception] | tuple[type[Exception], ...], name: str,
+                      health: Optional[HealthCheck] = None, stop: Optional[StopSignal] = None) -> None:
+    """Serve metrics and `/healthz`, then run `build()`'s application until SIGTERM/SIGINT,
+    rebuilding it after each broker outage (`pulse.resilience`). A permanent error the sink
+    raised comes back unwrapped, so the CLI prints it as one line; the sink, the probes and
     the metrics server are closed whatever happens."""
+    from pulse.metrics import start_metrics_server
+
+    probe = BrokerProbe(settings)
+    checks = [probe] + ([health] if health else []) + [lambda: sink.healthy]
+    server = start_metrics_server(settings.metrics_port, combine(*checks))  # a port clash ends here
+    stop = stop or StopSignal()
+    probe.start()
     try:
-        app.run()
+        # a failed application leaves its last batch in the sink: drop it, Kafka replays it
+        run_resilient(build, probe, stop, name=name, on_outage=lambda _exc: sink.on_paused())
     except Exception as exc:
         cause = exc if isinstance(exc, permanent) else (exc.__cause__ or exc.__context__)
         if isinstance(cause, permanent):
             raise cause from None
         raise
     finally:
+        probe.stop()
         sink.close()
         if server:
             server.stop()
@@ -75,17 +88,25 @@ def run_until_stopped(app: Application, sink: BaseSink, server: Any,
 
 def run_sink(settings: Settings, kind: str, method: Optional[str] = None) -> int:
     """Run until SIGTERM/SIGINT (returns 0); a permanent warehouse error raises PermanentSinkError."""
-    from pulse.metrics import start_metrics_server
+    from .probe import WarehouseProbe
 
+    stop = StopSignal()  # first: a SIGTERM while starting stops the worker cleanly too
     sink = build_sink(settings, kind, method)
+    warehouse = WarehouseProbe(settings)
     # the raw sink's messages are chunks of up to CHUNK_STREAMS rows each
     commit_every = max(1, settings.sink_batch_rows // settings.chunk_streams) if kind == "raw" \
         else settings.sink_batch_rows
-    app = build_app(settings, f"sink-{kind}", KINDS[kind], sink,
-                    value_deserializer="bytes" if kind == "raw" else "json", commit_every=commit_every)
-    server = start_metrics_server(settings.metrics_port, lambda: sink.healthy)
+
+    def build() -> Application:
+        return build_app(settings, f"sink-{kind}", KINDS[kind], sink,
+                         value_deserializer="bytes" if kind == "raw" else "json", commit_every=commit_every)
+
     log.info("sink %s: %s -> warehouse %s.%s (%s)", kind, ", ".join(settings.topic(t) for t in KINDS[kind]),
              settings.snowflake_database, settings.snowflake_schema, sink.method)
-    run_until_stopped(app, sink, server, PermanentSinkError)
+    warehouse.start()
+    try:
+        run_until_stopped(settings, build, sink, PermanentSinkError, f"sink {kind}", warehouse, stop)
+    finally:
+        warehouse.stop()
     log.info("sink %s stopped", kind)
     return 0

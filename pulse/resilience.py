@@ -1,0 +1,278 @@
+"""Ride out a broker outage: run a Quix Streams `Application` again and again until SIGTERM.
+
+A Quix application does not survive its broker going away for long: a commit fails with
+`CheckpointConsumerCommitError ... Waiting for coordinator`, a transaction times out, or
+`KafkaBrokerUnavailableError` ends `run()` after `broker_availability_timeout`; a broker
+that is down at start fails topic creation. `run_resilient` catches exactly those errors,
+reports the outage on `/healthz` (through `BrokerProbe`, which asks the broker for metadata
+every few seconds, so an outage shows within seconds even while the consumer only retries
+quietly), waits until the broker answers again, with backoff, builds a fresh application
+from the worker's factory and runs it. Anything else (a bug, a permanent warehouse error, a
+fatal Kafka error such as failed authentication) still ends the worker.
+
+SIGTERM/SIGINT are honoured at every moment, also while building or waiting: the first one
+stops the current application (Quix finishes the checkpoint and commits) and returns.
+
+Typical use (see `sinks.worker.run_sink`):
+
+    stop = StopSignal()
+    probe = BrokerProbe(settings).start()
+    server = start_metrics_server(port, combine(probe, my_own_check))
+    run_resilient(lambda: build_app(...), probe, stop)
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient
+from quixstreams import Application
+from quixstreams.checkpointing.exceptions import CheckpointProducerTimeout
+from quixstreams.exceptions import PartitionAssignmentError
+from quixstreams.kafka.exceptions import BaseKafkaException, KafkaBrokerUnavailableError
+from quixstreams.models.topics.exceptions import CreateTopicTimeout, TopicNotFoundError
+
+from .kafka import client_config
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+HealthCheck = Callable[[], tuple[bool, str]]
+
+# errors a broker outage (or a broker still settling after a restart) raises
+_BROKER_ERRORS: tuple[type[BaseException], ...] = (
+    KafkaException, BaseKafkaException, KafkaBrokerUnavailableError, CheckpointProducerTimeout,
+    CreateTopicTimeout, TopicNotFoundError, PartitionAssignmentError,
+)
+# ... but these mean "a person must act", not "wait"
+_FATAL_CODES = {
+    KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED,
+    KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED,
+    KafkaError.CLUSTER_AUTHORIZATION_FAILED, KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+    KafkaError._SSL, KafkaError._INVALID_ARG,
+}
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: Optional[BaseException] = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def kafka_error(exc: BaseException) -> Optional[KafkaError]:
+    """The librdkafka error inside `exc` or its causes, if any."""
+    for link in _chain(exc):
+        for arg in getattr(link, "args", ()):
+            if isinstance(arg, KafkaError):
+                return arg
+        error = getattr(link, "error", None)
+        if isinstance(error, KafkaError):
+            return error
+    return None
+
+
+def is_broker_outage(exc: BaseException) -> bool:
+    """True if `exc` is what an unreachable or restarting broker raises (worth waiting out)."""
+    error = kafka_error(exc)
+    if error is not None and (error.fatal() or error.code() in _FATAL_CODES):
+        return False
+    return any(isinstance(link, _BROKER_ERRORS) for link in _chain(exc))
+
+
+def first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+class BrokerProbe:
+    """Asks the broker for cluster metadata every `interval` seconds in a daemon thread.
+
+    Its call is a `/healthz` check: (False, "kafka broker unreachable: ...") while the
+    broker does not answer within `timeout`, and also while `run_resilient` waits out an
+    outage it caught.
+    """
+
+    def __init__(self, settings: Settings, interval: float = 2.0, timeout: float = 3.0) -> None:
+        # its own connection errors would only repeat what the health reason says
+        self._admin = AdminClient(client_config(settings, log_level=0))
+        self.interval = interval
+        self.timeout = timeout
+        self._state: tuple[bool, str] = (True, "ok")
+        self._outage: Optional[str] = None  # set by run_resilient while it waits
+        self._changed = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="broker-probe", daemon=True)
+
+    def start(self) -> "BrokerProbe":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def check(self) -> tuple[bool, str]:
+        """Probe once now (blocking up to `timeout`) and record the answer."""
+        try:
+            self._admin.list_topics(timeout=self.timeout)
+            state = (True, "ok")
+        except KafkaException as exc:
+            state = (False, f"kafka broker unreachable: {first_line(exc)}")
+        with self._changed:
+            self._state = state
+            self._changed.notify_all()
+        return state
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.check()
+            self._stop.wait(self.interval)
+
+    def report_outage(self, reason: Optional[str]) -> None:
+        self._outage = reason
+
+    def __call__(self) -> tuple[bool, str]:
+        ok, reason = self._state
+        if not ok:
+            return ok, reason
+        if self._outage:
+            return False, self._outage
+        return True, "ok"
+
+    def wait_reachable(self, stop: threading.Event, poll: float = 0.5) -> bool:
+        """Block until the broker answers (True) or `stop` is set (False)."""
+        while not stop.is_set():
+            if self._state[0] and (not self._thread.is_alive() or self.check()[0]):
+                return True
+            with self._changed:
+                self._changed.wait(poll)
+        return False
+
+
+def combine(*checks: HealthCheck) -> HealthCheck:
+    """One `/healthz` check from several: the first failing one's reason, else "ok"."""
+
+    def check() -> tuple[bool, str]:
+        for part in checks:
+            ok, reason = part()
+            if not ok:
+                return ok, reason
+        return True, "ok"
+
+    return check
+
+
+class StopSignal:
+    """SIGTERM/SIGINT -> a stop flag, also stopping the application that runs at that moment.
+
+    Quix installs its own handlers in `run()` and marks itself running only afterwards, so a
+    signal in between is lost (issue 10 §9); `run_resilient` keeps these handlers in place
+    and stops the application again until `run()` returns.
+    """
+
+    def __init__(self, install: bool = True) -> None:
+        self.event = threading.Event()
+        self.app: Optional[Application] = None
+        if install and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._handle)
+            signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        self.set()
+
+    def set(self) -> None:
+        self.event.set()
+        app = self.app
+        if app is not None:
+            app.stop()
+
+    def is_set(self) -> bool:
+        return self.event.is_set()
+
+
+@dataclass
+class Backoff:
+    """Seconds to wait before the n-th consecutive rebuild: first, doubling, up to `most`."""
+
+    first: float = 1.0
+    most: float = 30.0
+    settled: float = 60.0  # an application that ran this long resets the backoff
+
+    def delay(self, attempt: int) -> float:
+        return min(self.most, self.first * 2 ** max(0, attempt - 1))
+
+
+def run_resilient(build: Callable[[], Application], probe: BrokerProbe, stop: StopSignal,
+                  backoff: Backoff = Backoff(), name: str = "worker",
+                  on_outage: Optional[Callable[[BaseException], None]] = None) -> None:
+    """Run `build()`'s application until `stop`; rebuild it after each broker outage.
+
+    `build` is called again for every attempt (a fresh Application, consumer and producer);
+    objects it closes over, such as a sink, are reused. Returns when stopped; re-raises any
+    error that is not a broker outage.
+    """
+    attempt = 0
+    while not stop.is_set():
+        app: Optional[Application] = None
+        began = time.monotonic()
+        try:
+            app = build()
+            app._setup_signal_handlers = lambda: None  # keep StopSignal's handlers (see its doc)
+            stop.app = app
+            if stop.is_set():
+                return
+            watcher = _StopWatcher(app, stop)
+            try:
+                app.run()
+            finally:
+                watcher.done()
+            return  # run() returns only when stopped
+        except Exception as exc:
+            if stop.is_set():
+                log.info("%s: stopped during %s", name, first_line(exc))
+                return
+            if not is_broker_outage(exc):
+                raise
+            if time.monotonic() - began > backoff.settled:
+                attempt = 0  # it ran fine for a while: start the backoff afresh
+            attempt += 1
+            reason = f"kafka broker unavailable: {first_line(exc)}"
+            probe.report_outage(reason)
+            if on_outage is not None:
+                on_outage(exc)
+            delay = backoff.delay(attempt)
+            log.warning("%s: %s; rebuilding in %.0fs (attempt %d)", name, reason, delay, attempt)
+            if stop.event.wait(delay) or not probe.wait_reachable(stop.event):
+                return
+            log.info("%s: kafka broker reachable again; restarting the application", name)
+            probe.report_outage(None)
+        finally:
+            stop.app = None
+
+
+class _StopWatcher:
+    """While `run()` starts, repeat `app.stop()` once stopped, so no signal is lost."""
+
+    def __init__(self, app: Application, stop: StopSignal) -> None:
+        self._app = app
+        self._stop = stop
+        self._done = threading.Event()
+        threading.Thread(target=self._loop, name="stop-watcher", daemon=True).start()
+
+    def _loop(self) -> None:
+        while not self._done.is_set():
+            if self._stop.is_set():
+                self._app.stop()
+            self._done.wait(0.5)
+
+    def done(self) -> None:
+        self._done.set()
