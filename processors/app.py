@@ -25,6 +25,8 @@ from quixstreams.models.topics import Topic, TopicConfig
 from pulse import topics
 from pulse.events import ChunkError, decode_chunk
 from pulse.kafka import app_connection, broker_topic, ensure_topics, partition_count
+from pulse.metrics import start_metrics_server
+from pulse.resilience import BrokerProbe, StopSignal, run_resilient
 from pulse.settings import Settings
 
 from . import metrics
@@ -193,12 +195,16 @@ def build(settings: Settings, commit_interval: Optional[float] = None) -> Applic
 
 
 def run(settings: Settings) -> None:
-    from pulse.metrics import start_metrics_server
-
-    app = build(settings)
-    server = start_metrics_server(settings.metrics_port)
+    """Until SIGTERM/SIGINT (honoured from the first instant, also while starting): serve
+    /metrics and /healthz, and rebuild the application after each broker outage, which
+    /healthz reports within seconds (`pulse.resilience`)."""
+    stop = StopSignal()
+    probe = BrokerProbe(settings)
+    server = start_metrics_server(settings.metrics_port, probe)  # a port clash ends here, in one line
+    probe.start()
     try:
-        app.run()  # handles SIGTERM/SIGINT: finishes the batch, commits, closes
+        run_resilient(lambda: build(settings), probe, stop, name="processor")
     finally:
+        probe.stop()
         if server:
             server.stop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 from typing import Optional, Sequence
 
@@ -38,7 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stop_while_starting(signum: int, _frame: object) -> None:
+    """A SIGTERM before a worker has its own handler: nothing runs yet, so stop at once, cleanly."""
+    raise SystemExit(0)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _stop_while_starting)  # workers install their own as they start
     from devstack.service import ServiceError
     from pulse.settings import ConfigError
 

@@ -1,0 +1,99 @@
+"""The processor under faults (issue 10 §4, §9): it rides out its broker stopped for two minutes
+(/healthz 503 with the reason within 10 s, no exit) and afterwards every window row equals the
+independent computation, once; and the first SIGTERM stops it, even one that arrives while
+it is still starting."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import Callable
+
+from devstack.kafka import KafkaBroker
+from pulse import topics
+from pulse.kafka import ensure_topics
+from pulse.settings import Settings
+from tests import reference
+from tests.conftest import WAREHOUSE_PORT
+from tests.pipeline import Sender, TopicReader, make_event, start_worker, stop_worker
+from tests.scenario import I_S, T0, W_S
+from tests.test_outages import BROKER_OUTAGE, HEALTH_DEADLINE, health, own_broker  # noqa: F401 (fixture)
+from tests.test_processor import OUTPUTS, TOP_N, check_outputs
+
+METRICS_PORT = WAREHOUSE_PORT + 13
+
+
+def send_polls(sender: Sender, first: int, last: int) -> None:
+    for k in range(first, last):
+        t = T0 + k * I_S * 1000
+        for user in ("1", "2", "3"):
+            sender.event(make_event(t, f"s{user}", user, 10 * int(user) + k, f"g{user}"))
+        sender.ticks(t)
+
+
+def test_processor_rides_out_a_broker_outage(make_settings: Callable[..., Settings], own_broker: KafkaBroker,
+                                             tmp_path: Path) -> None:
+    settings = make_settings(kafka_bootstrap=own_broker.bootstrap, window_seconds=W_S, poll_interval_seconds=I_S,
+                             top_n=TOP_N, chunk_keys=4, topic_partitions=2)
+    ensure_topics(settings, [settings.topic(name) for name in topics.ALL])
+    sender = Sender(settings, settings.topic(topics.STREAMS), 2)
+    send_polls(sender, 0, 12)
+    proc = start_worker(["processor"], settings, tmp_path / "processor.log", METRICS_PORT=str(METRICS_PORT),
+                        PROCESSOR_INSTANCE_ID="0")
+    reader = TopicReader(settings, [settings.topic(t) for t in OUTPUTS.values()])
+    try:
+        reader.poll_until(lambda r: len(r.get(settings.topic(topics.WINDOWS_GAMES), [])) >= 3, 120, settle=0)
+        reader.close()
+        own_broker.stop()
+        deadline = time.monotonic() + HEALTH_DEADLINE
+        while health(METRICS_PORT)[0] != 503:
+            assert time.monotonic() < deadline, f"/healthz still {health(METRICS_PORT)} after {HEALTH_DEADLINE}s"
+            time.sleep(0.5)
+        assert "kafka broker" in health(METRICS_PORT)[1]
+        outage_end = time.monotonic() + BROKER_OUTAGE
+        while time.monotonic() < outage_end:
+            assert proc.poll() is None, "the processor exited during the outage:\n" + \
+                (tmp_path / "processor.log").read_text()[-3000:]
+            time.sleep(1)
+        own_broker.start(timeout=120)
+        sender = Sender(settings, settings.topic(topics.STREAMS), 2)
+        send_polls(sender, 12, 25)
+        sender.ticks(T0 + 24 * I_S * 1000, final=True)
+        expected = reference.compute(_all_events(), W_S, I_S, TOP_N)
+        total = sum(len(v) for v in expected.values())
+        reader = TopicReader(settings, [settings.topic(t) for t in OUTPUTS.values()])
+        reader.poll_until(lambda r: sum(len(r.get(settings.topic(t), [])) for t in OUTPUTS.values()) >= total,
+                          240, alive=lambda: _alive(proc))
+        check_outputs(settings, expected, reader)
+        deadline = time.monotonic() + 30
+        while health(METRICS_PORT)[0] != 200:
+            assert time.monotonic() < deadline, f"/healthz {health(METRICS_PORT)} after the broker came back"
+            time.sleep(0.5)
+    finally:
+        reader.close()
+        assert stop_worker(proc) == 0, (tmp_path / "processor.log").read_text()[-3000:]
+    assert "Traceback" not in (tmp_path / "processor.log").read_text()
+
+
+def _alive(proc) -> None:
+    assert proc.poll() is None, "the processor exited"
+
+
+def _all_events() -> list[dict]:
+    events = []
+    for k in range(25):
+        t = T0 + k * I_S * 1000
+        for user in ("1", "2", "3"):
+            events.append(make_event(t, f"s{user}", user, 10 * int(user) + k, f"g{user}"))
+    return events
+
+
+def test_the_first_sigterm_stops_the_processor_even_while_it_starts(make_settings: Callable[..., Settings],
+                                                                    tmp_path: Path) -> None:
+    settings = make_settings()
+    for delay in (0.3, 1.5, 3.0):
+        proc = start_worker(["processor"], settings, tmp_path / f"processor-{delay}.log")
+        time.sleep(delay)  # the moment the signal lands: importing, building, starting to run
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0, (tmp_path / f"processor-{delay}.log").read_text()[-3000:]
