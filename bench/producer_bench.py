@@ -100,8 +100,12 @@ def replay_bench(path: Path) -> dict:
     settings = load_settings(kafka_bootstrap=os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:39092"),
                              topic_prefix=f"bench{uuid.uuid4().hex[:6]}.", metrics_port=0)
     before = _peak_mb()
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
     report = replay(settings, path)
-    return {"polls": report.polls, "events": report.events, "seconds": round(report.seconds, 1),
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_seconds = used.ru_utime + used.ru_stime - cpu.ru_utime - cpu.ru_stime  # every thread, librdkafka's too
+    return {"cpu_seconds": round(cpu_seconds, 1), "events_per_cpu_s": round(report.events / cpu_seconds),
+            "polls": report.polls, "events": report.events, "seconds": round(report.seconds, 1),
             "events_per_s": round(report.events_per_second), "file_mb": round(path.stat().st_size / 2**20, 1),
             "peak_mb": round(_peak_mb()), "start_mb": round(before), "undelivered": report.undelivered,
             "topic_prefix": settings.topic_prefix}
@@ -124,11 +128,11 @@ def replay_rows(channels: int, polls: int, env: dict) -> list[dict]:
 
 
 def print_replay(rows: list[dict]) -> None:
-    print(f"\n{'replay':<16}{'polls':>8}{'events':>10}{'seconds':>9}{'events/s':>10}{'file MB':>9}"
-          f"{'peak RSS MB':>13}")
+    print(f"\n{'replay':<16}{'polls':>8}{'events':>10}{'seconds':>9}{'events/s':>10}{'CPU s':>8}"
+          f"{'events/CPU-s':>14}{'file MB':>9}{'peak RSS MB':>13}")
     for r in rows:
         print(f"{'gzip JSONL':<16}{r['polls']:>8}{r['events']:>10}{r['seconds']:>9}{r['events_per_s']:>10}"
-              f"{r['file_mb']:>9}{r['peak_mb']:>13}")
+              f"{r['cpu_seconds']:>8}{r['events_per_cpu_s']:>14}{r['file_mb']:>9}{r['peak_mb']:>13}")
 
 
 def main() -> int:

@@ -59,6 +59,8 @@ class Reader:
     def progress(self) -> float:
         if self._raw is None or not self.size:
             return 0.0
+        if self._raw.closed:  # read to the end
+            return 1.0
         return min(1.0, self._raw.tell() / self.size)
 
     def __iter__(self) -> Iterator[tuple[int, list[Any]]]:
