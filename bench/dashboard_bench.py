@@ -42,7 +42,8 @@ GAMES = ("Just Chatting", "Grand Theft Auto V", "League of Legends", "Counter-St
 
 def seed_synthetic(conn: Any, start: datetime, days: float, channels: int) -> int:
     """Fill the window tables with `days` of 10-minute windows for `channels` channels, in SQL
-    (GENERATOR), deterministic: Zipf-like channel sizes, a daily cycle, a game switch every 6 h.
+    (GENERATOR), deterministic: Zipf-like channel sizes, a daily cycle peaking about 11:40 after
+    `start`, a game switch every 6 h (the first games of GAMES draw the most channels).
     GAME_WINDOWS, GAME_TOP_CHANNELS and ALERTS are derived from CHANNEL_WINDOWS, so the tables
     agree. Returns the number of CHANNEL_WINDOWS rows."""
     windows = int(days * 144)
@@ -58,7 +59,7 @@ def seed_synthetic(conn: Any, start: datetime, days: float, channels: int) -> in
                 SELECT WI, CI,
                        300000.0 / (CI + 10) * (1.15 + SIN(MOD(WI, 144) / 144.0 * 6.283185 - 1.5))
                            * (0.85 + 0.15 * SIN(CI * 12.9898 + WI * 78.233)) AS VIEWERS,
-                       CAST(MOD(CI * 7 + FLOOR(WI / 36), {len(GAMES)}) AS INTEGER) AS GI
+                       CAST(FLOOR({len(GAMES)} * POWER(MOD(CI * 0.6180339 + FLOOR(WI / 36) * 0.1, 1), 2)) AS INTEGER) AS GI
                 FROM W CROSS JOIN C)
         SELECT DATEADD('minute', 10 * S.WI, %s::TIMESTAMP_NTZ), DATEADD('minute', 10 * S.WI + 10, %s::TIMESTAMP_NTZ),
                'u' || S.CI, 'channel' || S.CI, 'Channel ' || S.CI, 'g' || S.GI, G.GAME_NAME,

@@ -4,9 +4,11 @@ turns a missing table or a down warehouse into a sentence, and the chart and tab
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Optional
+from urllib.parse import quote
 
 import altair as alt
 import pandas as pd
@@ -148,7 +150,15 @@ def humanized(df: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
 
 
 def table(df: pd.DataFrame) -> None:
-    st.table(df.set_index(df.columns[0]))
+    st.table(df, hide_index=True)
+
+
+def link(text: Any, page: str, param: str, value: Any) -> str:
+    """A Markdown link to another page of this app (`st.table` renders Markdown), e.g. a game's
+    name leading to `game?game=<id>`; the name's Markdown characters are escaped."""
+    label = "(no name)" if text is None or (isinstance(text, float) and pd.isna(text)) else str(text)
+    label = re.sub(r"([\\`*_{}\[\]()#+\-.!|<>])", r"\\\1", label)
+    return f"[{label}]({page}?{param}={quote(str(value), safe='')})"
 
 
 def utc(df: pd.DataFrame, column: str) -> pd.DataFrame:

@@ -69,7 +69,7 @@ def texts(elements) -> str:
 
 def rows(at: AppTest, index: int) -> list[dict]:
     frame = at.table[index].value
-    return frame.reset_index().to_dict("records")
+    return frame.to_dict("records")
 
 
 # --- Overview -------------------------------------------------------------------------------
@@ -83,17 +83,17 @@ def test_overview_shows_the_latest_complete_window(seeded):
     assert shown["Top game"] == "Just Chatting"
     assert shown["Top game's watch hours"] == human(w1[0][3]) == "12.3k"
     assert shown["All games' watch hours"] == human(sum(g[3] for g in w1))
-    assert shown["Viewers (average)"] == human(sum(g[4] for g in w1))
+    assert shown["Viewers (all games)"] == human(sum(g[4] for g in w1))
 
     games = rows(at, 0)
     assert [(r["#"], r["Game"], r["Watch hours"], r["Avg viewers"], r["Peak viewers"], r["Channels"]) for r in games] == [
-        (g[-1], g[2], human(g[3]), human(g[4]), human(g[5]), human(g[6])) for g in w1]
+        (g[-1], ui.link(g[2], "game", "game", g[1]), human(g[3]), human(g[4]), human(g[5]), human(g[6])) for g in w1]
     assert [r["Change"] for r in games] == ["▲1", "▼1", "new"]  # ranks in W0: 2, 1, absent
 
     channels = rows(at, 1)
     c1 = sorted((c for c in data.CHANNELS if c[0] == data.W1), key=lambda c: c[-1])
     assert [(r["#"], r["Channel"], r["Game"], r["Watch hours"], r["Peak viewers"]) for r in channels] == [
-        (c[-1], c[3], c[5], human(c[6]), human(c[8])) for c in c1]
+        (c[-1], ui.link(c[3], "channel", "channel", c[1]), c[5], human(c[6]), human(c[8])) for c in c1]
     assert [r["Change"] for r in channels] == ["▲1", "▼1", "new", "new"]
 
 
@@ -166,7 +166,7 @@ def test_game_page_history_and_top_channels(seeded):
     top = rows(at, 0)
     expected = [t for t in data.TOP_CHANNELS if t[0] == data.W1]
     assert [(r["#"], r["Channel"], r["Watch hours"], r["Peak viewers"]) for r in top] == [
-        (t[3], t[6], human(t[7]), human(t[9])) for t in expected]
+        (t[3], ui.link(t[6], "channel", "channel", t[4]), human(t[7]), human(t[9])) for t in expected]
     at.selectbox(key="game_window").set_value(data.W2).run()
     assert "No top channels were written for this window yet" in texts(at.info)
 
@@ -209,7 +209,7 @@ def test_channel_page_history_and_games(seeded):
     assert len(at.get("vega_lite_chart")) == 3
     games = rows(at, 0)
     assert [(r["Game"], r["Watch hours"], r["Windows live"]) for r in games] == [
-        ("Fortnite", human(sum(c[6] for c in history)), "2")]
+        ("[Fortnite](game?game=33214)", human(sum(c[6] for c in history)), "2")]
 
 
 def test_channel_search_by_login_or_name(seeded):

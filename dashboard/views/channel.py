@@ -9,7 +9,7 @@ from dashboard.format import human
 
 st.title("Channel")
 
-GAME_COLUMNS = {"GAME_NAME": "Game", "WATCH_HOURS": "Watch hours", "PEAK_VIEWERS": "Peak viewers",
+GAME_COLUMNS = {"GAME": "Game", "WATCH_HOURS": "Watch hours", "PEAK_VIEWERS": "Peak viewers",
                 "WINDOWS": "Windows live", "FIRST_SEEN": "First seen (UTC)", "LAST_SEEN": "Last seen (UTC)"}
 
 
@@ -63,7 +63,9 @@ def show_channel(ctx: ui.Context, user_id: str, span) -> None:
     with right:
         ui.line(history, "WINDOW_START", {"AVG_VIEWERS": "average", "PEAK_VIEWERS": "peak"}, "Viewers per window")
         st.markdown("**Games played**")
-        ui.table(ui.humanized(q.channel_games(ctx.source, user_id, span), GAME_COLUMNS))
+        games = q.channel_games(ctx.source, user_id, span)
+        games = games.assign(GAME=[ui.link(n, "game", "game", g) for n, g in zip(games["GAME_NAME"], games["GAME_ID"])])
+        ui.table(ui.humanized(games, GAME_COLUMNS))
 
 
 ui.page(body)

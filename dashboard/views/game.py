@@ -9,7 +9,7 @@ from dashboard.format import human
 
 st.title("Game")
 
-TOP_COLUMNS = {"RANK": "#", "USER_NAME": "Channel", "USER_LOGIN": "Login", "WATCH_HOURS": "Watch hours",
+TOP_COLUMNS = {"RANK": "#", "CHANNEL": "Channel", "USER_LOGIN": "Login", "WATCH_HOURS": "Watch hours",
                "AIR_HOURS": "Air hours", "PEAK_VIEWERS": "Peak viewers"}
 
 
@@ -64,6 +64,7 @@ def show_game(ctx: ui.Context, game_id: str, name: str, span) -> None:
     if top.empty:
         st.info("No top channels were written for this window yet (GAME_TOP_CHANNELS).")
     else:
+        top = top.assign(CHANNEL=[ui.link(n, "channel", "channel", u) for n, u in zip(top["USER_NAME"], top["USER_ID"])])
         ui.table(ui.humanized(top, TOP_COLUMNS))
 
 

@@ -9,9 +9,11 @@ from dashboard.format import human
 
 st.title("Twitch Pulse: viewership")
 
-GAME_COLUMNS = {"RANK": "#", "CHANGE": "Change", "GAME_NAME": "Game", "WATCH_HOURS": "Watch hours",
+TOP = 10  # rows of the top lists
+
+GAME_COLUMNS = {"RANK": "#", "CHANGE": "Change", "GAME": "Game", "WATCH_HOURS": "Watch hours",
                 "AVG_VIEWERS": "Avg viewers", "PEAK_VIEWERS": "Peak viewers", "UNIQUE_CHANNELS": "Channels"}
-CHANNEL_COLUMNS = {"RANK": "#", "CHANGE": "Change", "USER_NAME": "Channel", "GAME_NAME": "Game",
+CHANNEL_COLUMNS = {"RANK": "#", "CHANGE": "Change", "CHANNEL": "Channel", "GAME_NAME": "Game",
                    "WATCH_HOURS": "Watch hours", "AVG_VIEWERS": "Avg viewers", "PEAK_VIEWERS": "Peak viewers"}
 
 
@@ -29,7 +31,7 @@ def latest_window(ctx: ui.Context, windows: q.LatestWindows) -> None:
     if windows.newest != windows.latest:
         st.caption(f"The window of {ui.when(windows.newest)} is still being written; rank changes compare "
                    f"with the window before ({ui.when(windows.previous)}).")
-    games = q.top_games(ctx.source, windows.latest, windows.previous)
+    games = q.top_games(ctx.source, windows.latest, windows.previous, TOP)
     totals = q.window_totals(ctx.source, windows.latest).iloc[0]
     top = games.iloc[0]
     c1, c2, c3, c4 = st.columns(4)
@@ -37,23 +39,26 @@ def latest_window(ctx: ui.Context, windows: q.LatestWindows) -> None:
     c2.metric("Top game's watch hours", human(top["WATCH_HOURS"]),
               help=f"{top['WATCH_HOURS']:,.1f} hours in this window")
     c3.metric("All games' watch hours", human(totals["WATCH_HOURS"]))
-    c4.metric("Viewers (average)", human(totals["AVG_VIEWERS"]), help="all games' average viewers added up")
+    c4.metric("Viewers (all games)", human(totals["AVG_VIEWERS"]), help="all games' average viewers added up")
 
+    channels = q.top_channels(ctx.source, windows.latest, windows.previous, TOP)
     left, right = st.columns(2)
     with left:
-        st.markdown("**Top games** by watch hours")
-        games = games.assign(CHANGE=ui.rank_moves(games))
+        st.markdown(f"**Top {TOP} games** by watch hours (rank change since the window before)")
+        games = games.assign(CHANGE=ui.rank_moves(games),
+                             GAME=[ui.link(n, "game", "game", g) for n, g in zip(games["GAME_NAME"], games["GAME_ID"])])
         ui.table(ui.humanized(games, GAME_COLUMNS))
-        ui.bars(games.head(10).fillna({"GAME_NAME": "(no category)"}), "GAME_NAME", "WATCH_HOURS",
-                "Watch hours, top 10 games")
+        ui.bars(games.fillna({"GAME_NAME": "(no category)"}), "GAME_NAME", "WATCH_HOURS", "Watch hours by game")
     with right:
-        st.markdown("**Top channels** by watch hours")
-        channels = q.top_channels(ctx.source, windows.latest, windows.previous)
+        st.markdown(f"**Top {TOP} channels** by watch hours")
         if channels.empty:
             st.info("No channel rows for this window yet: CHANNEL_WINDOWS is written by the same sink as the games.")
-        else:
-            channels = channels.assign(CHANGE=ui.rank_moves(channels))
-            ui.table(ui.humanized(channels, CHANNEL_COLUMNS))
+            return
+        channels = channels.assign(
+            CHANGE=ui.rank_moves(channels),
+            CHANNEL=[ui.link(n, "channel", "channel", u) for n, u in zip(channels["USER_NAME"], channels["USER_ID"])])
+        ui.table(ui.humanized(channels, CHANNEL_COLUMNS))
+        ui.bars(channels.fillna({"USER_NAME": "?"}), "USER_NAME", "WATCH_HOURS", "Watch hours by channel")
 
 
 def platform(ctx: ui.Context) -> None:
