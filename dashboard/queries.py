@@ -19,7 +19,7 @@ import streamlit as st
 
 from .timerange import TimeRange
 
-TTL = 10  # seconds a query result is reused: below the auto-refresh period, so a refresh sees new windows
+TTL = 5  # seconds a query result is reused (shared by every viewer): below the auto-refresh period
 MAX_POINTS = 5000  # rows of history one chart may draw
 TOP = 20  # rows of a "top" list
 
