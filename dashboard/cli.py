@@ -22,7 +22,7 @@ def _dashboard(args: argparse.Namespace) -> int:
     from devstack.service import ServiceError, port_open
     from pulse.settings import load_settings
 
-    from .ui import REFRESH_ENV
+    from . import REFRESH_ENV
 
     settings = load_settings()  # a bad setting stops here with one line, not inside the page
     if args.refresh < 0:
@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "(GAME_WINDOWS, CHANNEL_WINDOWS, GAME_TOP_CHANNELS, ALERTS and the rollup views) with the\n"
             "sinks' connection settings, so it works on Snowflake and on the local fakesnow server."),
         formatter_class=Formatter)
-    p.add_argument("--port", type=int, default=int(os.environ.get("DASHBOARD_PORT", 8501)),
+    p.add_argument("--port", type=int, default=os.environ.get("DASHBOARD_PORT", "8501"),
                    help="HTTP port (env DASHBOARD_PORT)")
     p.add_argument("--address", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     p.add_argument("--refresh", type=float, default=15.0,

@@ -14,12 +14,11 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from . import REFRESH_ENV
 from . import queries as q
 from .format import human, rank_change
 from .timerange import CHOICES, CUSTOM, DEFAULT, TimeRange, resolve
 
-# Seconds between automatic refreshes of a page's data (`twitch-pulse dashboard --refresh`).
-REFRESH_ENV = "DASHBOARD_REFRESH"
 DEFAULT_REFRESH = 15.0
 
 NO_WINDOW = ("No window has closed yet: the processor closes each 10-minute window one poll after its end, "

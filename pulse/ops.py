@@ -147,7 +147,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--simulator-port", type=int, default=8780, help="Helix simulator port")
     p.add_argument("--refresh", type=float, default=5.0, help="seconds between console board refreshes")
     p.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0 = until Ctrl-C)")
-    p.add_argument("--dashboard-port", type=int, default=int(os.environ.get("DASHBOARD_PORT", 8501)),
+    p.add_argument("--dashboard-port", type=int, default=os.environ.get("DASHBOARD_PORT", "8501"),
                    help="port of the viewership dashboard started alongside (0 = do not start it; env DASHBOARD_PORT)")
     p.set_defaults(handler=_run)
     c = sub.add_parser("config", help="print the effective configuration (secrets shown as **********)",

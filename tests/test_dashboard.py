@@ -4,6 +4,10 @@ in the pickers and search boxes gives a sentence, not an error."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Iterator
@@ -247,3 +251,28 @@ def test_alerts_page_lists_the_latest_with_links(seeded):
     at.multiselect(key="alert_kinds").set_value([]).run()
     assert not at.exception
     assert "No alert of the kinds picked" in texts(at.info)
+
+
+# --- the command ----------------------------------------------------------------------------
+
+
+def _dashboard_command(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pulse", "dashboard", *args], env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_command_port_taken_is_one_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = _dashboard_command("--port", str(port), env={})
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"twitch-pulse: dashboard: port 127.0.0.1:{port} is taken; choose another with --port"
+
+
+def test_command_bad_setting_is_one_line():
+    done = _dashboard_command("--port", "1", env={"SNOWFLAKE_NETWORK_TIMEOUT": "soon"})
+    assert done.returncode == 2
+    assert done.stderr.startswith("twitch-pulse: invalid configuration: SNOWFLAKE_NETWORK_TIMEOUT")
+    assert "Traceback" not in done.stderr
