@@ -5,6 +5,8 @@ channels, their top channels and two alerts. Values are picked so each formats d
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+import socket
+import urllib.request
 from typing import Any
 
 T0 = datetime(2026, 3, 1, 12, 0)
@@ -68,3 +70,19 @@ def seed(conn: Any) -> None:
         "INSERT INTO ALERTS (ALERT_ID, KIND, SUBJECT_TYPE, SUBJECT_ID, SUBJECT_NAME, GAME_ID, GAME_NAME, VIEWERS, "
         "BASELINE, THRESHOLD, CAPTURED_AT, URL) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", ALERTS)
     cur.close()
+
+
+def free_port() -> int:
+    """A port nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def healthy(url: str) -> bool:
+    """Does the Streamlit server at `url` answer its health check?"""
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False

@@ -17,12 +17,14 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from dashboard import ui
+from devstack.pipeline import LocalPipeline
 from dashboard.format import human
 from pulse.settings import Settings
 from pulse.warehouse import connect
 from sinks.schema import bootstrap
 
 from . import dashboard_support as data
+from .dashboard_support import free_port, healthy
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 
@@ -276,3 +278,16 @@ def test_command_bad_setting_is_one_line():
     assert done.returncode == 2
     assert done.stderr.startswith("twitch-pulse: invalid configuration: SNOWFLAKE_NETWORK_TIMEOUT")
     assert "Traceback" not in done.stderr
+
+
+def test_local_pipeline_serves_the_dashboard(make_settings, warehouse_server, tmp_path: Path):
+    """`twitch-pulse run`'s wiring: the pipeline starts the dashboard worker, waits until it
+    listens, and stops it cleanly with the rest."""
+    pipeline = LocalPipeline(make_settings(), tmp_path, dashboard_port=free_port())
+    try:
+        pipeline.start(only=["dashboard"])
+        assert healthy(pipeline.dashboard_url)
+        assert pipeline.metrics_ports == list(range(9101, 9107))  # the dashboard takes no metrics port
+    finally:
+        codes = pipeline.stop()
+    assert codes == {"dashboard": 0}

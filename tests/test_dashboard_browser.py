@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from datetime import datetime
 from pathlib import Path
 from typing import Iterator
@@ -24,6 +22,8 @@ from pulse.settings import Settings
 from pulse.warehouse import connect
 from sinks.schema import bootstrap
 
+from .dashboard_support import free_port, healthy
+
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOT = ROOT / "docs" / "dashboard.png"
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
@@ -35,25 +35,19 @@ pytestmark = pytest.mark.skipif(
            "apt-get install -y chromium chromium-driver)")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
+DEMO_SCHEMA = "DASHBOARD_DEMO"  # a fixed name, so the screenshot (which shows it) is the same on every run
 
 
 @pytest.fixture
-def seeded_warehouse(wh_settings: Settings) -> tuple[Settings, str, float]:
-    """A day and a half of windows for 300 channels, ending at the daily peak; returns the latest complete window's top game and
-    its watch hours, read straight from GAME_WINDOWS."""
-    conn = connect(wh_settings)
+def seeded_warehouse(make_settings, warehouse_server) -> Iterator[tuple[Settings, str, float]]:
+    """A day and a half of windows for 300 channels, ending at the daily peak; yields the
+    latest complete window's top game and its watch hours, read straight from GAME_WINDOWS."""
+    settings = make_settings(snowflake_schema=DEMO_SCHEMA)
+    drop = f"DROP SCHEMA IF EXISTS {settings.snowflake_database}.{DEMO_SCHEMA} CASCADE"
+    conn = connect(settings, with_schema=False)
+    conn.cursor().execute(drop)
+    conn.close()
+    conn = connect(settings)
     bootstrap(conn)
     seed_synthetic(conn, datetime(2026, 3, 1), days=1.5, channels=300)
     cur = conn.cursor()
@@ -62,14 +56,15 @@ def seeded_warehouse(wh_settings: Settings) -> tuple[Settings, str, float]:
     cur.execute("SELECT GAME_NAME, WATCH_HOURS FROM GAME_WINDOWS WHERE WINDOW_START = %s ORDER BY RANK, GAME_ID LIMIT 1",
                 (latest,))
     name, watch_hours = cur.fetchone()
+    yield settings, name, watch_hours
+    cur.execute(drop)
     conn.close()
-    return wh_settings, name, watch_hours
 
 
 @pytest.fixture
 def dashboard_url(seeded_warehouse, tmp_path: Path) -> Iterator[str]:
     settings = seeded_warehouse[0]
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "dashboard.log"
     env = {**os.environ, **settings.as_env()}
@@ -78,7 +73,7 @@ def dashboard_url(seeded_warehouse, tmp_path: Path) -> Iterator[str]:
                                 env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 90
-        while not _healthy(url):
+        while not healthy(url):
             assert proc.poll() is None, f"dashboard exited with {proc.returncode}:\n{log.read_text()}"
             assert time.monotonic() < deadline, f"dashboard not healthy within 90 s:\n{log.read_text()}"
             time.sleep(0.3)
@@ -122,3 +117,4 @@ def test_browser_shows_top_game_and_charts(seeded_warehouse, dashboard_url):
         assert SCREENSHOT.stat().st_size > 20_000
     finally:
         driver.quit()
+
