@@ -16,6 +16,7 @@ from typing import Any, NamedTuple, Optional, Sequence
 
 import pandas as pd
 import streamlit as st
+from snowflake.connector import errors
 
 from .timerange import TimeRange
 
@@ -65,6 +66,7 @@ def current_source() -> Source:
     session = _active_session()
     if session is not None:
         return Source("snowflake-session", str(session.get_current_database()), str(session.get_current_schema()))
+    # imported here, not at the top: Streamlit in Snowflake has the session and no pipeline settings
     from pulse.settings import load_settings
 
     settings = load_settings()
@@ -126,8 +128,6 @@ def fetch(source: Source, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
 
 
 def _is_connection_error(exc: BaseException) -> bool:
-    from snowflake.connector import errors
-
     return isinstance(exc, (errors.OperationalError, errors.InterfaceError)) or "closed" in str(exc).lower()
 
 
