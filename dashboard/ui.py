@@ -21,7 +21,7 @@ from .timerange import CHOICES, CUSTOM, DEFAULT, TimeRange, resolve
 
 DEFAULT_REFRESH = 15.0
 
-NO_WINDOW = ("No window has closed yet: the processor closes each 10-minute window one poll after its end, "
+NO_WINDOW = ("No window has closed yet: the processor closes each window one poll after its end, "
              "and the sink writes it here within seconds. This page fills in by itself.")
 NO_TABLES = ("The warehouse has no window tables yet: the sinks create them when they first start "
              "(`twitch-pulse bootstrap` does it by hand). This page fills in by itself once windows arrive.")
@@ -52,6 +52,7 @@ def sidebar() -> Optional[Context]:
         source = q.current_source()
     except Exception as exc:  # a ConfigError: one line, no traceback
         st.error(f"Cannot read the warehouse settings: {exc}")
+        st.session_state["context"] = None
         return None
     with st.sidebar:
         choice = st.selectbox("Time range", CHOICES, index=CHOICES.index(DEFAULT), key="range_choice",
@@ -102,7 +103,7 @@ def guarded(body: Callable[[], Any]) -> None:
     except q.NoTables:
         st.info(NO_TABLES)
     except q.WarehouseError as exc:
-        st.error(f"The warehouse did not answer: {exc}. The page retries on its next refresh.")
+        st.error(f"The warehouse did not answer: {exc}. Reload the page, or wait for its next refresh.")
 
 
 def page(body: Callable[[Context], Any]) -> None:
