@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name == module_name:
+            if exc.name in (module_name, module_name.split(".")[0]):  # the area is not installed
                 continue
             raise
         module.register(sub)
