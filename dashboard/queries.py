@@ -5,13 +5,14 @@ bounded (a LIMIT, and a time range where it reads history), and results are cach
 seconds with `st.cache_data`, keyed by the warehouse (`Source`) so two warehouses never share
 an entry. The connection is the sinks' own (`pulse.warehouse.connect(settings)`), so the same
 code reads Snowflake and the local fakesnow server; inside Streamlit in Snowflake it is the
-app's session instead (no credentials there).
+app's own `st.connection("snowflake")` instead (no credentials there).
 """
 
 from __future__ import annotations
 
 import threading
 from datetime import datetime
+from pathlib import Path
 from typing import Any, NamedTuple, Optional, Sequence
 
 import pandas as pd
@@ -49,24 +50,32 @@ class Source(NamedTuple):
 _lock = threading.Lock()  # one statement at a time per connection: Streamlit runs sessions in threads
 
 
-def _active_session() -> Any:
-    """The Snowpark session when running as Streamlit in Snowflake, else None."""
+SIS = "streamlit-in-snowflake"  # Source.where when the app runs inside Snowflake
+SPCS_TOKEN = Path("/snowflake/session/token")  # mounted in Snowflake's containers (container runtime)
+
+
+def in_snowflake() -> bool:
+    """Running as Streamlit in Snowflake: Snowflake's session token is mounted (container
+    runtime) or a Snowpark session is active (warehouse runtime)."""
+    if SPCS_TOKEN.exists():
+        return True
     try:
         from snowflake.snowpark.context import get_active_session  # type: ignore[import-not-found]
     except ImportError:
-        return None
+        return False
     try:
-        return get_active_session()
+        get_active_session()
+        return True
     except Exception:
-        return None
+        return False
 
 
 def current_source() -> Source:
-    """The warehouse this app reads: Streamlit in Snowflake's session, or the sinks' settings."""
-    session = _active_session()
-    if session is not None:
-        return Source("snowflake-session", str(session.get_current_database()), str(session.get_current_schema()))
-    # imported here, not at the top: Streamlit in Snowflake has the session and no pipeline settings
+    """The warehouse this app reads: the app's own in Snowflake, or the sinks' settings."""
+    if in_snowflake():
+        conn = _connection(Source(SIS, "", ""))
+        return Source(SIS, str(conn.database), str(conn.schema))
+    # imported here, not at the top: Streamlit in Snowflake has its own connection, no pipeline settings
     from pulse.settings import load_settings
 
     settings = load_settings()
@@ -76,9 +85,8 @@ def current_source() -> Source:
 
 @st.cache_resource(show_spinner=False)
 def _connection(source: Source) -> Any:
-    session = _active_session()
-    if session is not None:
-        return session.connection
+    if source.where == SIS:  # Snowflake connects it as the app's owner, without credentials
+        return st.connection("snowflake").raw_connection
     from pulse.settings import load_settings
     from pulse.warehouse import connect
 
