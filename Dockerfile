@@ -10,15 +10,16 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 # Dependencies first (cached until pyproject.toml changes), then the code.
 COPY pyproject.toml README.md ./
-RUN mkdir -p pulse producers processors sinks devstack \
- && for p in pulse producers processors sinks devstack; do touch $p/__init__.py; done \
+RUN mkdir -p pulse producers processors sinks devstack dashboard \
+ && for p in pulse producers processors sinks devstack dashboard; do touch $p/__init__.py; done \
  && pip install . && pip uninstall -y twitch-pulse
 COPY pulse ./pulse
 COPY producers ./producers
 COPY processors ./processors
 COPY sinks ./sinks
 COPY devstack ./devstack
-RUN pip install --no-deps . && python -c "import pulse.cli, producers.cli, processors.cli, sinks.cli"
+COPY dashboard ./dashboard
+RUN pip install --no-deps . && python -c "import pulse.cli, producers.cli, processors.cli, sinks.cli, dashboard.cli"
 
 FROM ${PYTHON_IMAGE} AS runtime
 RUN groupadd --system --gid 10001 pulse \

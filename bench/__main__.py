@@ -31,6 +31,8 @@ def main() -> int:
         ("sinks: rows/s per loading method and batch size",
          [sys.executable, "-m", "bench.sink_bench", "--port", str(warehouse.port)]),
         ("end to end: closing poll -> window rows in the warehouse", [sys.executable, "-m", "bench.e2e_latency"]),
+        ("dashboard: page render times, 7 days x 10k channels",
+         [sys.executable, "-m", "bench.dashboard_bench", "--port", str(warehouse.port)]),
     ]
     failed = 0
     for title, argv in runs:

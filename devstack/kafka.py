@@ -139,7 +139,8 @@ log.segment.bytes=104857600
 
         cid = base64.urlsafe_b64encode(cluster_id).decode().rstrip("=")
         proc = subprocess.run(
-            [java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cid, "-c", str(self.config)],
+            [java, "-cp", classpath, "kafka.tools.StorageTool", "format",
+             f"--cluster-id={cid}", "-c", str(self.config)],  # "=": an id may start with "-"
             capture_output=True, text=True,
         )
         if proc.returncode != 0:

@@ -1,8 +1,8 @@
 """The whole pipeline on one machine: every worker as its own process, as in production.
 
 simulator -> producer -> processor -> sinks (raw, windows, alerts table) + alerts (console or
-Slack). `twitch-pulse run` uses it with an accelerated clock so windows pass in seconds; the
-end-to-end test uses it too. Each worker logs to `<run_dir>/logs/<name>.log` and serves
+Slack), and optionally the dashboard over the warehouse. `twitch-pulse run` uses it with an
+accelerated clock so windows pass in seconds; the end-to-end test uses it too. Each worker logs to `<run_dir>/logs/<name>.log` and serves
 Prometheus metrics on its own port.
 """
 
@@ -22,6 +22,7 @@ from pulse.settings import Settings
 from .service import port_open, tail
 
 SIMULATOR = "simulator"
+DASHBOARD = "dashboard"
 
 
 CONFIG_ERROR = 2  # the CLI's exit code for a bad setting: restarting cannot help
@@ -64,6 +65,7 @@ class LocalPipeline:
     first_metrics_port: int = 9101
     extra_env: dict[str, str] = field(default_factory=dict)
     extra_args: dict[str, list[str]] = field(default_factory=dict)  # worker name -> more CLI arguments
+    dashboard_port: Optional[int] = None  # also serve the dashboard (`twitch-pulse run` does)
     workers: list[Worker] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -82,6 +84,17 @@ class LocalPipeline:
         for name, args in plan:
             self.workers.append(Worker(name, args + self.extra_args.get(name, []), 0 if name == SIMULATOR else port))
             port += name != SIMULATOR
+        if self.dashboard_port:
+            self.workers.append(Worker(DASHBOARD, ["dashboard", "--port", str(self.dashboard_port),
+                                                   "--address", "127.0.0.1", "--refresh", "10"], 0))
+
+    @property
+    def dashboard_url(self) -> Optional[str]:
+        return f"http://127.0.0.1:{self.dashboard_port}" if self.dashboard_port else None
+
+    @property
+    def metrics_ports(self) -> list[int]:
+        return [w.metrics_port for w in self.workers if w.metrics_port]
 
     @property
     def helix_url(self) -> str:
@@ -90,6 +103,8 @@ class LocalPipeline:
     def env(self, worker: Worker) -> dict[str, str]:
         env = {**os.environ, **self.settings.as_env(), "TWITCH_PULSE_ENV_FILE": "/nonexistent",
                "METRICS_PORT": str(worker.metrics_port), **self.extra_env}
+        if worker.name == "processor":
+            env.setdefault("PROCESSOR_INSTANCE_ID", "0")  # a restart takes its partitions back at once
         if worker.name != SIMULATOR:
             env.update(TWITCH_API_URL=f"{self.helix_url}/helix", TWITCH_AUTH_URL=f"{self.helix_url}/oauth2")
             if not env.get("TWITCH_CLIENT_ID"):  # the simulator accepts any credential
@@ -104,6 +119,9 @@ class LocalPipeline:
             self._spawn(worker)
             if worker.name == SIMULATOR:
                 self._wait_port(worker, self.simulator_port)
+        dashboard = next((w for w in self.workers if w.name == DASHBOARD and w.proc is not None), None)
+        if dashboard is not None and self.dashboard_port:
+            self._wait_port(dashboard, self.dashboard_port, timeout=60)
 
     def _spawn(self, worker: Worker) -> None:
         with open(self.log_dir / f"{worker.name}.log", "ab") as log:

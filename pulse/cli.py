@@ -1,7 +1,7 @@
 """`twitch-pulse`: one command line for every worker and the local stack.
 
 Each area registers its own subcommands (`devstack.cli`, `producers.cli`, `processors.cli`,
-`sinks.cli`), so a behaviour's command lives next to its code. Handlers import their heavy
+`sinks.cli`, `dashboard.cli`), so a behaviour's command lives next to its code. Handlers import their heavy
 dependencies lazily, keeping `--help` fast. User mistakes (bad configuration, a service
 that will not start) print one line and exit non-zero, without a traceback.
 """
@@ -14,7 +14,8 @@ import signal
 import sys
 from typing import Optional, Sequence
 
-AREAS = ("devstack.cli", "producers.cli", "processors.cli", "sinks.cli", "pulse.ops", "pulse.status")
+AREAS = ("devstack.cli", "producers.cli", "processors.cli", "sinks.cli", "pulse.ops", "pulse.status",
+         "dashboard.cli")
 
 
 class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -32,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name == module_name:
+            if exc.name in (module_name, module_name.split(".")[0]):  # the area is not installed
                 continue
             raise
         module.register(sub)

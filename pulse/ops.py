@@ -69,6 +69,7 @@ def _clock_anchor(run_dir: Path, speed: float) -> str:
 def _run(args: argparse.Namespace) -> int:
     from devstack.cli import broker, warehouse
     from devstack.pipeline import LocalPipeline
+    from devstack.service import ServiceError, port_open
     from pulse.settings import load_settings
 
     os.environ.setdefault("CLOCK_SPEED", str(args.speed))
@@ -79,15 +80,21 @@ def _run(args: argparse.Namespace) -> int:
         print("twitch-pulse run uses the local stack; unset SNOWFLAKE_ACCOUNT and KAFKA_KEY, or run the workers "
               "one by one (see --help of each)", file=sys.stderr)
         return 2
+    if args.dashboard_port and port_open("127.0.0.1", args.dashboard_port):
+        raise ServiceError(f"dashboard: port {args.dashboard_port} is taken; pass --dashboard-port PORT "
+                           f"(or 0 to run without the dashboard)")
     for part in (broker(args), warehouse(args)):
         part.start()
         print(part.status(), flush=True)
-    pipeline = LocalPipeline(settings, args.run_dir, simulator_port=args.simulator_port, channels=args.channels)
+    pipeline = LocalPipeline(settings, args.run_dir, simulator_port=args.simulator_port, channels=args.channels,
+                             dashboard_port=args.dashboard_port or None)
     pipeline.start()
+    ports = pipeline.metrics_ports
     print(f"pipeline running: simulator at {pipeline.helix_url} ({args.channels:,} channels, clock x{settings.clock_speed:g}: "
           f"a {settings.window_seconds // 60}-minute window every {settings.window_seconds / settings.clock_speed:.0f} s); "
-          f"worker logs in {pipeline.log_dir}; metrics on ports "
-          f"{pipeline.workers[1].metrics_port}-{pipeline.workers[-1].metrics_port}. Ctrl-C stops.", flush=True)
+          f"worker logs in {pipeline.log_dir}; metrics on ports {min(ports)}-{max(ports)}. Ctrl-C stops.", flush=True)
+    if pipeline.dashboard_url:
+        print(f"dashboard: open {pipeline.dashboard_url} (charts fill in as windows close)", flush=True)
     started = time.monotonic()
     try:
         while not args.duration or time.monotonic() - started < args.duration:
@@ -131,20 +138,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run", help="run the whole pipeline locally on the embedded defaults",
         description="Start the local Kafka and warehouse, then the Helix simulator, producer, processor, "
-                    "every sink and the alerts worker as separate processes, with an accelerated clock; "
-                    "print the latest window's top games and channels and the latest alerts from the "
-                    "warehouse until Ctrl-C. Workers are supervised like containers: a crashed one is "
-                    "restarted after 1, 2, 4 ... 30 s and the console says so; after 5 crashes within 5 "
-                    "minutes, or a configuration error (exit 2), run stops everything and prints that "
-                    "worker's log tail.",
+                    "every sink, the alerts worker and the dashboard as separate processes, with an "
+                    "accelerated clock; print the dashboard's address, then the latest window's top games and "
+                    "channels and the latest alerts from the warehouse until Ctrl-C. Workers are supervised "
+                    "like containers: a crashed one is restarted after 1, 2, 4 ... 30 s and the console says "
+                    "so; after 5 crashes within 5 minutes, or a configuration error (exit 2), run stops "
+                    "everything and prints that worker's log tail.",
         formatter_class=Formatter)
     add_stack_arguments(p)
     p.add_argument("--speed", type=float, default=60.0,
                    help="simulated seconds per real second (env CLOCK_SPEED wins if set)")
     p.add_argument("--channels", type=int, default=3000, help="live channels in the simulator")
     p.add_argument("--simulator-port", type=int, default=8780, help="Helix simulator port")
-    p.add_argument("--refresh", type=float, default=5.0, help="seconds between dashboard refreshes")
+    p.add_argument("--refresh", type=float, default=5.0, help="seconds between console board refreshes")
     p.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0 = until Ctrl-C)")
+    p.add_argument("--dashboard-port", type=int, default=os.environ.get("DASHBOARD_PORT", "8501"),
+                   help="port of the viewership dashboard started alongside (0 = do not start it; env DASHBOARD_PORT)")
     p.set_defaults(handler=_run)
     c = sub.add_parser("config", help="print the effective configuration (secrets shown as **********)",
                        description="Load settings from the environment and .env, validate them and print them. "

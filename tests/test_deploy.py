@@ -345,7 +345,7 @@ def test_dockerfile_is_multi_stage_slim_non_root_with_the_cli_entrypoint() -> No
         for part in src.split():
             assert (ROOT / part).exists(), part
             assert part not in ignored, part
-    for package in ("pulse", "producers", "processors", "sinks", "devstack"):
+    for package in ("pulse", "producers", "processors", "sinks", "devstack", "dashboard"):
         assert f"COPY {package} ./{package}" in text  # every package of pyproject.toml
 
 
