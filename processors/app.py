@@ -126,8 +126,10 @@ def kafka_extras(settings: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
     }
     producer: dict[str, Any] = {"transaction.timeout.ms": settings.processor_transaction_timeout_ms}
     if settings.processor_instance_id:
-        consumer["group.instance.id"] = f"processor-{settings.processor_instance_id}"
-        producer["transactional.id"] = f"processor-{settings.processor_instance_id}"
+        # unique per deployment: the consumer group's name plus the replica's id
+        member = f"{settings.group('processor')}-{settings.processor_instance_id}"
+        consumer["group.instance.id"] = member
+        producer["transactional.id"] = member
     return consumer, producer
 
 
