@@ -1,6 +1,6 @@
 """`make bench`: every benchmark, one after the other, each printing its own table.
 
-Starts a local broker and warehouse of its own (ports 49092/48765, under .cache/bench-stack).
+Starts a local broker and warehouse of its own (ports 29392/28965, under .cache/bench-stack).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ RUN_DIR = ".cache/bench-stack"
 
 
 def main() -> int:
-    broker, warehouse = KafkaBroker(RUN_DIR, port=49092), WarehouseServer(RUN_DIR, port=48765)
+    broker, warehouse = KafkaBroker(RUN_DIR, port=29392), WarehouseServer(RUN_DIR, port=28965)
     broker.start()
     warehouse.start()
     env = {**os.environ, "BENCH_KAFKA": broker.bootstrap, "KAFKA_BOOTSTRAP": broker.bootstrap,
@@ -27,6 +27,7 @@ def main() -> int:
         ("backfill: replay -> processor -> window rows in the warehouse", [sys.executable, "-m", "bench.backfill_bench"]),
         ("processor at scale: 250k channels over 3 windows; two replicas vs one",
          [sys.executable, "-m", "bench.scale_bench"]),
+        ("processor failover: SIGKILL -> next window out", [sys.executable, "-m", "bench.failover_bench"]),
         ("processor soak: RSS over 100 h of event time with channel churn", [sys.executable, "-m", "bench.soak_bench"]),
         ("sinks: rows/s per loading method and batch size",
          [sys.executable, "-m", "bench.sink_bench", "--port", str(warehouse.port)]),

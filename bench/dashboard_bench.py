@@ -2,7 +2,7 @@
 through the real connector, tables, Altair charts) against a warehouse holding 7 days of
 10-minute windows for 10k channels (10M CHANNEL_WINDOWS rows), as issue 11 asks.
 
-    .venv/bin/python -m bench.dashboard_bench [--port 48765] [--days 7] [--channels 10000] [--repeat 3]
+    .venv/bin/python -m bench.dashboard_bench [--port 28965] [--days 7] [--channels 10000] [--repeat 3]
 
 Seeds a throw-away schema of the local fakesnow server (SNOWFLAKE_PORT unless --port), dropped
 at the end. "cold" is the median of --repeat renders with the query cache emptied first (every

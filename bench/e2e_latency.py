@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("--speed", type=float, default=60)
     parser.add_argument("--run-dir", type=Path, default=Path(".cache/bench-stack"))
     args = parser.parse_args()
-    broker, warehouse = KafkaBroker(args.run_dir, port=49092), WarehouseServer(args.run_dir, port=48765)
+    broker, warehouse = KafkaBroker(args.run_dir, port=29392), WarehouseServer(args.run_dir, port=28965)
     broker.start()
     warehouse.start()
     run = uuid.uuid4().hex[:8]

@@ -67,10 +67,11 @@ def _poll_command(args: argparse.Namespace, record: bool) -> int:
     from pulse.settings import ConfigError
 
     from .helix import HelixError
-    from .poller import Poller
+    from .poller import Poller, require_credentials
     from .recording import Recorder
 
     settings = _settings(args)
+    require_credentials(settings)  # a configuration mistake is reported before waiting for anything
     stop = _stop_on_signals()
     if record and args.file.suffix not in (".jsonl", ".gz", ".json", ".ndjson") and args.file.suffix:
         raise ConfigError(f"record: {args.file} should end in .jsonl or .jsonl.gz")

@@ -49,11 +49,17 @@ class PollReport:
     undelivered: int = 0
 
 
-def make_clients(settings: Settings, clock: Clock, stop: threading.Event, **kwargs) -> list[HelixClient]:
+def require_credentials(settings: Settings) -> list:
+    """The client credentials, or the one-line ConfigError a person can act on."""
     pairs = settings.twitch_credential_pairs
     if not pairs:
         raise ConfigError("no Twitch credentials: set TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET "
                           "(or client_id/client_secret, or TWITCH_CREDENTIALS=id:secret,...)")
+    return pairs
+
+
+def make_clients(settings: Settings, clock: Clock, stop: threading.Event, **kwargs) -> list[HelixClient]:
+    pairs = require_credentials(settings)
     reserve = math.ceil(settings.producer_concurrency / len(pairs)) + 1
     return [HelixClient(cid, secret, settings.twitch_api_url, settings.twitch_auth_url, clock,
                         name=str(i), stop=stop, reserve=reserve, **kwargs)

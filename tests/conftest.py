@@ -20,8 +20,9 @@ from pulse.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_DIR = Path(os.environ.get("PULSE_TEST_RUN_DIR", ROOT / ".cache" / "test-stack"))
-KAFKA_PORT = int(os.environ.get("PULSE_TEST_KAFKA_PORT", "39092"))
-WAREHOUSE_PORT = int(os.environ.get("PULSE_TEST_WAREHOUSE_PORT", "38765"))
+# Below Linux's ephemeral port range (32768-60999): no client socket can hold them by chance
+KAFKA_PORT = int(os.environ.get("PULSE_TEST_KAFKA_PORT", "29092"))
+WAREHOUSE_PORT = int(os.environ.get("PULSE_TEST_WAREHOUSE_PORT", "28765"))
 
 
 @pytest.fixture(scope="session")
