@@ -67,7 +67,7 @@ def _poll_command(args: argparse.Namespace, record: bool) -> int:
     from pulse.settings import ConfigError
 
     from .helix import HelixError
-    from .poller import Poller
+    from .poller import Poller, check_config
     from .recording import Recorder
 
     settings = _settings(args)
@@ -75,6 +75,7 @@ def _poll_command(args: argparse.Namespace, record: bool) -> int:
     if record and args.file.suffix not in (".jsonl", ".gz", ".json", ".ndjson") and args.file.suffix:
         raise ConfigError(f"record: {args.file} should end in .jsonl or .jsonl.gz")
     recorder = Recorder(args.file) if record else None
+    check_config(settings)
     poller = None
     produce = not record or args.produce
     probe = BrokerProbe(settings) if produce else None

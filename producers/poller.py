@@ -48,11 +48,23 @@ class PollReport:
     undelivered: int = 0
 
 
-def make_clients(settings: Settings, clock: Clock, stop: threading.Event, **kwargs) -> list[HelixClient]:
+def check_config(settings: Settings) -> None:
+    """Raise the ConfigError a Poller would, without connecting anywhere (so a bad setting is
+    reported before the metrics port is bound or the broker is waited for)."""
+    Shard.parse(settings.producer_shard)
+    _credential_pairs(settings)
+
+
+def _credential_pairs(settings: Settings) -> list:
     pairs = settings.twitch_credential_pairs
     if not pairs:
         raise ConfigError("no Twitch credentials: set TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET "
                           "(or client_id/client_secret, or TWITCH_CREDENTIALS=id:secret,...)")
+    return pairs
+
+
+def make_clients(settings: Settings, clock: Clock, stop: threading.Event, **kwargs) -> list[HelixClient]:
+    pairs = _credential_pairs(settings)
     reserve = math.ceil(settings.producer_concurrency / len(pairs)) + 1
     return [HelixClient(cid, secret, settings.twitch_api_url, settings.twitch_auth_url, clock,
                         name=str(i), stop=stop, reserve=reserve, **kwargs)
