@@ -9,6 +9,7 @@ that will not start) print one line and exit non-zero, without a traceback.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import importlib
 import signal
 import sys
@@ -51,6 +52,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from devstack.service import ServiceError
     from pulse.settings import ConfigError
 
+    # `kill -USR1 <pid>` prints every thread's stack to stderr: for a worker that seems stuck
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

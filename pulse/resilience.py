@@ -39,11 +39,10 @@ from quixstreams.kafka.exceptions import BaseKafkaException, KafkaBrokerUnavaila
 from quixstreams.models.topics.exceptions import CreateTopicTimeout, TopicNotFoundError
 
 from .kafka import client_config
+from .metrics import HealthCheck
 from .settings import Settings
 
 log = logging.getLogger(__name__)
-
-HealthCheck = Callable[[], tuple[bool, str]]
 
 # errors a broker outage (or a broker still settling after a restart) raises
 _BROKER_ERRORS: tuple[type[BaseException], ...] = (

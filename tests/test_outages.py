@@ -11,6 +11,7 @@ shorten the outages for a quick local run.
 from __future__ import annotations
 
 import os
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -20,10 +21,10 @@ from typing import Callable, Iterator
 import pytest
 
 from devstack.kafka import KafkaBroker
+from devstack.service import port_open
 from devstack.warehouse import WarehouseServer
 from pulse import topics
 from pulse.settings import Settings
-from tests.conftest import KAFKA_PORT, WAREHOUSE_PORT
 from tests.sink_support import Worker, alert, committed_all, produce, query, wait_for
 
 BROKER_OUTAGE = float(os.environ.get("FAULT_BROKER_OUTAGE_SECONDS", 120))
@@ -31,12 +32,32 @@ WAREHOUSE_OUTAGE = float(os.environ.get("FAULT_WAREHOUSE_OUTAGE_SECONDS", 60))
 HEALTH_DEADLINE = 10.0  # issue 10 §4, §5: an outage shows on /healthz within 10 s
 ENV = {"SINK_BATCH_ROWS": 50, "SINK_COMMIT_INTERVAL_SECONDS": 0.3, "SINK_RETRY_SECONDS": 1,
        "SINK_SESSION_TIMEOUT_MS": 6000, "SNOWFLAKE_NETWORK_TIMEOUT": 20}
-METRICS_PORT = WAREHOUSE_PORT + 11
+
+
+def free_ports(count: int = 1) -> int:
+    """A port p with p .. p+count-1 free now: servers of these tests' own, so no fixed port
+    can collide with another process on a shared machine."""
+    while True:
+        with socket.socket() as first:
+            first.bind(("127.0.0.1", 0))
+            port = first.getsockname()[1]
+            others = []
+            try:
+                for i in range(1, count):
+                    other = socket.socket()
+                    others.append(other)
+                    other.bind(("127.0.0.1", port + i))
+                return port
+            except OSError:
+                continue
+            finally:
+                for other in others:
+                    other.close()
 
 
 @pytest.fixture
 def own_broker(tmp_path: Path) -> Iterator[KafkaBroker]:
-    broker = KafkaBroker(tmp_path / "kafka", port=KAFKA_PORT + 2)
+    broker = KafkaBroker(tmp_path / "kafka", port=free_ports(2))
     broker.start(timeout=120)
     yield broker
     broker.stop()
@@ -44,7 +65,7 @@ def own_broker(tmp_path: Path) -> Iterator[KafkaBroker]:
 
 @pytest.fixture
 def own_warehouse(tmp_path: Path) -> Iterator[WarehouseServer]:
-    server = WarehouseServer(tmp_path / "wh", port=WAREHOUSE_PORT + 1)
+    server = WarehouseServer(tmp_path / "wh", port=free_ports())
     server.start()
     yield server
     server.stop()
@@ -86,20 +107,21 @@ def test_sink_rides_out_a_broker_outage(make_settings: Callable[..., Settings], 
     settings = make_settings(kafka_bootstrap=own_broker.bootstrap)
     first = [(f"u{i}", alert(i)) for i in range(400)]
     produce(settings, topics.ALERTS, first)
-    with Worker(settings, ["sink", "alerts"], tmp_path / "sink.log", METRICS_PORT=METRICS_PORT, **ENV) as worker:
+    metrics = free_ports()
+    with Worker(settings, ["sink", "alerts"], tmp_path / "sink.log", METRICS_PORT=metrics, **ENV) as worker:
         wait_for(lambda: rows_so_far(settings) > 0, 90, "the sink to write")
-        wait_for(lambda: health(METRICS_PORT)[0] == 200, 30, "/healthz 200")
+        wait_for(lambda: health(metrics)[0] == 200, 30, "/healthz 200")
         own_broker.stop()
-        status, reason = wait_for(lambda: (h := health(METRICS_PORT))[0] == 503 and h, HEALTH_DEADLINE,
+        status, reason = wait_for(lambda: (h := health(metrics))[0] == 503 and h, HEALTH_DEADLINE,
                                   "/healthz 503 after the broker stopped")
         assert "kafka broker" in reason, reason
         assert stays_up(worker, BROKER_OUTAGE), f"the sink exited during the outage:\n{worker.log()[-3000:]}"
-        assert health(METRICS_PORT)[0] == 503
+        assert health(metrics)[0] == 503
         own_broker.start(timeout=120)
         second = [(f"v{i}", alert(1000 + i)) for i in range(200)]
         produce(settings, topics.ALERTS, second)
         wait_for(lambda: committed_all(settings, "sink-alerts", [topics.ALERTS]), 180, "the sink to catch up")
-        wait_for(lambda: health(METRICS_PORT)[0] == 200, 30, "/healthz 200 again")
+        wait_for(lambda: health(metrics)[0] == 200, 30, "/healthz 200 again")
         assert worker.stop() == 0, worker.log()[-3000:]
     ids = alert_ids(settings)
     assert len(ids) == len(set(ids))
@@ -128,7 +150,8 @@ def test_local_warehouse_keeps_rows_and_schema_across_restarts(make_settings: Ca
                 "SELECT %s, %s, %s, %s", ("s", "t", 0, 42))
     conn.close()
     os.kill(own_warehouse.service.pid(), 9)  # no clean shutdown: the write-ahead log must do
-    wait_for(lambda: own_warehouse.service.pid() is None, 30, "the server to die")
+    wait_for(lambda: own_warehouse.service.pid() is None and not port_open(own_warehouse.host, own_warehouse.port),
+             30, "the server to die")
     own_warehouse.start()
     conn = connect(settings)
     cur = conn.cursor()
@@ -149,18 +172,19 @@ def test_sink_rides_out_a_warehouse_outage(make_settings: Callable[..., Settings
     settings = make_settings(snowflake_port=own_warehouse.port)
     records = [(f"u{i}", alert(i)) for i in range(3000)]
     produce(settings, topics.ALERTS, records[:1500])
-    with Worker(settings, ["sink", "alerts"], tmp_path / "sink.log", METRICS_PORT=METRICS_PORT, **ENV) as worker:
+    metrics = free_ports()
+    with Worker(settings, ["sink", "alerts"], tmp_path / "sink.log", METRICS_PORT=metrics, **ENV) as worker:
         wait_for(lambda: rows_so_far(settings) > 0, 90, "the sink to write")
         produce(settings, topics.ALERTS, records[1500:])
         own_warehouse.stop()
         if outage:
-            status, reason = wait_for(lambda: (h := health(METRICS_PORT))[0] == 503 and h, HEALTH_DEADLINE,
+            status, reason = wait_for(lambda: (h := health(metrics))[0] == 503 and h, HEALTH_DEADLINE,
                                       "/healthz 503 after the warehouse stopped")
             assert "warehouse" in reason, reason
             assert stays_up(worker, outage), f"the sink exited during the outage:\n{worker.log()[-3000:]}"
         own_warehouse.start()
         wait_for(lambda: committed_all(settings, "sink-alerts", [topics.ALERTS]), 240, "the sink to catch up")
-        wait_for(lambda: health(METRICS_PORT)[0] == 200, 30, "/healthz 200 again")
+        wait_for(lambda: health(metrics)[0] == 200, 30, "/healthz 200 again")
         assert worker.stop() == 0, worker.log()[-3000:]
     ids = alert_ids(settings)
     assert len(ids) == len(set(ids))

@@ -18,12 +18,9 @@ from confluent_kafka import Consumer
 from devstack.pipeline import LocalPipeline, RestartPolicy
 from pulse.kafka import client_config, ensure_topics
 from pulse.settings import Settings
-from tests.conftest import WAREHOUSE_PORT
 from pulse import topics
 from tests.sink_support import ROOT, Worker, alert, produce, settings_env, wait_for
-from tests.test_outages import health
-
-FIRST_PORT = WAREHOUSE_PORT + 21
+from tests.test_outages import free_ports, health
 
 
 def test_created_topics_are_visible_to_a_new_client(settings: Settings) -> None:
@@ -40,7 +37,9 @@ def test_created_topics_are_visible_to_a_new_client(settings: Settings) -> None:
 
 
 def _pipeline(settings: Settings, run_dir: Path, **kwargs) -> LocalPipeline:
-    return LocalPipeline(settings, run_dir, simulator_port=FIRST_PORT - 1, first_metrics_port=FIRST_PORT, **kwargs)
+    # metrics ports: one per worker but the simulator
+    first = free_ports(len(LocalPipeline(settings, run_dir).workers) - 1)
+    return LocalPipeline(settings, run_dir, simulator_port=free_ports(), first_metrics_port=first, **kwargs)
 
 
 def test_run_restarts_a_killed_worker(wh_settings: Settings, tmp_path: Path) -> None:
@@ -49,7 +48,12 @@ def test_run_restarts_a_killed_worker(wh_settings: Settings, tmp_path: Path) -> 
     pipeline.start(only=["sink-alerts"])
     worker = pipeline.worker("sink-alerts")
     try:
-        wait_for(lambda: health(worker.metrics_port)[0] == 200, 60, "the sink to be healthy")
+        try:
+            wait_for(lambda: health(worker.metrics_port)[0] == 200, 60, "the sink to be healthy")
+        except AssertionError:
+            os.kill(worker.proc.pid, signal.SIGUSR1)  # its threads' stacks into its log
+            wait_for(lambda: "Thread 0x" in (pipeline.log_dir / "sink-alerts.log").read_text(), 10, "stacks")
+            raise AssertionError((pipeline.log_dir / "sink-alerts.log").read_text()[-6000:]) from None
         first_pid = worker.proc.pid
         os.kill(first_pid, signal.SIGKILL)
         policy = RestartPolicy(first=0.5)
