@@ -121,7 +121,8 @@ def kafka_extras(settings: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
     consumer: dict[str, Any] = {
         "statistics.interval.ms": 5000, "stats_cb": _lag_from_stats,
         "max.partition.fetch.bytes": 8 * 1024 * 1024,  # chunks are large messages
-        "fetch.wait.max.ms": 100,  # an idle internal topic answers a fetch within 0.1 s (window latency)
+        "fetch.wait.max.ms": 100,
+        "queued.max.messages.kbytes": 16_384,  # prefetch per partition: chunks are large, memory is not  # an idle internal topic answers a fetch within 0.1 s (window latency)
         "session.timeout.ms": session, "heartbeat.interval.ms": max(1000, session // 4),
     }
     producer: dict[str, Any] = {

@@ -15,7 +15,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 from pulse.events import format_ts
 from pulse.outputs import ChannelWindow, GameWindow, TopChannel, channel_window_key, game_window_key, top_channel_key
@@ -55,7 +55,7 @@ def _save(state: Any, progress: MergeProgress) -> None:
         state.set("m", {"keys": progress.keys, "parts": progress.parts, "of": progress.of, "done": False})
 
 
-def on_partial(cfg: ProcessorConfig, value: bytes, state: Any) -> list[Output]:
+def on_partial(cfg: ProcessorConfig, value: bytes, state: Any) -> Iterable[Output]:
     partial = decode_window_partial(value)
     progress = _load(state)
     if progress.done:
@@ -79,16 +79,20 @@ def on_partial(cfg: ProcessorConfig, value: bytes, state: Any) -> list[Output]:
         for index in indexes:
             parts.append(decode_window_partial(state.get_bytes(f"p:{k}:{index}")))
             state.delete(f"p:{k}:{index}")
-    out = merge_window(cfg, partial.start, parts)
     _save(state, MergeProgress(done=True))
     metrics.WINDOWS_CLOSED.inc()
     metrics.LAST_WINDOW_END.set((partial.start + cfg.window_ms) / 1000)
+    return _timed(merge_window(cfg, partial.start, parts), began)
+
+
+def _timed(rows: Iterator[Output], began: float) -> Iterator[Output]:
+    yield from rows
     metrics.ASSEMBLY.observe(time.perf_counter() - began)
-    return out
 
 
-def merge_window(cfg: ProcessorConfig, start: int, partials: list[WindowPartial]) -> list[Output]:
-    """Every key's partial of one window -> the window's rows (DESIGN §4)."""
+def merge_window(cfg: ProcessorConfig, start: int, partials: list[WindowPartial]) -> Iterator[Output]:
+    """Every key's partial of one window -> the window's rows (DESIGN §4), made one at a time
+    as Quix produces them, so a window of 250k channels never holds all its rows at once."""
     ws, we = format_ts(start), format_ts(start + cfg.window_ms)
     games: dict[str, GameTotals] = {}
     channels = []
@@ -103,7 +107,6 @@ def merge_window(cfg: ProcessorConfig, start: int, partials: list[WindowPartial]
         for c in partial.top:
             candidates.setdefault(c.game_id, []).append(c)
 
-    out: list[Output] = []
     game_ids = list(games)
     for game_id, rank in zip(game_ids, competition_ranks([games[g].watch for g in game_ids])):
         g = games[game_id]
@@ -114,7 +117,7 @@ def merge_window(cfg: ProcessorConfig, start: int, partials: list[WindowPartial]
                          avg_channels=per_window_hour(g.air, cfg.window_ms),
                          peak_viewers=peak_viewers, peak_at=format_ts(peak_at), peak_channels=g.peak_channels(),
                          unique_channels=g.channels, new_streams=g.new_streams, rank=rank)
-        out.append(Output(GAMES, game_window_key(row), row))
+        yield Output(GAMES, game_window_key(row), row)
 
     who = {}
     for c, rank in zip(channels, competition_ranks([c.watch for c in channels])):
@@ -124,7 +127,7 @@ def merge_window(cfg: ProcessorConfig, start: int, partials: list[WindowPartial]
                             watch_hours=hours(c.watch), air_hours=hours(c.air),
                             avg_viewers=average_while_live(c.watch, c.air),  # type: ignore[typeddict-item]
                             peak_viewers=c.peak, rank=rank)
-        out.append(Output(CHANNELS, channel_window_key(row), row))
+        yield Output(CHANNELS, channel_window_key(row), row)
 
     for game_id, entries in candidates.items():
         entries.sort(key=lambda c: top_order(c.watch, c.user_id))
@@ -134,11 +137,10 @@ def merge_window(cfg: ProcessorConfig, start: int, partials: list[WindowPartial]
                              rank=rank, user_id=c.user_id, user_login=channel.user_login,
                              user_name=channel.user_name, watch_hours=hours(c.watch), air_hours=hours(c.air),
                              peak_viewers=c.peak)
-            out.append(Output(TOP_CHANNELS, top_channel_key(row), row))
+            yield Output(TOP_CHANNELS, top_channel_key(row), row)
     metrics.WINDOWS.labels("games").inc(len(games))
     metrics.WINDOWS.labels("channels").inc(len(channels))
     metrics.WINDOWS.labels("top_channels").inc(sum(min(len(e), cfg.top_n) for e in candidates.values()))
     log.info("window %s merged: %d keys' partials, %d games, %d channels", ws, len(partials), len(games),
              len(channels))
-    return out
 
