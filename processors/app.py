@@ -21,6 +21,7 @@ import orjson
 from quixstreams import Application
 from quixstreams.context import message_context
 from quixstreams.models.topics import Topic, TopicConfig
+from quixstreams.state.rocksdb import RocksDBOptions
 
 from pulse import topics
 from pulse.events import ChunkError, decode_chunk
@@ -46,6 +47,13 @@ log = logging.getLogger(__name__)
 def _source() -> str:
     ctx = message_context()
     return f"{ctx.topic}[{ctx.partition}]@{ctx.offset}"
+
+
+# Stage 1 keeps its state decoded in memory and RocksDB only makes it durable, so small
+# memtables and a small read cache do: Quix's defaults (3 x 64 MB memtables per store
+# partition, a 1 GB cache) would cost more memory than the state itself at 250k channels.
+ROCKSDB = RocksDBOptions(write_buffer_size=16 * 1024 * 1024, max_write_buffer_number=2,
+                         block_cache_size=64 * 1024 * 1024)
 
 
 def replay_chunk(cfg: ProcessorConfig) -> Callable[[Any, bytes], None]:
@@ -154,6 +162,7 @@ def build(settings: Settings, commit_interval: Optional[float] = None) -> Applic
         consumer_extra_config=consumer_extra,
         producer_extra_config=producer_extra,
         loglevel=settings.log_level,
+        rocksdb_options=ROCKSDB,
     )
     internal = TopicConfig(num_partitions=partitions, replication_factor=settings.topic_replication)
 
