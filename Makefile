@@ -25,13 +25,8 @@ test: install browser
 # The dashboard's real-browser test drives Debian's chromium with chromium-driver: installed here
 # when missing (as root, as in CI); without them that one test skips and says why.
 browser:
-	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing chromium and chromium-driver for the dashboard's browser test"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
-	      || echo "could not install chromium: the dashboard's browser test will be skipped"; \
-	  else echo "chromium/chromium-driver missing and not root: the dashboard's browser test will be skipped"; fi; \
-	fi
+	@deploy/apt-install.sh "chromium chromium-driver" chromium chromedriver \
+	  || echo "chromium/chromium-driver not installed: the dashboard's browser test will be skipped"
 
 bench: install
 	$(BIN)/python -m bench
