@@ -71,11 +71,11 @@ def _poll_command(args: argparse.Namespace, record: bool) -> int:
     from .recording import Recorder
 
     settings = _settings(args)
+    check_config(settings)  # a configuration mistake is reported before waiting for anything
     stop = _stop_on_signals()
     if record and args.file.suffix not in (".jsonl", ".gz", ".json", ".ndjson") and args.file.suffix:
         raise ConfigError(f"record: {args.file} should end in .jsonl or .jsonl.gz")
     recorder = Recorder(args.file) if record else None
-    check_config(settings)
     poller = None
     produce = not record or args.produce
     probe = BrokerProbe(settings) if produce else None
@@ -207,13 +207,14 @@ def _simulate(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     from pulse.cli import Formatter
 
-    p = sub.add_parser("producer", help="poll Helix every interval and produce stream events to Kafka (long-running)",
+    p = sub.add_parser("producer", help="poll Helix every interval and produce snapshot chunks to Kafka (long-running)",
                        description="Poll GET /helix/streams on the interval grid (POLL_INTERVAL_SECONDS, on the "
-                                   "CLOCK_SPEED clock), de-duplicate, produce schema v1 events to twitch.streams keyed "
-                                   "by user_id, flush, then tick every partition. Stops cleanly on SIGTERM/SIGINT; "
+                                   "CLOCK_SPEED clock), de-duplicate, cut each poll into schema v2 chunks (at least one "
+                                   "per chunk key, CHUNK_KEYS; at most CHUNK_STREAMS streams each), produce them to "
+                                   "twitch.streams keyed by chunk key and flush. Stops cleanly on SIGTERM/SIGINT; "
                                    "metrics on METRICS_PORT.\n\n" + (__doc__ or ""),
                        formatter_class=Formatter)
-    p.add_argument("--polls", type=int, default=None, help="stop after this many polls, then send final ticks so every window closes (default: run until stopped)")
+    p.add_argument("--polls", type=int, default=None, help="stop after this many polls, then send the final chunks so every window closes (default: run until stopped)")
     p.add_argument("--shard", default=None, help="this process's shard k/S (overrides PRODUCER_SHARD)")
     p.set_defaults(handler=_producer)
 
@@ -224,19 +225,20 @@ def register(sub: argparse._SubParsersAction) -> None:
                        formatter_class=Formatter)
     r.add_argument("file", type=Path, metavar="FILE", help="output .jsonl or .jsonl.gz (appended to)")
     r.add_argument("--polls", type=int, default=None, help="stop after this many polls (default: until stopped)")
-    r.add_argument("--produce", action="store_true", help="also produce the events to Kafka, as `producer` does")
+    r.add_argument("--produce", action="store_true", help="also produce the chunks to Kafka, as `producer` does")
     r.add_argument("--shard", default=None, help="this process's shard k/S (overrides PRODUCER_SHARD)")
     r.set_defaults(handler=_record)
 
-    y = sub.add_parser("replay", help="feed a recorded file into Kafka, then send final ticks",
-                       description="Read FILE (JSON Lines, .gz allowed), normalise and de-duplicate every poll "
-                                   "exactly as live polling does, produce to twitch.streams with ticks after each "
-                                   "poll and a final tick per partition at the end so every window closes.",
+    y = sub.add_parser("replay", help="feed a recorded file into Kafka, then send the final chunks",
+                       description="Stream FILE (JSON Lines, .gz allowed; one poll in memory at a time), normalise, "
+                                   "de-duplicate and cut every poll into chunks exactly as live polling does, produce "
+                                   "them to twitch.streams, and end with one final chunk per chunk key so every "
+                                   "window closes.",
                        formatter_class=Formatter)
     y.add_argument("file", type=Path, metavar="FILE", help="a recording made by `record`")
     y.add_argument("--speed", type=float, default=None,
                    help="replay at this many times the recorded pace (default: as fast as possible)")
-    y.add_argument("--shard", default=None, help="producer name used for poll ids and ticks (k/S)")
+    y.add_argument("--shard", default=None, help="producer shard used for poll ids and the chunks' producer name (k/S)")
     y.set_defaults(handler=_replay)
 
     s = sub.add_parser("simulate", help="run the Helix simulator (a local fake Twitch) in the foreground",

@@ -1,4 +1,4 @@
-"""The poll loop: on every grid instant sweep Helix, de-duplicate, produce, flush, tick.
+"""The poll loop: on every grid instant sweep Helix, de-duplicate, cut into chunks, produce, flush.
 
 `captured_at` is the poll's scheduled instant on the interval grid (a multiple of
 POLL_INTERVAL_SECONDS since the epoch, on the shared `pulse.clock`), so all pages and all
@@ -9,7 +9,8 @@ skipped loudly (`polls_skipped_total`) rather than polled in a burst.
 
 Stopping (SIGTERM/SIGINT sets `stop`): a sweep in progress is abandoned between pages
 and nothing of it is produced (the next start polls the next instant); a poll already
-producing finishes its flush and ticks first.
+producing finishes its flush first. A finite run (`max_polls`) ends with the final chunks,
+like a replay.
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ from pulse.events import format_ts
 from pulse.settings import ConfigError, Settings
 
 from . import metrics
-from .emitter import Emitter
+from .emitter import Emitter, cut
 from .helix import AuthError, HelixClient
 from .recording import Recorder
 from .sharding import Shard, plan
-from .sweep import Events, Query, SweepResult, dedupe, sweep
+from .sweep import Polled, Query, SweepResult, dedupe, sweep
 
 log = logging.getLogger("producers.poller")
 
@@ -52,10 +53,11 @@ def check_config(settings: Settings) -> None:
     """Raise the ConfigError a Poller would, without connecting anywhere (so a bad setting is
     reported before the metrics port is bound or the broker is waited for)."""
     Shard.parse(settings.producer_shard)
-    _credential_pairs(settings)
+    require_credentials(settings)
 
 
-def _credential_pairs(settings: Settings) -> list:
+def require_credentials(settings: Settings) -> list:
+    """The client credentials, or the one-line ConfigError a person can act on."""
     pairs = settings.twitch_credential_pairs
     if not pairs:
         raise ConfigError("no Twitch credentials: set TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET "
@@ -64,7 +66,7 @@ def _credential_pairs(settings: Settings) -> list:
 
 
 def make_clients(settings: Settings, clock: Clock, stop: threading.Event, **kwargs) -> list[HelixClient]:
-    pairs = _credential_pairs(settings)
+    pairs = require_credentials(settings)
     reserve = math.ceil(settings.producer_concurrency / len(pairs)) + 1
     return [HelixClient(cid, secret, settings.twitch_api_url, settings.twitch_auth_url, clock,
                         name=str(i), stop=stop, reserve=reserve, **kwargs)
@@ -117,7 +119,7 @@ class Poller:
         self.queries = plan(self.shard, game_ids, s.twitch_languages, s.twitch_user_logins,
                             s.producer_split, len(self.clients), s.producer_concurrency)
         if not self.queries:
-            log.warning("%s has nothing to sweep (its share of the filters is empty); it still ticks",
+            log.warning("%s has nothing to sweep (its share of the filters is empty); it still sends empty chunks",
                         self.shard.name)
         if self.interval < 60 and self.clock.speed == 1 and "api.twitch.tv" in s.twitch_api_url:
             log.warning("POLL_INTERVAL_SECONDS=%d: Twitch caches upstream; do not poll more than once a minute",
@@ -132,29 +134,26 @@ class Poller:
         return sweep(self.clients, self.queries, self.settings.producer_concurrency, self.stop)
 
     def poll(self, captured_at_ms: int) -> Optional[PollReport]:
-        """Sweep, normalise, produce, flush, tick. None if stopped mid-sweep (nothing produced)."""
+        """Sweep, normalise, cut, produce, flush. None if stopped mid-sweep (nothing produced)."""
         began = time.monotonic()
         result = self.sweep()
         if self.stop.is_set() and not result.complete:
             log.info("poll %s abandoned: stopping", format_ts(captured_at_ms))
             return None
-        poll_id = f"{self.shard.name}@{format_ts(captured_at_ms)}"
-        events = dedupe(result.streams, captured_at_ms, poll_id)
+        polled = dedupe(result.streams)
         if self.recorder is not None:
             self.recorder.write(captured_at_ms, result.streams)
-        undelivered = self._emit(events, captured_at_ms)
+        undelivered = self._emit(polled, captured_at_ms)
         seconds = time.monotonic() - began
-        report = PollReport(captured_at_ms, len(events.events), result.pages, events.duplicates,
-                            events.malformed, seconds, result.complete, len(result.streams), undelivered)
+        report = PollReport(captured_at_ms, len(polled.streams), result.pages, polled.duplicates,
+                            polled.malformed, seconds, result.complete, len(result.streams), undelivered)
         self._account(report, result)
         return report
 
-    def _emit(self, events: Events, captured_at_ms: int) -> int:
+    def _emit(self, polled: Polled, captured_at_ms: int) -> int:
         if self.emitter is None:
             return 0
-        report = self.emitter.emit(events.events, captured_at_ms)
-        self.emitter.ticks(captured_at_ms)
-        return report.failed
+        return self.emitter.emit(cut(self.settings, self.shard, polled, captured_at_ms), captured_at_ms).failed
 
     def _account(self, r: PollReport, result: SweepResult) -> None:
         metrics.POLLS.labels("complete" if r.complete else "incomplete").inc()
@@ -190,9 +189,9 @@ class Poller:
                 break
             polls += 1
             if max_polls is not None and polls >= max_polls:
-                # a finite run ends like a replay: a final tick lets every window close
+                # a finite run ends like a replay: the final chunks let every window close
                 if self.emitter is not None:
-                    self.emitter.ticks(int(round(next_t * 1000)), final=True)
+                    self.emitter.finish(int(round(next_t * 1000)))
                 break
             next_t += interval
             behind = self.clock.now() - next_t
