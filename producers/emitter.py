@@ -21,8 +21,9 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import time
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, NamedTuple
+from typing import Any, Iterable, Iterator, NamedTuple, Optional
 
 import orjson
 from confluent_kafka import Producer
@@ -76,9 +77,11 @@ class EmitReport:
 
 
 class Emitter:
-    def __init__(self, settings: Settings, shard: Shard, create_topics: bool = True) -> None:
+    def __init__(self, settings: Settings, shard: Shard, create_topics: bool = True,
+                 stop: Optional[threading.Event] = None) -> None:
         self.settings = settings
         self.shard = shard
+        self.stop = stop or threading.Event()  # set: stop waiting for deliveries (SIGTERM in an outage)
         self.topic = broker_topic(settings, topics.STREAMS)  # on Quix: the workspace's topic id
         if create_topics:
             ensure_topics(settings, [self.topic, settings.topic(topics.STREAMS_DLQ)],
@@ -116,10 +119,19 @@ class Emitter:
                                       on_delivery=self._delivered(message, timestamp))
                 return
             except BufferError:  # local queue full: let deliveries drain
+                if self.stop.is_set():  # stopping while the broker is away: count it undelivered
+                    with self._lock:
+                        self._failed.append((message, timestamp))
+                    return
                 self.producer.poll(0.05)
 
     def _flush(self) -> None:
-        remaining = self.producer.flush(FLUSH_TIMEOUT)
+        """Wait up to FLUSH_TIMEOUT for deliveries, a second at a time, so a stop request
+        (SIGTERM while the broker is away) is honoured within a second."""
+        deadline = time.monotonic() + FLUSH_TIMEOUT
+        remaining = self.producer.flush(1.0)
+        while remaining and not self.stop.is_set() and time.monotonic() < deadline:
+            remaining = self.producer.flush(1.0)
         if remaining:
             log.error("%d messages still in flight after %.0fs flush", remaining, FLUSH_TIMEOUT)
 

@@ -87,7 +87,7 @@ class Poller:
         self.interval = float(settings.poll_interval_seconds)
         self.recorder = recorder
         self.clients = make_clients(settings, self.clock, self.stop, **client_kwargs)
-        self.emitter: Optional[Emitter] = Emitter(settings, self.shard) if produce else None
+        self.emitter: Optional[Emitter] = Emitter(settings, self.shard, stop=self.stop) if produce else None
         self.queries: list[Query] = []
         self.last_poll_at: Optional[float] = None
         self.started_at = self.clock.now()

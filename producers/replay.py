@@ -90,7 +90,7 @@ def replay(settings: Settings, path: Path, speed: Optional[float] = None,
     shard = Shard.parse(settings.producer_shard)
     reader = Reader(path)
     own_emitter = emitter is None
-    emitter = emitter or Emitter(settings, shard)
+    emitter = emitter or Emitter(settings, shard, stop=stop)
     report = ReplayReport()
     began = time.monotonic()
     last_progress = began
