@@ -108,8 +108,8 @@ def _samples(cfg: ProcessorConfig, ks: KeyState, chunk: Chunk, window: Optional[
     key, keys = chunk.key, chunk.keys
     for index, stream in enumerate(chunk.streams):
         reason = stream_error(stream)
-        if reason is None and bucket_of(stream["user_id"], keys) != key:
-            reason = "stream is not in its channel's chunk key"
+        if reason is None and stream["user_id"] not in channels and bucket_of(stream["user_id"], keys) != key:
+            reason = "stream is not in its channel's chunk key"  # (a channel known here was checked before)
         if reason is not None:
             reject(stream, index, reason)
             stats.invalid += 1

@@ -97,17 +97,18 @@ def decode_game_poll(value: bytes) -> GamePoll:
 
 def split_partial(start: int, key: int, keys: int, channels: list[ChannelPartial], games: list[GamePartial],
                   top: list[TopCandidate]) -> list[bytes]:
-    """One key's partial of a window as encoded parts, each below MAX_PART_BYTES."""
-    entries: list[tuple[int, Any, int]] = []  # (list index, record, encoded size)
+    """One key's partial of a window as encoded parts, each below MAX_PART_BYTES. Each record is
+    encoded once; a part is its records' bytes joined as `encode(WindowPartial)` would write them."""
+    groups: list[tuple[list[bytes], list[bytes], list[bytes]]] = [([], [], [])]
+    size = 0
     for index, records in enumerate((channels, games, top)):
         for record in records:
-            entries.append((index, record, len(encode(record))))
-    groups: list[tuple[list, list, list]] = [([], [], [])]
-    size = 0
-    for index, record, n in entries:
-        if size + n > MAX_PART_BYTES and any(groups[-1]):
-            groups.append(([], [], []))
-            size = 0
-        groups[-1][index].append(record)
-        size += n + 1
-    return [encode(WindowPartial(start, key, keys, part, len(groups), *group)) for part, group in enumerate(groups)]
+            data = encode(record)
+            if size + len(data) > MAX_PART_BYTES and any(groups[-1]):
+                groups.append(([], [], []))
+                size = 0
+            groups[-1][index].append(data)
+            size += len(data) + 1
+    return [b"[%d,%d,%d,%d,%d,[%s],[%s],[%s]]" % (start, key, keys, part, len(groups), b",".join(c), b",".join(g),
+                                                 b",".join(t))
+            for part, (c, g, t) in enumerate(groups)]

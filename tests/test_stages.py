@@ -116,3 +116,20 @@ def test_key_state_survives_a_cold_read_across_slices_and_journal() -> None:
     writer.save(1, state, small, b"m2")  # a snapshot again
     assert [k for k in state.data if k.startswith(("s", "j"))] == ["s0"]
     assert KeyStateCache(replay).load(1, state) == small
+
+
+def test_a_partial_part_decodes_to_what_was_split() -> None:
+    from processors.records import (
+        ChannelPartial, GamePartial, TopCandidate, WindowPartial, decode_window_partial, split_partial,
+    )
+
+    channels = [ChannelPartial(str(u), f"login{u}", f"Name {u}", "g", "G", u * 10, u, u) for u in range(12_000)]
+    games = [GamePartial("g", "G", 5, 1, 2, 3, 4, [[5, 6, 7]])]
+    top = [TopCandidate("g", "1", 10, 1, 1)]
+    parts = [decode_window_partial(p) for p in split_partial(600_000, 3, 8, channels, games, top)]
+    assert len(parts) > 1 and all(p.parts == len(parts) and (p.start, p.key, p.keys) == (600_000, 3, 8)
+                                  for p in parts)
+    assert [p.part for p in parts] == list(range(len(parts)))
+    assert [c for p in parts for c in p.channels] == channels
+    assert [g for p in parts for g in p.games] == games and [t for p in parts for t in p.top] == top
+    assert isinstance(parts[0], WindowPartial)
