@@ -1,4 +1,4 @@
-"""End-to-end delay: from the poll that completes a window (its tick is sent right after) to
+"""End-to-end delay: from the poll that completes a window (its last chunks) to
 that window's rows in the warehouse, with every worker its own process.
 
     .venv/bin/python -m bench.e2e_latency [--seconds 90] [--channels 3000] [--speed 60]
@@ -51,7 +51,7 @@ def main() -> None:
         while time.monotonic() < deadline:
             pipeline.check()
             time.sleep(1)
-        # real time at which each poll finished (its ticks follow at once)
+        # real time at which each poll was delivered (the poll line is logged once every chunk is)
         polled: dict[int, float] = {}
         for line in (pipeline.log_dir / "producer.log").read_text().splitlines():
             m = POLL_LINE.match(line)
