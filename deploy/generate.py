@@ -53,8 +53,8 @@ QUIX_PROVIDED = (
     "kafka_bootstrap", "kafka_key", "kafka_secret", "kafka_security_protocol", "kafka_sasl_mechanism",
     "topic_prefix", "state_dir", "quix_sdk_token", "quix_portal_api", "quix_state_path",
 )
-_SINK_MODULES = ("sinks/worker.py", "sinks/snowflake.py", "sinks/load.py", "sinks/schema.py", "sinks/errors.py",
-                 "sinks/tables.py", "pulse/warehouse.py", "pulse/kafka.py")
+_SINK_MODULES = ("sinks/worker.py", "sinks/writers.py", "sinks/load.py", "sinks/schema.py", "sinks/errors.py",
+                 "sinks/tables.py", "sinks/snowflake", "pulse/kafka.py")
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ APPS = (
     App("prune", ("prune",),
         "Deletes STREAM_LOGS rows older than RAW_RETENTION (raw retention), then exits: a Job, run again "
         "on a schedule (Quix: start the deployment; Kubernetes: the chart's CronJob).",
-        ("pulse/warehouse.py",), (), (), cpu=200, memory=512, extra_fields=("raw_retention",), kind="Job"),
+        ("sinks/snowflake",), (), (), cpu=200, memory=512, extra_fields=("raw_retention",), kind="Job"),
 )
 SERVICES = tuple(app for app in APPS if app.kind == "Service")
 

@@ -6,6 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
+from pulse.cli import Formatter
+
 
 def default_run_dir() -> Path:
     return Path(os.environ.get("TWITCH_PULSE_RUN_DIR", ".local"))
@@ -60,8 +62,6 @@ def _fetch(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from pulse.cli import Formatter
-
     stack = sub.add_parser("stack", help="the embedded local Kafka broker and warehouse (no Docker)",
                            description=__doc__, formatter_class=Formatter)
     actions = stack.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -74,3 +74,26 @@ def register(sub: argparse._SubParsersAction) -> None:
         p = actions.add_parser(name, help=text, description=text, formatter_class=Formatter)
         add_stack_arguments(p)
         p.set_defaults(handler=handler)
+
+
+def register_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run", help="run the whole pipeline locally on the embedded defaults",
+        description="Start the local Kafka and warehouse, then the Helix simulator, producer, processor, "
+                    "every sink, the alerts worker and the dashboard as separate processes, with an "
+                    "accelerated clock; print the dashboard's address, then the latest window's top games and "
+                    "channels and the latest alerts from the warehouse until Ctrl-C. Workers are supervised "
+                    "like containers: a crashed one is restarted after 1, 2, 4 ... 30 s and the console says "
+                    "so; after 5 crashes within 5 minutes, or a configuration error (exit 2), run stops "
+                    "everything and prints that worker's log tail.",
+        formatter_class=Formatter)
+    add_stack_arguments(p)
+    p.add_argument("--speed", type=float, default=60.0,
+                   help="simulated seconds per real second (env CLOCK_SPEED wins if set)")
+    p.add_argument("--channels", type=int, default=3000, help="live channels in the simulator")
+    p.add_argument("--simulator-port", type=int, default=8780, help="Helix simulator port")
+    p.add_argument("--refresh", type=float, default=5.0, help="seconds between console board refreshes")
+    p.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0 = until Ctrl-C)")
+    p.add_argument("--dashboard-port", type=int, default=os.environ.get("DASHBOARD_PORT", "8501"),
+                   help="port of the viewership dashboard started alongside (0 = do not start it; env DASHBOARD_PORT)")
+    p.set_defaults(handler="devstack.run:run_command")

@@ -1,10 +1,12 @@
 """`twitch-pulse sink raw|windows|alerts`, `alerts`, `bootstrap`, `prune`: the warehouse
-writers, the Slack alerts worker and the schema tools."""
+writers, the Slack alerts worker and the schema tools; `status` (in `sinks.status`)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+from pulse.cli import Formatter
 
 
 def _settings(args: argparse.Namespace):
@@ -48,7 +50,7 @@ def _alerts(args: argparse.Namespace) -> int:
 
 
 def _connect(settings):
-    from pulse.warehouse import connect
+    from sinks.snowflake import connect
 
     from .errors import permanent
 
@@ -112,8 +114,6 @@ def _prune_rows(conn, age):
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from pulse.cli import Formatter
-
     sink = sub.add_parser(
         "sink", help="write a topic to Snowflake (raw events, windows or alerts), exactly once",
         description=(
@@ -159,3 +159,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     prune.add_argument("--older-than", default=None, metavar="AGE",
                        help="age such as 7d, 36h, 90m (default: RAW_RETENTION, 7d)")
     prune.set_defaults(handler=_prune)
+
+
+STATUS_DESCRIPTION = '''`twitch-pulse status`: is this deployment healthy, in one screen.
+
+Checks, in order, each printed as one line:
+  broker     reachable? (bootstrap servers, number of brokers)
+  topic      every topic of DESIGN §1 and the processor's internal topics: partitions, or missing
+  group      every consumer group of this deployment (CONSUMER_GROUP_PREFIX-*): committed lag
+  warehouse  reachable? (database.schema, schema version)
+  window     newest window in GAME_WINDOWS, CHANNEL_WINDOWS, GAME_TOP_CHANNELS; newest alert
+
+Exit 0 when the broker and the warehouse answer, 1 when one of them is down (its line says
+why, in one line; the checks that need it are skipped). Missing topics, groups that never
+committed and empty tables are reported but are not failures: a fresh deployment has them.
+'''
+
+
+def register_status(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("status", help="check the deployment: broker, topics, consumer lag, warehouse, newest windows",
+                       description=STATUS_DESCRIPTION, formatter_class=Formatter)
+    p.add_argument("--timeout", type=float, default=5.0,
+                   help="seconds to wait for the broker and the warehouse before calling them down")
+    p.add_argument("--skip", action="append", choices=("kafka", "warehouse"), default=None,
+                   help="leave out a check (repeatable)")
+    p.set_defaults(handler="sinks.status:status_command")

@@ -40,7 +40,7 @@ class WarehouseProbe:
         self._thread = threading.Thread(target=self._loop, name="warehouse-probe", daemon=True)
 
     def _default_connect(self) -> Any:
-        from pulse.warehouse import connect
+        from sinks.snowflake import connect
 
         return connect(self._settings, with_schema=False)
 

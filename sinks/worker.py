@@ -27,7 +27,7 @@ KINDS = {
 
 
 def build_sink(settings: Settings, kind: str, method: Optional[str] = None) -> BaseSink:
-    from .snowflake import MergeSink, RawSink
+    from .writers import MergeSink, RawSink
 
     if kind == "raw":
         return RawSink(settings, method, sink_name=settings.group("sink-raw"))

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from pulse.settings import Settings
-from pulse.warehouse import connect
+from sinks.snowflake import connect
 from sinks.schema import bootstrap, current_version, migrations, parse_age, prune
 from tests.sink_support import game_window
 from tests.sqlguard import GuardViolation, check_static, merge_duplicate_check, sql_guard  # noqa: F401

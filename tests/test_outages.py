@@ -110,7 +110,7 @@ def test_sink_rides_out_a_broker_outage(make_settings: Callable[..., Settings], 
 def test_local_warehouse_keeps_rows_and_schema_across_restarts(make_settings: Callable[..., Settings],
                                                                 own_warehouse: WarehouseServer) -> None:
     """DESIGN §2: a restart (clean, or killed) keeps every row, the schema version and the stage."""
-    from pulse.warehouse import connect
+    from sinks.snowflake import connect
     from sinks.schema import bootstrap, current_version
 
     settings = make_settings(snowflake_port=own_warehouse.port)

@@ -75,7 +75,7 @@ def test_replay_of_old_record_never_regresses_a_row(wh_settings: Settings, tmp_p
     """A key written at a later offset keeps its value when an older offset is loaded again."""
     from quixstreams.sinks import SinkBatch
 
-    from sinks.snowflake import MergeSink
+    from sinks.writers import MergeSink
     from sinks.tables import GAME_WINDOWS
 
     sink = MergeSink(wh_settings, [topics.WINDOWS_GAMES], method="insert")

@@ -49,7 +49,7 @@ def test_status_reports_topics_lag_and_newest_window(wh_settings: Settings) -> N
     consumer.commit(offsets=[TopicPartition(streams, 0, 2)], asynchronous=False)
     consumer.close()
 
-    from pulse.warehouse import connect
+    from sinks.snowflake import connect
 
     conn = connect(settings)
     cur = conn.cursor()

@@ -12,7 +12,7 @@ from typing import Any
 import snowflake.connector
 from snowflake.connector import SnowflakeConnection
 
-from .settings import ConfigError, Settings
+from pulse.settings import ConfigError, Settings
 
 
 def _private_key_der(settings: Settings) -> bytes:

@@ -54,7 +54,7 @@ class WarehouseSink(BatchingSink):
 
     # --- lifecycle ----------------------------------------------------------------------
     def _default_connect(self) -> Any:
-        from pulse.warehouse import connect
+        from sinks.snowflake import connect
 
         return connect(self.settings)
 
