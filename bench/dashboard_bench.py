@@ -129,7 +129,7 @@ def main() -> None:
 
     from pulse.settings import load_settings
     from sinks.snowflake import connect
-    from sinks.schema import bootstrap
+    from sinks.snowflake.schema import bootstrap
 
     overrides: dict[str, Any] = {"snowflake_schema": f"BENCH_{uuid.uuid4().hex[:8].upper()}"}
     if args.port:

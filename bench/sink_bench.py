@@ -58,6 +58,7 @@ def main() -> None:
         overrides["snowflake_port"] = args.port
     settings = load_settings(**overrides)
 
+    from sinks.snowflake import SNOWFLAKE
     from sinks.writers import MergeSink, RawSink
 
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -65,8 +66,8 @@ def main() -> None:
     offset = 0
     try:
         for method in ("insert", "copy"):
-            raw = RawSink(settings, method, sink_name=f"bench-{method}")
-            windows = MergeSink(settings, [topics.WINDOWS_CHANNELS], method)
+            raw = RawSink(settings, SNOWFLAKE, method, sink_name=f"bench-{method}")
+            windows = MergeSink(settings, SNOWFLAKE, [topics.WINDOWS_CHANNELS], method)
             for size in sizes:
                 for label, sink, make, topic in (
                     ("STREAM_LOGS", raw, _raw_batch, settings.topic(topics.STREAMS)),

@@ -39,7 +39,7 @@ from pulse.status import PROCESSOR_INTERNAL_TOPICS  # noqa: E402
 PARTIALS, GAME_POLLS = PROCESSOR_INTERNAL_TOPICS
 QUIX_VERSION = 2.0  # current descriptor: deployments inherit variables from app.yaml
 # Folders every application's build context includes (Quix copies them beside the app folder):
-# the CLI (pulse.cli) imports every area, and the sinks' SQL files live in sinks/sql.
+# the CLI (pulse.cli) imports every area, and the sinks' SQL files live in sinks/snowflake/sql.
 INCLUDED_FOLDERS = ("pulse", "producers", "processors", "sinks", "devstack")
 
 # Every long-running worker: naming, topic creation, operating.
@@ -53,8 +53,8 @@ QUIX_PROVIDED = (
     "kafka_bootstrap", "kafka_key", "kafka_secret", "kafka_security_protocol", "kafka_sasl_mechanism",
     "topic_prefix", "state_dir", "quix_sdk_token", "quix_portal_api", "quix_state_path",
 )
-_SINK_MODULES = ("sinks/worker.py", "sinks/writers.py", "sinks/load.py", "sinks/schema.py", "sinks/errors.py",
-                 "sinks/tables.py", "sinks/snowflake", "pulse/kafka.py")
+_SINK_MODULES = ("sinks/worker.py", "sinks/base.py", "sinks/writers.py", "sinks/errors.py", "sinks/tables.py",
+                 "sinks/snowflake", "pulse/kafka.py")
 
 
 @dataclass(frozen=True)

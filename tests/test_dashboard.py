@@ -21,7 +21,7 @@ from devstack.pipeline import LocalPipeline
 from dashboard.format import human
 from pulse.settings import Settings
 from sinks.snowflake import connect
-from sinks.schema import bootstrap
+from sinks.snowflake.schema import bootstrap
 
 from . import dashboard_support as data
 from .dashboard_support import free_port, healthy

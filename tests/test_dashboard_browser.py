@@ -26,7 +26,7 @@ from bench.dashboard_bench import seed_synthetic
 from dashboard.format import human
 from pulse.settings import Settings
 from sinks.snowflake import connect
-from sinks.schema import bootstrap
+from sinks.snowflake.schema import bootstrap
 
 from .dashboard_support import free_port, healthy
 

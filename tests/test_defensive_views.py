@@ -8,7 +8,7 @@ import orjson
 
 from pulse.settings import Settings
 from sinks.snowflake import connect
-from sinks.schema import bootstrap
+from sinks.snowflake.schema import bootstrap
 from tests.sink_support import chunked, stream
 
 

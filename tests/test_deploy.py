@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from pulse import topics
-from pulse.cli import build_parser
+from pulse.cli import build_parser, resolve
 from pulse.settings import Settings, _env_name
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +53,7 @@ def _variables(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def _resolves(argv: list[str]) -> argparse.Namespace:
     """argv parses with the real CLI into a command with a handler."""
     args = build_parser().parse_args(argv)
-    assert callable(getattr(args, "handler", None)), argv
+    assert callable(resolve(getattr(args, "handler", None))), argv
     return args
 
 

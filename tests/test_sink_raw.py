@@ -143,8 +143,8 @@ def test_a_transaction_left_open_by_a_killed_worker_does_not_block_its_successor
     """A SIGKILLed worker's session can keep its transaction open (fakesnow never expires it);
     the next worker must still be able to record its marks for the same partition."""
     from sinks.snowflake import connect
-    from sinks import load
-    from sinks.schema import bootstrap
+    from sinks.snowflake import load
+    from sinks.snowflake.schema import bootstrap
 
     dead, alive = connect(wh_settings), connect(wh_settings)
     bootstrap(dead)
