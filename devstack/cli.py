@@ -97,3 +97,40 @@ def register_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dashboard-port", type=int, default=os.environ.get("DASHBOARD_PORT", "8501"),
                    help="port of the viewership dashboard started alongside (0 = do not start it; env DASHBOARD_PORT)")
     p.set_defaults(handler="devstack.run:run_command")
+
+
+def register_simulate(sub: argparse._SubParsersAction) -> None:
+    """`twitch-pulse simulate` (handler: `devstack.simulate`)."""
+    s = sub.add_parser("simulate", help="run the Helix simulator (a local fake Twitch) in the foreground",
+                       description="Serve /oauth2/token, /oauth2/validate, /helix/streams, /helix/games (and "
+                                   "/admin/* for tests) with a simulated live population. Every DESIGN §8 "
+                                   "behaviour can be switched on here or at run time with POST /admin/faults.",
+                       formatter_class=Formatter)
+    s.add_argument("--host", default="127.0.0.1", help="listen address")
+    s.add_argument("--port", type=int, default=int(os.environ.get("HELIX_SIM_PORT", 8780)),
+                   help="listen port, 0 = any (env HELIX_SIM_PORT)")
+    s.add_argument("--channels", type=int, default=3000, help="live channels at any time (120000 = a busy hour)")
+    s.add_argument("--games", type=int, default=2000, help="number of games (categories)")
+    s.add_argument("--seed", type=int, default=1, help="seed of the population and of every fault decision")
+    s.add_argument("--speed", type=float, default=float(os.environ.get("CLOCK_SPEED", 1)),
+                   help="clock speed: simulated seconds per real second (env CLOCK_SPEED)")
+    s.add_argument("--anchor", type=float, default=float(os.environ.get("CLOCK_ANCHOR", 0)),
+                   help="epoch second where simulated = real time; 0 = now (env CLOCK_ANCHOR)")
+    s.add_argument("--step-seconds", type=float, default=60.0, help="simulated seconds between population changes")
+    s.add_argument("--frozen", action="store_true", help="never change the population (exact-set tests)")
+    s.add_argument("--rate-limit", type=int, default=800, help="rate-limit points per simulated minute per client id")
+    s.add_argument("--token-ttl", type=int, default=5_184_000, help="token lifetime in simulated seconds")
+    s.add_argument("--client", action="append", metavar="ID:SECRET",
+                   help="accepted credential (repeatable); none given = any id/secret is accepted")
+    s.add_argument("--spikes", metavar="FILE", default=None,
+                   help="JSON list of spikes: {user_login|game_name|game_id, viewers, after_seconds|at, duration_seconds}")
+    faults = s.add_argument_group("faults (DESIGN §8)")
+    faults.add_argument("--drift", type=float, default=0.0, help="probability a page boundary drifts (dups/misses)")
+    faults.add_argument("--loop-back", action="store_true", help="the last page's cursor leads back to page 1")
+    faults.add_argument("--ia-cursor", action="store_true", help="single-page results carry the cursor \"IA\"")
+    faults.add_argument("--invalid-cursor", type=float, default=0.0, help="probability of 400 invalid cursor")
+    faults.add_argument("--short-pages", type=float, default=0.0, help="probability a page is cut short")
+    faults.add_argument("--malformed", type=float, default=0.0, help="probability a page's JSON is broken")
+    faults.add_argument("--server-errors", type=float, default=0.0, help="probability of a 503")
+    faults.add_argument("--revoke-every", type=int, default=0, help="expire all tokens every N Helix requests (401)")
+    s.set_defaults(handler="devstack.simulate:simulate_command")

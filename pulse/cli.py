@@ -21,8 +21,9 @@ from pulse.settings import ConfigError
 # shared package names the areas, so `pulse` itself imports none of them. A registration only
 # declares arguments; a command whose module is heavy to import names its handler as
 # "module:function" too, imported by `main` only when that command runs, so `--help` stays fast.
-AREAS = ("devstack.cli:register", "producers.cli:register", "processors.cli:register", "sinks.cli:register",
-         "devstack.cli:register_run", "pulse.ops:register", "sinks.cli:register_status", "dashboard.cli:register")
+AREAS = ("devstack.cli:register", "producers.cli:register", "devstack.cli:register_simulate", "processors.cli:register",
+         "sinks.cli:register", "devstack.cli:register_run", "pulse.ops:register", "sinks.cli:register_status",
+         "dashboard.cli:register")
 
 
 class CommandError(Exception):
