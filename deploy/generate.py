@@ -34,9 +34,8 @@ import yaml  # noqa: E402
 
 from pulse import topics  # noqa: E402
 from pulse.settings import Settings, _env_name, topic_field  # noqa: E402
-from pulse.status import PROCESSOR_INTERNAL_TOPICS  # noqa: E402
 
-PARTIALS, GAME_POLLS = PROCESSOR_INTERNAL_TOPICS
+PARTIALS, GAME_POLLS = topics.PROCESSOR_INTERNAL
 QUIX_VERSION = 2.0  # current descriptor: deployments inherit variables from app.yaml
 # Folders every application's build context includes (Quix copies them beside the app folder):
 # the CLI (pulse.cli) imports every area, and the sinks' SQL files live in sinks/snowflake/sql.
@@ -158,7 +157,7 @@ DESCRIPTIONS = {
     "Quix__Portal__Api": "set by Quix Cloud: the Portal API the SDK token is for",
     "Quix__Deployment__State__Path": "set by Quix Cloud when state is enabled: replaces STATE_DIR",
     **{f"TOPIC_{topic_field(t).removeprefix('topic_').upper()}": f"name of topic {t} (empty = TOPIC_PREFIX + {t})"
-       for t in (*topics.ALL, *PROCESSOR_INTERNAL_TOPICS)},
+       for t in (*topics.ALL, *topics.PROCESSOR_INTERNAL)},
     "SNOWFLAKE_ACCOUNT": "Snowflake account identifier (empty = local fakesnow server)",
     "SNOWFLAKE_USER": "Snowflake user",
     "SNOWFLAKE_PASSWORD": "Snowflake password (or key-pair auth below)",

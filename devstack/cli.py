@@ -8,6 +8,9 @@ from pathlib import Path
 
 from pulse.cli import Formatter
 
+from .kafka import KafkaBroker, fetch
+from .warehouse import WarehouseServer
+
 
 def default_run_dir() -> Path:
     return Path(os.environ.get("TWITCH_PULSE_RUN_DIR", ".local"))
@@ -22,15 +25,11 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
                         help="local fakesnow server port (env SNOWFLAKE_PORT)")
 
 
-def broker(args: argparse.Namespace):
-    from .kafka import KafkaBroker
-
+def broker(args: argparse.Namespace) -> KafkaBroker:
     return KafkaBroker(args.run_dir, port=args.kafka_port)
 
 
-def warehouse(args: argparse.Namespace):
-    from .warehouse import WarehouseServer
-
+def warehouse(args: argparse.Namespace) -> WarehouseServer:
     return WarehouseServer(args.run_dir, port=args.warehouse_port)
 
 
@@ -55,8 +54,6 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    from .kafka import fetch
-
     print(f"Kafka jars in {fetch()}")
     return 0
 

@@ -13,11 +13,11 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence, TextIO
 
-from pulse import topics
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
 
-# The processor's repartition topics (processors/app.py SAMPLES, GAME_POLLS): named here so
-# `status` does not import the processor (and Quix Streams) just to print a table.
-PROCESSOR_INTERNAL_TOPICS = topics.PROCESSOR_INTERNAL
+from pulse import topics
+from pulse.kafka import client_config
 
 # Consumer groups of this deployment, by worker (Settings.group(worker)).
 WORKER_GROUPS = ("processor", "sink-raw", "sink-windows", "sink-alerts", "slack-alerts")
@@ -56,11 +56,7 @@ def _quiet_logger() -> logging.Logger:
     return logger
 
 
-def _admin(settings: Any):
-    from confluent_kafka.admin import AdminClient
-
-    from pulse.kafka import client_config
-
+def _admin(settings: Any) -> AdminClient:
     return AdminClient(client_config(settings, logger=_quiet_logger(), **{"log_level": 0}))
 
 
@@ -68,13 +64,10 @@ def _admin(settings: Any):
 
 
 def expected_topics(settings: Any) -> list[str]:
-    return [settings.topic(name) for name in (*topics.ALL, *PROCESSOR_INTERNAL_TOPICS)]
+    return [settings.topic(name) for name in (*topics.ALL, *topics.PROCESSOR_INTERNAL)]
 
 
 def check_kafka(settings: Any, report: Report, timeout: float) -> None:
-    from confluent_kafka import KafkaException, TopicPartition
-    from confluent_kafka.admin import OffsetSpec
-
     admin = _admin(settings)
     try:
         meta = admin.list_topics(timeout=timeout)
@@ -101,7 +94,7 @@ def check_kafka(settings: Any, report: Report, timeout: float) -> None:
             report.line("group", "idle", f"{group}: no committed offsets (worker not started yet)")
             continue
         try:
-            latest = _latest(admin, list(committed), timeout, OffsetSpec, TopicPartition)
+            latest = _latest(admin, list(committed), timeout)
         except KafkaException as exc:
             report.line("group", "error", f"{group}: {one_line(exc)}")
             continue
@@ -128,16 +121,13 @@ def _deployment_groups(admin: Any, settings: Any, timeout: float) -> list[str]:
 
 
 def _committed(admin: Any, group: str, timeout: float) -> dict[tuple[str, int], int]:
-    from confluent_kafka import ConsumerGroupTopicPartitions
-
     futures = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=timeout)
     result = futures[group].result(timeout)
     return {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions or []
             if tp.error is None and tp.offset >= 0}
 
 
-def _latest(admin: Any, partitions: list[tuple[str, int]], timeout: float, OffsetSpec: Any,
-            TopicPartition: Any) -> dict[tuple[str, int], int]:
+def _latest(admin: Any, partitions: list[tuple[str, int]], timeout: float) -> dict[tuple[str, int], int]:
     request = {TopicPartition(topic, partition): OffsetSpec.latest() for topic, partition in partitions}
     futures = admin.list_offsets(request, request_timeout=timeout)
     return {(tp.topic, tp.partition): future.result(timeout).offset for tp, future in futures.items()}

@@ -3,29 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
-from datetime import timedelta
 from typing import Any
 
 from pulse.logs import setup_logging
-from pulse.settings import ConfigError, Settings, load_settings
+from pulse.settings import ConfigError, Settings, load_settings, parse_age
 
 from .errors import PermanentSinkError, permanent
 from .slack import SlackError, run_alerts
 from .worker import WAREHOUSE, run_sink
-
-_AGE = re.compile(r"\s*(\d+)\s*([smhdw])\s*")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-def parse_age(text: str) -> timedelta:
-    """`7d`, `36h`, `90m` -> a timedelta (the `prune --older-than` and RAW_RETENTION format)."""
-    match = _AGE.fullmatch(str(text).lower())
-    if not match:
-        raise ValueError(f"not an age like 7d, 36h or 90m: {text!r}")
-    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
-
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides = {}

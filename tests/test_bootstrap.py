@@ -9,7 +9,7 @@ import pytest
 
 from pulse.settings import Settings
 from sinks.snowflake import connect
-from sinks.commands import parse_age
+from pulse.settings import parse_age
 from sinks.snowflake.schema import bootstrap, current_version, migrations, prune
 from tests.sink_support import game_window
 from tests.sqlguard import GuardViolation, check_static, merge_duplicate_check, sql_guard  # noqa: F401
