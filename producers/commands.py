@@ -17,7 +17,7 @@ from pulse.resilience import BrokerProbe, combine
 from pulse.settings import ConfigError, Settings, load_settings
 
 from .helix import HelixError
-from .poller import Poller
+from .poller import Poller, credential_pairs
 from .recording import Recorder, RecordingError
 from .replay import replay as replay_file
 
@@ -52,6 +52,7 @@ def _unreachable(exc: Exception, settings: Settings) -> Exception:
 
 def _poll_command(args: argparse.Namespace, record: bool) -> int:
     settings = _settings(args)
+    credential_pairs(settings)  # a configuration error is one line now, not after waiting for Kafka
     stop = _stop_on_signals()
     if record and args.file.suffix not in (".jsonl", ".gz", ".json", ".ndjson") and args.file.suffix:
         raise ConfigError(f"record: {args.file} should end in .jsonl or .jsonl.gz")

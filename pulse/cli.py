@@ -1,10 +1,11 @@
 """`twitch-pulse`: one command line for every worker and the local stack.
 
-Each area registers its own subcommands (`devstack.cli`, `devstack.run`, `producers.cli`,
-`processors.cli`, `sinks.cli`, `sinks.status`, `dashboard.cli`), so a behaviour's command lives
-next to its code. Registering only declares arguments, and heavy handlers are imported only
-when their command runs (`AREAS`, `resolve`), keeping `--help` fast. User mistakes (bad configuration, a service
-that will not start) print one line and exit non-zero, without a traceback.
+Each area registers its own subcommands in its `cli.py` (`devstack`, `producers`, `processors`,
+`sinks`, `dashboard`; `config` is `pulse.ops`), so a behaviour's command lives next to its
+code. Registering only declares arguments; heavy handlers (the areas' `commands.py`,
+`sinks.status`, `devstack.run`, `devstack.simulate`) are imported only when their command runs
+(`AREAS`, `resolve`), keeping `--help` fast. User mistakes (bad configuration, a service that
+will not start) print one line and exit non-zero, without a traceback.
 """
 
 from __future__ import annotations
