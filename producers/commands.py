@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
-import threading
-from typing import Any
 
 from confluent_kafka import KafkaException
 
 from pulse.cli import CommandError
 from pulse.logs import setup_logging
 from pulse.metrics import start_metrics_server
-from pulse.resilience import BrokerProbe, combine
+from pulse.resilience import BrokerProbe, StopSignal, combine
 from pulse.settings import ConfigError, Settings, load_settings
 
 from .helix import HelixError
@@ -22,19 +19,6 @@ from .recording import Recorder, RecordingError
 from .replay import replay as replay_file
 
 log = logging.getLogger("producers.cli")
-
-
-def _stop_on_signals() -> threading.Event:
-    """SIGTERM and SIGINT set an event the workers check between steps."""
-    stop = threading.Event()
-
-    def handler(signum: int, _frame: Any) -> None:
-        log.info("received %s: stopping after the current step", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-    return stop
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -53,7 +37,7 @@ def _unreachable(exc: Exception, settings: Settings) -> Exception:
 def _poll_command(args: argparse.Namespace, record: bool) -> int:
     settings = _settings(args)
     credential_pairs(settings)  # a configuration error is one line now, not after waiting for Kafka
-    stop = _stop_on_signals()
+    stop = StopSignal().event
     if record and args.file.suffix not in (".jsonl", ".gz", ".json", ".ndjson") and args.file.suffix:
         raise ConfigError(f"record: {args.file} should end in .jsonl or .jsonl.gz")
     recorder = Recorder(args.file) if record else None
@@ -106,7 +90,7 @@ def replay(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if not args.file.is_file():
         raise ConfigError(f"replay: no such file {args.file}")
-    stop = _stop_on_signals()
+    stop = StopSignal().event
     start_metrics_server(settings.metrics_port)
     try:
         report = replay_file(settings, args.file, args.speed, stop)
