@@ -32,7 +32,7 @@ from pulse import topics
 from pulse.events import format_ts
 from pulse.kafka import ensure_topics
 from pulse.settings import Settings, load_settings
-from pulse.warehouse import connect
+from sinks.snowflake import connect
 
 
 def write_recording(path: Path, channels: int, polls: int, t0: int) -> int:

@@ -128,8 +128,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from pulse.settings import load_settings
-    from pulse.warehouse import connect
-    from sinks.schema import bootstrap
+    from sinks.snowflake import connect
+    from sinks.snowflake.schema import bootstrap
 
     overrides: dict[str, Any] = {"snowflake_schema": f"BENCH_{uuid.uuid4().hex[:8].upper()}"}
     if args.port:

@@ -22,7 +22,7 @@ from devstack.pipeline import LocalPipeline
 from devstack.warehouse import WarehouseServer
 from pulse.events import parse_ts
 from pulse.settings import load_settings
-from pulse.warehouse import connect
+from sinks.snowflake import connect
 
 POLL_LINE = re.compile(r"^(\S+ \S+) INFO producers.poller: poll (\S+) ")
 

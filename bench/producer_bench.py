@@ -81,7 +81,7 @@ def sweep_once(url: str, credentials: int, split: str) -> dict:
 
 def write_recording(path: Path, channels: int, polls: int) -> None:
     """A recording of `polls` consecutive polls of a population of `channels` live streams."""
-    from producers.population import Population, Snapshot
+    from devstack.population import Population, Snapshot
     from producers.recording import Recorder
 
     pop = Population(channels=channels, games=3000, seed=1, start=1_700_000_000)

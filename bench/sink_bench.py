@@ -18,7 +18,7 @@ from quixstreams.sinks import SinkBatch
 
 from pulse import events, topics
 from pulse.settings import load_settings
-from pulse.warehouse import connect
+from sinks.snowflake import connect
 
 
 def _raw_batch(topic: str, n: int, start: int) -> SinkBatch:
@@ -58,15 +58,16 @@ def main() -> None:
         overrides["snowflake_port"] = args.port
     settings = load_settings(**overrides)
 
-    from sinks.snowflake import MergeSink, RawSink
+    from sinks.snowflake import SNOWFLAKE
+    from sinks.writers import MergeSink, RawSink
 
     sizes = [int(s) for s in args.sizes.split(",")]
     print(f"{'table':<16}{'method':<8}{'batch':>8}{'rows/s':>12}")
     offset = 0
     try:
         for method in ("insert", "copy"):
-            raw = RawSink(settings, method, sink_name=f"bench-{method}")
-            windows = MergeSink(settings, [topics.WINDOWS_CHANNELS], method)
+            raw = RawSink(settings, SNOWFLAKE, method, sink_name=f"bench-{method}")
+            windows = MergeSink(settings, SNOWFLAKE, [topics.WINDOWS_CHANNELS], method)
             for size in sizes:
                 for label, sink, make, topic in (
                     ("STREAM_LOGS", raw, _raw_batch, settings.topic(topics.STREAMS)),

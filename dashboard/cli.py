@@ -7,6 +7,12 @@ import os
 import sys
 from pathlib import Path
 
+from devstack.service import ServiceError, port_open
+from pulse.cli import Formatter
+from pulse.settings import load_settings
+
+from . import REFRESH_ENV
+
 APP = Path(__file__).with_name("app.py")
 
 
@@ -19,11 +25,6 @@ def streamlit_argv(port: int, address: str) -> list[str]:
 
 
 def _dashboard(args: argparse.Namespace) -> int:
-    from devstack.service import ServiceError, port_open
-    from pulse.settings import load_settings
-
-    from . import REFRESH_ENV
-
     settings = load_settings()  # a bad setting stops here with one line, not inside the page
     if args.refresh < 0:
         print("twitch-pulse: --refresh: must be 0 (off) or a number of seconds", file=sys.stderr)
@@ -40,8 +41,6 @@ def _dashboard(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from pulse.cli import Formatter
-
     p = sub.add_parser(
         "dashboard", help="serve the viewership dashboard (Streamlit) over the warehouse",
         description=(

@@ -3,7 +3,7 @@
 Rules (issue 11): values are always bound (`%s`, never formatted into the SQL), every query is
 bounded (a LIMIT, and a time range where it reads history), and results are cached for `TTL`
 seconds with `st.cache_data`, keyed by the warehouse (`Source`) so two warehouses never share
-an entry. The connection is the sinks' own (`pulse.warehouse.connect(settings)`), so the same
+an entry. The connection is the sinks' own (`sinks.snowflake.connect(settings)`), so the same
 code reads Snowflake and the local fakesnow server; inside Streamlit in Snowflake it is the
 app's own `st.connection("snowflake")` instead (no credentials there).
 """
@@ -87,15 +87,16 @@ def current_source() -> Source:
 def _connection(source: Source) -> Any:
     if source.where == SIS:  # Snowflake connects it as the app's owner, without credentials
         return st.connection("snowflake").raw_connection
-    from pulse.settings import load_settings
-    from pulse.warehouse import connect
+    # imported here, not at the top: Streamlit in Snowflake runs without the pipeline's packages
+    from pulse.settings import ConfigError, load_settings
+    from sinks.snowflake import connect
 
     settings = load_settings(snowflake_database=source.database, snowflake_schema=source.schema)
     try:
         return connect(settings)
+    except ConfigError as exc:
+        raise WarehouseError(str(exc)) from None
     except Exception as exc:
-        if exc.__class__.__name__ == "ConfigError":
-            raise WarehouseError(str(exc)) from None
         raise WarehouseError(f"cannot reach the warehouse at {source.where}: {_one_line(exc)}") from None
 
 

@@ -34,12 +34,11 @@ import yaml  # noqa: E402
 
 from pulse import topics  # noqa: E402
 from pulse.settings import Settings, _env_name, topic_field  # noqa: E402
-from pulse.status import PROCESSOR_INTERNAL_TOPICS  # noqa: E402
 
-PARTIALS, GAME_POLLS = PROCESSOR_INTERNAL_TOPICS
+PARTIALS, GAME_POLLS = topics.PROCESSOR_INTERNAL
 QUIX_VERSION = 2.0  # current descriptor: deployments inherit variables from app.yaml
 # Folders every application's build context includes (Quix copies them beside the app folder):
-# the CLI (pulse.cli) imports every area, and the sinks' SQL files live in sinks/sql.
+# the CLI (pulse.cli) imports every area, and the sinks' SQL files live in sinks/snowflake/sql.
 INCLUDED_FOLDERS = ("pulse", "producers", "processors", "sinks", "devstack")
 
 # Every long-running worker: naming, topic creation, operating.
@@ -53,8 +52,8 @@ QUIX_PROVIDED = (
     "kafka_bootstrap", "kafka_key", "kafka_secret", "kafka_security_protocol", "kafka_sasl_mechanism",
     "topic_prefix", "state_dir", "quix_sdk_token", "quix_portal_api", "quix_state_path",
 )
-_SINK_MODULES = ("sinks/worker.py", "sinks/snowflake.py", "sinks/load.py", "sinks/schema.py", "sinks/errors.py",
-                 "sinks/tables.py", "pulse/warehouse.py", "pulse/kafka.py")
+_SINK_MODULES = ("sinks/worker.py", "sinks/base.py", "sinks/writers.py", "sinks/errors.py", "sinks/tables.py",
+                 "sinks/snowflake", "pulse/kafka.py")
 
 
 @dataclass(frozen=True)
@@ -102,7 +101,7 @@ APPS = (
     App("prune", ("prune",),
         "Deletes STREAM_LOGS rows older than RAW_RETENTION (raw retention), then exits: a Job, run again "
         "on a schedule (Quix: start the deployment; Kubernetes: the chart's CronJob).",
-        ("pulse/warehouse.py",), (), (), cpu=200, memory=512, extra_fields=("raw_retention",), kind="Job"),
+        ("sinks/snowflake",), (), (), cpu=200, memory=512, extra_fields=("raw_retention",), kind="Job"),
 )
 SERVICES = tuple(app for app in APPS if app.kind == "Service")
 
@@ -158,7 +157,7 @@ DESCRIPTIONS = {
     "Quix__Portal__Api": "set by Quix Cloud: the Portal API the SDK token is for",
     "Quix__Deployment__State__Path": "set by Quix Cloud when state is enabled: replaces STATE_DIR",
     **{f"TOPIC_{topic_field(t).removeprefix('topic_').upper()}": f"name of topic {t} (empty = TOPIC_PREFIX + {t})"
-       for t in (*topics.ALL, *PROCESSOR_INTERNAL_TOPICS)},
+       for t in (*topics.ALL, *topics.PROCESSOR_INTERNAL)},
     "SNOWFLAKE_ACCOUNT": "Snowflake account identifier (empty = local fakesnow server)",
     "SNOWFLAKE_USER": "Snowflake user",
     "SNOWFLAKE_PASSWORD": "Snowflake password (or key-pair auth below)",

@@ -1,2 +1,3 @@
-"""The embedded local stack that stands in for the cloud: a real Apache Kafka broker
-(KRaft, jars from Maven Central) and the fakesnow server. Nothing here needs Docker."""
+"""The local stand-ins for the cloud: a real Apache Kafka broker (KRaft, jars from Maven
+Central), the fakesnow server and the Helix simulator, plus `twitch-pulse run` on top of
+them. Nothing here needs Docker."""

@@ -21,6 +21,12 @@ import threading
 from pathlib import Path
 from typing import Optional, Sequence
 
+import fakesnow.server
+import uvicorn
+from fakesnow import info_schema, macros
+from fakesnow.instance import FakeSnow
+from fakesnow.transforms import show, stage
+
 GLOBAL = "_fs_global"
 
 
@@ -32,8 +38,6 @@ CREATE OR REPLACE MACRO {catalog}.try_to_timestamp_ntz(val) AS TRY_CAST(val AS T
 
 
 def _with_extra_macros() -> None:
-    from fakesnow import macros
-
     if getattr(macros.creation_sql, "_pulse", False):
         return
     original = macros.creation_sql
@@ -47,10 +51,6 @@ def _with_extra_macros() -> None:
 
 def persistent_instance(db_dir: Path):
     """A `FakeSnow` whose databases, global catalogue and stages all live under `db_dir`."""
-    from fakesnow import info_schema, macros
-    from fakesnow.instance import FakeSnow
-    from fakesnow.transforms import show, stage
-
     _with_extra_macros()
     db_dir.mkdir(parents=True, exist_ok=True)
     stages = db_dir / "stages"
@@ -71,10 +71,6 @@ def persistent_instance(db_dir: Path):
 
 
 def serve(db_dir: Path, host: str, port: int) -> int:
-    import uvicorn
-
-    import fakesnow.server
-
     fs = persistent_instance(db_dir)
     fakesnow.server.shared_fs = fs  # login_request reads the module global at each login
     server = uvicorn.Server(uvicorn.Config(fakesnow.server.app, host=host, port=port, log_level="info"))

@@ -9,6 +9,7 @@ answers a metadata request.
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import subprocess
@@ -16,6 +17,8 @@ import sys
 import time
 import uuid
 from pathlib import Path
+
+from confluent_kafka.admin import AdminClient
 
 from .service import Service, ServiceError
 
@@ -88,8 +91,6 @@ class KafkaBroker:
         return f"{self.host}:{self.port}"
 
     def _answers_metadata(self) -> bool:
-        from confluent_kafka.admin import AdminClient
-
         try:
             md = AdminClient({"bootstrap.servers": self.bootstrap}).list_topics(timeout=2)
             return bool(md.brokers)
@@ -135,8 +136,6 @@ log.segment.bytes=104857600
         if (self.data_dir / "meta.properties").exists():
             return
         cluster_id = uuid.uuid4().bytes
-        import base64
-
         cid = base64.urlsafe_b64encode(cluster_id).decode().rstrip("=")
         proc = subprocess.run(
             [java, "-cp", classpath, "kafka.tools.StorageTool", "format",

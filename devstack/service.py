@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
+from pulse.cli import CommandError
 
-class ServiceError(Exception):
+
+class ServiceError(CommandError):
     """A local service could not be started; the message carries the log's tail."""
 
 

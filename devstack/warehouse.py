@@ -1,7 +1,7 @@
 """The local Snowflake stand-in: `fakesnow` in server mode with its DuckDB files on disk
 (`<run_dir>/warehouse`, see `devstack.fakesnow_server`), so a restart keeps every row.
 
-The real snowflake-connector-python reaches it over HTTP (see `pulse.warehouse.connect`).
+The real snowflake-connector-python reaches it over HTTP (see `sinks.snowflake.connect`).
 """
 
 from __future__ import annotations

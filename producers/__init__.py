@@ -1,1 +1,1 @@
-"""Producers: the Helix poller, the Helix simulator, record and replay (DESIGN §3, §8)."""
+"""Producers: the Helix poller, record and replay (DESIGN §3, §8; the Helix simulator is `devstack`'s)."""

@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
+from pydantic import SecretStr
+
 from pulse.clock import Clock, from_settings, grid_ceil
 from pulse.events import format_ts
 from pulse.settings import ConfigError, Settings
@@ -49,24 +51,17 @@ class PollReport:
     undelivered: int = 0
 
 
-def check_config(settings: Settings) -> None:
-    """Raise the ConfigError a Poller would, without connecting anywhere (so a bad setting is
-    reported before the metrics port is bound or the broker is waited for)."""
-    Shard.parse(settings.producer_shard)
-    require_credentials(settings)
-
-
-def require_credentials(settings: Settings) -> list:
-    """The client credentials, or the one-line ConfigError a person can act on."""
+def credential_pairs(settings: Settings) -> list[tuple[str, SecretStr]]:
+    """The Twitch credentials; none is a configuration error, reported before anything starts."""
     pairs = settings.twitch_credential_pairs
     if not pairs:
         raise ConfigError("no Twitch credentials: set TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET "
                           "(or client_id/client_secret, or TWITCH_CREDENTIALS=id:secret,...)")
-    return pairs
+    return list(pairs)
 
 
 def make_clients(settings: Settings, clock: Clock, stop: threading.Event, **kwargs) -> list[HelixClient]:
-    pairs = require_credentials(settings)
+    pairs = credential_pairs(settings)
     reserve = math.ceil(settings.producer_concurrency / len(pairs)) + 1
     return [HelixClient(cid, secret, settings.twitch_api_url, settings.twitch_auth_url, clock,
                         name=str(i), stop=stop, reserve=reserve, **kwargs)

@@ -1,9 +1,11 @@
 """`twitch-pulse`: one command line for every worker and the local stack.
 
-Each area registers its own subcommands (`devstack.cli`, `producers.cli`, `processors.cli`,
-`sinks.cli`, `dashboard.cli`), so a behaviour's command lives next to its code. Handlers import their heavy
-dependencies lazily, keeping `--help` fast. User mistakes (bad configuration, a service
-that will not start) print one line and exit non-zero, without a traceback.
+Each area registers its own subcommands in its `cli.py` (`devstack`, `producers`, `processors`,
+`sinks`, `dashboard`; `config` is `pulse.ops`), so a behaviour's command lives next to its
+code. Registering only declares arguments; heavy handlers (the areas' `commands.py`,
+`sinks.status`, `devstack.run`, `devstack.simulate`) are imported only when their command runs
+(`AREAS`, `resolve`), keeping `--help` fast. User mistakes (bad configuration, a service that
+will not start) print one line and exit non-zero, without a traceback.
 """
 
 from __future__ import annotations
@@ -13,10 +15,22 @@ import faulthandler
 import importlib
 import signal
 import sys
-from typing import Optional, Sequence
+from typing import Any, Callable, Optional, Sequence, Union
 
-AREAS = ("devstack.cli", "producers.cli", "processors.cli", "sinks.cli", "pulse.ops", "pulse.status",
-         "dashboard.cli")
+from pulse.settings import ConfigError
+
+# Every area's command registrations ("module:function"), in `--help` order: the one place the
+# shared package names the areas, so `pulse` itself imports none of them. A registration only
+# declares arguments; a command whose module is heavy to import names its handler as
+# "module:function" too, imported by `main` only when that command runs, so `--help` stays fast.
+AREAS = ("devstack.cli:register", "producers.cli:register", "devstack.cli:register_simulate", "processors.cli:register",
+         "sinks.cli:register", "devstack.cli:register_run", "pulse.ops:register", "sinks.cli:register_status",
+         "dashboard.cli:register")
+
+
+class CommandError(Exception):
+    """A command cannot go on for a reason the user can act on (a port taken, a service that
+    will not start): the CLI prints the message as one line and exits 1."""
 
 
 class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -30,15 +44,23 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=Formatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module_name in AREAS:
+    for ref in AREAS:
         try:
-            module = importlib.import_module(module_name)
+            register = resolve(ref)
         except ModuleNotFoundError as exc:
-            if exc.name in (module_name, module_name.split(".")[0]):  # the area is not installed
+            if exc.name == ref.split(".")[0]:  # the area is not installed
                 continue
             raise
-        module.register(sub)
+        register(sub)
     return parser
+
+
+def resolve(ref: Union[str, Callable[..., Any]]) -> Callable[..., Any]:
+    """"module:function" -> the function, importing its module now."""
+    if callable(ref):
+        return ref
+    module, _, name = ref.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def _stop_while_starting(signum: int, _frame: object) -> None:
@@ -49,19 +71,16 @@ def _stop_while_starting(signum: int, _frame: object) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _stop_while_starting)  # workers install their own as they start
-    from devstack.service import ServiceError
-    from pulse.settings import ConfigError
-
     # `kill -USR1 <pid>` prints every thread's stack to stderr: for a worker that seems stuck
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.handler(args) or 0)
+        return int(resolve(args.handler)(args) or 0)
     except ConfigError as exc:
         print(f"twitch-pulse: {exc}", file=sys.stderr)
         return 2
-    except ServiceError as exc:
+    except CommandError as exc:
         print(f"twitch-pulse: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -1,130 +1,14 @@
-"""`twitch-pulse run`: the whole pipeline locally on the embedded defaults, in one terminal;
-`twitch-pulse config`: the effective configuration."""
+"""`twitch-pulse config`: the effective configuration."""
 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
-import time
-from pathlib import Path
-from typing import Any
 
-
-def _dashboard(settings: Any) -> str:
-    """Latest window's top games and channels, and the latest alerts, from the warehouse."""
-    from pulse.warehouse import connect
-
-    conn = connect(settings)
-    try:
-        cur = conn.cursor()
-        cur.execute("SELECT COUNT(*) FROM STREAM_LOGS")
-        raw = cur.fetchone()[0]
-        # the newest window may still be loading; the one before it is complete
-        cur.execute("SELECT DISTINCT WINDOW_START FROM GAME_WINDOWS ORDER BY WINDOW_START DESC LIMIT 2")
-        windows = [row[0] for row in cur.fetchall()]
-        lines = [f"raw events in STREAM_LOGS: {raw:,}; windows in GAME_WINDOWS: {len(windows)}{'+' if len(windows) == 2 else ''}"]
-        if not windows:
-            return "\n".join(lines + ["no window closed yet (the first closes one poll after its end)"])
-        latest = windows[-1]
-        lines.append(f"latest complete window: {latest:%Y-%m-%d %H:%M} UTC (simulated time)")
-        cur.execute("SELECT RANK, GAME_NAME, WATCH_HOURS, PEAK_VIEWERS, UNIQUE_CHANNELS FROM GAME_WINDOWS "
-                    "WHERE WINDOW_START = %s ORDER BY RANK, GAME_ID LIMIT 5", (latest,))
-        lines.append(f"  {'#':>3} {'top games':<28}{'watch h':>10}{'peak':>9}{'channels':>10}")
-        for rank, name, wh, peak, uc in cur.fetchall():
-            lines.append(f"  {rank:>3} {(name or '(no category)')[:27]:<28}{wh:>10.1f}{peak:>9,}{uc:>10,}")
-        cur.execute("SELECT RANK, USER_NAME, GAME_NAME, WATCH_HOURS, PEAK_VIEWERS FROM CHANNEL_WINDOWS "
-                    "WHERE WINDOW_START = %s ORDER BY RANK, USER_ID LIMIT 5", (latest,))
-        lines.append(f"  {'#':>3} {'top channels':<20}{'game':<18}{'watch h':>10}{'peak':>9}")
-        for rank, user, game, wh, peak in cur.fetchall():
-            lines.append(f"  {rank:>3} {user[:19]:<20}{(game or '')[:17]:<18}{wh:>10.1f}{peak:>9,}")
-        cur.execute("SELECT CAPTURED_AT, KIND, SUBJECT_NAME, VIEWERS FROM ALERTS ORDER BY CAPTURED_AT DESC LIMIT 5")
-        alerts = cur.fetchall()
-        lines.append("latest alerts:" if alerts else "no alerts yet")
-        for at, kind, who, viewers in alerts:
-            lines.append(f"  {at:%H:%M} {kind:<11}{who[:30]:<31}{viewers:>9,} viewers")
-        return "\n".join(lines)
-    finally:
-        conn.close()
-
-
-def _clock_anchor(run_dir: Path, speed: float) -> str:
-    """The accelerated clock's anchor, kept across runs so simulated time keeps moving forward:
-    a new anchor would restart it at 'now', behind the windows the local state already closed."""
-    path = run_dir / "clock-anchor"
-    try:
-        anchor, old_speed = path.read_text().split()
-        if float(old_speed) == speed:
-            return anchor
-        print(f"clock speed changed from {old_speed} to {speed:g}: simulated time restarts; earlier local "
-              f"state will see the new data as late (`make clean` starts afresh)", file=sys.stderr)
-    except (OSError, ValueError):
-        pass
-    run_dir.mkdir(parents=True, exist_ok=True)
-    anchor = f"{time.time():.3f}"
-    path.write_text(f"{anchor} {speed:g}\n")
-    return anchor
-
-
-def _run(args: argparse.Namespace) -> int:
-    from devstack.cli import broker, warehouse
-    from devstack.pipeline import LocalPipeline
-    from devstack.service import ServiceError, port_open
-    from pulse.settings import load_settings
-
-    os.environ.setdefault("CLOCK_SPEED", str(args.speed))
-    os.environ.setdefault("CLOCK_ANCHOR", _clock_anchor(args.run_dir, float(os.environ["CLOCK_SPEED"])))
-    settings = load_settings(kafka_bootstrap=f"127.0.0.1:{args.kafka_port}", snowflake_port=args.warehouse_port,
-                             state_dir=args.run_dir / "state")
-    if not settings.uses_local_warehouse or settings.kafka_key.get_secret_value():
-        print("twitch-pulse run uses the local stack; unset SNOWFLAKE_ACCOUNT and KAFKA_KEY, or run the workers "
-              "one by one (see --help of each)", file=sys.stderr)
-        return 2
-    if args.dashboard_port and port_open("127.0.0.1", args.dashboard_port):
-        raise ServiceError(f"dashboard: port {args.dashboard_port} is taken; pass --dashboard-port PORT "
-                           f"(or 0 to run without the dashboard)")
-    for part in (broker(args), warehouse(args)):
-        part.start()
-        print(part.status(), flush=True)
-    pipeline = LocalPipeline(settings, args.run_dir, simulator_port=args.simulator_port, channels=args.channels,
-                             dashboard_port=args.dashboard_port or None)
-    pipeline.start()
-    ports = pipeline.metrics_ports
-    print(f"pipeline running: simulator at {pipeline.helix_url} ({args.channels:,} channels, clock x{settings.clock_speed:g}: "
-          f"a {settings.window_seconds // 60}-minute window every {settings.window_seconds / settings.clock_speed:.0f} s); "
-          f"worker logs in {pipeline.log_dir}; metrics on ports {min(ports)}-{max(ports)}. Ctrl-C stops.", flush=True)
-    if pipeline.dashboard_url:
-        print(f"dashboard: open {pipeline.dashboard_url} (charts fill in as windows close)", flush=True)
-    started = time.monotonic()
-    try:
-        while not args.duration or time.monotonic() - started < args.duration:
-            refresh_at = time.monotonic() + args.refresh
-            while time.monotonic() < refresh_at:  # supervise the workers every half second
-                time.sleep(0.5)
-                pipeline.supervise(say=lambda line: print(f"[run] {line}", flush=True))
-            try:
-                board = _dashboard(settings)
-            except Exception as exc:  # tables appear once the sinks have bootstrapped
-                board = f"waiting for the warehouse ({type(exc).__name__})"
-            print(f"\n--- {time.strftime('%H:%M:%S')} (+{time.monotonic() - started:.0f}s) ---\n{board}", flush=True)
-    except KeyboardInterrupt:
-        pass
-    except RuntimeError as exc:
-        print(f"twitch-pulse: {exc}", file=sys.stderr)
-        pipeline.stop()
-        return 1
-    print("stopping the workers (the local Kafka and warehouse keep running; `make stop` stops them) ...", flush=True)
-    codes = pipeline.stop()
-    bad = {name: code for name, code in codes.items() if code not in (0, -2, 130)}
-    if bad:
-        print(f"workers that did not stop cleanly: {bad}", file=sys.stderr)
-        return 1
-    return 0
+from pulse.cli import Formatter
+from pulse.settings import load_settings
 
 
 def _config(args: argparse.Namespace) -> int:
-    from pulse.settings import load_settings
-
     settings = load_settings()
     for name, value in settings:
         print(f"{name.upper()}={value}")
@@ -132,29 +16,6 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from devstack.cli import add_stack_arguments
-    from pulse.cli import Formatter
-
-    p = sub.add_parser(
-        "run", help="run the whole pipeline locally on the embedded defaults",
-        description="Start the local Kafka and warehouse, then the Helix simulator, producer, processor, "
-                    "every sink, the alerts worker and the dashboard as separate processes, with an "
-                    "accelerated clock; print the dashboard's address, then the latest window's top games and "
-                    "channels and the latest alerts from the warehouse until Ctrl-C. Workers are supervised "
-                    "like containers: a crashed one is restarted after 1, 2, 4 ... 30 s and the console says "
-                    "so; after 5 crashes within 5 minutes, or a configuration error (exit 2), run stops "
-                    "everything and prints that worker's log tail.",
-        formatter_class=Formatter)
-    add_stack_arguments(p)
-    p.add_argument("--speed", type=float, default=60.0,
-                   help="simulated seconds per real second (env CLOCK_SPEED wins if set)")
-    p.add_argument("--channels", type=int, default=3000, help="live channels in the simulator")
-    p.add_argument("--simulator-port", type=int, default=8780, help="Helix simulator port")
-    p.add_argument("--refresh", type=float, default=5.0, help="seconds between console board refreshes")
-    p.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0 = until Ctrl-C)")
-    p.add_argument("--dashboard-port", type=int, default=os.environ.get("DASHBOARD_PORT", "8501"),
-                   help="port of the viewership dashboard started alongside (0 = do not start it; env DASHBOARD_PORT)")
-    p.set_defaults(handler=_run)
     c = sub.add_parser("config", help="print the effective configuration (secrets shown as **********)",
                        description="Load settings from the environment and .env, validate them and print them. "
                                    "Exit 2 with one line naming the variable when a value is bad.",

@@ -9,6 +9,8 @@ A bad value becomes one `ConfigError` line naming the variable, never a tracebac
 from __future__ import annotations
 
 import os
+import re
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Optional
@@ -17,7 +19,18 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from . import topics
-from .status import PROCESSOR_INTERNAL_TOPICS
+
+
+_AGE = re.compile(r"\s*(\d+)\s*([smhdw])\s*")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_age(text: str) -> timedelta:
+    """`7d`, `36h`, `90m` -> a timedelta (the RAW_RETENTION and `prune --older-than` format)."""
+    match = _AGE.fullmatch(str(text).lower())
+    if not match:
+        raise ValueError(f"not an age like 7d, 36h or 90m: {text!r}")
+    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
 
 
 class ConfigError(Exception):
@@ -229,10 +242,10 @@ class Settings(BaseSettings):
     @field_validator("raw_retention")
     @classmethod
     def _retention(cls, value: str) -> str:
-        import re
-
-        if not re.fullmatch(r"\s*\d+\s*[smhdw]\s*", value.lower()):
-            raise ValueError("must be a number and a unit s, m, h, d or w, e.g. 7d")
+        try:
+            parse_age(value)
+        except ValueError:
+            raise ValueError("must be a number and a unit s, m, h, d or w, e.g. 7d") from None
         return value.strip().lower()
 
     @field_validator("slack_webhook_url")
@@ -319,7 +332,7 @@ def topic_field(name: str) -> str:
 
 
 # Every topic the code uses has an override field (tests/test_deploy.py checks the reverse too).
-TOPIC_NAMES = (*topics.ALL, *PROCESSOR_INTERNAL_TOPICS)
+TOPIC_NAMES = (*topics.ALL, *topics.PROCESSOR_INTERNAL)
 
 
 def _env_name(field: str) -> str:

@@ -1,42 +1,26 @@
-"""`twitch-pulse status`: is this deployment healthy, in one screen.
+"""The broker side of `twitch-pulse status` (the command itself, with its warehouse checks,
+is `sinks.status`): a report of one line per check, and the Kafka checks.
 
-Checks, in order, each printed as one line:
   broker     reachable? (bootstrap servers, number of brokers)
   topic      every topic of DESIGN §1 and the processor's internal topics: partitions, or missing
   group      every consumer group of this deployment (CONSUMER_GROUP_PREFIX-*): committed lag
-  warehouse  reachable? (database.schema, schema version)
-  window     newest window in GAME_WINDOWS, CHANNEL_WINDOWS, GAME_TOP_CHANNELS; newest alert
-
-Exit 0 when the broker and the warehouse answer, 1 when one of them is down (its line says
-why, in one line; the checks that need it are skipped). Missing topics, groups that never
-committed and empty tables are reported but are not failures: a fresh deployment has them.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
-import socket
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, TextIO
+from typing import Any, Callable, Sequence, TextIO
+
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from pulse import topics
-
-# The processor's repartition topics (processors/app.py SAMPLES, GAME_POLLS): named here so
-# `status` does not import the processor (and Quix Streams) just to print a table.
-PROCESSOR_INTERNAL_TOPICS = topics.PROCESSOR_INTERNAL
+from pulse.kafka import client_config
 
 # Consumer groups of this deployment, by worker (Settings.group(worker)).
 WORKER_GROUPS = ("processor", "sink-raw", "sink-windows", "sink-alerts", "slack-alerts")
-
-# DESIGN §6 window tables and their newest-row column; ALERTS by capture time.
-WINDOW_TABLES = (
-    ("GAME_WINDOWS", "WINDOW_START", "WINDOW_END"),
-    ("CHANNEL_WINDOWS", "WINDOW_START", "WINDOW_END"),
-    ("GAME_TOP_CHANNELS", "WINDOW_START", "WINDOW_END"),
-    ("ALERTS", "CAPTURED_AT", None),
-)
 
 
 @dataclass
@@ -54,7 +38,7 @@ class Report:
         self.line(kind, "DOWN", text)
 
 
-def _one_line(exc: Any) -> str:
+def one_line(exc: Any) -> str:
     if hasattr(exc, "args") and exc.args and hasattr(exc.args[0], "str"):
         exc = exc.args[0]  # KafkaException -> KafkaError
     text = exc.str() if hasattr(exc, "str") and callable(exc.str) else str(exc)
@@ -72,13 +56,7 @@ def _quiet_logger() -> logging.Logger:
     return logger
 
 
-
-
-def _admin(settings: Any):
-    from confluent_kafka.admin import AdminClient
-
-    from pulse.kafka import client_config
-
+def _admin(settings: Any) -> AdminClient:
     return AdminClient(client_config(settings, logger=_quiet_logger(), **{"log_level": 0}))
 
 
@@ -86,18 +64,15 @@ def _admin(settings: Any):
 
 
 def expected_topics(settings: Any) -> list[str]:
-    return [settings.topic(name) for name in (*topics.ALL, *PROCESSOR_INTERNAL_TOPICS)]
+    return [settings.topic(name) for name in (*topics.ALL, *topics.PROCESSOR_INTERNAL)]
 
 
 def check_kafka(settings: Any, report: Report, timeout: float) -> None:
-    from confluent_kafka import KafkaException, TopicPartition
-    from confluent_kafka.admin import OffsetSpec
-
     admin = _admin(settings)
     try:
         meta = admin.list_topics(timeout=timeout)
     except KafkaException as exc:
-        report.fail("broker", f"unreachable at {settings.kafka_bootstrap}: {_one_line(exc)}")
+        report.fail("broker", f"unreachable at {settings.kafka_bootstrap}: {one_line(exc)}")
         return
     report.line("broker", "ok", f"{settings.kafka_bootstrap} ({len(meta.brokers)} broker(s))")
 
@@ -113,15 +88,15 @@ def check_kafka(settings: Any, report: Report, timeout: float) -> None:
         try:
             committed = _committed(admin, group, timeout)
         except KafkaException as exc:
-            report.line("group", "error", f"{group}: {_one_line(exc)}")
+            report.line("group", "error", f"{group}: {one_line(exc)}")
             continue
         if not committed:
             report.line("group", "idle", f"{group}: no committed offsets (worker not started yet)")
             continue
         try:
-            latest = _latest(admin, list(committed), timeout, OffsetSpec, TopicPartition)
+            latest = _latest(admin, list(committed), timeout)
         except KafkaException as exc:
-            report.line("group", "error", f"{group}: {_one_line(exc)}")
+            report.line("group", "error", f"{group}: {one_line(exc)}")
             continue
         per_topic: dict[str, int] = {}
         for tp, offset in committed.items():
@@ -146,119 +121,24 @@ def _deployment_groups(admin: Any, settings: Any, timeout: float) -> list[str]:
 
 
 def _committed(admin: Any, group: str, timeout: float) -> dict[tuple[str, int], int]:
-    from confluent_kafka import ConsumerGroupTopicPartitions
-
     futures = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=timeout)
     result = futures[group].result(timeout)
     return {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions or []
             if tp.error is None and tp.offset >= 0}
 
 
-def _latest(admin: Any, partitions: list[tuple[str, int]], timeout: float, OffsetSpec: Any,
-            TopicPartition: Any) -> dict[tuple[str, int], int]:
+def _latest(admin: Any, partitions: list[tuple[str, int]], timeout: float) -> dict[tuple[str, int], int]:
     request = {TopicPartition(topic, partition): OffsetSpec.latest() for topic, partition in partitions}
     futures = admin.list_offsets(request, request_timeout=timeout)
     return {(tp.topic, tp.partition): future.result(timeout).offset for tp, future in futures.items()}
 
 
-# --- Warehouse -------------------------------------------------------------------------
+Check = Callable[[Any, Report, float], None]
 
 
-def check_warehouse(settings: Any, report: Report, timeout: float) -> None:
-    where = f"{settings.snowflake_database}.{settings.snowflake_schema}"
-    if settings.uses_local_warehouse:
-        # A closed local port would make the connector retry until its timeout: probe first.
-        try:
-            socket.create_connection((settings.snowflake_host, settings.snowflake_port), timeout=timeout).close()
-        except OSError as exc:
-            report.fail("warehouse", f"unreachable at {settings.snowflake_host}:{settings.snowflake_port} "
-                                     f"(local fakesnow): {exc.strerror or exc}")
-            return
-        target = f"{settings.snowflake_host}:{settings.snowflake_port} (local fakesnow)"
-    else:
-        target = f"account {settings.snowflake_account}"
-    from pulse.settings import ConfigError
-    from pulse.warehouse import connect
-
-    quick = settings.model_copy(update={"snowflake_network_timeout": max(1, int(timeout))})
-    try:
-        conn = connect(quick)
-    except ConfigError:
-        raise
-    except Exception as exc:
-        report.fail("warehouse", f"unreachable at {target}: {_one_line(exc)}")
-        return
-    try:
-        cur = conn.cursor()
-        version = _scalar(cur, "SELECT MAX(VERSION) FROM SCHEMA_VERSION")
-        state = f"schema version {version}" if version is not None else "schema not bootstrapped (run: twitch-pulse bootstrap)"
-        report.line("warehouse", "ok", f"{where} at {target}: {state}")
-        for table, start, end in WINDOW_TABLES:
-            _newest(cur, report, table, start, end)
-    finally:
-        conn.close()
-
-
-def _scalar(cur: Any, sql: str) -> Optional[Any]:
-    try:
-        cur.execute(sql)
-        row = cur.fetchone()
-        return row[0] if row else None
-    except Exception:
-        return None
-
-
-def _fmt(value: Any) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if hasattr(value, "strftime") else str(value)
-
-
-def _newest(cur: Any, report: Report, table: str, start: str, end: Optional[str]) -> None:
-    columns = f"MAX({start}), COUNT(*)" + (f", MAX({end})" if end else "")
-    try:
-        cur.execute(f"SELECT {columns} FROM {table}")
-        row = cur.fetchone()
-    except Exception as exc:
-        message = _one_line(exc)
-        if "does not exist" in message.lower() or "not found" in message.lower():
-            report.line("window", "missing", f"{table}: no such table (run: twitch-pulse bootstrap)")
-        else:
-            report.line("window", "error", f"{table}: {message}")
-        return
-    if not row or row[1] == 0:
-        report.line("window", "empty", f"{table}: no rows yet")
-    elif end:
-        report.line("window", "ok", f"{table}: newest window {_fmt(row[0])} .. {_fmt(row[2])} ({row[1]} rows)")
-    else:
-        report.line("window", "ok", f"{table}: newest alert at {_fmt(row[0])} ({row[1]} rows)")
-
-
-# --- Command -----------------------------------------------------------------------------
-
-
-def run_status(settings: Any, out: TextIO = sys.stdout, timeout: float = 5.0,
-               checks: tuple[str, ...] = ("kafka", "warehouse")) -> int:
+def run_status(settings: Any, steps: Sequence[Check], out: TextIO = sys.stdout, timeout: float = 5.0) -> int:
+    """Run the checks in order; 1 when one of them found a component down."""
     report = Report(out)
-    steps: dict[str, Callable[[Any, Report, float], None]] = {"kafka": check_kafka, "warehouse": check_warehouse}
-    for name in checks:
-        steps[name](settings, report, timeout)
+    for step in steps:
+        step(settings, report, timeout)
     return 1 if report.down else 0
-
-
-def _status(args: argparse.Namespace) -> int:
-    from pulse.settings import load_settings
-
-    settings = load_settings()
-    checks = tuple(c for c in ("kafka", "warehouse") if c not in (args.skip or []))
-    return run_status(settings, timeout=args.timeout, checks=checks)
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    from pulse.cli import Formatter
-
-    p = sub.add_parser("status", help="check the deployment: broker, topics, consumer lag, warehouse, newest windows",
-                       description=__doc__, formatter_class=Formatter)
-    p.add_argument("--timeout", type=float, default=5.0,
-                   help="seconds to wait for the broker and the warehouse before calling them down")
-    p.add_argument("--skip", action="append", choices=("kafka", "warehouse"), default=None,
-                   help="leave out a check (repeatable)")
-    p.set_defaults(handler=_status)

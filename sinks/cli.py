@@ -1,119 +1,15 @@
-"""`twitch-pulse sink raw|windows|alerts`, `alerts`, `bootstrap`, `prune`: the warehouse
-writers, the Slack alerts worker and the schema tools."""
+"""`twitch-pulse sink raw|windows|alerts`, `alerts`, `bootstrap`, `prune`, `status`: the
+warehouse writers, the Slack alerts worker, the schema tools and the health check. Only the
+arguments live here; the handlers (`sinks.commands`, `sinks.status`) load when their command runs."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 
-
-def _settings(args: argparse.Namespace):
-    from pulse.logs import setup_logging
-    from pulse.settings import load_settings
-
-    overrides = {}
-    if getattr(args, "method", None):
-        overrides["sink_load_method"] = args.method
-    if getattr(args, "no_bootstrap", False):
-        overrides["sink_bootstrap"] = False
-    settings = load_settings(**overrides)
-    setup_logging(settings.log_level, settings.secret_values)
-    return settings
-
-
-def _fail(message: str) -> int:
-    print(f"twitch-pulse: {message}", file=sys.stderr, flush=True)
-    return 1
-
-
-def _sink(args: argparse.Namespace) -> int:
-    from .errors import PermanentSinkError
-    from .worker import run_sink
-
-    settings = _settings(args)
-    try:
-        return run_sink(settings, args.kind)
-    except PermanentSinkError as exc:
-        return _fail(str(exc))
-
-
-def _alerts(args: argparse.Namespace) -> int:
-    from .slack import SlackError, run_alerts
-
-    settings = _settings(args)
-    try:
-        return run_alerts(settings)
-    except SlackError as exc:
-        return _fail(str(exc))
-
-
-def _connect(settings):
-    from pulse.warehouse import connect
-
-    from .errors import permanent
-
-    try:
-        return connect(settings)
-    except Exception as exc:
-        if exc.__class__.__name__ == "ConfigError":
-            raise
-        raise permanent("warehouse", exc) from None
-
-
-def _bootstrap(args: argparse.Namespace) -> int:
-    from .errors import PermanentSinkError
-    from .schema import bootstrap, current_version
-
-    settings = _settings(args)
-    try:
-        conn = _connect(settings)
-        applied = bootstrap(conn)
-        version = current_version(conn)
-        conn.close()
-    except PermanentSinkError as exc:
-        return _fail(str(exc))
-    where = f"{settings.snowflake_database}.{settings.snowflake_schema}"
-    if applied:
-        print(f"{where}: applied {', '.join(f'{v:03d}' for v in applied)}; schema version {version}")
-    else:
-        print(f"{where}: up to date at schema version {version}")
-    return 0
-
-
-def _prune(args: argparse.Namespace) -> int:
-    from pulse.settings import ConfigError
-
-    from .errors import PermanentSinkError, permanent
-    from .schema import parse_age
-
-    settings = _settings(args)
-    text = args.older_than or settings.raw_retention
-    try:
-        age = parse_age(text)
-    except ValueError as exc:
-        raise ConfigError(f"--older-than: {exc}") from None
-    try:
-        conn = _connect(settings)
-        try:
-            deleted = _prune_rows(conn, age)
-        except Exception as exc:
-            raise permanent("prune", exc) from None
-        conn.close()
-    except PermanentSinkError as exc:
-        return _fail(str(exc))
-    print(f"pruned {deleted} STREAM_LOGS rows captured more than {text} ago")
-    return 0
-
-
-def _prune_rows(conn, age):
-    from .schema import prune
-
-    return prune(conn, age)
+from pulse.cli import Formatter
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from pulse.cli import Formatter
-
     sink = sub.add_parser(
         "sink", help="write a topic to Snowflake (raw events, windows or alerts), exactly once",
         description=(
@@ -132,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="loading method (default: SINK_LOAD_METHOD, copy = PUT + COPY INTO staged NDJSON)")
     sink.add_argument("--no-bootstrap", action="store_true",
                       help="do not create or upgrade the schema at start (for a role without DDL rights)")
-    sink.set_defaults(handler=_sink)
+    sink.set_defaults(handler="sinks.commands:sink")
 
     alerts = sub.add_parser(
         "alerts", help="post spike alerts to Slack (or the console without a webhook)",
@@ -142,15 +38,15 @@ def register(sub: argparse._SubParsersAction) -> None:
             "after Slack accepted it, and an alert is never posted twice, even after a restart.\n"
             "Without a webhook the alerts are printed to the console. Stops cleanly on SIGTERM/SIGINT."),
         formatter_class=Formatter)
-    alerts.set_defaults(handler=_alerts)
+    alerts.set_defaults(handler="sinks.commands:alerts")
 
     boot = sub.add_parser(
         "bootstrap", help="create or upgrade the warehouse schema (idempotent, versioned)",
         description=(
-            "Apply the numbered SQL files of sinks/sql/ that SCHEMA_VERSION does not list yet:\n"
+            "Apply the numbered SQL files of sinks/snowflake/sql/ that SCHEMA_VERSION does not list yet:\n"
             "tables, the STG_TWITCH_STREAMS view and the hourly/daily rollup views. Safe to re-run."),
         formatter_class=Formatter)
-    boot.set_defaults(handler=_bootstrap)
+    boot.set_defaults(handler="sinks.commands:bootstrap")
 
     prune = sub.add_parser(
         "prune", help="delete raw STREAM_LOGS rows older than an age",
@@ -158,4 +54,29 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=Formatter)
     prune.add_argument("--older-than", default=None, metavar="AGE",
                        help="age such as 7d, 36h, 90m (default: RAW_RETENTION, 7d)")
-    prune.set_defaults(handler=_prune)
+    prune.set_defaults(handler="sinks.commands:prune")
+
+
+STATUS_DESCRIPTION = '''`twitch-pulse status`: is this deployment healthy, in one screen.
+
+Checks, in order, each printed as one line:
+  broker     reachable? (bootstrap servers, number of brokers)
+  topic      every topic of DESIGN §1 and the processor's internal topics: partitions, or missing
+  group      every consumer group of this deployment (CONSUMER_GROUP_PREFIX-*): committed lag
+  warehouse  reachable? (database.schema, schema version)
+  window     newest window in GAME_WINDOWS, CHANNEL_WINDOWS, GAME_TOP_CHANNELS; newest alert
+
+Exit 0 when the broker and the warehouse answer, 1 when one of them is down (its line says
+why, in one line; the checks that need it are skipped). Missing topics, groups that never
+committed and empty tables are reported but are not failures: a fresh deployment has them.
+'''
+
+
+def register_status(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("status", help="check the deployment: broker, topics, consumer lag, warehouse, newest windows",
+                       description=STATUS_DESCRIPTION, formatter_class=Formatter)
+    p.add_argument("--timeout", type=float, default=5.0,
+                   help="seconds to wait for the broker and the warehouse before calling them down")
+    p.add_argument("--skip", action="append", choices=("kafka", "warehouse"), default=None,
+                   help="leave out a check (repeatable)")
+    p.set_defaults(handler="sinks.status:status_command")

@@ -14,11 +14,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from pulse.settings import Settings
 
 from .errors import first_line
+from .warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +28,10 @@ TIMEOUT_SECONDS = 4
 
 
 class WarehouseProbe:
-    def __init__(self, settings: Settings, interval: float = INTERVAL_SECONDS,
-                 timeout: int = TIMEOUT_SECONDS, connect: Optional[Callable[[], Any]] = None) -> None:
+    def __init__(self, settings: Settings, warehouse: Warehouse, interval: float = INTERVAL_SECONDS,
+                 timeout: int = TIMEOUT_SECONDS) -> None:
         self._settings = settings.model_copy(update={"snowflake_network_timeout": timeout})
-        self._connect = connect or self._default_connect
+        self._warehouse = warehouse
         self.interval = interval
         self.timeout = timeout
         self._since: Optional[float] = None  # when the check in flight started
@@ -38,11 +39,6 @@ class WarehouseProbe:
         self._state: tuple[bool, str] = (True, "starting")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="warehouse-probe", daemon=True)
-
-    def _default_connect(self) -> Any:
-        from pulse.warehouse import connect
-
-        return connect(self._settings, with_schema=False)
 
     def start(self) -> "WarehouseProbe":
         self._thread.start()
@@ -56,7 +52,7 @@ class WarehouseProbe:
         self._since = time.monotonic()
         try:
             if self._conn is None:
-                self._conn = self._connect()
+                self._conn = self._warehouse.connect(self._settings, with_schema=False)
             cur = self._conn.cursor()
             try:
                 cur.execute("SELECT 1")

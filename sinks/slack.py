@@ -27,6 +27,7 @@ from pulse import topics
 from pulse.settings import Settings
 
 from . import metrics
+from .worker import build_app, run_until_stopped
 
 log = logging.getLogger(__name__)
 
@@ -232,8 +233,6 @@ def _retry_after(value: Optional[str]) -> float:
 
 def run_alerts(settings: Settings) -> int:
     """The worker: own consumer group, commit after each checkpoint's alerts were accepted."""
-    from .worker import build_app, run_until_stopped
-
     webhook = settings.slack_webhook_url.get_secret_value()
     if webhook:
         validate_webhook(webhook)

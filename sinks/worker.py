@@ -11,13 +11,20 @@ from quixstreams.sinks import BaseSink
 
 from pulse import topics
 from pulse.kafka import app_connection, ensure_topics
-from pulse.metrics import HealthCheck
+from pulse.metrics import HealthCheck, start_metrics_server
 from pulse.resilience import BrokerProbe, StopSignal, combine, run_resilient
 from pulse.settings import Settings
 
 from .errors import PermanentSinkError
+from .probe import WarehouseProbe
+from .snowflake import SNOWFLAKE
+from .warehouse import Warehouse
+from .writers import MergeSink, RawSink
 
 log = logging.getLogger(__name__)
+
+# The warehouse the sinks, `bootstrap` and `prune` use: a second one is chosen here.
+WAREHOUSE: Warehouse = SNOWFLAKE
 
 KINDS = {
     "raw": (topics.STREAMS,),
@@ -27,11 +34,9 @@ KINDS = {
 
 
 def build_sink(settings: Settings, kind: str, method: Optional[str] = None) -> BaseSink:
-    from .snowflake import MergeSink, RawSink
-
     if kind == "raw":
-        return RawSink(settings, method, sink_name=settings.group("sink-raw"))
-    return MergeSink(settings, list(KINDS[kind]), method, label=kind)
+        return RawSink(settings, WAREHOUSE, method, sink_name=settings.group("sink-raw"))
+    return MergeSink(settings, WAREHOUSE, list(KINDS[kind]), method, label=kind)
 
 
 def build_app(settings: Settings, group: str, topic_names: tuple[str, ...], sink: BaseSink,
@@ -64,8 +69,6 @@ def run_until_stopped(settings: Settings, build: Callable[[], Application], sink
     rebuilding it after each broker outage (`pulse.resilience`). A permanent error the sink
     raised comes back unwrapped, so the CLI prints it as one line; the sink, the probes and
     the metrics server are closed whatever happens."""
-    from pulse.metrics import start_metrics_server
-
     probe = BrokerProbe(settings)
     checks = [probe] + ([health] if health else []) + [lambda: sink.healthy]
     server = start_metrics_server(settings.metrics_port, combine(*checks))  # a port clash ends here
@@ -88,11 +91,9 @@ def run_until_stopped(settings: Settings, build: Callable[[], Application], sink
 
 def run_sink(settings: Settings, kind: str, method: Optional[str] = None) -> int:
     """Run until SIGTERM/SIGINT (returns 0); a permanent warehouse error raises PermanentSinkError."""
-    from .probe import WarehouseProbe
-
     stop = StopSignal()  # first: a SIGTERM while starting stops the worker cleanly too
     sink = build_sink(settings, kind, method)
-    warehouse = WarehouseProbe(settings)
+    warehouse = WarehouseProbe(settings, WAREHOUSE)
     # the raw sink's messages are chunks of up to CHUNK_STREAMS rows each
     commit_every = max(1, settings.sink_batch_rows // settings.chunk_streams) if kind == "raw" \
         else settings.sink_batch_rows

@@ -92,7 +92,7 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 def wh_settings(warehouse_server: WarehouseServer, settings: Settings) -> Iterator[Settings]:
     """Settings whose warehouse schema is this test's own; dropped afterwards."""
     yield settings
-    from pulse.warehouse import connect
+    from sinks.snowflake import connect
 
     try:
         conn = connect(settings, with_schema=False)

@@ -52,7 +52,7 @@ ALERTS = [
 
 
 def seed(conn: Any) -> None:
-    """Insert the rows above (the tables must exist: `sinks.schema.bootstrap`)."""
+    """Insert the rows above (the tables must exist: `sinks.snowflake.schema.bootstrap`)."""
     cur = conn.cursor()
     cur.executemany(
         "INSERT INTO GAME_WINDOWS (WINDOW_START, WINDOW_END, GAME_ID, GAME_NAME, WATCH_HOURS, AIR_HOURS, AVG_VIEWERS, "

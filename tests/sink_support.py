@@ -221,7 +221,7 @@ class Worker:
 
 
 def query(settings: Settings, sql: str, params: Any = None) -> list[tuple]:
-    from pulse.warehouse import connect
+    from sinks.snowflake import connect
 
     conn = connect(settings)
     try:

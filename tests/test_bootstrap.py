@@ -8,8 +8,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from pulse.settings import Settings
-from pulse.warehouse import connect
-from sinks.schema import bootstrap, current_version, migrations, parse_age, prune
+from sinks.snowflake import connect
+from pulse.settings import parse_age
+from sinks.snowflake.schema import bootstrap, current_version, migrations, prune
 from tests.sink_support import game_window
 from tests.sqlguard import GuardViolation, check_static, merge_duplicate_check, sql_guard  # noqa: F401
 
@@ -82,8 +83,8 @@ def test_staging_view_and_prune(wh_settings: Settings) -> None:
 
 
 def test_rollup_views_add_watch_hours_and_take_peak_max(wh_settings: Settings) -> None:
-    from sinks.load import merge_values, ts_ntz
-    from sinks.tables import CHANNEL_WINDOWS, GAME_WINDOWS
+    from sinks.snowflake.load import merge_values
+    from sinks.tables import CHANNEL_WINDOWS, GAME_WINDOWS, utc_text
 
     conn = connect(wh_settings)
     bootstrap(conn)
@@ -92,16 +93,16 @@ def test_rollup_views_add_watch_hours_and_take_peak_max(wh_settings: Settings) -
     for w in range(6):  # one hour of 10-minute windows, then the next hour
         g = game_window(w, 1)
         g["watch_hours"], g["peak_viewers"] = 1.0 + w, 100 * (w + 1)
-        rows.append([ts_ntz(g[f]) if k == "TIMESTAMP_NTZ" else g[f] for f, k in GAME_WINDOWS.columns] + [0, w])
+        rows.append([utc_text(g[f]) if k == "timestamp" else g[f] for f, k in GAME_WINDOWS.columns] + [0, w])
     g = game_window(6, 1)
-    rows.append([ts_ntz(g[f]) if k == "TIMESTAMP_NTZ" else g[f] for f, k in GAME_WINDOWS.columns] + [0, 6])
+    rows.append([utc_text(g[f]) if k == "timestamp" else g[f] for f, k in GAME_WINDOWS.columns] + [0, 6])
     merge_values(cur, GAME_WINDOWS, rows)
     from tests.sink_support import channel_window
 
     ch = []
     for w, u in ((0, 1), (1, 1), (2, 2)):
         c = channel_window(w, u)
-        ch.append([ts_ntz(c[f]) if k == "TIMESTAMP_NTZ" else c[f] for f, k in CHANNEL_WINDOWS.columns] + [0, len(ch)])
+        ch.append([utc_text(c[f]) if k == "timestamp" else c[f] for f, k in CHANNEL_WINDOWS.columns] + [0, len(ch)])
     merge_values(cur, CHANNEL_WINDOWS, ch)
     cur.execute("SELECT PERIOD_START, WATCH_HOURS, PEAK_VIEWERS, WINDOWS, DISTINCT_CHANNELS FROM GAME_HOURLY "
                 "ORDER BY PERIOD_START")

@@ -20,8 +20,8 @@ from dashboard import ui
 from devstack.pipeline import LocalPipeline
 from dashboard.format import human
 from pulse.settings import Settings
-from pulse.warehouse import connect
-from sinks.schema import bootstrap
+from sinks.snowflake import connect
+from sinks.snowflake.schema import bootstrap
 
 from . import dashboard_support as data
 from .dashboard_support import free_port, healthy

@@ -25,8 +25,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 from bench.dashboard_bench import seed_synthetic
 from dashboard.format import human
 from pulse.settings import Settings
-from pulse.warehouse import connect
-from sinks.schema import bootstrap
+from sinks.snowflake import connect
+from sinks.snowflake.schema import bootstrap
 
 from .dashboard_support import free_port, healthy
 

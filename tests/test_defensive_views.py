@@ -7,15 +7,15 @@ from __future__ import annotations
 import orjson
 
 from pulse.settings import Settings
-from pulse.warehouse import connect
-from sinks.schema import bootstrap
-from pulse.events import format_ts
-from tests.sink_support import BASE_MS, stream
+from sinks.snowflake import connect
+from sinks.snowflake.schema import bootstrap
+from tests.sink_support import chunked, stream
 
 
 def event(i: int, viewers: int | None = None) -> dict:
-    """The v1 event a STREAM_LOGS row holds: stream object `i` with its chunk's context."""
-    return {**stream(i, viewers=viewers), "captured_at": format_ts(BASE_MS), "poll_id": "poll-0", "schema": 2}
+    """Stream object `i` as STREAM_LOGS.RAW_DATA holds it (the v1 event of its chunk)."""
+    (value,) = chunked({0: [stream(i, viewers=viewers)]}).expected.values()
+    return value
 
 VIEWS = ("STG_TWITCH_STREAMS", "GAME_HOURLY", "GAME_DAILY", "CHANNEL_HOURLY", "CHANNEL_DAILY",
          "PLATFORM_HOURLY", "PLATFORM_DAILY")

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from pulse import topics
-from pulse.cli import build_parser
+from pulse.cli import build_parser, resolve
 from pulse.settings import Settings, _env_name
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +53,7 @@ def _variables(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def _resolves(argv: list[str]) -> argparse.Namespace:
     """argv parses with the real CLI into a command with a handler."""
     args = build_parser().parse_args(argv)
-    assert callable(getattr(args, "handler", None)), argv
+    assert callable(resolve(getattr(args, "handler", None))), argv
     return args
 
 
@@ -208,9 +208,8 @@ def test_every_variable_the_worker_reads_is_declared(app) -> None:
 def test_topic_variables_are_the_ones_settings_topic_reads() -> None:
     from pulse.settings import TOPIC_NAMES, topic_field
 
-    from pulse.status import PROCESSOR_INTERNAL_TOPICS
 
-    assert set(TOPIC_NAMES) == set(topics.ALL) | set(PROCESSOR_INTERNAL_TOPICS)
+    assert set(TOPIC_NAMES) == set(topics.ALL) | set(topics.PROCESSOR_INTERNAL)
     for topic in TOPIC_NAMES:
         assert topic_field(topic) in Settings.model_fields, topic  # every topic can be named by its variable
     for app in gen.APPS:
@@ -232,17 +231,16 @@ def test_every_setting_is_declared_by_some_application_except_what_quix_provides
 
 
 def test_every_topic_the_code_uses_is_listed_with_partitions_and_retention() -> None:
-    from pulse.status import PROCESSOR_INTERNAL_TOPICS
     from sinks.worker import KINDS
 
-    used = set(topics.ALL) | set(PROCESSOR_INTERNAL_TOPICS)
+    used = set(topics.ALL) | set(topics.PROCESSOR_INTERNAL)
     assert used <= set(QUIX_TOPICS), sorted(used - set(QUIX_TOPICS))
     for name, topic in QUIX_TOPICS.items():
         config = topic["configuration"]
         assert config["partitions"] >= 1 and config["retentionInMinutes"] >= 60 and config["replicationFactor"] >= 1
     # the processor creates its repartition topics with the partitions of twitch.streams
     streams = QUIX_TOPICS[topics.STREAMS]["configuration"]["partitions"]
-    for internal in PROCESSOR_INTERNAL_TOPICS:
+    for internal in topics.PROCESSOR_INTERNAL:
         assert QUIX_TOPICS[internal]["configuration"]["partitions"] == streams
     assert int(COMPUTED["processor"]["TOPIC_PARTITIONS"]["value"]) == streams
 
@@ -254,7 +252,7 @@ def test_every_topic_the_code_uses_is_listed_with_partitions_and_retention() -> 
     assert io("slack-alerts", "InputTopic") == {topics.ALERTS}
     assert io("producer", "OutputTopic") == {topics.STREAMS}
     assert io("processor", "InputTopic") == {topics.STREAMS}
-    assert io("processor", "OutputTopic") == {*PROCESSOR_INTERNAL_TOPICS, *topics.WINDOW_TOPICS, topics.ALERTS,
+    assert io("processor", "OutputTopic") == {*topics.PROCESSOR_INTERNAL, *topics.WINDOW_TOPICS, topics.ALERTS,
                                               topics.STREAMS_DLQ}
     referenced = {v["value"] for c in COMPUTED.values() for v in c.values()
                   if v["inputType"] in ("InputTopic", "OutputTopic")}

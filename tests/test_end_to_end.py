@@ -17,7 +17,7 @@ import pytest
 from devstack.pipeline import LocalPipeline
 from pulse import topics
 from pulse.kafka import ensure_topics
-from pulse.warehouse import connect
+from sinks.snowflake import connect
 from tests import reference
 from tests.pipeline import TopicReader
 from tests.test_processor import assert_rows_equal

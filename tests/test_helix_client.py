@@ -11,7 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from producers.helix import AuthError, HelixClient
-from producers.simulator import Faults, SimulatorConfig, SimulatorServer
+from devstack.simulator import Faults, SimulatorConfig, SimulatorServer
 from producers.sweep import Query, dedupe, sweep
 from pulse.clock import Clock
 from tests.helix_support import metric

@@ -13,7 +13,7 @@ from devstack.kafka import KafkaBroker
 from pulse.kafka import client_config, ensure_topics
 from pulse.metrics import MetricsServer
 from pulse.settings import Settings
-from pulse.warehouse import connect
+from sinks.snowflake import connect
 
 
 def _consume_all(settings: Settings, topic: str, expect: int, timeout: float = 30.0) -> list[bytes]:

@@ -132,8 +132,8 @@ def test_sink_rides_out_a_broker_outage(make_settings: Callable[..., Settings], 
 def test_local_warehouse_keeps_rows_and_schema_across_restarts(make_settings: Callable[..., Settings],
                                                                 own_warehouse: WarehouseServer) -> None:
     """DESIGN §2: a restart (clean, or killed) keeps every row, the schema version and the stage."""
-    from pulse.warehouse import connect
-    from sinks.schema import bootstrap, current_version
+    from sinks.snowflake import connect
+    from sinks.snowflake.schema import bootstrap, current_version, migrations
 
     settings = make_settings(snowflake_port=own_warehouse.port)
     conn = connect(settings)
@@ -157,7 +157,7 @@ def test_local_warehouse_keeps_rows_and_schema_across_restarts(make_settings: Ca
     cur = conn.cursor()
     cur.execute("SELECT KAFKA_OFFSET FROM SINK_OFFSETS ORDER BY 1")
     assert [r[0] for r in cur.fetchall()] == [41, 42]
-    assert current_version(conn) == max(m.version for m in __import__("sinks.schema").schema.migrations())
+    assert current_version(conn) == max(m.version for m in migrations())
     cur.execute("SHOW STAGES")
     assert [r[1] for r in cur.fetchall()] == ["SINK_STAGE"]
     conn.close()
@@ -198,7 +198,7 @@ def test_a_lost_session_means_reconnect_not_failure() -> None:
     again). Bad credentials stay permanent."""
     from snowflake.connector import errors as sf
 
-    from sinks.errors import is_transient
+    from sinks.snowflake.errors import is_transient
 
     assert is_transient(sf.HttpError(msg="401 Unauthorized: post 127.0.0.1:8765/queries/v1/query-request",
                                      errno=290401))

@@ -16,7 +16,7 @@ import pytest
 from producers.emitter import cut
 from producers.poller import Poller
 from producers.sharding import Shard
-from producers.simulator import Faults, SimulatorConfig, SimulatorServer
+from devstack.simulator import Faults, SimulatorConfig, SimulatorServer
 from producers.sweep import dedupe
 from pulse import topics
 from pulse.clock import Clock

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from producers.poller import Poller
-from producers.simulator import SimulatorConfig, SimulatorServer
+from devstack.simulator import SimulatorConfig, SimulatorServer
 from producers.sweep import SweepResult
 from pulse.clock import ManualClock
 from tests.helix_support import metric, sim_settings

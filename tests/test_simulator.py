@@ -8,8 +8,8 @@ from collections import Counter
 import httpx
 import pytest
 
-from producers.population import Population
-from producers.simulator import SimulatorConfig, SimulatorServer
+from devstack.population import Population
+from devstack.simulator import SimulatorConfig, SimulatorServer
 from pulse.clock import CLOCK_HEADER, Clock, ManualClock
 
 T0 = 1_700_000_000.0

@@ -12,7 +12,7 @@ import pytest
 
 from pulse import topics
 from pulse.settings import Settings
-from sinks.errors import is_transient
+from sinks.snowflake.errors import is_transient
 from tests.conftest import WAREHOUSE_PORT
 from tests.sink_support import Worker, chunked, committed_all, count, produce, query, stream, streams_chunked, wait_for
 from tests.sqlguard import sql_guard  # noqa: F401  (fixture)

@@ -142,9 +142,9 @@ def test_invalid_values_and_stream_objects_are_skipped_and_the_rest_of_the_chunk
 def test_a_transaction_left_open_by_a_killed_worker_does_not_block_its_successor(wh_settings: Settings) -> None:
     """A SIGKILLed worker's session can keep its transaction open (fakesnow never expires it);
     the next worker must still be able to record its marks for the same partition."""
-    from pulse.warehouse import connect
-    from sinks import load
-    from sinks.schema import bootstrap
+    from sinks.snowflake import connect
+    from sinks.snowflake import load
+    from sinks.snowflake.schema import bootstrap
 
     dead, alive = connect(wh_settings), connect(wh_settings)
     bootstrap(dead)

@@ -75,10 +75,11 @@ def test_replay_of_old_record_never_regresses_a_row(wh_settings: Settings, tmp_p
     """A key written at a later offset keeps its value when an older offset is loaded again."""
     from quixstreams.sinks import SinkBatch
 
-    from sinks.snowflake import MergeSink
+    from sinks.snowflake import SNOWFLAKE
     from sinks.tables import GAME_WINDOWS
+    from sinks.writers import MergeSink
 
-    sink = MergeSink(wh_settings, [topics.WINDOWS_GAMES], method="insert")
+    sink = MergeSink(wh_settings, SNOWFLAKE, [topics.WINDOWS_GAMES], method="insert")
     topic = wh_settings.topic(topics.WINDOWS_GAMES)
     old, new = game_window(0, 1, version=0), game_window(0, 1, version=5)
     for offset, record in ((10, old), (11, new), (10, old)):

@@ -14,7 +14,6 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from pulse import topics
 from pulse.kafka import client_config, ensure_topics
 from pulse.settings import Settings
-from pulse.status import PROCESSOR_INTERNAL_TOPICS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,7 +48,7 @@ def test_status_reports_topics_lag_and_newest_window(wh_settings: Settings) -> N
     consumer.commit(offsets=[TopicPartition(streams, 0, 2)], asynchronous=False)
     consumer.close()
 
-    from pulse.warehouse import connect
+    from sinks.snowflake import connect
 
     conn = connect(settings)
     cur = conn.cursor()
@@ -63,7 +62,7 @@ def test_status_reports_topics_lag_and_newest_window(wh_settings: Settings) -> N
     out = result.stdout
     assert _lines(out, "broker")[0].split()[1] == "ok"
     topic_lines = {line.split()[2].rstrip(":"): line for line in _lines(out, "topic")}
-    assert set(topic_lines) == {settings.topic(t) for t in (*topics.ALL, *PROCESSOR_INTERNAL_TOPICS)}
+    assert set(topic_lines) == {settings.topic(t) for t in (*topics.ALL, *topics.PROCESSOR_INTERNAL)}
     assert "2 partition(s)" in topic_lines[streams] and " ok " in topic_lines[streams]
     assert " missing " in topic_lines[settings.topic(topics.ALERTS)]
     groups = {line.split()[2].rstrip(":"): line for line in _lines(out, "group")}

@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from itertools import accumulate
 from typing import Iterable, Optional, Sequence
 
-from .languages import LANGUAGE_SHARES
+from producers.languages import LANGUAGE_SHARES
 
 # A few real category ids/names, so filters written for real Twitch (the first seed's
 # "Age of Empires II: Definitive Edition") work against the simulator too.

@@ -1,6 +1,6 @@
-"""Versioned, idempotent schema bootstrap and raw retention (DESIGN §6).
+"""Versioned, idempotent schema bootstrap and raw retention on Snowflake (DESIGN §6).
 
-Numbered files in `sinks/sql/` (`001_tables.sql`, `002_views.sql`, ...) are applied in order,
+Numbered files in `sinks/snowflake/sql/` (`001_tables.sql`, `002_views.sql`, ...) are applied in order,
 each once, and recorded in `SCHEMA_VERSION`. Every statement is itself idempotent
 (`IF NOT EXISTS`, `CREATE OR REPLACE VIEW`), so two workers bootstrapping at the same time,
 or a crash half-way through a file, are harmless: the next run finishes the job.
@@ -16,10 +16,9 @@ from datetime import datetime, timedelta, timezone
 from importlib import resources
 from typing import Any
 
-log = logging.getLogger(__name__)
+from .errors import is_transient
 
-_AGE = re.compile(r"\s*(\d+)\s*([smhdw])\s*")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -27,14 +26,6 @@ class Migration:
     version: int
     name: str
     statements: tuple[str, ...]
-
-
-def parse_age(text: str) -> timedelta:
-    """`7d`, `36h`, `90m` -> a timedelta (the `prune --older-than` and RAW_RETENTION format)."""
-    match = _AGE.fullmatch(str(text).lower())
-    if not match:
-        raise ValueError(f"not an age like 7d, 36h or 90m: {text!r}")
-    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
 
 
 def split_statements(sql: str) -> list[str]:
@@ -45,7 +36,7 @@ def split_statements(sql: str) -> list[str]:
 
 def migrations() -> list[Migration]:
     found = []
-    for entry in resources.files("sinks").joinpath("sql").iterdir():
+    for entry in resources.files(__package__).joinpath("sql").iterdir():
         match = re.fullmatch(r"(\d+)_(\w+)\.sql", entry.name)
         if match:
             found.append(Migration(int(match.group(1)), match.group(2), tuple(split_statements(entry.read_text()))))
@@ -68,8 +59,6 @@ def bootstrap(conn: Any, attempts: int = 5) -> list[int]:
         try:
             return _bootstrap_once(conn)
         except Exception as exc:
-            from .errors import is_transient
-
             if attempt == attempts or not is_transient(exc):
                 raise
             log.warning("schema bootstrap: %s; retrying", str(exc).splitlines()[0])

@@ -10,14 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 import snowflake.connector
+from cryptography.hazmat.primitives import serialization
 from snowflake.connector import SnowflakeConnection
 
-from .settings import ConfigError, Settings
+from pulse.settings import ConfigError, Settings
 
 
 def _private_key_der(settings: Settings) -> bytes:
-    from cryptography.hazmat.primitives import serialization
-
     if settings.snowflake_private_key.get_secret_value():
         pem = settings.snowflake_private_key.get_secret_value().encode()
     else:

@@ -38,7 +38,7 @@ from pulse.events import parse_ts
 
 from .population import Population, Snapshot, STREAM_ID
 
-log = logging.getLogger("producers.simulator")
+log = logging.getLogger("devstack.simulator")
 
 
 @dataclass

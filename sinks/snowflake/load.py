@@ -1,4 +1,5 @@
-"""Getting rows into Snowflake: the two loading methods and the SQL they run.
+"""Getting rows into Snowflake: the two loading methods and the SQL they run
+(`write_raw` and `merge` are Snowflake's `Warehouse.write_raw` and `.merge`).
 
 - `copy`: the batch becomes one NDJSON file, `PUT` into the internal stage `SINK_STAGE`
   under a fresh load id, `COPY INTO SINK_LOAD` (one VARIANT per line), then one set-based
@@ -13,34 +14,25 @@ table specs and generated load ids appear in the text.
 
 from __future__ import annotations
 
+import logging
 import os
-import tempfile
 import uuid
 from datetime import datetime, timezone
-from typing import Any, Iterable, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from pulse.events import format_ts, parse_ts
+import orjson
 
-from .tables import TableSpec
+from ..errors import first_line
+from ..tables import TableSpec
+
+log = logging.getLogger(__name__)
 
 MAX_VALUES_ROWS = 16_384
 MAX_STATEMENT_BYTES = 900_000  # under Snowflake's ~1 MB statement limit, leaving room for the SQL
 STAGE = "SINK_STAGE"
 LANDING = "SINK_LOAD"
-
-
-def ts_ntz(value: Any) -> Optional[str]:
-    """RFC 3339 UTC -> 'YYYY-MM-DD HH:MM:SS.fff' (TIMESTAMP_NTZ in UTC); None stays None."""
-    if value is None:
-        return None
-    if isinstance(value, str) and len(value) == 24 and value[10] == "T" and value[-1] == "Z":
-        return f"{value[:10]} {value[11:23]}"  # the producer's and processor's own format: fast path
-    return ntz_from_ms(parse_ts(value))
-
-
-def ntz_from_ms(ms: int) -> str:
-    text = format_ts(ms)
-    return f"{text[:10]} {text[11:23]}"
+# the tables' column kinds (sinks.tables) as Snowflake types
+SQL_TYPES = {"timestamp": "TIMESTAMP_NTZ", "string": "VARCHAR", "float": "DOUBLE", "int": "BIGINT"}
 
 
 def now_ntz() -> str:
@@ -84,10 +76,6 @@ def stage_lines(cur: Any, load_id: str, lines: Iterable[bytes], workdir: str) ->
 
 def clear_landing(cur: Any, load_id: str) -> None:
     cur.execute(f"DELETE FROM {LANDING} WHERE V:l::VARCHAR = %s", (load_id,))
-
-
-def workdir() -> str:
-    return tempfile.mkdtemp(prefix="pulse-sink-")
 
 
 # --- STREAM_LOGS ---------------------------------------------------------------------------
@@ -174,7 +162,7 @@ def merge_sql(spec: TableSpec, source_exprs: Sequence[str], source_from: str) ->
 
 
 def merge_from_landing(cur: Any, spec: TableSpec, load_id: str) -> int:
-    exprs = [f"V:{field}::{kind}" for field, kind in spec.columns] + ["V:p::INTEGER", "V:o::BIGINT"]
+    exprs = [f"V:{field}::{SQL_TYPES[kind]}" for field, kind in spec.columns] + ["V:p::INTEGER", "V:o::BIGINT"]
     sql = merge_sql(spec, exprs, f"{LANDING} WHERE V:l::VARCHAR = %s")
     cur.execute(sql, (now_ntz(), load_id))
     return _merge_count(cur)
@@ -183,7 +171,7 @@ def merge_from_landing(cur: Any, spec: TableSpec, load_id: str) -> int:
 def merge_values(cur: Any, spec: TableSpec, rows: Sequence[Sequence[Any]]) -> int:
     """rows: spec.fields values (timestamps as NTZ text) then partition then offset."""
     n = len(spec.columns) + 2
-    exprs = [f"column{i + 1}::{kind}" for i, (_, kind) in enumerate(spec.columns)]
+    exprs = [f"column{i + 1}::{SQL_TYPES[kind]}" for i, (_, kind) in enumerate(spec.columns)]
     exprs += [f"column{n - 1}::INTEGER", f"column{n}::BIGINT"]
     written = 0
     for part in chunks(rows):
@@ -205,3 +193,57 @@ def _count(cur: Any) -> int:
 def _merge_count(cur: Any) -> int:
     row = cur.fetchone()
     return sum(int(v or 0) for v in row) if row else max(int(cur.rowcount or 0), 0)
+
+
+# --- the batch, as the sinks hand it over ------------------------------------------------------
+
+def write_raw(cur: Any, sink: str, topic: str, partition: int, rows: Sequence[tuple[bytes, str, int, int]],
+              last: int, method: str, workdir: str) -> int:
+    """The rows above the partition's offset mark, and the new mark `last`, in one transaction."""
+    if method == "copy" and rows:
+        load_id = new_load_id()
+        stage_lines(cur, load_id, (raw_line(load_id, o, i, c, r) for r, c, o, i in rows), workdir)
+        try:
+            cur.execute("BEGIN")
+            written = insert_raw_from_landing(cur, sink, topic, partition, load_id)
+            advance_mark(cur, sink, topic, partition, last)
+            clear_landing(cur, load_id)
+            cur.execute("COMMIT")
+        except Exception:
+            rollback(cur)
+            _quietly(clear_landing, cur, load_id)
+            raise
+        return written
+    cur.execute("BEGIN")
+    written = insert_raw_values(cur, sink, topic, partition, [(r.decode(), c, o, i) for r, c, o, i in rows])
+    advance_mark(cur, sink, topic, partition, last)
+    cur.execute("COMMIT")
+    return written
+
+
+def merge(cur: Any, spec: TableSpec, rows: Sequence[Sequence[Any]], method: str, workdir: str) -> int:
+    """rows: spec.fields values (timestamps as UTC text) then partition then offset."""
+    if method != "copy":
+        return merge_values(cur, spec, rows)
+    load_id = new_load_id()
+    lines = (orjson.dumps({"l": load_id, **dict(zip(spec.fields, row)), "p": row[-2], "o": row[-1]}) + b"\n"
+             for row in rows)
+    stage_lines(cur, load_id, lines, workdir)
+    try:
+        return merge_from_landing(cur, spec, load_id)
+    finally:
+        _quietly(clear_landing, cur, load_id)
+
+
+def rollback(cur: Any) -> None:
+    try:
+        cur.execute("ROLLBACK")
+    except Exception:
+        pass
+
+
+def _quietly(fn: Callable[..., Any], *args: Any) -> None:
+    try:
+        fn(*args)
+    except Exception as exc:  # the landing rows are only garbage: never mask the real error
+        log.debug("cleanup failed: %s", first_line(exc))

@@ -1,0 +1,121 @@
+"""`twitch-pulse run`: the whole pipeline locally on the embedded defaults, in one terminal."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from pulse.settings import load_settings
+from sinks.snowflake import connect
+
+from .cli import broker, warehouse
+from .pipeline import LocalPipeline
+from .service import ServiceError, port_open
+
+
+def _dashboard(settings: Any) -> str:
+    """Latest window's top games and channels, and the latest alerts, from the warehouse."""
+    conn = connect(settings)
+    try:
+        cur = conn.cursor()
+        cur.execute("SELECT COUNT(*) FROM STREAM_LOGS")
+        raw = cur.fetchone()[0]
+        # the newest window may still be loading; the one before it is complete
+        cur.execute("SELECT DISTINCT WINDOW_START FROM GAME_WINDOWS ORDER BY WINDOW_START DESC LIMIT 2")
+        windows = [row[0] for row in cur.fetchall()]
+        lines = [f"raw events in STREAM_LOGS: {raw:,}; windows in GAME_WINDOWS: {len(windows)}{'+' if len(windows) == 2 else ''}"]
+        if not windows:
+            return "\n".join(lines + ["no window closed yet (the first closes one poll after its end)"])
+        latest = windows[-1]
+        lines.append(f"latest complete window: {latest:%Y-%m-%d %H:%M} UTC (simulated time)")
+        cur.execute("SELECT RANK, GAME_NAME, WATCH_HOURS, PEAK_VIEWERS, UNIQUE_CHANNELS FROM GAME_WINDOWS "
+                    "WHERE WINDOW_START = %s ORDER BY RANK, GAME_ID LIMIT 5", (latest,))
+        lines.append(f"  {'#':>3} {'top games':<28}{'watch h':>10}{'peak':>9}{'channels':>10}")
+        for rank, name, wh, peak, uc in cur.fetchall():
+            lines.append(f"  {rank:>3} {(name or '(no category)')[:27]:<28}{wh:>10.1f}{peak:>9,}{uc:>10,}")
+        cur.execute("SELECT RANK, USER_NAME, GAME_NAME, WATCH_HOURS, PEAK_VIEWERS FROM CHANNEL_WINDOWS "
+                    "WHERE WINDOW_START = %s ORDER BY RANK, USER_ID LIMIT 5", (latest,))
+        lines.append(f"  {'#':>3} {'top channels':<20}{'game':<18}{'watch h':>10}{'peak':>9}")
+        for rank, user, game, wh, peak in cur.fetchall():
+            lines.append(f"  {rank:>3} {user[:19]:<20}{(game or '')[:17]:<18}{wh:>10.1f}{peak:>9,}")
+        cur.execute("SELECT CAPTURED_AT, KIND, SUBJECT_NAME, VIEWERS FROM ALERTS ORDER BY CAPTURED_AT DESC LIMIT 5")
+        alerts = cur.fetchall()
+        lines.append("latest alerts:" if alerts else "no alerts yet")
+        for at, kind, who, viewers in alerts:
+            lines.append(f"  {at:%H:%M} {kind:<11}{who[:30]:<31}{viewers:>9,} viewers")
+        return "\n".join(lines)
+    finally:
+        conn.close()
+
+
+def _clock_anchor(run_dir: Path, speed: float) -> str:
+    """The accelerated clock's anchor, kept across runs so simulated time keeps moving forward:
+    a new anchor would restart it at 'now', behind the windows the local state already closed."""
+    path = run_dir / "clock-anchor"
+    try:
+        anchor, old_speed = path.read_text().split()
+        if float(old_speed) == speed:
+            return anchor
+        print(f"clock speed changed from {old_speed} to {speed:g}: simulated time restarts; earlier local "
+              f"state will see the new data as late (`make clean` starts afresh)", file=sys.stderr)
+    except (OSError, ValueError):
+        pass
+    run_dir.mkdir(parents=True, exist_ok=True)
+    anchor = f"{time.time():.3f}"
+    path.write_text(f"{anchor} {speed:g}\n")
+    return anchor
+
+
+def run_command(args: argparse.Namespace) -> int:
+    os.environ.setdefault("CLOCK_SPEED", str(args.speed))
+    os.environ.setdefault("CLOCK_ANCHOR", _clock_anchor(args.run_dir, float(os.environ["CLOCK_SPEED"])))
+    settings = load_settings(kafka_bootstrap=f"127.0.0.1:{args.kafka_port}", snowflake_port=args.warehouse_port,
+                             state_dir=args.run_dir / "state")
+    if not settings.uses_local_warehouse or settings.kafka_key.get_secret_value():
+        print("twitch-pulse run uses the local stack; unset SNOWFLAKE_ACCOUNT and KAFKA_KEY, or run the workers "
+              "one by one (see --help of each)", file=sys.stderr)
+        return 2
+    if args.dashboard_port and port_open("127.0.0.1", args.dashboard_port):
+        raise ServiceError(f"dashboard: port {args.dashboard_port} is taken; pass --dashboard-port PORT "
+                           f"(or 0 to run without the dashboard)")
+    for part in (broker(args), warehouse(args)):
+        part.start()
+        print(part.status(), flush=True)
+    pipeline = LocalPipeline(settings, args.run_dir, simulator_port=args.simulator_port, channels=args.channels,
+                             dashboard_port=args.dashboard_port or None)
+    pipeline.start()
+    ports = pipeline.metrics_ports
+    print(f"pipeline running: simulator at {pipeline.helix_url} ({args.channels:,} channels, clock x{settings.clock_speed:g}: "
+          f"a {settings.window_seconds // 60}-minute window every {settings.window_seconds / settings.clock_speed:.0f} s); "
+          f"worker logs in {pipeline.log_dir}; metrics on ports {min(ports)}-{max(ports)}. Ctrl-C stops.", flush=True)
+    if pipeline.dashboard_url:
+        print(f"dashboard: open {pipeline.dashboard_url} (charts fill in as windows close)", flush=True)
+    started = time.monotonic()
+    try:
+        while not args.duration or time.monotonic() - started < args.duration:
+            refresh_at = time.monotonic() + args.refresh
+            while time.monotonic() < refresh_at:  # supervise the workers every half second
+                time.sleep(0.5)
+                pipeline.supervise(say=lambda line: print(f"[run] {line}", flush=True))
+            try:
+                board = _dashboard(settings)
+            except Exception as exc:  # tables appear once the sinks have bootstrapped
+                board = f"waiting for the warehouse ({type(exc).__name__})"
+            print(f"\n--- {time.strftime('%H:%M:%S')} (+{time.monotonic() - started:.0f}s) ---\n{board}", flush=True)
+    except KeyboardInterrupt:
+        pass
+    except RuntimeError as exc:
+        print(f"twitch-pulse: {exc}", file=sys.stderr)
+        pipeline.stop()
+        return 1
+    print("stopping the workers (the local Kafka and warehouse keep running; `make stop` stops them) ...", flush=True)
+    codes = pipeline.stop()
+    bad = {name: code for name, code in codes.items() if code not in (0, -2, 130)}
+    if bad:
+        print(f"workers that did not stop cleanly: {bad}", file=sys.stderr)
+        return 1
+    return 0

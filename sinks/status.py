@@ -1,0 +1,101 @@
+"""`twitch-pulse status` (arguments in `sinks.cli`): the broker checks of `pulse.status`, then
+the warehouse: reachable, schema version, newest windows and alert."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+from typing import Any, Optional
+
+from pulse.settings import ConfigError, load_settings
+from pulse.status import Check, Report, check_kafka, one_line, run_status
+
+from .snowflake import connect
+
+# DESIGN §6 window tables and their newest-row column; ALERTS by capture time.
+WINDOW_TABLES = (
+    ("GAME_WINDOWS", "WINDOW_START", "WINDOW_END"),
+    ("CHANNEL_WINDOWS", "WINDOW_START", "WINDOW_END"),
+    ("GAME_TOP_CHANNELS", "WINDOW_START", "WINDOW_END"),
+    ("ALERTS", "CAPTURED_AT", None),
+)
+
+
+# --- Warehouse -------------------------------------------------------------------------
+
+
+def check_warehouse(settings: Any, report: Report, timeout: float) -> None:
+    where = f"{settings.snowflake_database}.{settings.snowflake_schema}"
+    if settings.uses_local_warehouse:
+        # A closed local port would make the connector retry until its timeout: probe first.
+        try:
+            socket.create_connection((settings.snowflake_host, settings.snowflake_port), timeout=timeout).close()
+        except OSError as exc:
+            report.fail("warehouse", f"unreachable at {settings.snowflake_host}:{settings.snowflake_port} "
+                                     f"(local fakesnow): {exc.strerror or exc}")
+            return
+        target = f"{settings.snowflake_host}:{settings.snowflake_port} (local fakesnow)"
+    else:
+        target = f"account {settings.snowflake_account}"
+    quick = settings.model_copy(update={"snowflake_network_timeout": max(1, int(timeout))})
+    try:
+        conn = connect(quick)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        report.fail("warehouse", f"unreachable at {target}: {one_line(exc)}")
+        return
+    try:
+        cur = conn.cursor()
+        version = _scalar(cur, "SELECT MAX(VERSION) FROM SCHEMA_VERSION")
+        state = f"schema version {version}" if version is not None else "schema not bootstrapped (run: twitch-pulse bootstrap)"
+        report.line("warehouse", "ok", f"{where} at {target}: {state}")
+        for table, start, end in WINDOW_TABLES:
+            _newest(cur, report, table, start, end)
+    finally:
+        conn.close()
+
+
+def _scalar(cur: Any, sql: str) -> Optional[Any]:
+    try:
+        cur.execute(sql)
+        row = cur.fetchone()
+        return row[0] if row else None
+    except Exception:
+        return None
+
+
+def _fmt(value: Any) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if hasattr(value, "strftime") else str(value)
+
+
+def _newest(cur: Any, report: Report, table: str, start: str, end: Optional[str]) -> None:
+    columns = f"MAX({start}), COUNT(*)" + (f", MAX({end})" if end else "")
+    try:
+        cur.execute(f"SELECT {columns} FROM {table}")
+        row = cur.fetchone()
+    except Exception as exc:
+        message = one_line(exc)
+        if "does not exist" in message.lower() or "not found" in message.lower():
+            report.line("window", "missing", f"{table}: no such table (run: twitch-pulse bootstrap)")
+        else:
+            report.line("window", "error", f"{table}: {message}")
+        return
+    if not row or row[1] == 0:
+        report.line("window", "empty", f"{table}: no rows yet")
+    elif end:
+        report.line("window", "ok", f"{table}: newest window {_fmt(row[0])} .. {_fmt(row[2])} ({row[1]} rows)")
+    else:
+        report.line("window", "ok", f"{table}: newest alert at {_fmt(row[0])} ({row[1]} rows)")
+
+
+# --- Command -----------------------------------------------------------------------------
+
+
+CHECKS: dict[str, Check] = {"kafka": check_kafka, "warehouse": check_warehouse}
+
+
+def status_command(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    steps = [step for name, step in CHECKS.items() if name not in (args.skip or [])]
+    return run_status(settings, steps, timeout=args.timeout)
