@@ -262,24 +262,30 @@ def test_rejected_credentials_are_one_line_and_never_show_the_secret(make_settin
     assert "refused client id good" in done.stderr.strip().splitlines()[-1]
 
 
+def start_simulator(port: int, log: Path, channels: int, speed: int = 60) -> tuple[subprocess.Popen, dict]:
+    """`twitch-pulse simulate` as its own process; returns it and its /admin/state once it answers."""
+    sim = subprocess.Popen([sys.executable, "-m", "pulse", "simulate", "--port", str(port), "--speed", str(speed),
+                            "--channels", str(channels)], cwd=ROOT, env=_env(), stdout=open(log, "w"),
+                           stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return sim, httpx.get(f"http://127.0.0.1:{port}/admin/state", timeout=1).json()
+        except httpx.HTTPError:
+            if time.monotonic() > deadline or sim.poll() is not None:
+                sim.kill()
+                raise AssertionError(f"simulator did not start:\n{log.read_text()[-2000:]}")
+            time.sleep(0.1)
+
+
 def test_simulate_and_producer_processes_on_an_accelerated_clock_stop_cleanly(make_settings, kafka_broker, tmp_path):
     """The demo path: `simulate --speed 60` + `producer` with CLOCK_SPEED=60 (anchor adopted
     from the simulator), one poll per real second; SIGTERM stops both cleanly."""
     port, metrics_port = free_port(), free_port()
     settings = make_settings()
-    sim = subprocess.Popen([sys.executable, "-m", "pulse", "simulate", "--port", str(port), "--speed", "60",
-                            "--channels", "500"], cwd=ROOT, env=_env(), stdout=open(tmp_path / "sim.log", "w"),
-                           stderr=subprocess.STDOUT)
+    sim, state = start_simulator(port, tmp_path / "sim.log", channels=500)
     producer = None
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                state = httpx.get(f"http://127.0.0.1:{port}/admin/state", timeout=1).json()
-                break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline and sim.poll() is None, "simulator did not start"
-                time.sleep(0.1)
         assert state["speed"] == 60.0
         producer = subprocess.Popen(
             [sys.executable, "-m", "pulse", "producer"], cwd=ROOT, stdout=open(tmp_path / "producer.log", "w"),

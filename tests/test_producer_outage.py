@@ -18,25 +18,15 @@ from devstack.kafka import KafkaBroker
 from pulse import topics
 from tests.helix_support import free_port, read_topic
 from tests.test_outages import BROKER_OUTAGE, HEALTH_DEADLINE, health, own_broker  # noqa: F401 (fixture)
-from tests.test_producer import ROOT, _env
+from tests.test_producer import ROOT, _env, start_simulator
 
 
 def test_producer_rides_out_a_broker_outage(make_settings, own_broker: KafkaBroker, tmp_path: Path) -> None:
     port, metrics_port = free_port(), free_port()
     settings = make_settings(kafka_bootstrap=own_broker.bootstrap, chunk_keys=8)
-    sim = subprocess.Popen([sys.executable, "-m", "pulse", "simulate", "--port", str(port), "--speed", "60",
-                            "--channels", "300"], cwd=ROOT, env=_env(), stdout=open(tmp_path / "sim.log", "w"),
-                           stderr=subprocess.STDOUT)
+    sim, _ = start_simulator(port, tmp_path / "sim.log", channels=300)
     producer = None
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/admin/state", timeout=1)
-                break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline and sim.poll() is None, "simulator did not start"
-                time.sleep(0.1)
         producer = subprocess.Popen(
             [sys.executable, "-m", "pulse", "producer"], cwd=ROOT, stdout=open(tmp_path / "producer.log", "w"),
             stderr=subprocess.STDOUT,
