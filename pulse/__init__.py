@@ -18,3 +18,16 @@ def _quiet_authlib() -> None:
 
 
 _quiet_authlib()
+
+
+def catch_early_sigterm() -> None:
+    """Until a worker installs its own handler, a SIGTERM stops the process at once and cleanly
+    (exit 0): nothing runs yet. Called first by both entry points (`python -m pulse`, the
+    `twitch-pulse` script); a handler already installed is left alone."""
+    import signal  # noqa: PLC0415  (this package's import stays as light as it is)
+
+    def stop(_signum: int, _frame: object) -> None:
+        raise SystemExit(0)
+
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, stop)

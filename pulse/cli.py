@@ -17,6 +17,7 @@ import signal
 import sys
 from typing import Any, Callable, Optional, Sequence, Union
 
+from pulse import catch_early_sigterm
 from pulse.settings import ConfigError
 
 # Every area's command registrations ("module:function"), in `--help` order: the one place the
@@ -63,14 +64,8 @@ def resolve(ref: Union[str, Callable[..., Any]]) -> Callable[..., Any]:
     return getattr(importlib.import_module(module), name)
 
 
-def _stop_while_starting(signum: int, _frame: object) -> None:
-    """A SIGTERM before a worker has its own handler: nothing runs yet, so stop at once, cleanly."""
-    raise SystemExit(0)
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _stop_while_starting)  # workers install their own as they start
+    catch_early_sigterm()  # workers install their own handlers as they start
     # `kill -USR1 <pid>` prints every thread's stack to stderr: for a worker that seems stuck
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     parser = build_parser()
