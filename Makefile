@@ -7,7 +7,10 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .PHONY: install browser run test bench stop clean
 
-$(STAMP): pyproject.toml
+# setup.py compiles the processor's hot path next to its sources (mypyc): an edit there rebuilds.
+HOT    := $(wildcard pulse/*.py processors/*.py)
+
+$(STAMP): pyproject.toml setup.py $(HOT)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e ".[dev]"

@@ -139,6 +139,10 @@ class KeyStateCache:
             self._replay(value, state.get_bytes(f"j{i}"))
         return value
 
+    def forget(self) -> None:
+        """Drop every in-memory copy: each key's next `load` reads its durable state, as after a restart."""
+        self._entries.clear()
+
     def save(self, key: Any, state: Any, value: KeyState, message: bytes) -> None:
         """Make `value` (the state after `message`) durable: journal the message, or snapshot."""
         old_slices, journal = self._layout.get(key, (0, 0))

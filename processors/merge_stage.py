@@ -111,33 +111,33 @@ def merge_window(cfg: ProcessorConfig, start: int, partials: list[WindowPartial]
     for game_id, rank in zip(game_ids, competition_ranks([games[g].watch for g in game_ids])):
         g = games[game_id]
         peak_viewers, peak_at = g.peak()
-        row = GameWindow(window_start=ws, window_end=we, game_id=game_id, game_name=g.name,
+        game_row = GameWindow(window_start=ws, window_end=we, game_id=game_id, game_name=g.name,
                          watch_hours=hours(g.watch), air_hours=hours(g.air),
                          avg_viewers=per_window_hour(g.watch, cfg.window_ms),
                          avg_channels=per_window_hour(g.air, cfg.window_ms),
                          peak_viewers=peak_viewers, peak_at=format_ts(peak_at), peak_channels=g.peak_channels(),
                          unique_channels=g.channels, new_streams=g.new_streams, rank=rank)
-        yield Output(GAMES, game_window_key(row), row)
+        yield Output(GAMES, game_window_key(game_row), game_row)
 
     who = {}
     for c, rank in zip(channels, competition_ranks([c.watch for c in channels])):
         who[c.user_id] = c
-        row = ChannelWindow(window_start=ws, window_end=we, user_id=c.user_id, user_login=c.user_login,
+        channel_row = ChannelWindow(window_start=ws, window_end=we, user_id=c.user_id, user_login=c.user_login,
                             user_name=c.user_name, game_id=c.game_id, game_name=c.game_name,
                             watch_hours=hours(c.watch), air_hours=hours(c.air),
                             avg_viewers=average_while_live(c.watch, c.air),  # type: ignore[typeddict-item]
                             peak_viewers=c.peak, rank=rank)
-        yield Output(CHANNELS, channel_window_key(row), row)
+        yield Output(CHANNELS, channel_window_key(channel_row), channel_row)
 
     for game_id, entries in candidates.items():
         entries.sort(key=lambda c: top_order(c.watch, c.user_id))
         for rank, c in enumerate(entries[:cfg.top_n], start=1):
             channel = who[c.user_id]
-            row = TopChannel(window_start=ws, window_end=we, game_id=game_id, game_name=games[game_id].name,
+            top_row = TopChannel(window_start=ws, window_end=we, game_id=game_id, game_name=games[game_id].name,
                              rank=rank, user_id=c.user_id, user_login=channel.user_login,
                              user_name=channel.user_name, watch_hours=hours(c.watch), air_hours=hours(c.air),
                              peak_viewers=c.peak)
-            yield Output(TOP_CHANNELS, top_channel_key(row), row)
+            yield Output(TOP_CHANNELS, top_channel_key(top_row), top_row)
     metrics.WINDOWS.labels("games").inc(len(games))
     metrics.WINDOWS.labels("channels").inc(len(channels))
     metrics.WINDOWS.labels("top_channels").inc(sum(min(len(e), cfg.top_n) for e in candidates.values()))

@@ -101,7 +101,8 @@ def split_partial(start: int, key: int, keys: int, channels: list[ChannelPartial
     encoded once; a part is its records' bytes joined as `encode(WindowPartial)` would write them."""
     groups: list[tuple[list[bytes], list[bytes], list[bytes]]] = [([], [], [])]
     size = 0
-    for index, records in enumerate((channels, games, top)):
+    kinds: tuple[list[Any], list[Any], list[Any]] = (channels, games, top)
+    for index, records in enumerate(kinds):
         for record in records:
             data = encode(record)
             if size + len(data) > MAX_PART_BYTES and any(groups[-1]):

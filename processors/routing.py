@@ -55,7 +55,7 @@ def dead_letter(value: Optional[bytes], key: Any, reason: str, source: str, inde
 class OutputSerializer(Serializer):
     """Serialises an `Output`'s value (the topic never sees the routing envelope)."""
 
-    def __call__(self, value: Output, ctx: SerializationContext) -> Optional[bytes]:
+    def __call__(self, value: Output, ctx: SerializationContext) -> Optional[bytes]:  # type: ignore[override]
         payload = value.value
         if payload is None or isinstance(payload, bytes):
             return payload

@@ -8,21 +8,50 @@ PULSE_KEEP_STACK=1 between runs) and stopped at the end if this session started 
 from __future__ import annotations
 
 import os
+import sys
 import uuid
+from importlib.machinery import SOURCE_SUFFIXES, FileFinder, SourceFileLoader
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
 
-from devstack.kafka import KafkaBroker
-from devstack.warehouse import WarehouseServer
-from pulse.settings import Settings, load_settings
-
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _interpret_sources(*folders: Path) -> None:
+    """Import these packages' modules from their .py sources even where a compiled build sits
+    beside them, so the same tests check the interpreted hot path (PULSE_INTERPRETED=1)."""
+    claimed = {str(folder) for folder in folders}
+
+    def hook(path: str) -> FileFinder:
+        if path not in claimed:
+            raise ImportError(path)
+        return FileFinder(path, (SourceFileLoader, SOURCE_SUFFIXES))
+
+    sys.path_hooks.insert(0, hook)
+    sys.path_importer_cache.clear()
+
+
+if os.environ.get("PULSE_INTERPRETED"):  # before any project module is imported
+    _interpret_sources(ROOT / "pulse", ROOT / "processors")
+
+from devstack.kafka import KafkaBroker  # noqa: E402
+from devstack.warehouse import WarehouseServer  # noqa: E402
+from processors import compiled  # noqa: E402
+from pulse.settings import Settings, load_settings  # noqa: E402
+
 RUN_DIR = Path(os.environ.get("PULSE_TEST_RUN_DIR", ROOT / ".cache" / "test-stack"))
 # Below Linux's ephemeral port range (32768-60999): no client socket can hold them by chance
 KAFKA_PORT = int(os.environ.get("PULSE_TEST_KAFKA_PORT", "29092"))
 WAREHOUSE_PORT = int(os.environ.get("PULSE_TEST_WAREHOUSE_PORT", "28765"))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Python loads a compiled module before its source: after an edit, tests would run the old build."""
+    stale = [] if os.environ.get("PULSE_INTERPRETED") else compiled.stale()
+    if stale:
+        pytest.exit(f"compiled builds older than their sources ({', '.join(stale)}): run `make install`", 2)
 
 
 @pytest.fixture(scope="session")

@@ -43,7 +43,7 @@ class DictState:
 
 
 class StageDriver:
-    def __init__(self, cfg: ProcessorConfig, cache: Optional[KeyStateCache] = None) -> None:
+    def __init__(self, cfg: ProcessorConfig, cache: Optional[Any] = None) -> None:
         self.cfg = cfg
         self.cache = cache or KeyStateCache(replay_chunk(cfg))
         self.states: dict[tuple[str, Any], DictState] = defaultdict(DictState)

@@ -276,9 +276,10 @@ def test_state_metrics_and_the_prune_job() -> None:
 
 def _rebuild_context(app, dest: Path) -> Path:
     """The application's build context the way Quix makes it: an empty directory with the
-    application folder and each of its includedFolders copied in at their repository paths."""
+    application folder and each of its includedFolders copied in at their repository paths,
+    as git holds them (no local build: Quix's image runs the hot path interpreted)."""
     spec = yaml.safe_load((ROOT / app.folder / "app.yaml").read_text())
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.so")
     for folder in (app.folder, *spec["includedFolders"]):
         shutil.copytree(ROOT / folder, dest / folder, ignore=ignore)
     return dest

@@ -22,12 +22,18 @@ CFG = ProcessorConfig(window_ms=W_S * 1000, grace_ms=0, interval_ms=I_S * 1000, 
                       game_surge_min_viewers=10**9, baseline_ms=900_000, cooldown_ms=3_600_000)
 
 
-class ColdCache(KeyStateCache):
+class ColdCache:
     """Never trusts its memory: every message decodes the durable copy (as after a restart)."""
 
+    def __init__(self, cache: KeyStateCache) -> None:
+        self.cache = cache
+
     def load(self, key, state):
-        self._entries.clear()
-        return super().load(key, state)
+        self.cache.forget()
+        return self.cache.load(key, state)
+
+    def save(self, key, state, value, message) -> None:
+        self.cache.save(key, state, value, message)
 
 
 def play(driver: StageDriver, keys: int, chunk_streams: int) -> None:
@@ -57,7 +63,7 @@ def play(driver: StageDriver, keys: int, chunk_streams: int) -> None:
 def test_stages_equal_batch_computation(keys: int, chunk_streams: int, cold: bool) -> None:
     sc = build()
     expected = reference.compute(sc.events, W_S, I_S, TOP_N, late=sc.late)
-    driver = StageDriver(CFG, ColdCache(replay_chunk(CFG), journal_limit=3) if cold else None)
+    driver = StageDriver(CFG, ColdCache(KeyStateCache(replay_chunk(CFG), journal_limit=3)) if cold else None)
     play(driver, keys, chunk_streams)
     assert_rows_equal(expected["games"], driver.rows["games"], "games")
     assert_rows_equal(expected["channels"], driver.rows["channels"], "channels")

@@ -1,0 +1,49 @@
+"""Whether the processor's hot path runs compiled (mypyc, see setup.py) or interpreted.
+
+An editable install compiles next to the sources (`processors/chunk_stage.cpython-*.so` beside
+`chunk_stage.py`), and Python prefers the extension: after an edit, the old code would run
+until the next `make install`. `stale()` finds those builds; the test suite refuses to run
+on them and the processor says so when it starts.
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib.machinery import EXTENSION_SUFFIXES
+from pathlib import Path
+
+import pulse
+
+import processors
+
+PACKAGES = (Path(pulse.__file__).parent, Path(processors.__file__).parent)
+
+
+def _builds() -> list[tuple[Path, Path]]:
+    """(extension, source) pairs of every compiled module of the packages above."""
+    pairs = []
+    for folder in PACKAGES:
+        for suffix in EXTENSION_SUFFIXES:
+            for extension in folder.glob(f"*{suffix}"):
+                source = extension.with_name(extension.name[:-len(suffix)] + ".py")
+                if source.exists():
+                    pairs.append((extension, source))
+    return pairs
+
+
+def stale() -> list[str]:
+    """Sources edited after their compiled build (which Python would still load)."""
+    return sorted(str(source) for extension, source in _builds()
+                  if source.stat().st_mtime > extension.stat().st_mtime)
+
+
+def describe() -> str:
+    """One line for the start-up log: how the hot path runs here."""
+    loaded = sorted(name for name, module in list(sys.modules.items())
+                    if name.split(".")[0] in ("pulse", "processors")
+                    and str(getattr(module, "__file__", "")).endswith(tuple(EXTENSION_SUFFIXES)))
+    if not loaded:
+        return "hot path interpreted (no compiled build: see setup.py)"
+    old = stale()
+    note = f"; STALE, edited since the build: {', '.join(old)} (run `make install`)" if old else ""
+    return f"hot path compiled by mypyc ({len(loaded)} modules){note}"
