@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 from urllib.parse import quote
 
 from pulse.events import format_ts
@@ -65,9 +65,9 @@ def make_alert(kind: str, subject_type: str, subject_id: str, subject_name: str,
                  threshold=threshold, captured_at=format_ts(t), url=url)
 
 
-def channel_alerts(cfg: ProcessorConfig, history: list[int], cooldowns: dict[str, int], stream: dict, t: int
+def channel_alerts(cfg: ProcessorConfig, history: list[int], cooldowns: dict[str, int], stream: Any, t: int
                    ) -> list[Alert]:
-    """Check one accepted sample of a channel, then remember it.
+    """Check one accepted sample of a channel (a `pulse.samples.Sample` or `JournalSample`), then remember it.
 
     - threshold: viewers reach T from below (the channel's previous sample was under T);
     - surge: viewers ≥ max(M, (1+R)·baseline), baseline = mean of the channel's samples in the
@@ -75,7 +75,7 @@ def channel_alerts(cfg: ProcessorConfig, history: list[int], cooldowns: dict[str
       when viewers ≥ M, the least any surge needs.
     One alert per (kind, channel) per cooldown.
     """
-    viewers = stream["viewer_count"]
+    viewers = stream.viewer_count
     if viewers < cfg.surge_min_viewers and viewers < cfg.threshold_viewers:
         remember(history, t, viewers, cfg.baseline_ms)  # too few viewers for any alert
         return []
@@ -93,9 +93,9 @@ def channel_alerts(cfg: ProcessorConfig, history: list[int], cooldowns: dict[str
         if cooling(cooldowns, kind, t, cfg.cooldown_ms):
             continue
         cooldowns[kind] = t
-        alerts.append(make_alert(kind, "channel", stream["user_id"], stream["user_login"] or stream["user_name"],
-                                 stream["game_id"], stream["game_name"], viewers, base, level, t,
-                                 channel_url(stream["user_login"])))
+        alerts.append(make_alert(kind, "channel", stream.user_id, stream.user_login or stream.user_name,
+                                 stream.game_id, stream.game_name, viewers, base, level, t,
+                                 channel_url(stream.user_login)))
     remember(history, t, viewers, cfg.baseline_ms)
     return alerts
 

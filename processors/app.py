@@ -25,20 +25,19 @@ from quixstreams.models.topics import Topic, TopicConfig
 from quixstreams.state.rocksdb import RocksDBOptions
 
 from pulse import topics
-from pulse.events import ChunkError, decode_chunk
 from pulse.kafka import app_connection, broker_topic, ensure_topics, partition_count
 from pulse.metrics import start_metrics_server
 from pulse.resilience import BrokerProbe, StopSignal, run_resilient
 from pulse.settings import Settings
 
 from . import compiled, metrics
-from .chunk_stage import process_chunk
+from .chunk_handler import handle_chunk, replay_chunk
 from .config import ProcessorConfig
 from .game_surge import on_game_poll
 from .keystate import KeyStateCache
 from .merge_stage import on_partial
 from .routing import (
-    ALERTS, CHANNELS, DLQ, GAME_POLLS, GAMES, PARTIALS, TOP_CHANNELS, Output, OutputSerializer, dead_letter,
+    ALERTS, CHANNELS, DLQ, GAME_POLLS, GAMES, PARTIALS, TOP_CHANNELS, Output, OutputSerializer,
 )
 
 log = logging.getLogger(__name__)
@@ -63,37 +62,15 @@ ROCKSDB = RocksDBOptions(write_buffer_size=16 * 1024 * 1024, max_write_buffer_nu
 GC_THRESHOLDS = (10_000, 50, 1000)
 
 
-def replay_chunk(cfg: ProcessorConfig) -> Callable[[Any, bytes], None]:
-    """Re-applies a journaled chunk while a key's state is rebuilt (outputs were sent already)."""
-
-    def replay(state: Any, value: bytes) -> None:
-        process_chunk(cfg, state, decode_chunk(value), lambda *_: None)
-
-    return replay
-
-
 def chunk_stage(cfg: ProcessorConfig) -> Callable[..., list[Output]]:
     cache = KeyStateCache(replay_chunk(cfg))
 
     def process(value: Optional[bytes], key: Optional[bytes], timestamp: int, headers: Any, state: Any
                 ) -> list[Output]:
-        try:
-            chunk = decode_chunk(value)
-            if key is None or key != chunk.message_key:
-                raise ChunkError("message key is not the chunk's key")
-        except ChunkError as exc:
+        out, stats = handle_chunk(cfg, cache, value, key, state, _source)
+        if stats is None:
             metrics.DROPPED.labels("invalid").inc()
-            log.warning("to DLQ: %s (%s)", exc, _source())
-            return [dead_letter(value, key, str(exc), _source())]
-        rejected: list[Output] = []
-
-        def reject(stream: Any, index: int, reason: str) -> None:
-            log.warning("to DLQ: %s (%s, stream %d)", reason, _source(), index)
-            rejected.append(dead_letter(orjson.dumps(stream), key, reason, _source(), index))
-
-        ks = cache.load(chunk.key, state)
-        out, stats = process_chunk(cfg, ks, chunk, reject)
-        cache.save(chunk.key, state, ks, value)
+            return out
         metrics.CHUNKS.inc()
         metrics.EVENTS.inc(stats.accepted)
         if stats.duplicate:
@@ -107,7 +84,7 @@ def chunk_stage(cfg: ProcessorConfig) -> Callable[..., list[Output]]:
                 if o.route == ALERTS:
                     metrics.ALERTS.labels(o.value["kind"]).inc()
         metrics.EVENT_AGE.observe(max(0.0, time.time() - timestamp / 1000))
-        return rejected + out if rejected else out
+        return out
 
     return process
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from pulse.events import Chunk, bucket_of, parse_ts, stream_error
+from pulse.events import Chunk, bucket_of, parse_ts
 
 from .aggregations import ChannelAggregate, PollGame, credited_ms, first_previous, started_in_window, top_order
 from .alerts import channel_alerts
@@ -60,7 +60,8 @@ def _window_closed(cfg: ProcessorConfig, ks: KeyState, start: int, wm: Optional[
 
 
 def process_chunk(cfg: ProcessorConfig, ks: KeyState, chunk: Chunk, reject) -> tuple[list[Output], ChunkStats]:
-    """One valid chunk of this key. `reject(stream, index, reason)` dead-letters a stream object."""
+    """One valid chunk of this key, its streams `pulse.samples.Sample`s (None: rejected when
+    decoded). `reject(sample, index, reason)` dead-letters one the stage itself refuses."""
     out: list[Output] = []
     stats = ChunkStats()
     t = chunk.captured_at_ms
@@ -107,14 +108,14 @@ def _samples(cfg: ProcessorConfig, ks: KeyState, chunk: Chunk, window: Optional[
     channels = ks.channels
     key, keys = chunk.key, chunk.keys
     for index, stream in enumerate(chunk.streams):
-        reason = stream_error(stream)
-        if reason is None and stream["user_id"] not in channels and bucket_of(stream["user_id"], keys) != key:
-            reason = "stream is not in its channel's chunk key"  # (a channel known here was checked before)
-        if reason is not None:
-            reject(stream, index, reason)
+        if stream is None:
+            continue  # rejected when the chunk was decoded (pulse.samples)
+        user = stream.user_id
+        if user not in channels and bucket_of(user, keys) != key:  # (a known channel was checked before)
+            reject(stream, index, "stream is not in its channel's chunk key")
             stats.invalid += 1
             continue
-        user, stream_id, started_at = stream["user_id"], stream["stream_id"], stream["started_at"]
+        stream_id, started_at = stream.stream_id, stream.started_at
         channel = channels.get(user)
         memo = channel.streams.get(stream_id) if channel is not None else None
         if memo is not None and memo.started_at == started_at:
@@ -151,11 +152,11 @@ def _samples(cfg: ProcessorConfig, ks: KeyState, chunk: Chunk, window: Optional[
         if window is None or polls is None:
             stats.late += 1
             continue
-        viewers, game_id, game_name = stream["viewer_count"], stream["game_id"], stream["game_name"]
+        viewers, game_id, game_name = stream.viewer_count, stream.game_id, stream.game_name
         aggregate = window.channels.get(user)
         if aggregate is None:
             aggregate = window.channels[user] = ChannelAggregate()
-        aggregate.add(t, stream["user_login"], stream["user_name"], game_id, game_name, viewers, delta, stream_id,
+        aggregate.add(t, stream.user_login, stream.user_name, game_id, game_name, viewers, delta, stream_id,
                       started_in_window(started_ms, start, window_ms))
         at_poll = polls.get(game_id)
         if at_poll is None:

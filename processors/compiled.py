@@ -31,10 +31,17 @@ def _builds() -> list[tuple[Path, Path]]:
     return pairs
 
 
+def _built_at(extension: Path) -> float:
+    """When a module was last compiled: mypyc puts the code of all of them in one shared
+    library beside the packages (`<hash>__mypyc.*.so`) and rebuilds a module's own small
+    extension only when its interface changes."""
+    shared = [path.stat().st_mtime for path in extension.parent.parent.glob("*__mypyc.*")]
+    return max([extension.stat().st_mtime, *shared])
+
+
 def stale() -> list[str]:
     """Sources edited after their compiled build (which Python would still load)."""
-    return sorted(str(source) for extension, source in _builds()
-                  if source.stat().st_mtime > extension.stat().st_mtime)
+    return sorted(str(source) for extension, source in _builds() if source.stat().st_mtime > _built_at(extension))
 
 
 def describe() -> str:

@@ -195,6 +195,10 @@ _HEADER_TYPES = (("captured_at", str), ("poll_id", str), ("producer", str), ("sh
                  ("keys", int), ("part", int), ("parts", int), ("final", bool), ("streams", list))
 
 
+def bookkeeping_in_range(part: int, parts: int, shards: int, key: int, keys: int) -> bool:
+    return 0 <= part < parts and shards >= 1 and 0 <= key < keys
+
+
 def decode_chunk(value: Optional[bytes]) -> Chunk:
     """Bytes -> Chunk; raises ChunkError with the reason. Stream objects are not validated here."""
     if value is None:
@@ -210,7 +214,7 @@ def decode_chunk(value: Optional[bytes]) -> Chunk:
     for name, kind in _HEADER_TYPES:
         if type(record.get(name)) is not kind:
             raise ChunkError(f"chunk field {name} is missing or has the wrong type")
-    if not (0 <= record["part"] < record["parts"] and record["shards"] >= 1 and 0 <= record["key"] < record["keys"]):
+    if not bookkeeping_in_range(record["part"], record["parts"], record["shards"], record["key"], record["keys"]):
         raise ChunkError("chunk bookkeeping out of range")
     try:
         captured = parse_ts(record["captured_at"])

@@ -9,11 +9,10 @@ from typing import Any, Optional
 
 import orjson
 
-from processors.chunk_stage import process_chunk
+from processors.chunk_handler import handle_chunk, replay_chunk
 from processors.config import ProcessorConfig
 from processors.game_surge import on_game_poll
 from processors.keystate import KeyStateCache
-from processors.app import replay_chunk
 from processors.merge_stage import on_partial
 from processors.routing import ALERTS, CHANNELS, DLQ, GAME_POLLS, GAMES, PARTIALS, TOP_CHANNELS, Output
 from pulse.events import ChunkError, decode_chunk
@@ -51,19 +50,13 @@ class StageDriver:
         self.dlq: list[Output] = []
 
     def send(self, value: bytes, key: Optional[bytes] = None) -> None:
-        try:
-            chunk = decode_chunk(value)
-        except ChunkError as exc:
-            self.dlq.append(Output(DLQ, key, value, [("x-pulse-dlq-reason", str(exc).encode())]))
-            return
-        rejected: list[Output] = []
-        state = self.states[("stage1", chunk.key)]
-        ks = self.cache.load(chunk.key, state)
-        out, _ = process_chunk(self.cfg, ks, chunk,
-                               lambda s, i, r: rejected.append(Output(DLQ, key, orjson.dumps(s),
-                                                                      [("x-pulse-dlq-reason", r.encode())])))
-        self.cache.save(chunk.key, state, ks, value)
-        self.dlq.extend(rejected)
+        """One message of twitch.streams, keyed as the producer keys it unless `key` says otherwise."""
+        if key is None:
+            try:
+                key = decode_chunk(value).message_key
+            except ChunkError:
+                key = b"?"
+        out, _ = handle_chunk(self.cfg, self.cache, value, key, self.states[("stage1", key)], lambda: "test")
         self._route(out)
 
     def _route(self, outputs: list[Output]) -> None:

@@ -3,12 +3,15 @@ numbers (no broker, no stage logic)."""
 
 from __future__ import annotations
 
+import msgspec
+
 from processors.aggregations import (
     ChannelAggregate, GameTotals, PollGame, average_while_live, competition_ranks, credited_ms, first_previous,
     hours, per_window_hour, started_in_window, top_order, user_order, watch_ms,
 )
 from processors.alerts import GameState, baseline, channel_alerts, game_alerts, remember, surge_level
 from processors.config import ProcessorConfig
+from pulse.samples import Sample
 
 I, W = 60_000, 600_000
 CFG = ProcessorConfig(window_ms=W, grace_ms=0, interval_ms=I, top_n=3, threshold_viewers=10_000,
@@ -94,15 +97,16 @@ def test_baseline_is_the_mean_of_the_previous_period_only() -> None:
 def test_channel_threshold_from_below_surge_and_cooldown() -> None:
     history: list[int] = []
     cooldowns: dict[str, int] = {}
-    stream = {"viewer_count": 5_000, "user_id": "1", "user_login": "a", "user_name": "A", "game_id": "g",
-              "game_name": "G"}
+    stream = Sample(stream_id="9", user_id="1", user_login="a", user_name="A", game_id="g", game_name="G", title="",
+                    language="en", type="live", tags=[], viewer_count=5_000, started_at="2024-01-01T00:00:00Z",
+                    is_mature=False)
     for k in range(3):
         assert channel_alerts(CFG, history, cooldowns, stream, k * I) == []
-    alerts = channel_alerts(CFG, history, cooldowns, {**stream, "viewer_count": 12_000}, 3 * I)
+    alerts = channel_alerts(CFG, history, cooldowns, msgspec.structs.replace(stream, viewer_count=12_000), 3 * I)
     assert sorted(a["kind"] for a in alerts) == ["surge", "threshold"]
     surge = next(a for a in alerts if a["kind"] == "surge")
     assert surge["baseline"] == 5_000 and surge["threshold"] == 10_000
-    assert channel_alerts(CFG, history, cooldowns, {**stream, "viewer_count": 30_000}, 4 * I) == []
+    assert channel_alerts(CFG, history, cooldowns, msgspec.structs.replace(stream, viewer_count=30_000), 4 * I) == []
 
 
 def test_game_surge_needs_a_baseline_and_the_minimum() -> None:

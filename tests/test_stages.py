@@ -7,13 +7,19 @@ from __future__ import annotations
 import pytest
 
 from processors.config import ProcessorConfig
-from processors.app import replay_chunk
-from processors.keystate import KeyStateCache
+from processors.chunk_handler import replay_chunk
+from processors.keystate import (
+    SLICE_BYTES, ChannelState, KeyState, KeyStateCache, decode_journal, encode_journal, encode_state,
+)
+from processors.records import (
+    ChannelPartial, GamePartial, TopCandidate, WindowPartial, decode_window_partial, split_partial,
+)
 from pulse.events import cut_poll, final_chunks, format_ts
+from pulse.samples import JournalSample, decode_samples
 from tests import reference
 from tests.pipeline import make_event, stream_of
 from tests.scenario import I_S, W_S, build
-from tests.stage_driver import StageDriver
+from tests.stage_driver import DictState, StageDriver
 from tests.test_processor import assert_rows_equal
 
 TOP_N = 3
@@ -95,8 +101,6 @@ def test_key_state_survives_a_cold_read_across_slices_and_journal() -> None:
     """A key's state larger than one slice is written in several and read back whole by
     another process, journaled messages replayed on top; when it shrinks, no stale slice is
     left, and a snapshot clears the journal."""
-    from processors.keystate import SLICE_BYTES, ChannelState, KeyState, encode_state
-    from tests.stage_driver import DictState
 
     replayed: list[bytes] = []
 
@@ -125,10 +129,6 @@ def test_key_state_survives_a_cold_read_across_slices_and_journal() -> None:
 
 
 def test_a_partial_part_decodes_to_what_was_split() -> None:
-    from processors.records import (
-        ChannelPartial, GamePartial, TopCandidate, WindowPartial, decode_window_partial, split_partial,
-    )
-
     channels = [ChannelPartial(str(u), f"login{u}", f"Name {u}", "g", "G", u * 10, u, u) for u in range(12_000)]
     games = [GamePartial("g", "G", 5, 1, 2, 3, 4, [[5, 6, 7]])]
     top = [TopCandidate("g", "1", 10, 1, 1)]
@@ -139,3 +139,24 @@ def test_a_partial_part_decodes_to_what_was_split() -> None:
     assert [c for p in parts for c in p.channels] == channels
     assert [g for p in parts for g in p.games] == games and [t for p in parts for t in p.top] == top
     assert isinstance(parts[0], WindowPartial)
+
+
+def test_the_journal_keeps_what_stage_one_reads_and_replays_to_the_same_state() -> None:
+    """A journal entry is the chunk's valid samples, eight fields each; replaying it, or the
+    chunk's own bytes (a journal written before encode_journal), gives the same state."""
+    sc = build()
+    streams = [stream_of(a[1]) for a in sc.actions if a[0] == "event"][:40]
+    bad = {**streams[0], "viewer_count": "many"}
+    chunk_value = next(v for _, v in cut_poll([*streams[:20], bad], 1_700_000_040_000, "p@1", "t", 1, 1, 500))
+    chunk, rejected = decode_samples(chunk_value)
+    assert [r.position for r in rejected] == [20]
+    entry = encode_journal(chunk)
+    journaled = decode_journal(entry)
+    assert len(entry) < len(chunk_value) and len(journaled.streams) == 20
+    for sample, kept in zip(chunk.streams, journaled.streams):
+        assert all(getattr(kept, f) == getattr(sample, f) for f in JournalSample.__struct_fields__)
+    replay = replay_chunk(CFG)
+    from_journal, from_bytes = KeyState(), KeyState()
+    replay(from_journal, entry)
+    replay(from_bytes, chunk_value)
+    assert from_journal == from_bytes and len(from_journal.channels) > 0
