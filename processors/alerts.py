@@ -65,6 +65,11 @@ def make_alert(kind: str, subject_type: str, subject_id: str, subject_name: str,
                  threshold=threshold, captured_at=format_ts(t), url=url)
 
 
+def quiet_below_viewers(cfg: ProcessorConfig) -> int:
+    """A channel sample with fewer viewers than this can raise no alert (below both M and T)."""
+    return min(cfg.surge_min_viewers, cfg.threshold_viewers)
+
+
 def channel_alerts(cfg: ProcessorConfig, history: list[int], cooldowns: dict[str, int], stream: Any, t: int
                    ) -> list[Alert]:
     """Check one accepted sample of a channel (a `pulse.samples.Sample` or `JournalSample`), then remember it.
@@ -76,7 +81,7 @@ def channel_alerts(cfg: ProcessorConfig, history: list[int], cooldowns: dict[str
     One alert per (kind, channel) per cooldown.
     """
     viewers = stream.viewer_count
-    if viewers < cfg.surge_min_viewers and viewers < cfg.threshold_viewers:
+    if viewers < quiet_below_viewers(cfg):
         remember(history, t, viewers, cfg.baseline_ms)  # too few viewers for any alert
         return []
     alerts: list[Alert] = []

@@ -182,13 +182,13 @@ def build(settings: Settings, commit_interval: Optional[float] = None) -> Applic
         .apply(chunk_stage(cfg), stateful=True, expand=True, metadata=True)
         .set_headers(route_headers)
         .to_topic(route, key=route_key))
+    # Only stage 1 dead-letters (with headers); the merges' rows, a window's worth of channels,
+    # skip that step and go out with their input's headers: none.
     (app.dataframe(partials)
         .apply(lambda value, state: on_partial(cfg, value, state), stateful=True, expand=True)
-        .set_headers(route_headers)
         .to_topic(route, key=route_key))
     (app.dataframe(game_polls)
         .apply(lambda value, state: on_game_poll(cfg, value, state), stateful=True, expand=True)
-        .set_headers(route_headers)
         .to_topic(route, key=route_key))
     log.info("processor: %s", compiled.describe())
     log.info("processor: %d input partitions, window %ss, grace %ss, interval %ss", partitions,

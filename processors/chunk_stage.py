@@ -19,7 +19,7 @@ from typing import Optional
 from pulse.events import Chunk, bucket_of, parse_ts
 
 from .aggregations import ChannelAggregate, PollGame, credited_ms, first_previous, started_in_window, top_order
-from .alerts import channel_alerts
+from .alerts import channel_alerts, quiet_below_viewers, remember
 from .config import FINAL_WATERMARK, ProcessorConfig
 from .keystate import ChannelState, KeyState, OpenWindow, ShardProgress, StreamMemo
 from .records import ChannelPartial, GameAtPoll, GamePartial, GamePoll, TopCandidate, encode, split_partial
@@ -105,18 +105,19 @@ def _samples(cfg: ProcessorConfig, ks: KeyState, chunk: Chunk, window: Optional[
              polls: Optional[dict[str, PollGame]], start: int, reject, out: list[Output], stats: ChunkStats) -> None:
     t = chunk.captured_at_ms
     interval, cap, window_ms = cfg.interval_ms, cfg.cap_ms, cfg.window_ms
+    quiet_below, baseline_ms = quiet_below_viewers(cfg), cfg.baseline_ms
     channels = ks.channels
     key, keys = chunk.key, chunk.keys
     for index, stream in enumerate(chunk.streams):
         if stream is None:
             continue  # rejected when the chunk was decoded (pulse.samples)
         user = stream.user_id
-        if user not in channels and bucket_of(user, keys) != key:  # (a known channel was checked before)
+        channel = channels.get(user)
+        if channel is None and bucket_of(user, keys) != key:  # (a known channel was checked before)
             reject(stream, index, "stream is not in its channel's chunk key")
             stats.invalid += 1
             continue
         stream_id, started_at = stream.stream_id, stream.started_at
-        channel = channels.get(user)
         memo = channel.streams.get(stream_id) if channel is not None else None
         if memo is not None and memo.started_at == started_at:
             started_ms = memo.started_ms
@@ -146,13 +147,17 @@ def _samples(cfg: ProcessorConfig, ks: KeyState, chunk: Chunk, window: Optional[
             memo.last_t, memo.started_at, memo.started_ms = t, started_at, started_ms
         if t > channel.last_t:
             channel.last_t = t
-        for alert in channel_alerts(cfg, channel.history, channel.cooldowns, stream, t):
-            out.append(Output(ALERTS, alert["alert_id"], alert))
-            stats.alerts += 1
+        viewers = stream.viewer_count
+        if viewers < quiet_below:
+            remember(channel.history, t, viewers, baseline_ms)  # what channel_alerts does for these
+        else:
+            for alert in channel_alerts(cfg, channel.history, channel.cooldowns, stream, t):
+                out.append(Output(ALERTS, alert["alert_id"], alert))
+                stats.alerts += 1
         if window is None or polls is None:
             stats.late += 1
             continue
-        viewers, game_id, game_name = stream.viewer_count, stream.game_id, stream.game_name
+        game_id, game_name = stream.game_id, stream.game_name
         aggregate = window.channels.get(user)
         if aggregate is None:
             aggregate = window.channels[user] = ChannelAggregate()
