@@ -90,8 +90,8 @@ def encode_journal(chunk: Chunk) -> bytes:
     bytes on the wire, which RocksDB and the changelog topic then carry instead."""
     rows = [(s.user_id, s.stream_id, s.started_at, s.viewer_count, s.game_id, s.game_name, s.user_login,
              s.user_name) for s in chunk.streams if s is not None]
-    return msgspec.json.encode((chunk.captured_at_ms, chunk.poll_id, chunk.producer, chunk.shards, chunk.key,
-                                chunk.keys, chunk.part, chunk.parts, chunk.final, rows))
+    return msgspec.json.encode((chunk.poll_id, chunk.producer, chunk.shards, chunk.key, chunk.keys, chunk.part,
+                                chunk.parts, chunk.final, chunk.captured_at_ms, rows))
 
 
 def decode_journal(value: bytes) -> Chunk:

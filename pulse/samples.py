@@ -42,9 +42,9 @@ class Sample(msgspec.Struct, gc=False):
     is_mature: bool
 
 
-class _WireChunk(msgspec.Struct, gc=False):
-    schema: int
-    captured_at: str
+class _Bookkeeping(msgspec.Struct, gc=False):
+    """The fields of `pulse.events.Chunk` that say where a chunk belongs (see its module doc)."""
+
     poll_id: str
     producer: str
     shards: int
@@ -53,6 +53,11 @@ class _WireChunk(msgspec.Struct, gc=False):
     part: int
     parts: int
     final: bool
+
+
+class _WireChunk(_Bookkeeping, gc=False):
+    schema: int
+    captured_at: str
     streams: list[Sample]
 
 
@@ -70,18 +75,10 @@ class JournalSample(msgspec.Struct, array_like=True, gc=False):
     user_name: str
 
 
-class JournalChunk(msgspec.Struct, array_like=True, gc=False):
-    """A chunk as stage 1 read it: the bookkeeping of `pulse.events.Chunk` and its valid samples."""
+class JournalChunk(_Bookkeeping, array_like=True, gc=False):
+    """A chunk as stage 1 read it: its bookkeeping, its poll's time and its valid samples."""
 
     captured_at_ms: int
-    poll_id: str
-    producer: str
-    shards: int
-    key: int
-    keys: int
-    part: int
-    parts: int
-    final: bool
     streams: list[JournalSample]
 
 
