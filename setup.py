@@ -35,9 +35,15 @@ def ext_modules() -> list:
     except ImportError:
         print("setup.py: mypyc not available, the hot path stays interpreted", file=sys.stderr)
         return []
-    # --ignore-missing-imports: the build environment has no runtime dependencies installed;
-    # their types are Any to mypyc, which the hot path does not lean on.
-    extensions = mypycify(["--ignore-missing-imports", *HOT_MODULES], opt_level="3")
+    # The build environment may or may not have the runtime dependencies (a first install has
+    # none yet): --ignore-missing-imports makes what is missing Any, which the hot path does not
+    # lean on, and --follow-imports=silent keeps what the modules it imports make of them
+    # (msgspec's class keywords, Quix's base classes) from failing the build.
+    try:
+        extensions = mypycify(["--ignore-missing-imports", "--follow-imports=silent", *HOT_MODULES], opt_level="3")
+    except (Exception, SystemExit) as exc:  # mypy reports type errors by exiting
+        print(f"setup.py: mypyc could not compile the hot path ({exc!r}); it stays interpreted", file=sys.stderr)
+        return []
     for extension in extensions:
         extension.optional = True  # no compiler: a warning, and the modules run interpreted
     return extensions
