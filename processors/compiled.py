@@ -20,9 +20,12 @@ PACKAGES = (Path(pulse.__file__).parent, Path(processors.__file__).parent)
 
 
 def _builds() -> list[tuple[Path, Path]]:
-    """(extension, source) pairs of every compiled module of the packages above."""
+    """(extension, source) pairs of every module compiled in a source tree (setup.py beside the
+    packages). An installed wheel is left out: it writes each .py after its build."""
     pairs = []
     for folder in PACKAGES:
+        if not (folder.parent / "setup.py").exists():
+            continue
         for suffix in EXTENSION_SUFFIXES:
             for extension in folder.glob(f"*{suffix}"):
                 source = extension.with_name(extension.name[:-len(suffix)] + ".py")

@@ -35,6 +35,8 @@ def test_a_source_edited_after_its_build_is_found(tmp_path: Path, monkeypatch: p
         (package / name).write_text("")
         os.utime(package / name, (mtime, mtime))
     monkeypatch.setattr(compiled, "PACKAGES", (package,))
+    assert compiled.stale() == []  # not a source tree: an installed wheel writes .py after .so
+    (tmp_path / "setup.py").write_text("")
     assert compiled.stale() == [str(package / "hot.py")]
     # mypyc's shared library, beside the packages, holds every module's code: a newer one counts
     (tmp_path / ("abc__mypyc" + so)).write_text("")
