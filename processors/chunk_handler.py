@@ -13,13 +13,12 @@ from typing import Any, Callable, Optional
 
 import msgspec
 
-from pulse.samples import ChunkError, decode_samples
+from pulse.events import ChunkError
+from pulse.samples import decode_samples
 
 from .chunk_stage import ChunkStats, process_chunk
 from .config import ProcessorConfig
 from .keystate import KeyState, KeyStateCache, decode_journal, encode_journal
-from .routing import DLQ_INDEX_HEADER as DLQ_INDEX
-from .routing import DLQ_REASON_HEADER as DLQ_REASON
 from .routing import Output, dead_letter
 
 log = logging.getLogger(__name__)
@@ -47,19 +46,16 @@ def handle_chunk(cfg: ProcessorConfig, cache: KeyStateCache, value: Optional[byt
     except ChunkError as exc:
         log.warning("to DLQ: %s (%s)", exc, source())
         return [dead_letter(value, key, str(exc), source())], None
-    dead = [dead_letter(msgspec.json.encode(r.stream), key, r.reason, source(), r.position) for r in rejected]
+    dead: list[Output] = []
 
     def reject(stream: Any, index: int, reason: str) -> None:
+        log.warning("to DLQ: %s (%s, stream %d)", reason, source(), index)
         dead.append(dead_letter(msgspec.json.encode(stream), key, reason, source(), index))
 
+    for r in rejected:
+        reject(r.stream, r.position, r.reason)
     ks = cache.load(chunk.key, state)
     out, stats = process_chunk(cfg, ks, chunk, reject)
     cache.save(chunk.key, state, ks, encode_journal(chunk))
-    if dead:
-        stats.invalid += len(rejected)
-        for letter in dead:
-            headers = dict(letter.headers or [])
-            log.warning("to DLQ: %s (%s, stream %s)", headers[DLQ_REASON].decode(), source(),
-                        headers[DLQ_INDEX].decode())
-        return dead + out, stats
-    return out, stats
+    stats.invalid += len(rejected)
+    return dead + out if dead else out, stats

@@ -97,7 +97,7 @@ def encode_journal(chunk: Chunk) -> bytes:
 def decode_journal(value: bytes) -> Chunk:
     j = _JOURNAL.decode(value)
     return Chunk(j.captured_at_ms, j.poll_id, j.producer, j.shards, j.key, j.keys, j.part, j.parts, j.final,
-                 list(j.streams))
+                 j.streams)
 
 
 def _aggregate(raw: dict[str, Any]) -> ChannelAggregate:

@@ -110,7 +110,7 @@ def decode_samples(value: Optional[bytes]) -> tuple[Chunk, list[Rejected]]:
                     pass
                 else:
                     return Chunk(captured, wire.poll_id, wire.producer, wire.shards, wire.key, wire.keys, wire.part,
-                                 wire.parts, wire.final, list(wire.streams)), []
+                                 wire.parts, wire.final, wire.streams), []
     return _decode_generally(value)
 
 
@@ -131,6 +131,3 @@ def _decode_generally(value: Optional[bytes]) -> tuple[Chunk, list[Rejected]]:
         samples.append(sample)
     chunk.streams = samples
     return chunk, rejected
-
-
-__all__ = ["ChunkError", "JournalChunk", "JournalSample", "Rejected", "Sample", "decode_samples"]
