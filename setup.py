@@ -22,7 +22,6 @@ HOT_MODULES = [
     "processors/game_surge.py",
     "processors/keystate.py",
     "processors/merge_stage.py",
-    "processors/records.py",
 ]
 
 

@@ -8,8 +8,9 @@ and `tests/test_aggregations.py` checks each against §4 without a broker.
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Optional, Protocol, Sequence, TypeVar
 
 MS_PER_HOUR = 3_600_000
 
@@ -124,6 +125,23 @@ def user_order(user_id: str) -> tuple[int, int | str]:
 def top_order(watch: int, user_id: str) -> tuple[int, tuple[int, int | str]]:
     """Sort key of GAME_TOP_CHANNELS: most watch time first, ties lower user_id first."""
     return (-watch, user_order(user_id))
+
+
+class Candidate(Protocol):
+    watch: int
+    user_id: str
+
+
+C = TypeVar("C", bound=Candidate)
+
+
+def top_n(entries: list[C], n: int) -> list[C]:
+    """A game's first n channels in GAME_TOP_CHANNELS order (`top_order`). Only those with at
+    least the n-th largest watch time can be among them, so only those are sorted in full."""
+    if len(entries) > n:
+        floor = heapq.nlargest(n, [c.watch for c in entries])[-1]
+        entries = [c for c in entries if c.watch >= floor]
+    return sorted(entries, key=lambda c: top_order(c.watch, c.user_id))[:n]
 
 
 @dataclass(slots=True)

@@ -18,7 +18,7 @@ from typing import Optional
 
 from pulse.events import Chunk, bucket_of, parse_ts
 
-from .aggregations import ChannelAggregate, PollGame, credited_ms, first_previous, started_in_window, top_order
+from .aggregations import ChannelAggregate, PollGame, credited_ms, first_previous, started_in_window, top_n
 from .alerts import channel_alerts, quiet_below_viewers, remember
 from .config import FINAL_WATERMARK, ProcessorConfig
 from .keystate import ChannelState, KeyState, OpenWindow, ShardProgress, StreamMemo
@@ -213,17 +213,16 @@ def window_partial(cfg: ProcessorConfig, start: int, window: OpenWindow, key: in
             sums[3] += len(share.new_streams)
             candidates.setdefault(game_id, []).append(TopCandidate(game_id, user, share.watch, share.air, share.peak))
     names: dict[str, tuple[str, int]] = {}
-    per_poll: dict[str, list[list[int]]] = {}
+    per_poll: dict[str, list[tuple[int, int, int]]] = {}
     for t in sorted(window.polls):
         for game_id, at_poll in window.polls[t].items():
             names[game_id] = (at_poll.name, t)
-            per_poll.setdefault(game_id, []).append([t, at_poll.viewers, at_poll.channels])
+            per_poll.setdefault(game_id, []).append((t, at_poll.viewers, at_poll.channels))
     game_rows = [GamePartial(gid, names[gid][0], names[gid][1], s[0], s[1], s[2], s[3], per_poll[gid])
                  for gid, s in games.items()]
     top: list[TopCandidate] = []
     for entries in candidates.values():
-        entries.sort(key=lambda c: top_order(c.watch, c.user_id))
-        top.extend(entries[:cfg.top_n])
+        top.extend(top_n(entries, cfg.top_n))
     return split_partial(start, key, keys, channels, game_rows, top)
 
 

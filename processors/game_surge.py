@@ -83,9 +83,9 @@ def evaluate(cfg: ProcessorConfig, state: Any, t: int, keys: list[int]) -> list[
         if not game_id:  # "no category" is not a game anyone follows
             continue
         viewers, name = totals[game_id]
-        game = _game(state, game_id)
-        for alert in game_alerts(cfg, game, game_id, name, viewers, t):
+        tracked = _game(state, game_id)
+        for alert in game_alerts(cfg, tracked, game_id, name, viewers, t):
             metrics.ALERTS.labels(alert["kind"]).inc()
             out.append(Output(ALERTS, alert["alert_id"], alert))
-        state.set(f"g:{game_id}", {"history": game.history, "cooldowns": game.cooldowns}, ttl=ttl)
+        state.set(f"g:{game_id}", {"history": tracked.history, "cooldowns": tracked.cooldowns}, ttl=ttl)
     return out

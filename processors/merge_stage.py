@@ -22,10 +22,10 @@ from pulse.outputs import ChannelWindow, GameWindow, TopChannel, channel_window_
 
 from . import metrics
 from .aggregations import (
-    GameTotals, average_while_live, competition_ranks, hours, per_window_hour, top_order,
+    GameTotals, average_while_live, competition_ranks, hours, per_window_hour, top_n,
 )
 from .config import ProcessorConfig
-from .records import WindowPartial, decode_window_partial
+from .records import ChannelPartial, TopCandidate, WindowPartial, decode_window_partial
 from .routing import CHANNELS, GAMES, TOP_CHANNELS, Output
 
 log = logging.getLogger(__name__)
@@ -95,8 +95,8 @@ def merge_window(cfg: ProcessorConfig, start: int, partials: list[WindowPartial]
     as Quix produces them, so a window of 250k channels never holds all its rows at once."""
     ws, we = format_ts(start), format_ts(start + cfg.window_ms)
     games: dict[str, GameTotals] = {}
-    channels = []
-    candidates: dict[str, list] = {}
+    channels: list[ChannelPartial] = []
+    candidates: dict[str, list[TopCandidate]] = {}
     for partial in partials:
         channels.extend(partial.channels)
         for g in partial.games:
@@ -109,34 +109,37 @@ def merge_window(cfg: ProcessorConfig, start: int, partials: list[WindowPartial]
 
     game_ids = list(games)
     for game_id, rank in zip(game_ids, competition_ranks([games[g].watch for g in game_ids])):
-        g = games[game_id]
-        peak_viewers, peak_at = g.peak()
-        game_row = GameWindow(window_start=ws, window_end=we, game_id=game_id, game_name=g.name,
-                         watch_hours=hours(g.watch), air_hours=hours(g.air),
-                         avg_viewers=per_window_hour(g.watch, cfg.window_ms),
-                         avg_channels=per_window_hour(g.air, cfg.window_ms),
-                         peak_viewers=peak_viewers, peak_at=format_ts(peak_at), peak_channels=g.peak_channels(),
-                         unique_channels=g.channels, new_streams=g.new_streams, rank=rank)
+        total = games[game_id]
+        peak_viewers, peak_at = total.peak()
+        game_row: GameWindow = {
+            "window_start": ws, "window_end": we, "game_id": game_id, "game_name": total.name,
+            "watch_hours": hours(total.watch), "air_hours": hours(total.air),
+            "avg_viewers": per_window_hour(total.watch, cfg.window_ms),
+            "avg_channels": per_window_hour(total.air, cfg.window_ms),
+            "peak_viewers": peak_viewers, "peak_at": format_ts(peak_at), "peak_channels": total.peak_channels(),
+            "unique_channels": total.channels, "new_streams": total.new_streams, "rank": rank}
         yield Output(GAMES, game_window_key(game_row), game_row)
 
-    who = {}
-    for c, rank in zip(channels, competition_ranks([c.watch for c in channels])):
-        who[c.user_id] = c
-        channel_row = ChannelWindow(window_start=ws, window_end=we, user_id=c.user_id, user_login=c.user_login,
-                            user_name=c.user_name, game_id=c.game_id, game_name=c.game_name,
-                            watch_hours=hours(c.watch), air_hours=hours(c.air),
-                            avg_viewers=average_while_live(c.watch, c.air),  # type: ignore[typeddict-item]
-                            peak_viewers=c.peak, rank=rank)
+    who: dict[str, ChannelPartial] = {}
+    for channel, rank in zip(channels, competition_ranks([c.watch for c in channels])):
+        who[channel.user_id] = channel
+        # dict displays, not TypedDict calls: compiled, a display is built in place (4x faster)
+        channel_row: ChannelWindow = {
+            "window_start": ws, "window_end": we, "user_id": channel.user_id, "user_login": channel.user_login,
+            "user_name": channel.user_name, "game_id": channel.game_id, "game_name": channel.game_name,
+            "watch_hours": hours(channel.watch), "air_hours": hours(channel.air),
+            "avg_viewers": average_while_live(channel.watch, channel.air),  # type: ignore[typeddict-item]
+            "peak_viewers": channel.peak, "rank": rank}
         yield Output(CHANNELS, channel_window_key(channel_row), channel_row)
 
     for game_id, entries in candidates.items():
-        entries.sort(key=lambda c: top_order(c.watch, c.user_id))
-        for rank, c in enumerate(entries[:cfg.top_n], start=1):
+        for rank, c in enumerate(top_n(entries, cfg.top_n), start=1):
             channel = who[c.user_id]
-            top_row = TopChannel(window_start=ws, window_end=we, game_id=game_id, game_name=games[game_id].name,
-                             rank=rank, user_id=c.user_id, user_login=channel.user_login,
-                             user_name=channel.user_name, watch_hours=hours(c.watch), air_hours=hours(c.air),
-                             peak_viewers=c.peak)
+            top_row: TopChannel = {
+                "window_start": ws, "window_end": we, "game_id": game_id, "game_name": games[game_id].name,
+                "rank": rank, "user_id": c.user_id, "user_login": channel.user_login,
+                "user_name": channel.user_name, "watch_hours": hours(c.watch), "air_hours": hours(c.air),
+                "peak_viewers": c.peak}
             yield Output(TOP_CHANNELS, top_channel_key(top_row), top_row)
     metrics.WINDOWS.labels("games").inc(len(games))
     metrics.WINDOWS.labels("channels").inc(len(channels))

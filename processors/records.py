@@ -8,19 +8,27 @@ A `WindowPartial` is what one chunk key knows of a closed window: a complete row
 (a channel lives in one key), additive per-game sums and per-poll totals, and each game's top
 channel candidates. A key with many channels sends its partial in several parts, each far
 below Kafka's message limit. A `GamePoll` is one key's per-game concurrent viewers at one poll.
-On the wire each record is a JSON array in field order (compact, and the order is this file's).
+On the wire each record is a JSON array in field order (compact, and the order is this file's);
+msgspec encodes them and decodes them straight back into these structs, checking each field's
+type: ~5x faster than orjson and a NamedTuple per record at full Twitch scale, where a window
+merge reads 250k channel rows. msgspec structs cannot be compiled by mypyc, so this module
+stays out of setup.py's hot modules (the code that builds and reads the records is compiled).
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
-import orjson
+import msgspec
 
 MAX_PART_BYTES = 400_000  # a partial part stays far below the 1 MB message limit
 
 
-class ChannelPartial(NamedTuple):
+class _Record(msgspec.Struct, array_like=True, gc=False):
+    """A JSON array in field order on the wire: compact, and the order is this file's."""
+
+
+class ChannelPartial(_Record):
     user_id: str
     user_login: str
     user_name: str
@@ -31,7 +39,7 @@ class ChannelPartial(NamedTuple):
     peak: int
 
 
-class GamePartial(NamedTuple):
+class GamePartial(_Record):
     game_id: str
     game_name: str
     name_t: int      # when that name was seen (the newest name wins across keys)
@@ -39,10 +47,10 @@ class GamePartial(NamedTuple):
     air: int
     channels: int    # distinct user_id in this key
     new_streams: int # distinct stream_id started in the window, in this key
-    polls: list      # [[t, viewers, channels], ...]
+    polls: list[tuple[int, int, int]]  # (t, viewers, channels) of each poll
 
 
-class TopCandidate(NamedTuple):
+class TopCandidate(_Record):
     game_id: str
     user_id: str
     watch: int       # within that game only
@@ -50,49 +58,45 @@ class TopCandidate(NamedTuple):
     peak: int
 
 
-class WindowPartial(NamedTuple):
+class WindowPartial(_Record):
     start: int
     key: int
     keys: int
     part: int
     parts: int
-    channels: list   # ChannelPartial
-    games: list      # GamePartial
-    top: list        # TopCandidate
+    channels: list[ChannelPartial]
+    games: list[GamePartial]
+    top: list[TopCandidate]
 
 
-class GameAtPoll(NamedTuple):
+class GameAtPoll(_Record):
     game_id: str
     game_name: str
     viewers: int
 
 
-class GamePoll(NamedTuple):
+class GamePoll(_Record):
     t: int
     key: int
     keys: int
-    games: list      # GameAtPoll
+    games: list[GameAtPoll]
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return list(value)
-    raise TypeError(f"cannot encode {type(value).__name__}")
+_ENCODER = msgspec.json.Encoder()
+_WINDOW_PARTIAL = msgspec.json.Decoder(WindowPartial)
+_GAME_POLL = msgspec.json.Decoder(GamePoll)
 
 
-def encode(record: NamedTuple) -> bytes:
-    return orjson.dumps(record, default=_plain)
+def encode(record: _Record) -> bytes:
+    return _ENCODER.encode(record)
 
 
 def decode_window_partial(value: bytes) -> WindowPartial:
-    start, key, keys, part, parts, channels, games, top = orjson.loads(value)
-    return WindowPartial(start, key, keys, part, parts, [ChannelPartial(*c) for c in channels],
-                         [GamePartial(*g) for g in games], [TopCandidate(*c) for c in top])
+    return _WINDOW_PARTIAL.decode(value)
 
 
 def decode_game_poll(value: bytes) -> GamePoll:
-    t, key, keys, games = orjson.loads(value)
-    return GamePoll(t, key, keys, [GameAtPoll(*g) for g in games])
+    return _GAME_POLL.decode(value)
 
 
 def split_partial(start: int, key: int, keys: int, channels: list[ChannelPartial], games: list[GamePartial],

@@ -3,17 +3,27 @@ numbers (no broker, no stage logic)."""
 
 from __future__ import annotations
 
+import random
+from typing import NamedTuple
+
 import msgspec
 
 from processors.aggregations import (
     ChannelAggregate, GameTotals, PollGame, average_while_live, competition_ranks, credited_ms, first_previous,
-    hours, per_window_hour, started_in_window, top_order, user_order, watch_ms,
+    hours, per_window_hour, started_in_window, top_n, top_order, user_order, watch_ms,
 )
 from processors.alerts import GameState, baseline, channel_alerts, game_alerts, remember, surge_level
 from processors.config import ProcessorConfig
 from pulse.samples import Sample
 
 I, W = 60_000, 600_000
+
+
+class Candidate(NamedTuple):
+    watch: int
+    user_id: str
+
+
 CFG = ProcessorConfig(window_ms=W, grace_ms=0, interval_ms=I, top_n=3, threshold_viewers=10_000,
                       surge_min_viewers=1_000, surge_ratio=1.0, game_surge_min_viewers=1_000,
                       baseline_ms=900_000, cooldown_ms=3_600_000)
@@ -50,6 +60,17 @@ def test_top_order_most_watch_then_lower_numeric_user_id() -> None:
     entries = [(10, "109"), (10, "99"), (20, "5"), (10, "abc")]
     assert sorted(entries, key=lambda e: top_order(*e)) == [(20, "5"), (10, "99"), (10, "109"), (10, "abc")]
     assert user_order("99") < user_order("109") < user_order("a")
+
+
+def test_top_n_is_the_head_of_the_full_order_with_ties_at_the_cut() -> None:
+    rng = random.Random(3)
+    for _ in range(200):
+        entries = [Candidate(rng.choice([0, 5, 5, 9, 12, 12]), str(rng.randint(1, 40)))
+                   for _ in range(rng.randint(0, 30))]
+        n = rng.randint(1, 12)
+        assert top_n(list(entries), n) == sorted(entries, key=lambda c: top_order(c.watch, c.user_id))[:n]
+    tied = [Candidate(7, "30"), Candidate(7, "4"), Candidate(9, "8"), Candidate(7, "12")]
+    assert top_n(tied, 2) == [Candidate(9, "8"), Candidate(7, "4")]
 
 
 def test_channel_aggregate_main_game_is_most_air_ties_seen_last() -> None:

@@ -130,7 +130,7 @@ def test_key_state_survives_a_cold_read_across_slices_and_journal() -> None:
 
 def test_a_partial_part_decodes_to_what_was_split() -> None:
     channels = [ChannelPartial(str(u), f"login{u}", f"Name {u}", "g", "G", u * 10, u, u) for u in range(12_000)]
-    games = [GamePartial("g", "G", 5, 1, 2, 3, 4, [[5, 6, 7]])]
+    games = [GamePartial("g", "G", 5, 1, 2, 3, 4, [(5, 6, 7)])]
     top = [TopCandidate("g", "1", 10, 1, 1)]
     parts = [decode_window_partial(p) for p in split_partial(600_000, 3, 8, channels, games, top)]
     assert len(parts) > 1 and all(p.parts == len(parts) and (p.start, p.key, p.keys) == (600_000, 3, 8)
