@@ -4,8 +4,9 @@ A chunk key holds a few hundred channels (DESIGN §3's key scheme): their stream
 alert history, the open windows' partial aggregates and the key's poll progress. It lives
 decoded in memory (`KeyStateCache`). What makes it durable, in Quix state and so in the
 changelog topic, is a *snapshot* plus a *journal*: each message appends its chunk, as stage 1
-read it (the valid samples' eight fields it uses: `encode_journal`), to the journal, and every `JOURNAL_LIMIT`
-messages the whole state is encoded as a new snapshot and the journal starts again. Reading
+read it (the valid samples' eight fields it uses: `encode_journal`), to the journal, and
+every `JOURNAL_LIMIT` messages the whole state is encoded as a new snapshot and the journal
+starts again. Reading
 it back (after a restart, a rollback, or a partition's round trip through another replica)
 decodes the snapshot and runs the journal's chunks through the same deterministic stage
 logic again, outputs discarded: the exact state, from at most JOURNAL_LIMIT chunks.
@@ -29,7 +30,11 @@ from pulse.samples import JournalChunk
 from .aggregations import ChannelAggregate, GameShare, PollGame
 
 SLICE_BYTES = 512_000  # state values stay far below the changelog topic's 1 MB message limit
-JOURNAL_LIMIT = 8  # messages between snapshots: a cold read replays at most this many chunks
+# Messages between snapshots: a cold read replays at most this many chunks (~1 ms each). A
+# snapshot is the key's whole state (~330 bytes a channel); at 8 messages a snapshot they were
+# 55% of the bytes stage 1 made durable, at 16 they are 34% (in steady state, 1M samples:
+# 0.44 s -> 0.21 s of saving, 74 MB -> 33 MB of snapshots).
+JOURNAL_LIMIT = 16
 _OPTIONS = orjson.OPT_NON_STR_KEYS
 
 
@@ -82,20 +87,23 @@ def encode_state(state: KeyState) -> bytes:
     return orjson.dumps(state, option=_OPTIONS)
 
 
-_JOURNAL = msgspec.json.Decoder(JournalChunk)
+_JOURNAL = msgspec.msgpack.Decoder(JournalChunk)
+_JSON_JOURNAL = msgspec.json.Decoder(JournalChunk)
 
 
 def encode_journal(chunk: Chunk) -> bytes:
-    """A chunk as stage 1 reads it (`pulse.samples.JournalChunk`): a quarter to a half of its
-    bytes on the wire, which RocksDB and the changelog topic then carry instead."""
+    """A chunk as stage 1 reads it (`pulse.samples.JournalChunk`), in MessagePack: about a
+    quarter of its bytes on the wire (60-70 bytes a sample), which RocksDB and the changelog
+    topic then carry instead. MessagePack rather than JSON: 20% smaller, 35% faster to write."""
     rows = [(s.user_id, s.stream_id, s.started_at, s.viewer_count, s.game_id, s.game_name, s.user_login,
              s.user_name) for s in chunk.streams if s is not None]
-    return msgspec.json.encode((chunk.poll_id, chunk.producer, chunk.shards, chunk.key, chunk.keys, chunk.part,
-                                chunk.parts, chunk.final, chunk.captured_at_ms, rows))
+    return msgspec.msgpack.encode((chunk.poll_id, chunk.producer, chunk.shards, chunk.key, chunk.keys, chunk.part,
+                                   chunk.parts, chunk.final, chunk.captured_at_ms, rows))
 
 
 def decode_journal(value: bytes) -> Chunk:
-    j = _JOURNAL.decode(value)
+    """A journal entry; one written as JSON (before MessagePack: it starts with `[`) still reads."""
+    j = _JSON_JOURNAL.decode(value) if value[:1] == b"[" else _JOURNAL.decode(value)
     return Chunk(j.captured_at_ms, j.poll_id, j.producer, j.shards, j.key, j.keys, j.part, j.parts, j.final,
                  j.streams)
 

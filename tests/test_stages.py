@@ -4,6 +4,7 @@ of chunk keys, or whether each key's state is re-read from its durable copy ever
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from processors.config import ProcessorConfig
@@ -142,8 +143,9 @@ def test_a_partial_part_decodes_to_what_was_split() -> None:
 
 
 def test_the_journal_keeps_what_stage_one_reads_and_replays_to_the_same_state() -> None:
-    """A journal entry is the chunk's valid samples, eight fields each; replaying it, or the
-    chunk's own bytes (a journal written before encode_journal), gives the same state."""
+    """A journal entry is the chunk's valid samples, eight fields each; replaying it, the same
+    entry as JSON (journals written before MessagePack), or the chunk's own bytes (a journal
+    written before encode_journal), gives the same state."""
     sc = build()
     streams = [stream_of(a[1]) for a in sc.actions if a[0] == "event"][:40]
     bad = {**streams[0], "viewer_count": "many"}
@@ -155,8 +157,11 @@ def test_the_journal_keeps_what_stage_one_reads_and_replays_to_the_same_state() 
     assert len(entry) < len(chunk_value) and len(journaled.streams) == 20
     for sample, kept in zip(chunk.streams, journaled.streams):
         assert all(getattr(kept, f) == getattr(sample, f) for f in JournalSample.__struct_fields__)
+    as_json = msgspec.json.encode(msgspec.msgpack.decode(entry))
+    assert as_json[:1] == b"[" and decode_journal(as_json) == journaled
     replay = replay_chunk(CFG)
-    from_journal, from_bytes = KeyState(), KeyState()
+    from_journal, from_json, from_bytes = KeyState(), KeyState(), KeyState()
     replay(from_journal, entry)
+    replay(from_json, as_json)
     replay(from_bytes, chunk_value)
-    assert from_journal == from_bytes and len(from_journal.channels) > 0
+    assert from_journal == from_json == from_bytes and len(from_journal.channels) > 0
