@@ -13,6 +13,7 @@ HOT    := $(wildcard pulse/*.py processors/*.py)
 $(STAMP): pyproject.toml setup.py $(HOT)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	rm -f pulse/*.so processors/*.so *__mypyc.*.so  # no old build outlives its module's place in setup.py
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 

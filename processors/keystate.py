@@ -6,10 +6,10 @@ decoded in memory (`KeyStateCache`). What makes it durable, in Quix state and so
 changelog topic, is a *snapshot* plus a *journal*: each message appends its chunk, as stage 1
 read it (the valid samples' eight fields it uses: `encode_journal`), to the journal, and
 every `JOURNAL_LIMIT` messages the whole state is encoded as a new snapshot and the journal
-starts again. Reading
-it back (after a restart, a rollback, or a partition's round trip through another replica)
-decodes the snapshot and runs the journal's chunks through the same deterministic stage
-logic again, outputs discarded: the exact state, from at most JOURNAL_LIMIT chunks.
+starts again. Reading it back (after a restart, a rollback, or a partition's round trip
+through another replica) decodes the snapshot and runs the journal's chunks through the same
+deterministic stage logic again, outputs discarded: the exact state, from at most
+JOURNAL_LIMIT chunks.
 
 A version token written with every message tells whether the in-memory copy is still the
 durable one; it also says how many snapshot slices and journal entries there are.
