@@ -25,7 +25,7 @@ from quixstreams.models.topics import Topic, TopicConfig
 from quixstreams.state.rocksdb import RocksDBOptions
 
 from pulse import topics
-from pulse.kafka import app_connection, broker_topic, ensure_topics, partition_count
+from pulse.kafka import CONSUMER_POLL_SECONDS, app_connection, broker_topic, ensure_topics, partition_count
 from pulse.metrics import start_metrics_server
 from pulse.resilience import BrokerProbe, StopSignal, run_resilient
 from pulse.settings import Settings
@@ -60,11 +60,6 @@ ROCKSDB = RocksDBOptions(write_buffer_size=16 * 1024 * 1024, max_write_buffer_nu
 # windows) and they form no reference cycles. At CPython's default thresholds (700, 10, 10) the
 # cyclic collector walks them over and over: 20% of the processor's time in bench.processor_bench.
 GC_THRESHOLDS = (10_000, 50, 1000)
-
-# Quix checks whether a commit is due only between polls of its consumer. With its default 1 s
-# poll timeout, an idle moment (stage 1 done with a poll, the merge waiting for the last
-# partials) put a due commit off, and with it the merge and the window rows, by up to 1 s.
-CONSUMER_POLL_SECONDS = 0.1
 
 
 def chunk_stage(cfg: ProcessorConfig) -> Callable[..., list[Output]]:
@@ -149,7 +144,7 @@ def build(settings: Settings, commit_interval: Optional[float] = None) -> Applic
         auto_offset_reset="earliest",
         processing_guarantee="exactly-once",
         commit_interval=commit_interval or settings.processor_commit_seconds,
-        consumer_poll_timeout=CONSUMER_POLL_SECONDS,
+        consumer_poll_timeout=CONSUMER_POLL_SECONDS,  # stage 1 done, the merge waiting: commit on time
         consumer_extra_config=consumer_extra,
         producer_extra_config=producer_extra,
         loglevel=settings.log_level,

@@ -21,6 +21,11 @@ from quixstreams.platforms.quix.config import QuixKafkaConfigsBuilder
 
 from .settings import Settings
 
+# Quix Streams checks whether a commit is due (and flushes its sinks) only between polls of its
+# consumer, and a poll with nothing to read idles up to its timeout, 1 s by default: an idle
+# moment put a due commit off by up to that long, and so the outputs that wait for it.
+CONSUMER_POLL_SECONDS = 0.1
+
 
 def _security(settings: Settings) -> dict[str, str]:
     key = settings.kafka_key.get_secret_value()

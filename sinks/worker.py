@@ -10,7 +10,7 @@ from quixstreams import Application
 from quixstreams.sinks import BaseSink
 
 from pulse import topics
-from pulse.kafka import app_connection, ensure_topics
+from pulse.kafka import CONSUMER_POLL_SECONDS, app_connection, ensure_topics
 from pulse.metrics import HealthCheck, start_metrics_server
 from pulse.resilience import BrokerProbe, StopSignal, combine, run_resilient
 from pulse.settings import Settings
@@ -52,6 +52,7 @@ def build_app(settings: Settings, group: str, topic_names: tuple[str, ...], sink
         processing_guarantee="at-least-once",  # the sinks make the warehouse side exactly once
         commit_interval=commit_interval if commit_interval is not None else settings.sink_commit_interval_seconds,
         commit_every=commit_every,
+        consumer_poll_timeout=CONSUMER_POLL_SECONDS,  # an idle sink still writes its batch on time
         loglevel=None,  # records go through pulse.logs (secrets redacted)
         auto_create_topics=settings.uses_quix_broker,  # Quix: missing topics via the Portal API
         consumer_extra_config={"session.timeout.ms": settings.sink_session_timeout_ms},
