@@ -92,11 +92,11 @@ class Visibility(threading.Thread):
     """The output topics' last stable offsets every 50 ms: when a transaction's rows became
     readable for a read_committed consumer, however fast that consumer then reads them."""
 
-    def __init__(self, settings: Settings, partitions: int) -> None:
+    def __init__(self, settings: Settings) -> None:
         super().__init__(daemon=True)
         self.consumer = Consumer(client_config(settings, **{
             "group.id": f"scale-lso-{uuid.uuid4().hex[:6]}", "isolation.level": "read_committed"}))
-        self.positions = [(settings.topic(t), p) for t in OUTPUTS for p in range(partitions)]
+        self.positions = [(settings.topic(t), p) for t in OUTPUTS for p in range(settings.topic_partitions)]
         self.history: list[tuple[float, dict[tuple[str, int], int]]] = []
         self.stop = threading.Event()
 
@@ -188,7 +188,7 @@ def scale(channels: int, window_s: int, pace: float) -> None:
     polls = 3 * window_s // 60 + 1  # three whole windows and the first poll of a fourth
     outputs = Outputs(settings)
     outputs.start()
-    visibility = Visibility(settings, 2)
+    visibility = Visibility(settings)
     visibility.start()
     log = Path(tempfile.gettempdir()) / f"pulse-scale-{run}.log"
     proc = start_processor(settings, log, "0")

@@ -25,7 +25,7 @@ MAX_PART_BYTES = 400_000  # a partial part stays far below the 1 MB message limi
 
 
 class _Record(msgspec.Struct, array_like=True, gc=False):
-    """A JSON array in field order on the wire: compact, and the order is this file's."""
+    """The records' common base (see the module doc for their wire form)."""
 
 
 class ChannelPartial(_Record):
