@@ -35,7 +35,7 @@ from .chunk_handler import handle_chunk, replay_chunk
 from .config import ProcessorConfig
 from .game_surge import on_game_poll
 from .keystate import KeyStateCache
-from .merge_stage import on_partial
+from .merge_stage import on_partial, produce_rows
 from .routing import (
     ALERTS, CHANNELS, DLQ, GAME_POLLS, GAMES, PARTIALS, TOP_CHANNELS, Output, OutputSerializer,
 )
@@ -183,11 +183,16 @@ def build(settings: Settings, commit_interval: Optional[float] = None) -> Applic
         .apply(chunk_stage(cfg), stateful=True, expand=True, metadata=True)
         .set_headers(route_headers)
         .to_topic(route, key=route_key))
-    # Only stage 1 dead-letters (with headers); the merges' rows, a window's worth of channels,
-    # skip that step and go out with their input's headers: none.
-    (app.dataframe(partials)
-        .apply(lambda value, state: on_partial(cfg, value, state), stateful=True, expand=True)
-        .to_topic(route, key=route_key))
+    # Only stage 1 dead-letters (with headers); the other stages' outputs carry none. Stage 2
+    # hands a window's rows (250k at full Twitch) straight to the application's transactional
+    # producer (`produce_rows`): the same transaction as its state and input offsets, without
+    # `to_topic`'s per-row path, which was two thirds of each row's cost.
+    merges = app.dataframe(partials)
+    produce = merges.processing_context.producer.produce
+    names = {name: routes[name].name for name in (GAMES, CHANNELS, TOP_CHANNELS)}
+    merges.update(lambda value, key, timestamp, headers, state:
+                  produce_rows(produce, names, on_partial(cfg, value, state), timestamp),
+                  stateful=True, metadata=True)
     (app.dataframe(game_polls)
         .apply(lambda value, state: on_game_poll(cfg, value, state), stateful=True, expand=True)
         .to_topic(route, key=route_key))

@@ -15,7 +15,9 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
+
+import orjson
 
 from pulse.events import format_ts
 from pulse.outputs import ChannelWindow, GameWindow, TopChannel, channel_window_key, game_window_key, top_channel_key
@@ -88,6 +90,15 @@ def on_partial(cfg: ProcessorConfig, value: bytes, state: Any) -> Iterable[Outpu
 def _timed(rows: Iterator[Output], began: float) -> Iterator[Output]:
     yield from rows
     metrics.ASSEMBLY.observe(time.perf_counter() - began)
+
+
+def produce_rows(produce: Callable[..., Any], topics: dict[str, str], rows: Iterable[Output], timestamp: int) -> None:
+    """Hand each row straight to the application's transactional producer (`produce` is
+    Quix's `InternalProducer.produce`: the same transaction as the merge's state and input
+    offsets). Quix's per-row path around it (a Row, a context, two serialisers, header
+    merging) costs about 6 us of the 9 us a row takes: 1.5 s of a 250k-channel window."""
+    for row in rows:
+        produce(topic=topics[row.route], key=row.key.encode(), value=orjson.dumps(row.value), timestamp=timestamp)
 
 
 def merge_window(cfg: ProcessorConfig, start: int, partials: list[WindowPartial]) -> Iterator[Output]:

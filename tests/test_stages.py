@@ -5,6 +5,7 @@ of chunk keys, or whether each key's state is re-read from its durable copy ever
 from __future__ import annotations
 
 import msgspec
+import orjson
 import pytest
 
 from processors.config import ProcessorConfig
@@ -12,9 +13,11 @@ from processors.chunk_handler import replay_chunk
 from processors.keystate import (
     SLICE_BYTES, ChannelState, KeyState, KeyStateCache, decode_journal, encode_journal, encode_state,
 )
+from processors.merge_stage import on_partial, produce_rows
 from processors.records import (
     ChannelPartial, GamePartial, TopCandidate, WindowPartial, decode_window_partial, split_partial,
 )
+from processors.routing import CHANNELS, GAMES, TOP_CHANNELS
 from pulse.events import cut_poll, final_chunks, format_ts
 from pulse.samples import JournalSample, decode_samples
 from tests import reference
@@ -140,6 +143,23 @@ def test_a_partial_part_decodes_to_what_was_split() -> None:
     assert [c for p in parts for c in p.channels] == channels
     assert [g for p in parts for g in p.games] == games and [t for p in parts for t in p.top] == top
     assert isinstance(parts[0], WindowPartial)
+
+
+def test_the_merge_hands_every_row_to_the_producer_as_its_topic_carries_it() -> None:
+    channels = [ChannelPartial(str(u), f"login{u}", f"Name {u}", "g", "G", u * 10, u, u) for u in range(1, 6)]
+    games = [GamePartial("g", "G", 0, 150, 15, 5, 5, [(0, 150, 5)])]
+    top = [TopCandidate("g", str(u), u * 10, u, u) for u in range(1, 6)]
+    [value] = split_partial(0, 0, 1, channels, games, top)
+    rows = list(on_partial(CFG, value, DictState()))
+    topics = {GAMES: "t.games", CHANNELS: "t.channels", TOP_CHANNELS: "t.top"}
+    sent: list[dict] = []
+    produce_rows(lambda **message: sent.append(message), topics, iter(rows), 1_700_000_000_000)
+
+    assert [m["topic"] for m in sent] == ["t.games"] + ["t.channels"] * 5 + ["t.top"] * TOP_N
+    for message, row in zip(sent, rows, strict=True):
+        assert message["key"] == row.key.encode() and orjson.loads(message["value"]) == row.value
+        assert message["timestamp"] == 1_700_000_000_000
+    assert [orjson.loads(m["value"])["user_id"] for m in sent if m["topic"] == "t.top"] == ["5", "4", "3"]
 
 
 def test_the_journal_keeps_what_stage_one_reads_and_replays_to_the_same_state() -> None:
