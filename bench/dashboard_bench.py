@@ -13,6 +13,7 @@ The synthetic seed (`seed_synthetic`) is also what the browser test's screenshot
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import statistics
 import time
@@ -107,6 +108,8 @@ def render(page: str, state: Optional[dict[str, Any]] = None, timeout: float = 1
     with widget values preset in `state`."""
     from streamlit.testing.v1 import AppTest
 
+    # presetting widget values happens outside a script run: Streamlit warns each time, harmlessly
+    logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").setLevel(logging.ERROR)
     at = AppTest.from_file(str(APP), default_timeout=timeout)
     for key, value in (state or {}).items():
         at.session_state[key] = value
