@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import logging
 import time
+from datetime import timedelta
 from typing import Any, Callable, Optional
 
 import orjson
@@ -52,8 +53,12 @@ def _source() -> str:
 # Stage 1 keeps its state decoded in memory and RocksDB only makes it durable, so small
 # memtables and a small read cache do: Quix's defaults (3 x 64 MB memtables per store
 # partition, a 1 GB cache) would cost more memory than the state itself at 250k channels.
+# Stages 2 and 3 write some keys without a TTL before their first TTL write; on that write
+# Quix stamps the keys already stored with an expiry, once per store partition, and warns when
+# it has to guess that expiry. It is named here: 3 days of event time, longer than any of
+# those keys goes without being rewritten or deleted.
 ROCKSDB = RocksDBOptions(write_buffer_size=16 * 1024 * 1024, max_write_buffer_number=2,
-                         block_cache_size=64 * 1024 * 1024)
+                         block_cache_size=64 * 1024 * 1024, legacy_records_ttl=timedelta(days=3))
 
 
 # Stage 1 keeps a few million small objects alive at full Twitch scale (channel state, open
