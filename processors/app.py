@@ -191,7 +191,7 @@ def build(settings: Settings, commit_interval: Optional[float] = None) -> Applic
     # Only stage 1 dead-letters (with headers); the other stages' outputs carry none. Stage 2
     # hands a window's rows (250k at full Twitch) straight to the application's transactional
     # producer (`produce_rows`): the same transaction as its state and input offsets, without
-    # `to_topic`'s per-row path, which was two thirds of each row's cost.
+    # `to_topic`'s per-row path, about 4 us a row (1 s of a 250k-channel window).
     merges = app.dataframe(partials)
     produce = merges.processing_context.producer.produce
     names = {name: routes[name].name for name in (GAMES, CHANNELS, TOP_CHANNELS)}

@@ -7,6 +7,7 @@ so the merge costs per channel, not per sample, and different windows merge on d
 consumers (the internal topic is keyed by window start). Each part is stored as it came
 (bytes, one state write) until all `keys` keys have sent all their parts; then the window
 is merged once, its parts deleted, and a small `done` marker (with a TTL) remembers it.
+The rows go straight to the application's transactional producer (`produce_rows`).
 """
 
 from __future__ import annotations
@@ -95,15 +96,15 @@ def _timed(rows: Iterator[Output], began: float) -> Iterator[Output]:
 def produce_rows(produce: Callable[..., Any], topics: dict[str, str], rows: Iterable[Output], timestamp: int) -> None:
     """Hand each row straight to the application's transactional producer (`produce` is
     Quix's `InternalProducer.produce`: the same transaction as the merge's state and input
-    offsets). Quix's per-row path around it (a Row, a context, two serialisers, header
-    merging) costs about 6 us of the 9 us a row takes: 1.5 s of a 250k-channel window."""
+    offsets). Quix's per-row path around it (the dataframe's steps, a Row, two serialisers,
+    header merging) costs about 4 us a row more: 1 s of a 250k-channel window."""
     for row in rows:
         produce(topic=topics[row.route], key=row.key.encode(), value=orjson.dumps(row.value), timestamp=timestamp)
 
 
 def merge_window(cfg: ProcessorConfig, start: int, partials: list[WindowPartial]) -> Iterator[Output]:
     """Every key's partial of one window -> the window's rows (DESIGN §4), made one at a time
-    as Quix produces them, so a window of 250k channels never holds all its rows at once."""
+    as they are produced, so a window of 250k channels never holds all its rows at once."""
     ws, we = format_ts(start), format_ts(start + cfg.window_ms)
     games: dict[str, GameTotals] = {}
     channels: list[ChannelPartial] = []
