@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Callable, Iterable, Iterator
 
-import orjson
-
 from pulse.events import format_ts
 from pulse.outputs import ChannelWindow, GameWindow, TopChannel, channel_window_key, game_window_key, top_channel_key
 
@@ -29,7 +27,7 @@ from .aggregations import (
 )
 from .config import ProcessorConfig
 from .records import ChannelPartial, TopCandidate, WindowPartial, decode_window_partial
-from .routing import CHANNELS, GAMES, TOP_CHANNELS, Output
+from .routing import CHANNELS, GAMES, TOP_CHANNELS, Output, value_bytes
 
 log = logging.getLogger(__name__)
 DONE_TTL = timedelta(days=3)  # a merged window is remembered this long (late parts are dropped)
@@ -99,7 +97,7 @@ def produce_rows(produce: Callable[..., Any], topics: dict[str, str], rows: Iter
     offsets). Quix's per-row path around it (the dataframe's steps, a Row, two serialisers,
     header merging) costs about 4 us a row more: 1 s of a 250k-channel window."""
     for row in rows:
-        produce(topic=topics[row.route], key=row.key.encode(), value=orjson.dumps(row.value), timestamp=timestamp)
+        produce(topic=topics[row.route], key=row.key.encode(), value=value_bytes(row.value), timestamp=timestamp)
 
 
 def merge_window(cfg: ProcessorConfig, start: int, partials: list[WindowPartial]) -> Iterator[Output]:

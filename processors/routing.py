@@ -52,11 +52,15 @@ def dead_letter(value: Optional[bytes], key: Any, reason: str, source: str, inde
     return Output(DLQ, key, value, headers)
 
 
+def value_bytes(payload: Any) -> Optional[bytes]:
+    """An output's value as its topic carries it: bytes as they are, rows as JSON."""
+    if payload is None or isinstance(payload, bytes):
+        return payload
+    return orjson.dumps(payload)
+
+
 class OutputSerializer(Serializer):
     """Serialises an `Output`'s value (the topic never sees the routing envelope)."""
 
     def __call__(self, value: Output, ctx: SerializationContext) -> Optional[bytes]:  # type: ignore[override]
-        payload = value.value
-        if payload is None or isinstance(payload, bytes):
-            return payload
-        return orjson.dumps(payload)
+        return value_bytes(value.value)
