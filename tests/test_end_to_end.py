@@ -17,15 +17,19 @@ import pytest
 from devstack.pipeline import LocalPipeline
 from pulse import topics
 from pulse.kafka import ensure_topics
+from sinks import tables
 from sinks.snowflake import connect
 from tests import reference
 from tests.pipeline import TopicReader
 from tests.test_processor import assert_rows_equal
 
 POLLS = 25  # 2.5 windows of 10 simulated minutes, 25 real seconds at x60
-TABLES = {"games": ("GAME_WINDOWS", ("window_start", "game_id")),
-          "channels": ("CHANNEL_WINDOWS", ("window_start", "user_id")),
-          "top_channels": ("GAME_TOP_CHANNELS", ("window_start", "game_id", "rank"))}
+# reference name -> (table, natural key): every window table of DESIGN §4
+TABLES = {"games": (tables.GAME_WINDOWS.table, tables.GAME_WINDOWS.key),
+          "channels": (tables.CHANNEL_WINDOWS.table, tables.CHANNEL_WINDOWS.key),
+          "top_channels": (tables.GAME_TOP_CHANNELS.table, tables.GAME_TOP_CHANNELS.key),
+          "streams": (tables.STREAM_WINDOWS.table, tables.STREAM_WINDOWS.key),
+          "languages": (tables.LANGUAGE_WINDOWS.table, tables.LANGUAGE_WINDOWS.key)}
 
 
 def free_port() -> int:
