@@ -26,6 +26,7 @@ from quixstreams.models.topics import Topic, TopicConfig
 from quixstreams.state.rocksdb import RocksDBOptions
 
 from pulse import topics
+from pulse.events import format_ts
 from pulse.kafka import CONSUMER_POLL_SECONDS, app_connection, broker_topic, ensure_topics, partition_count
 from pulse.metrics import start_metrics_server
 from pulse.resilience import BrokerProbe, StopSignal, run_resilient
@@ -33,6 +34,7 @@ from pulse.settings import Settings
 
 from . import compiled, metrics
 from .chunk_handler import handle_chunk, replay_chunk
+from .chunk_stage import ChunkStats
 from .config import ProcessorConfig
 from .game_surge import on_game_poll
 from .keystate import KeyStateCache
@@ -67,8 +69,29 @@ ROCKSDB = RocksDBOptions(write_buffer_size=16 * 1024 * 1024, max_write_buffer_nu
 GC_THRESHOLDS = (10_000, 50, 1000)
 
 
+class ReorderLog:
+    """Reordered input is counted per sample and logged once per episode and chunk key (from
+    the first reordered chunk to the next chunk that is in order), so an operator sees it."""
+
+    def __init__(self) -> None:
+        self._in_episode: set[Optional[bytes]] = set()
+
+    def observe(self, key: Optional[bytes], stats: ChunkStats) -> None:
+        if stats.reordered_after < 0:
+            self._in_episode.discard(key)
+            return
+        metrics.DROPPED.labels("reordered").inc(stats.reordered)
+        if key not in self._in_episode:
+            self._in_episode.add(key)
+            log.warning("reordered input on chunk key %s (%s): a chunk older than its shard's complete poll %s; "
+                        "dropped with its %d samples (counted in dropped_total{reason=\"reordered\"})",
+                        (key or b"?").decode(errors="replace"), _source(), format_ts(stats.reordered_after),
+                        stats.reordered)
+
+
 def chunk_stage(cfg: ProcessorConfig) -> Callable[..., list[Output]]:
     cache = KeyStateCache(replay_chunk(cfg))
+    reordering = ReorderLog()
 
     def process(value: Optional[bytes], key: Optional[bytes], timestamp: int, headers: Any, state: Any
                 ) -> list[Output]:
@@ -84,6 +107,7 @@ def chunk_stage(cfg: ProcessorConfig) -> Callable[..., list[Output]]:
             metrics.DROPPED.labels("late").inc(stats.late)
         if stats.invalid:
             metrics.DROPPED.labels("invalid").inc(stats.invalid)
+        reordering.observe(key, stats)
         if stats.alerts:
             for o in out:
                 if o.route == ALERTS:
