@@ -50,7 +50,7 @@ JOB_FIELDS = ("log_level",)
 # Quix__Deployment__State__Path; every topic has its own TOPIC_<NAME> variable, so no prefix.
 QUIX_PROVIDED = (
     "kafka_bootstrap", "kafka_key", "kafka_secret", "kafka_security_protocol", "kafka_sasl_mechanism",
-    "topic_prefix", "state_dir", "quix_sdk_token", "quix_portal_api", "quix_state_path",
+    "topic_prefix", "state_dir", "quix_sdk_token", "quix_portal_api", "quix_broker_address", "quix_state_path",
 )
 _SINK_MODULES = ("sinks/worker.py", "sinks/base.py", "sinks/writers.py", "sinks/errors.py", "sinks/tables.py",
                  "sinks/snowflake", "pulse/kafka.py")
@@ -143,7 +143,8 @@ DESCRIPTIONS = {
     "PRODUCER_SHARD": "this producer's shard k/S",
     "PRODUCER_SPLIT": "how a shard splits its sweep: auto, none, language",
     "PRODUCER_CONCURRENCY": "cursor chains paginated at the same time",
-    "KAFKA_BOOTSTRAP": "Kafka bootstrap servers host:port[,host:port]",
+    "KAFKA_BOOTSTRAP": "Kafka bootstrap servers host:port[,host:port] (empty = Quix__Broker__Address, "
+                       "else Quix__Sdk__Token's broker, else 127.0.0.1:9092)",
     "KAFKA_KEY": "SASL username / Confluent Cloud API key (set = SASL_SSL)",
     "KAFKA_SECRET": "SASL password / Confluent Cloud API secret",
     "KAFKA_SECURITY_PROTOCOL": "override: PLAINTEXT, SSL, SASL_SSL, SASL_PLAINTEXT (empty = by KAFKA_KEY)",
@@ -155,6 +156,7 @@ DESCRIPTIONS = {
     "STATE_DIR": "local state: processor RocksDB stores, the Slack delivered log",
     "Quix__Sdk__Token": "set by Quix Cloud: Quix Streams configures the Quix-managed broker (KAFKA_* unused)",
     "Quix__Portal__Api": "set by Quix Cloud: the Portal API the SDK token is for",
+    "Quix__Broker__Address": "set by `quix pipeline up`: its local broker, used when KAFKA_BOOTSTRAP is not set",
     "Quix__Deployment__State__Path": "set by Quix Cloud when state is enabled: replaces STATE_DIR",
     **{f"TOPIC_{topic_field(t).removeprefix('topic_').upper()}": f"name of topic {t} (empty = TOPIC_PREFIX + {t})"
        for t in (*topics.ALL, *topics.PROCESSOR_INTERNAL)},

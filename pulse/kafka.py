@@ -1,9 +1,10 @@
 """Kafka connection settings for confluent-kafka clients and Quix Streams applications.
 
 Local (no KAFKA_KEY): PLAINTEXT to the embedded broker. Confluent Cloud (KAFKA_KEY and
-KAFKA_SECRET, as in the first seed's `.env`): SASL_SSL with PLAIN. Quix-managed Kafka
-(`Quix__Sdk__Token` set, as on every Quix Cloud deployment): Quix Streams' own Quix
-configuration, which asks the Quix Portal API for the broker, the workspace's topic names
+KAFKA_SECRET, as in the first seed's `.env`): SASL_SSL with PLAIN. `quix pipeline up`
+(Quix__Broker__Address, no KAFKA_BOOTSTRAP): that local pipeline's broker, as Quix Streams
+would take it. Quix-managed Kafka (`Quix__Sdk__Token` set and no broker address, as on every
+Quix Cloud deployment): Quix Streams' own Quix configuration, which asks the Quix Portal API for the broker, the workspace's topic names
 and its consumer-group prefix; `app_connection()` is the one place that decides.
 """
 
@@ -43,10 +44,12 @@ def app_connection(settings: Settings, name: str) -> dict[str, Any]:
     """Keyword arguments for `quixstreams.Application(...)` of worker `name`: how it reaches
     the broker and where it keeps its state.
 
-    Quix SDK token set: `quix_sdk_token` and `quix_portal_api`, so Quix Streams
+    Quix-managed broker (the SDK token, no broker address; `Settings._connection` resolves
+    them in Quix Streams' order): `quix_sdk_token` and `quix_portal_api`, so Quix Streams
     configures the broker, the workspace topic names and consumer-group prefix itself, and
     the state directory is exactly Quix's `Quix__Deployment__State__Path` (the mounted
-    volume) when set. Otherwise `broker_address` from KAFKA_* and `STATE_DIR/<name>`.
+    volume) when set. Otherwise `broker_address` from KAFKA_* (KAFKA_BOOTSTRAP, or
+    Quix__Broker__Address when it is not set) and `STATE_DIR/<name>`.
     """
     if settings.uses_quix_broker:
         kwargs: dict[str, Any] = {"quix_sdk_token": settings.quix_sdk_token.get_secret_value(),
