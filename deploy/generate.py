@@ -42,8 +42,9 @@ QUIX_VERSION = 2.0  # current descriptor: deployments inherit variables from app
 INCLUDED_FOLDERS = ("pulse", "producers", "processors", "sinks", "devstack")
 
 # Every long-running worker: naming, topic creation, operating.
-COMMON_FIELDS = ("topic_partitions", "topic_replication", "consumer_group_prefix", "metrics_port", "log_level")
-JOB_FIELDS = ("log_level",)
+COMMON_FIELDS = ("topic_partitions", "topic_replication", "consumer_group_prefix", "metrics_port", "log_level",
+                 "log_format")
+JOB_FIELDS = ("log_level", "log_format")
 # Settings Quix provides on its own, so no Quix descriptor declares them: with Quix__Sdk__Token
 # (injected on every Quix deployment) Quix Streams and pulse.kafka take the broker, its
 # credentials and the workspace's topic names from the Quix Portal API; the state directory is
@@ -199,6 +200,7 @@ DESCRIPTIONS = {
     "PROCESSOR_COMMIT_SECONDS": "exactly-once commit interval of the processor (output latency)",
     "METRICS_PORT": "Prometheus /metrics and /healthz port (0 = off)",
     "LOG_LEVEL": "DEBUG, INFO, WARNING, ERROR",
+    "LOG_FORMAT": "text, or json: one JSON object per line (worker, level, logger, message, exception)",
 }
 
 

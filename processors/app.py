@@ -152,7 +152,7 @@ def build(settings: Settings, commit_interval: Optional[float] = None) -> Applic
         consumer_poll_timeout=CONSUMER_POLL_SECONDS,  # stage 1 done, the merge waiting: commit on time
         consumer_extra_config=consumer_extra,
         producer_extra_config=producer_extra,
-        loglevel=settings.log_level,
+        loglevel=None,  # records go through pulse.logs (secrets redacted, LOG_FORMAT)
         rocksdb_options=ROCKSDB,
     )
     internal = TopicConfig(num_partitions=partitions, replication_factor=settings.topic_replication)

@@ -191,6 +191,8 @@ class Settings(BaseSettings):
     # --- Operating ----------------------------------------------------------------
     metrics_port: int = Field(9108, ge=0, le=65535, validation_alias=_env("METRICS_PORT"))
     log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL"))
+    # text (a terminal) or json (one object per line, for containers and log collectors)
+    log_format: str = Field("text", validation_alias=_env("LOG_FORMAT"))
 
     _split_lists = field_validator(
         "twitch_game_ids", "twitch_game_names", "twitch_languages", "twitch_user_logins", mode="before"
@@ -202,6 +204,14 @@ class Settings(BaseSettings):
         value = value.upper()
         if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
+        return value
+
+    @field_validator("log_format")
+    @classmethod
+    def _log_format(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in {"text", "json"}:
+            raise ValueError("must be text or json")
         return value
 
     @field_validator("producer_shard")
