@@ -454,7 +454,16 @@ def test_dockerfile_is_multi_stage_slim_non_root_with_the_cli_entrypoint() -> No
     users = re.findall(r"^USER (\S+)", text, re.M)
     assert users and users[-1].split(":")[0] not in ("0", "root")
     assert re.search(r'^ENTRYPOINT \["twitch-pulse"\]$', text, re.M)
-    assert "COPY --from=build /opt/venv /opt/venv" in text
+    # the workers' runtime (the default, last stage) takes the worker build, which installs no
+    # extra; the dashboard's own stage takes a build of `.[dashboard]`
+    assert re.search(r"^FROM base AS runtime\nCOPY --from=build /opt/venv /opt/venv$", text, re.M)
+    assert re.search(r"^FROM base AS dashboard\nCOPY --from=build-dashboard /opt/venv /opt/venv$", text, re.M)
+    builds = {name: body for name, body in re.findall(r"^FROM \S+ AS (build\S*)\n(.*?)(?=^FROM )", text, re.M | re.S)}
+    assert re.search(r"pip install \. ", builds["build"]) and "[dashboard]" not in builds["build"]
+    assert 'pip install ".[dashboard]"' in builds["build-dashboard"]
+    dashboard = text.split("AS dashboard", 1)[1].split("\nFROM ", 1)[0]
+    assert 'ENTRYPOINT ["twitch-pulse", "dashboard"]' in dashboard and '"0.0.0.0"' in dashboard
+    assert "/_stcore/health" in dashboard
     # everything the build copies exists, and .dockerignore keeps it in the context
     ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
                if line.strip() and not line.startswith("#")}
@@ -463,7 +472,7 @@ def test_dockerfile_is_multi_stage_slim_non_root_with_the_cli_entrypoint() -> No
             assert (ROOT / part).exists(), part
             assert part not in ignored, part
     for package in ("pulse", "producers", "processors", "sinks", "devstack", "dashboard"):
-        assert f"COPY {package} ./{package}" in text  # every package of pyproject.toml
+        assert f"COPY {package} /src/{package}" in text  # every package of pyproject.toml
 
 
 def test_compose_parses_and_its_services_are_the_cli_commands() -> None:
@@ -552,6 +561,34 @@ def test_compose_health_checks_gate_every_dependency() -> None:
         if app.name.startswith("sink-"):
             assert deps["bootstrap"]["condition"] == "service_completed_successfully"
     assert services["prune"]["command"] == ["prune"] and services["prune"]["profiles"] == ["jobs"]
+
+
+def test_compose_restarts_every_service_and_runs_the_kafka_the_tests_run() -> None:
+    import base64
+
+    from devstack.kafka import kafka_version
+
+    services = COMPOSE["services"]
+    for name, service in services.items():
+        if name not in ONE_SHOT:  # the broker, the warehouse, the monitoring and every worker
+            assert service.get("restart") in ("unless-stopped", "always"), f"{name}: no restart policy"
+    kafka = services["kafka"]
+    assert kafka["image"] == f"apache/kafka:{kafka_version()}"
+    # a fixed KRaft cluster id: 16 bytes in base64url (what `kafka-storage random-uuid` prints)
+    cluster_id = kafka["environment"]["CLUSTER_ID"]
+    assert len(cluster_id) == 22 and len(base64.urlsafe_b64decode(cluster_id + "==")) == 16
+
+
+def test_compose_runs_the_dashboard_from_its_own_image() -> None:
+    services = COMPOSE["services"]
+    dashboard = services["dashboard"]
+    assert dashboard["build"]["target"] == "dashboard" and dashboard["image"] != "twitch-pulse:latest"
+    _resolves(["dashboard", *dashboard["command"]])  # the image's entrypoint is `twitch-pulse dashboard`
+    assert "8501:8501" in dashboard["ports"] and "/_stcore/health" in " ".join(dashboard["healthcheck"]["test"])
+    assert dashboard["environment"]["SNOWFLAKE_HOST"] == "warehouse"
+    assert dashboard["depends_on"]["bootstrap"]["condition"] == "service_completed_successfully"
+    stages = re.findall(r"^FROM \S+ AS (\S+)", (ROOT / "Dockerfile").read_text(), re.M)
+    assert "dashboard" in stages and stages[-1] == "runtime"  # a plain `docker build` is the workers' image
 
 
 def test_compose_alertmanager_gets_the_rules_and_the_slack_secret() -> None:
