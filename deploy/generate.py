@@ -425,6 +425,57 @@ def main_py(app: App) -> str:
             f"if __name__ == \"__main__\":\n    sys.exit(main([{', '.join(repr(a) for a in app.command)}, *sys.argv[1:]]))\n")
 
 
+# --- the Helm chart's copies ------------------------------------------------------------------
+# Helm reads files inside the chart only, so the chart carries the alert rules and the Slack
+# routing of deploy/prometheus and deploy/alertmanager as generated copies.
+
+CHART = ROOT / "deploy" / "helm" / "twitch-pulse"
+ALERT_RULES = ROOT / "deploy" / "prometheus" / "alerts.yml"
+ALERTMANAGER = ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
+_MATCHER = re.compile(r'^\s*(\w+)\s*(=~|!~|!=|=)\s*"(.*)"\s*$')
+
+
+def chart_alert_rules() -> str:
+    """deploy/prometheus/alerts.yml for the chart's PrometheusRule, byte for byte."""
+    return f"# {MARKER} from deploy/prometheus/alerts.yml: edit there, then regenerate.\n" + ALERT_RULES.read_text()
+
+
+def _matchers(texts: list[str]) -> list[dict[str, str]]:
+    """Alertmanager matcher strings (`severity="critical"`) as AlertmanagerConfig matchers."""
+    out = []
+    for text in texts:
+        match = _MATCHER.match(text)
+        if not match:
+            raise SystemExit(f"{ALERTMANAGER.relative_to(ROOT)}: matcher not understood: {text!r}")
+        out.append({"name": match.group(1), "matchType": match.group(2), "value": match.group(3)})
+    return out
+
+
+def _route(route: dict[str, Any]) -> dict[str, Any]:
+    names = {"receiver": "receiver", "group_by": "groupBy", "group_wait": "groupWait",
+             "group_interval": "groupInterval", "repeat_interval": "repeatInterval", "continue": "continue"}
+    out = {new: route[old] for old, new in names.items() if old in route}
+    if "matchers" in route:
+        out["matchers"] = _matchers(route["matchers"])
+    if "routes" in route:
+        out["routes"] = [_route(child) for child in route["routes"]]
+    return out
+
+
+def alertmanager_config_spec() -> dict[str, Any]:
+    """deploy/alertmanager/alertmanager.yml's routing as the spec of a Prometheus Operator
+    AlertmanagerConfig (monitoring.coreos.com/v1alpha1); the chart adds each Slack config's
+    apiURL (a reference to its Secret)."""
+    config = yaml.safe_load(ALERTMANAGER.read_text())
+    receivers = [{"name": receiver["name"],
+                  "slackConfigs": [{"sendResolved": slack.get("send_resolved", False), "title": slack["title"],
+                                    "text": slack["text"]} for slack in receiver.get("slack_configs", [])]}
+                 for receiver in config["receivers"]]
+    inhibit = [{"sourceMatch": _matchers(rule["source_matchers"]), "targetMatch": _matchers(rule["target_matchers"]),
+                "equal": rule["equal"]} for rule in config.get("inhibit_rules", [])]
+    return {"route": _route(config["route"]), "inhibitRules": inhibit, "receivers": receivers}
+
+
 # --- README tables --------------------------------------------------------------------------
 
 
@@ -526,6 +577,10 @@ def outputs() -> dict[Path, str]:
         files[folder / "dockerfile"] = dockerfile(app)
         files[folder / "main.py"] = main_py(app)
         files[folder / "requirements.txt"] = requirements(app)
+    files[CHART / "files" / "alerts.yml"] = chart_alert_rules()
+    files[CHART / "files" / "alertmanager-config.yaml"] = _dump(
+        alertmanager_config_spec(), f"# {MARKER} from deploy/alertmanager/alertmanager.yml: the spec of the chart's "
+                                    "AlertmanagerConfig (templates/alertmanagerconfig.yaml).\n")
     files[ROOT / "README.md"] = readme((ROOT / "README.md").read_text())
     return files
 
