@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import time
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
+
+import orjson
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -103,6 +105,30 @@ def connection_config(settings: Settings) -> ConnectionConfig:
             sasl_password=sec["sasl.password"],
         )
     return ConnectionConfig(**kwargs)
+
+
+def partition_lags(stats_json: str, committed: bool = False) -> Iterator[tuple[str, str, int]]:
+    """(topic, partition, lag in messages) of each partition a consumer fetches, from its
+    librdkafka statistics (`statistics.interval.ms` + `stats_cb`).
+
+    The end is the last stable offset (what a read_committed consumer can reach). The position
+    is the next offset the application reads, or with `committed` its committed offset (a sink
+    commits once its batch is in the warehouse, so that lag is what is not written yet; before
+    its first commit, the read position). An exactly-once consumer commits through the
+    producer's transaction, which these statistics do not see: the processor uses the read
+    position; librdkafka's own `consumer_lag` would stay -1 for it.
+    """
+    stats = orjson.loads(stats_json)
+    for topic_name, topic in (stats.get("topics") or {}).items():
+        for pid, part in (topic.get("partitions") or {}).items():
+            if pid == "-1" or part.get("fetch_state") in (None, "none", "stopped"):
+                continue
+            end = part.get("ls_offset", -1)
+            position = part.get("app_offset", -1)
+            if committed and part.get("committed_offset", -1) >= 0:
+                position = part["committed_offset"]
+            if end >= 0 and position >= 0:
+                yield topic_name, pid, max(0, end - position)
 
 
 def ensure_topics(settings: Settings, names: list[str], partitions: int | None = None,

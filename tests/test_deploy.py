@@ -631,7 +631,12 @@ def test_grafana_dashboard_structure_and_every_query_names_an_exported_metric() 
     dash = json.loads((ROOT / "deploy/grafana/dashboards/twitch-pulse.json").read_text())
     assert dash["uid"] and dash["title"] and isinstance(dash["schemaVersion"], int)
     ds = yaml.safe_load((ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text())
-    uid = ds["datasources"][0]["uid"]
+    assert ds["datasources"][0]["type"] == "prometheus" and ds["datasources"][0]["isDefault"] is True
+    # the panels read the datasource a variable picks (default: the default Prometheus), not a fixed uid
+    (variable,) = [v for v in dash["templating"]["list"] if v["type"] == "datasource"]
+    assert variable["query"] == "prometheus"
+    uid = "${" + variable["name"] + "}"
+    assert ds["datasources"][0]["uid"] not in json.dumps(dash)
     provider = yaml.safe_load((ROOT / "deploy/grafana/provisioning/dashboards/twitch-pulse.yml").read_text())
     assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
     ids = [p["id"] for p in dash["panels"]]
@@ -659,6 +664,26 @@ def test_grafana_dashboard_structure_and_every_query_names_an_exported_metric() 
                    "twitch_pulse_processor_alerts_total", "twitch_pulse_slack_posts_total"):
         assert needed in used, needed
     assert any('ALERTS{alertstate="firing"' in q for q in dashboard_queries())
+
+
+def test_grafana_has_a_lag_panel_per_sink_and_viewership_next_to_health() -> None:
+    dash = json.loads((ROOT / "deploy/grafana/dashboards/twitch-pulse.json").read_text())
+    panels = [p for p in dash["panels"] if p["type"] != "row"]
+    # one panel per consumer that writes out (the sinks and the Slack worker), its own lag alone
+    consumers = [app.name for app in gen.SERVICES if app.name not in ("producer", "processor")]
+    assert consumers == ["sink-raw", "sink-windows", "sink-alerts", "slack-alerts"]
+    from sinks.worker import build_app  # noqa: F401  (the sink label is the worker's group name)
+    for name in consumers:
+        lag = [p for p in panels
+               if any(f'twitch_pulse_sink_consumer_lag_messages{{sink="{name}"}}' in t["expr"] for t in p["targets"])]
+        assert len(lag) == 1 and name in lag[0]["title"], name
+    # beside the health stats (the first row, before the next row starts): windows closed per
+    # minute and rows written per table
+    rows = sorted(p["gridPos"]["y"] for p in dash["panels"] if p["type"] == "row")
+    health = [p for p in panels if p["gridPos"]["y"] < rows[1]]
+    exprs = " ".join(t["expr"] for p in health for t in p["targets"])
+    assert "rate(twitch_pulse_processor_windows_closed_total[5m])) * 60" in exprs
+    assert "sum by (table) (rate(twitch_pulse_sink_rows_written_total" in exprs
 
 
 def test_alert_rules_only_use_exported_metrics() -> None:
