@@ -91,19 +91,32 @@ def test_a_quix_pipeline_up_environment_reaches_its_broker(kafka_broker, monkeyp
                       auto_offset_reset="earliest", loglevel=None)
     assert app.config.broker_address.bootstrap_servers == kafka_broker.bootstrap
     topic = app.topic(settings.topic(topics.ALERTS), value_serializer="json", key_serializer="str")
+    _produce_alert(app, topic, {"alert_id": "a1"})
+    config = client_config(settings, **{"group.id": f"check-{unique}", "auto.offset.reset": "earliest"})
+    assert config["bootstrap.servers"] == kafka_broker.bootstrap
+    assert _read_one(config, broker_topic(settings, topics.ALERTS)) == (b"a1", {"alert_id": "a1"})
+
+
+def _produce_alert(app: Application, topic: Any, value: dict[str, str]) -> None:
+    """One record through the application's own producer (its broker connection)."""
     with app.get_producer() as producer:
-        msg = topic.serialize(key="a1", value={"alert_id": "a1"})
+        msg = topic.serialize(key=value["alert_id"], value=value)
         producer.produce(topic=topic.name, key=msg.key, value=msg.value)
         producer.flush(10)
-    consumer = Consumer(client_config(settings, **{"group.id": f"check-{unique}", "auto.offset.reset": "earliest"}))
+
+
+def _read_one(config: dict[str, Any], topic: str) -> tuple[bytes, Any]:
+    """The first record of `topic`, read by a plain confluent-kafka consumer with `config`."""
+    consumer = Consumer(config)
     try:
-        consumer.subscribe([broker_topic(settings, topics.ALERTS)])
+        consumer.subscribe([topic])
         got = None
         for _ in range(60):
             got = consumer.poll(1.0)
             if got is not None and got.error() is None:
                 break
-        assert got is not None and got.error() is None and json.loads(got.value()) == {"alert_id": "a1"}
+        assert got is not None and got.error() is None
+        return got.key(), json.loads(got.value())
     finally:
         consumer.close()
 
@@ -176,25 +189,11 @@ def test_quix_managed_broker_end_to_end(portal, kafka_broker, monkeypatch: pytes
     assert topic.name == quix_id  # Quix resolved the name the TOPIC_ALERTS variable gave
     assert app.config.consumer_group == f"{WORKSPACE}-{settings.group('quix-test')}"
     assert app.config.state_dir == tmp_path / "state"
-    with app.get_producer() as producer:
-        msg = topic.serialize(key="a1", value={"alert_id": "a1", "kind": "threshold"})
-        producer.produce(topic=topic.name, key=msg.key, value=msg.value)
-        producer.flush(10)
+    _produce_alert(app, topic, {"alert_id": "a1", "kind": "threshold"})
 
     # a plain confluent-kafka client from pulse.kafka gets the same broker and topic from the Portal API
     assert broker_topic(settings, topics.ALERTS) == quix_id
     config = client_config(settings, **{"group.id": f"check-{unique}", "auto.offset.reset": "earliest"})
     assert config["bootstrap.servers"] == kafka_broker.bootstrap
-    consumer = Consumer(config)
-    try:
-        consumer.subscribe([broker_topic(settings, topics.ALERTS)])
-        got = None
-        for _ in range(60):
-            got = consumer.poll(1.0)
-            if got is not None and got.error() is None:
-                break
-        assert got is not None and got.error() is None
-        assert json.loads(got.value()) == {"alert_id": "a1", "kind": "threshold"} and got.key() == b"a1"
-    finally:
-        consumer.close()
+    assert _read_one(config, broker_topic(settings, topics.ALERTS)) == (b"a1", {"alert_id": "a1", "kind": "threshold"})
     assert f"/workspaces/{WORKSPACE}/broker/librdkafka" in handler.seen
