@@ -28,7 +28,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     if getattr(args, "shard", None):
         overrides["producer_shard"] = args.shard
     settings = load_settings(**overrides)
-    setup_logging(settings.log_level, settings.secret_values)
+    setup_logging(settings.log_level, settings.secret_values, settings.log_format)
     return settings
 
 
