@@ -23,12 +23,12 @@ from __future__ import annotations
 import zlib
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Optional
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Optional
 
 import msgspec
 import orjson
 
-from .schema import SCHEMA_VERSION, STREAM_FIELDS, Chunk, Stream, stream_problem, validation_reason
+from .schema import SCHEMA_VERSION, STREAM_FIELDS, STREAM_TYPES, Chunk, Stream, stream_problem, validation_reason
 
 MAX_CHUNK_BYTES = 900_000  # an encoded chunk stays below Kafka's default 1 MB message limit
 
@@ -70,18 +70,26 @@ def bucket_of(user_id: str, keys: int) -> int:
 
 # How each field of `Stream` is made from a Helix object (its type decides, `id` is the stream id)
 _HELIX_NAMES = {"stream_id": "id"}
-_COERCE = {str: lambda v: str(v or ""), int: int, bool: lambda v: bool(v or False),
-           list: lambda v: [str(t) for t in (v or [])]}
+
+
+def _text(value: Any) -> str:
+    return str(value or "")
+
+
+def _flag(value: Any) -> bool:
+    return bool(value or False)
+
+
+def _texts(value: Any) -> list[str]:
+    return [str(t) for t in (value or [])]
+
+
+_COERCE: dict[type, Callable[[Any], Any]] = {str: _text, int: int, bool: _flag, list: _texts}
 _REQUIRED = ("stream_id", "user_id", "viewer_count", "started_at")  # no default: a KeyError drops the object
 
 
-def _coercer(name: str) -> Any:
-    kind = msgspec.inspect.type_info(Stream).fields[STREAM_FIELDS.index(name)].type
-    return _COERCE[{msgspec.inspect.StrType: str, msgspec.inspect.IntType: int, msgspec.inspect.BoolType: bool,
-                    msgspec.inspect.ListType: list}[type(kind)]]
-
-
-_NORMALISE = tuple((name, _HELIX_NAMES.get(name, name), _coercer(name), name in _REQUIRED) for name in STREAM_FIELDS)
+_NORMALISE = tuple((name, _HELIX_NAMES.get(name, name), _COERCE[STREAM_TYPES[name]], name in _REQUIRED)
+                   for name in STREAM_FIELDS)
 
 
 def normalise(stream: Mapping[str, Any]) -> dict[str, Any]:
@@ -131,10 +139,10 @@ def decode_chunk(value: Optional[bytes]) -> Chunk:
         raise ChunkError("empty value")
     try:
         chunk = _ANY_CHUNK.decode(value)
+    except msgspec.ValidationError as exc:  # (a DecodeError too: it goes first)
+        raise ChunkError(_chunk_reason(value, exc)) from None
     except msgspec.DecodeError:
         raise ChunkError("value is not JSON") from None
-    except msgspec.ValidationError as exc:
-        raise ChunkError(_chunk_reason(value, exc)) from None
     if chunk.schema != SCHEMA_VERSION:
         raise ChunkError(f"unsupported schema {chunk.schema!r}")
     return chunk

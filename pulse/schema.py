@@ -11,6 +11,7 @@ outside the compiled hot modules (mypyc cannot compile msgspec structs).
 from __future__ import annotations
 
 import re
+import typing
 from typing import Annotated, Any, Generic, Optional, TypeVar
 
 import msgspec
@@ -42,6 +43,18 @@ class Stream(msgspec.Struct, gc=False):
 
 
 STREAM_FIELDS: tuple[str, ...] = Stream.__struct_fields__
+
+
+def _base_type(hint: Any) -> type:
+    """`Annotated[str, ...]` -> str, `list[str]` -> list: the Python type a field's value has."""
+    if typing.get_origin(hint) is Annotated:
+        hint = typing.get_args(hint)[0]
+    return typing.get_origin(hint) or hint
+
+
+# field -> the Python type of its value (normalise coerces Helix's values to these)
+STREAM_TYPES: dict[str, type] = {name: _base_type(hint)
+                                 for name, hint in typing.get_type_hints(Stream, include_extras=True).items()}
 
 S = TypeVar("S")
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import socket
 import time
-from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ from sinks import tables
 from sinks.snowflake import connect
 from tests import reference
 from tests.pipeline import TopicReader
+from tests.sink_support import as_contract
 from tests.test_processor import assert_rows_equal
 
 POLLS = 25  # 2.5 windows of 10 simulated minutes, 25 real seconds at x60
@@ -36,15 +35,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def as_contract(value: Any) -> Any:
-    """Warehouse values back to the topic contract's types (timestamps as RFC 3339 ms Z)."""
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    return value
 
 
 def table_rows(cur: Any, table: str, key: tuple[str, ...]) -> dict[str, dict]:

@@ -91,3 +91,18 @@ def test_a_non_chunk_fails_with_one_reason_either_way(value: Any) -> None:
     with pytest.raises(ChunkError) as typed:
         decode_streams(value)
     assert str(typed.value) == str(general.value)
+
+
+@pytest.mark.parametrize("value,reason", [
+    (b"not json", "value is not JSON"),
+    (b"[1, 2]", "value is not a JSON object"),
+    (b'{"schema": 1, "captured_at": "2026-01-01T00:00:00Z"}', "unsupported schema 1"),
+    (b'{"schema": 2}', "missing chunk field captured_at"),
+    (chunk_bytes([]).replace(b'"key":3', b'"key":"3"'), "chunk field key has the wrong type"),
+    (chunk_bytes([]).replace(b'"part":0', b'"part":1'), "chunk bookkeeping out of range"),
+    (chunk_bytes([]).replace(b"2023-11-14T22:14:00.000Z", b"yesterday"),
+     "chunk field captured_at is not an RFC 3339 timestamp"),
+])
+def test_a_non_chunk_gets_a_reason_a_person_can_act_on(value: bytes, reason: str) -> None:
+    with pytest.raises(ChunkError, match=f"^{reason}$"):
+        decode_chunk(value)
