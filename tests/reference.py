@@ -19,19 +19,22 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
-def compute(events: Iterable[dict[str, Any]], window_s: int, interval_s: int, top_n: int,
-            late: set[int] = frozenset()) -> dict[str, dict]:
-    """events: valid v1 events in send order. `late`: send positions whose window had
-    already closed when they were sent (they still count as a stream's previous sample)."""
+def samples(events: Iterable[dict[str, Any]], window_s: int, interval_s: int,
+            late: set[int] = frozenset()) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection holding table `s`: the samples DESIGN §4 credits, each with its
+    Δ `d` and window start `w` (ms). `late`: send positions whose window had already closed
+    when they were sent (they still count as a stream's previous sample)."""
     rows = [
         (seq, e["stream_id"], e["user_id"], e["user_login"], e["user_name"], e["game_id"], e["game_name"],
-         e["viewer_count"], _ms(e["captured_at"]), _ms(e["started_at"]), seq in late)
+         e["viewer_count"], _ms(e["captured_at"]), _ms(e["started_at"]), seq in late,
+         e.get("language"), e.get("title"), e.get("is_mature"))
         for seq, e in enumerate(events)
     ]
     con = duckdb.connect()
     con.execute("""CREATE TABLE ev (seq BIGINT, stream_id VARCHAR, user_id VARCHAR, login VARCHAR, uname VARCHAR,
-                   game_id VARCHAR, game_name VARCHAR, v BIGINT, t BIGINT, started BIGINT, late BOOLEAN)""")
-    con.executemany("INSERT INTO ev VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+                   game_id VARCHAR, game_name VARCHAR, v BIGINT, t BIGINT, started BIGINT, late BOOLEAN,
+                   language VARCHAR, title VARCHAR, mature BOOLEAN)""")
+    con.executemany("INSERT INTO ev VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
     W, I = window_s * 1000, interval_s * 1000
     con.execute(f"""
     CREATE TABLE s AS
@@ -46,6 +49,15 @@ def compute(events: Iterable[dict[str, Any]], window_s: int, interval_s: int, to
            t - (t % {W}) AS w
     FROM credited WHERE NOT late
     """)
+    return con
+
+
+def compute(events: Iterable[dict[str, Any]], window_s: int, interval_s: int, top_n: int,
+            late: set[int] = frozenset()) -> dict[str, dict]:
+    """events: valid v1 events in send order. `late`: send positions whose window had
+    already closed when they were sent (they still count as a stream's previous sample)."""
+    con = samples(events, window_s, interval_s, late)
+    W = window_s * 1000
     games = con.execute(f"""
     WITH g AS (
         SELECT w, game_id, arg_max(game_name, t) AS game_name, sum(v * d) AS watch, sum(d) AS air,
