@@ -9,7 +9,7 @@ from pulse.cli import CommandError
 from pulse.settings import load_settings
 
 from .preflight import WarehouseNotReady, check_warehouse
-from .runner import DbtMissing, run_dbt
+from .runner import DbtMissing, dbt_executable, project_dir, run_dbt
 
 
 def dbt_arguments(args: argparse.Namespace) -> list[str]:
@@ -31,6 +31,7 @@ def models(args: argparse.Namespace) -> int:
     settings = load_settings()
     argv = dbt_arguments(args)
     try:
+        dbt_executable(settings), project_dir(settings)  # what is wrong here first: they cost nothing to check
         check_warehouse(settings)
         outcome = run_dbt(settings, argv, say=lambda line: print(line, flush=True))
     except (WarehouseNotReady, DbtMissing) as exc:

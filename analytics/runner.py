@@ -25,6 +25,7 @@ from .profile import build_profile
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout (an editable install) or site-packages
 LOCAL_DBT = ROOT / ".venv-dbt" / "bin" / "dbt"
+RESULTS = ("run_results.json", "sources.json")  # what a run writes; `source freshness` writes the second
 INSTALL_HINT = "`make install` creates .venv-dbt (pip install -r dbt/requirements.txt), or set DBT_EXECUTABLE"
 
 
@@ -77,9 +78,10 @@ def run_dbt(settings: Settings, args: Sequence[str], say: Callable[[str], None] 
     """`dbt <args>` on the project; each output line goes to `say` as it comes (secrets masked)."""
     executable, project, work = dbt_executable(settings), project_dir(settings), work_dir(settings)
     profile = build_profile(settings)
-    results = work / "target" / "run_results.json"
+    results = [work / "target" / name for name in RESULTS]
     work.mkdir(parents=True, exist_ok=True)
-    results.unlink(missing_ok=True)  # a failed start must not read the last run's results
+    for path in results:
+        path.unlink(missing_ok=True)  # a failed start must not read the last run's results
     argv = [executable, *args]
     if args and not args[0].startswith("-"):
         argv += ["--vars", json.dumps(project_vars(settings))]
@@ -103,7 +105,8 @@ def run_dbt(settings: Settings, args: Sequence[str], say: Callable[[str], None] 
             say(line)
             tail = (tail + [line])[-40:]
         code = proc.wait()
-    return summarise(code, results, time.monotonic() - started, tail)
+    command = " ".join(["dbt", *[a for a in args[:2] if not a.startswith("-")]])
+    return summarise(command, code, results, time.monotonic() - started, tail)
 
 
 def _mask(line: str, secrets: Sequence[str]) -> str:
@@ -112,27 +115,39 @@ def _mask(line: str, secrets: Sequence[str]) -> str:
     return line
 
 
-def summarise(code: int, results: Path, seconds: float, tail: Sequence[str]) -> Outcome:
+def _results(paths: Sequence[Path]) -> list[dict]:
+    for path in paths:
+        try:
+            return list(json.loads(path.read_text()).get("results", []))
+        except (OSError, ValueError):
+            continue
+    return []
+
+
+def _failure(result: dict) -> str:
+    node = str(result.get("unique_id", "?")).split(".")[-1]
+    if "max_loaded_at_time_ago_in_s" in result:  # a source's freshness
+        ago = float(result.get("max_loaded_at_time_ago_in_s") or 0)
+        return f"{node} last written {ago / 3600:.1f} h ago"
+    message = " ".join(str(result.get("message") or result.get("status")).split())
+    return f"{node}: {message[:200]}"
+
+
+def summarise(command: str, code: int, results: Sequence[Path], seconds: float, tail: Sequence[str]) -> Outcome:
     """The run's one line: counts by status, or the first failure's first line."""
     counts: dict[str, int] = {}
     failures: list[str] = []
-    try:
-        data = json.loads(results.read_text())
-    except (OSError, ValueError):
-        data = {"results": []}
-    for result in data.get("results", []):
+    for result in _results(results):
         status = str(result.get("status"))
         counts[status] = counts.get(status, 0) + 1
         if status in ("error", "fail", "runtime error"):
-            node = str(result.get("unique_id", "?")).split(".", 2)[-1]
-            message = " ".join(str(result.get("message") or status).split())
-            failures.append(f"{node}: {message[:200]}")
+            failures.append(_failure(result))
     done = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "nothing run"
     if code == 0:
-        return Outcome(code, counts, seconds, f"dbt finished in {seconds:.1f} s: {done}")
+        return Outcome(code, counts, seconds, f"{command} finished in {seconds:.1f} s: {done}")
     reason = failures[0] if failures else _last_error(tail)
     more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
-    return Outcome(code, counts, seconds, f"dbt failed (exit {code}) after {seconds:.1f} s: {reason}{more}")
+    return Outcome(code, counts, seconds, f"{command} failed (exit {code}) after {seconds:.1f} s: {reason}{more}")
 
 
 _DECORATION = re.compile(r"\x1b\[[0-9;]*m|^\d\d:\d\d:\d\d\s+")  # colours, and dbt's time of day

@@ -5,7 +5,7 @@ project's own runner (the real dbt, in its own virtualenv, against the fakesnow 
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Iterable, Sequence
 
 import pytest
@@ -158,5 +158,7 @@ def build(settings: Settings, *args: str) -> Outcome:
     return outcome
 
 
-def utc(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc).replace(tzinfo=None)
+def build_platform_models(settings: Settings) -> Outcome:
+    """PLATFORM_HOURLY and PLATFORM_DAILY, the models the dashboard reads, from the window tables."""
+    return build(settings, "run", "--select", "platform_hourly", "platform_daily")
+
