@@ -100,13 +100,26 @@ def run_dbt(settings: Settings, args: Sequence[str], say: Callable[[str], None] 
         proc = subprocess.Popen(argv, env=env, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, text=True, errors="replace")
         assert proc.stdout is not None
-        for line in proc.stdout:
-            line = _mask(line.rstrip("\n"), secrets)
-            say(line)
-            tail = (tail + [line])[-40:]
-        code = proc.wait()
+        try:
+            for line in proc.stdout:
+                line = _mask(line.rstrip("\n"), secrets)
+                say(line)
+                tail = (tail + [line])[-40:]
+            code = proc.wait()
+        finally:  # SIGTERM (SystemExit) or Ctrl-C here: dbt cancels its queries and stops too
+            _stop(proc)
     command = " ".join(["dbt", *[a for a in args[:2] if not a.startswith("-")]])
     return summarise(command, code, results, time.monotonic() - started, tail)
+
+
+def _stop(proc: subprocess.Popen, timeout: float = 30) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _mask(line: str, secrets: Sequence[str]) -> str:

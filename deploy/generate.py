@@ -39,7 +39,7 @@ PARTIALS, GAME_POLLS = topics.PROCESSOR_INTERNAL
 QUIX_VERSION = 2.0  # current descriptor: deployments inherit variables from app.yaml
 # Folders every application's build context includes (Quix copies them beside the app folder):
 # the CLI (pulse.cli) imports every area, and the sinks' SQL files live in sinks/snowflake/sql.
-INCLUDED_FOLDERS = ("pulse", "producers", "processors", "sinks", "devstack")
+INCLUDED_FOLDERS = ("pulse", "producers", "processors", "sinks", "devstack", "analytics")
 
 # Every long-running worker: naming, topic creation, operating.
 COMMON_FIELDS = ("topic_partitions", "topic_replication", "consumer_group_prefix", "metrics_port", "log_level")
@@ -70,12 +70,20 @@ class App:
     state_gb: int = 0  # 0 = no Quix state volume
     extra_fields: tuple[str, ...] = ()
     kind: str = "Service"  # Quix deploymentType: Service (long-running) or Job (runs to completion)
+    extra_folders: tuple[str, ...] = ()  # more includedFolders than INCLUDED_FOLDERS
+    build_steps: str = ""  # dockerfile lines run before the code is copied in
 
     @property
     def folder(self) -> str:
         """The Quix application folder (at the repository root, as Quix resolves it)."""
         return f"pulse-{self.name}"
 
+
+# dbt in a virtualenv of its own (its pins never meet the workers'), from dbt/requirements.txt
+DBT_BUILD_STEPS = """# dbt for the analytics models, in a virtualenv of its own (DBT_EXECUTABLE)
+COPY dbt/requirements.txt dbt/requirements.txt
+RUN python -m venv /opt/dbt && /opt/dbt/bin/pip install --no-cache-dir -r dbt/requirements.txt
+"""
 
 APPS = (
     App("producer", ("producer",),
@@ -98,6 +106,11 @@ APPS = (
     App("slack-alerts", ("alerts",),
         "Posts each spike alert to Slack once (its delivered log lives in the state volume).",
         ("sinks/slack.py", "sinks/worker.py", "pulse/kafka.py"), (topics.ALERTS,), (), cpu=250, memory=512, state_gb=1),
+    App("models", ("models", "build", "--every", "900", "--quiet"),
+        "Builds the dbt analytics models (dbt/: broadcasts, daily and monthly rankings, the rollups) every "
+        "15 minutes, incrementally; dbt runs from its own virtualenv in the image.",
+        ("analytics", "sinks/snowflake", "sinks/errors.py"), (), (), cpu=500, memory=1024,
+        extra_folders=("dbt",), build_steps=DBT_BUILD_STEPS),
     App("prune", ("prune",),
         "Deletes STREAM_LOGS rows older than RAW_RETENTION (raw retention), then exits: a Job, run again "
         "on a schedule (Quix: start the deployment; Kubernetes: the chart's CronJob).",
@@ -124,6 +137,8 @@ TOPICS = {
 DEPLOY_VALUES = {
     "TOPIC_PARTITIONS": str(STREAM_PARTITIONS),
     "TOPIC_REPLICATION": "2",
+    "DBT_EXECUTABLE": "/opt/dbt/bin/dbt",  # where the models application's dockerfile installs dbt
+    "DBT_PROJECT_DIR": "/app/dbt",  # the dbt/ folder of its build context
 }
 REQUIRED = {"TWITCH_CLIENT_ID", "TWITCH_CLIENT_SECRET", "SNOWFLAKE_ACCOUNT", "SNOWFLAKE_USER"}
 
@@ -196,6 +211,8 @@ DESCRIPTIONS = {
     "PROCESSOR_TRANSACTION_TIMEOUT_MS": "how long a dead replica's open transaction can block its outputs",
     "PROCESSOR_COMMIT_SECONDS": "exactly-once commit interval of the processor (output latency)",
     "METRICS_PORT": "Prometheus /metrics and /healthz port (0 = off)",
+    "DBT_EXECUTABLE": "dbt of the analytics models (empty: .venv-dbt/bin/dbt of the checkout, else dbt on PATH)",
+    "DBT_PROJECT_DIR": "the dbt project (empty: dbt/ of the checkout, else ./dbt)",
     "LOG_LEVEL": "DEBUG, INFO, WARNING, ERROR",
 }
 
@@ -322,7 +339,7 @@ def quix_yaml() -> dict[str, Any]:
 def app_yaml(app: App) -> dict[str, Any]:
     return {"name": app.folder, "language": "python", "variables": variables(app),
             "dockerfile": "dockerfile", "runEntryPoint": "main.py", "defaultFile": "main.py",
-            "includedFolders": list(INCLUDED_FOLDERS)}
+            "includedFolders": [*INCLUDED_FOLDERS, *app.extra_folders]}
 
 
 def _dump(data: Any, header: str) -> str:
@@ -359,7 +376,7 @@ WORKDIR /app
 # Dependencies first (cached until requirements.txt changes), then the code.
 COPY "${{MAINAPPPATH}}/requirements.txt" "${{MAINAPPPATH}}/requirements.txt"
 RUN pip install --no-cache-dir -r "${{MAINAPPPATH}}/requirements.txt"
-COPY . .
+{app.build_steps}COPY . .
 WORKDIR "/app/${{MAINAPPPATH}}"
 # /metrics and /healthz (200 while healthy, 503 with the reason) on METRICS_PORT
 EXPOSE 9108
@@ -399,7 +416,7 @@ def config_table() -> str:
     return "\n".join(rows)
 
 
-METRIC_MODULES = ("producers.metrics", "processors.metrics", "sinks.metrics")
+METRIC_MODULES = ("producers.metrics", "processors.metrics", "sinks.metrics", "analytics.metrics")
 
 
 def metrics() -> list[tuple[str, str, str, tuple[str, ...], str]]:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from snowflake.connector.constants import FIELD_TYPES
 
+from analytics.runner import run_dbt
 from pulse.settings import Settings
 from sinks.snowflake import connect
 from sinks.snowflake.schema import bootstrap
@@ -52,8 +53,10 @@ def _rows(cur: Any, table: str) -> list[dict[str, Any]]:
 
 
 def _same(actual: Any, expected: Any) -> bool:
+    """Hours are added in picohours (dbt/macros/rollups.sql `hours_sum`): within 1e-9 h of the
+    reference's floating-point sums; everything else exactly."""
     if isinstance(expected, float) and actual is not None:
-        return math.isclose(actual, expected, rel_tol=1e-9, abs_tol=1e-12)
+        return math.isclose(actual, expected, rel_tol=1e-9, abs_tol=1e-9)
     return actual == expected
 
 
@@ -130,4 +133,9 @@ def test_a_window_rewritten_by_a_late_merge_reaches_the_next_build(wh_settings: 
     assert cur.fetchone() == ("canary",)  # the untouched day was not recomputed
     assert expected["channel_daily"][(datetime(2026, 1, 31), "u999")]["rank"] == 1
     assert expected["language_daily"][(datetime(2026, 1, 31), "fr")]["watch_hours"] > 0
+    # the singular test notices a daily sum that is not its windows' sum
+    cur.execute("UPDATE CHANNEL_DAILY SET WATCH_HOURS = WATCH_HOURS + 0.001 "
+                "WHERE PERIOD_START = '2026-01-31' AND USER_ID = 'u999'")
+    tampered = run_dbt(wh_settings, ["test", "--select", "period_sums_match_windows"], say=lambda line: None)
+    assert tampered.code == 1 and "period_sums_match_windows: Got 1 result" in tampered.summary, tampered.summary
     conn.close()

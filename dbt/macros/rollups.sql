@@ -12,8 +12,8 @@ select
     {%- for name in names %}
     max_by({{ name }}, {{ time }}) as {{ name }},
     {%- endfor %}
-    sum(WATCH_HOURS) as WATCH_HOURS,
-    sum(AIR_HOURS) as AIR_HOURS,
+    {{ hours_sum('WATCH_HOURS') }} as WATCH_HOURS,
+    {{ hours_sum('AIR_HOURS') }} as AIR_HOURS,
     max(PEAK_VIEWERS) as PEAK_VIEWERS,
     min(iff(PEAK_VIEWERS = PERIOD_PEAK, PEAK_AT, null)) as PEAK_AT,
     max(PEAK_CHANNELS) as PEAK_CHANNELS,
@@ -86,7 +86,7 @@ from (
         USER_ID,
         GAME_ID,
         max_by(GAME_NAME, LAST_WINDOW_START) as GAME_NAME,
-        sum(AIR_HOURS) as AIR_HOURS,
+        {{ hours_sum('AIR_HOURS') }} as AIR_HOURS,
         max(LAST_WINDOW_START) as LAST_WINDOW_START,
         max(max(INGESTED_AT)) over (partition by date_trunc('{{ grain }}', PERIOD_START), USER_ID) as INGESTED_AT
     from {{ ref('int_channel_games_daily') }}
@@ -135,14 +135,22 @@ windows as (
 covered as ({{ covered_hours(grain) }})
 select
     w.PERIOD_START,
-    sum(w.WATCH_HOURS) as WATCH_HOURS,
-    sum(w.AIR_HOURS) as AIR_HOURS,
-    sum(w.WATCH_HOURS) / max(c.COVERED_HOURS) as AVG_VIEWERS,
-    sum(w.AIR_HOURS) / max(c.COVERED_HOURS) as AVG_CHANNELS,
+    {{ hours_sum('w.WATCH_HOURS') }} as WATCH_HOURS,
+    {{ hours_sum('w.AIR_HOURS') }} as AIR_HOURS,
+    {{ hours_sum('w.WATCH_HOURS') }} / max(c.COVERED_HOURS) as AVG_VIEWERS,
+    {{ hours_sum('w.AIR_HOURS') }} / max(c.COVERED_HOURS) as AVG_CHANNELS,
     count(distinct w.USER_ID) as DISTINCT_CHANNELS,
     max(c.COVERED_HOURS) as COVERED_HOURS,
     max(w.INGESTED_AT) as INGESTED_AT
 from (select date_trunc('{{ grain }}', WINDOW_START) as PERIOD_START, * from windows) w
 join covered c on c.PERIOD_START = w.PERIOD_START
 group by w.PERIOD_START
+{%- endmacro %}
+
+{#- A sum of hours that does not depend on the order the rows arrive in: each value in whole
+    picohours (1e-12 h), added as integers, so a recomputed period is the same number to the last
+    bit (a floating-point sum can differ in its last digit from one run to the next) and a build
+    with no new data rewrites identical rows. -#}
+{% macro hours_sum(column) -%}
+(sum(round({{ column }} * 1e12)::number(38, 0)) / 1e12)
 {%- endmacro %}

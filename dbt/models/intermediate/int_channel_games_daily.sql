@@ -15,8 +15,8 @@ select
     USER_ID,
     GAME_ID,
     max_by(GAME_NAME, WINDOW_START) as GAME_NAME,
-    sum(AIR_HOURS) as AIR_HOURS,
-    sum(WATCH_HOURS) as WATCH_HOURS,
+    {{ hours_sum('AIR_HOURS') }} as AIR_HOURS,
+    {{ hours_sum('WATCH_HOURS') }} as WATCH_HOURS,
     count(*) as WINDOWS,
     max(WINDOW_START) as LAST_WINDOW_START,
     max(INGESTED_AT) as INGESTED_AT

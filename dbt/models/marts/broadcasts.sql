@@ -35,8 +35,8 @@ streams as (
         max_by(STARTED_AT, LAST_SEEN) as STARTED_AT,
         min(FIRST_SEEN) as FIRST_SEEN,
         max(LAST_SEEN) as LAST_SEEN,
-        sum(WATCH_HOURS) as WATCH_HOURS,
-        sum(AIR_HOURS) as AIR_HOURS,
+        {{ hours_sum('WATCH_HOURS') }} as WATCH_HOURS,
+        {{ hours_sum('AIR_HOURS') }} as AIR_HOURS,
         max(PEAK_VIEWERS) as PEAK_VIEWERS,
         min(iff(PEAK_VIEWERS = STREAM_PEAK, PEAK_AT, null)) as PEAK_AT,
         max(GAMES) as MOST_GAMES_IN_A_WINDOW,
@@ -55,7 +55,7 @@ stream_games as (
         STREAM_ID,
         GAME_ID,
         max_by(GAME_NAME, LAST_SEEN) as GAME_NAME,
-        sum(AIR_HOURS) as AIR_HOURS,
+        {{ hours_sum('AIR_HOURS') }} as AIR_HOURS,
         max(LAST_SEEN) as LAST_SEEN,
         count(*) over (partition by STREAM_ID) as MAIN_GAMES
     from windows

@@ -10,8 +10,8 @@ channels as (
         USER_ID,
         max_by(USER_LOGIN, WINDOW_START) as USER_LOGIN,
         max_by(USER_NAME, WINDOW_START) as USER_NAME,
-        sum(WATCH_HOURS) as WATCH_HOURS,
-        sum(AIR_HOURS) as AIR_HOURS,
+        {{ hours_sum('WATCH_HOURS') }} as WATCH_HOURS,
+        {{ hours_sum('AIR_HOURS') }} as AIR_HOURS,
         max(PEAK_VIEWERS) as PEAK_VIEWERS,
         count(*) as WINDOWS,
         max(INGESTED_AT) as INGESTED_AT

@@ -13,7 +13,7 @@ channels as (
 ),
 sums as ({{ sum_windows('month', 'GAME_ID', ['GAME_NAME'], rows='days', time='PERIOD_START', windows='sum(WINDOWS)') }}),
 covered as (
-    select date_trunc('month', PERIOD_START) as PERIOD_START, sum(COVERED_HOURS) as COVERED_HOURS
+    select date_trunc('month', PERIOD_START) as PERIOD_START, {{ hours_sum('COVERED_HOURS') }} as COVERED_HOURS
     from (select distinct PERIOD_START, COVERED_HOURS from days)
     group by 1
 ),

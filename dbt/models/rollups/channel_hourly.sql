@@ -8,9 +8,9 @@ select
     USER_ID,
     max_by(USER_LOGIN, WINDOW_START) as USER_LOGIN,
     max_by(USER_NAME, WINDOW_START) as USER_NAME,
-    sum(WATCH_HOURS) as WATCH_HOURS,
-    sum(AIR_HOURS) as AIR_HOURS,
-    iff(sum(AIR_HOURS) > 0, sum(WATCH_HOURS) / sum(AIR_HOURS), null) as AVG_VIEWERS,
+    {{ hours_sum('WATCH_HOURS') }} as WATCH_HOURS,
+    {{ hours_sum('AIR_HOURS') }} as AIR_HOURS,
+    iff({{ hours_sum('AIR_HOURS') }} > 0, {{ hours_sum('WATCH_HOURS') }} / {{ hours_sum('AIR_HOURS') }}, null) as AVG_VIEWERS,
     max(PEAK_VIEWERS) as PEAK_VIEWERS,
     count(*) as WINDOWS,
     max(INGESTED_AT) as INGESTED_AT
