@@ -7,8 +7,12 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -107,3 +111,54 @@ def test_build_shows_progress_and_never_a_secret(wh_settings: Settings) -> None:
     freshness = _cli(wh_settings, "freshness", SNOWFLAKE_PASSWORD=SECRET)  # empty tables: nothing written yet
     assert freshness.returncode == 1 and "START freshness of pulse.GAME_WINDOWS" in freshness.stdout
     assert freshness.stderr.startswith("twitch-pulse: dbt source freshness failed") and SECRET not in freshness.stdout
+
+
+def _scrape(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except OSError:
+        return 0, ""
+
+
+def _wait_for(condition: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_the_scheduler_builds_again_and_again_reports_health_and_stops_on_sigterm(wh_settings: Settings) -> None:
+    """`models build --every`: builds in turn, counts them on /metrics, turns unhealthy after three
+    failed builds in a row (here: a schema the sinks have not bootstrapped yet), recovers once
+    the schema is there, and stops cleanly on SIGTERM."""
+    port = free_port()
+    environ = {**os.environ, **wh_settings.as_env(), "TWITCH_PULSE_ENV_FILE": "/nonexistent", "METRICS_PORT": str(port)}
+    proc = subprocess.Popen([sys.executable, "-m", "pulse", "models", "build", "--every", "1", "--quiet"], env=environ,
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        status, body = _wait_for(lambda: (lambda r: r if r[0] == 503 else None)(_scrape(port, "/healthz")), 120,
+                                 "/healthz to report the failing builds")
+        assert "3 builds in a row failed" in body and "twitch-pulse bootstrap" in body
+        conn = connect(wh_settings)
+        bootstrap(conn)
+        for statement in NEW_WINDOW_TABLES:
+            conn.cursor().execute(statement)
+        conn.close()
+        _wait_for(lambda: 'twitch_pulse_models_builds_total{result="success"}' in _scrape(port, "/metrics")[1],
+                  300, "a successful build")
+        assert _scrape(port, "/healthz") == (200, "ok")
+        metrics = _scrape(port, "/metrics")[1]
+        assert "twitch_pulse_models_last_success_timestamp_seconds" in metrics
+        assert "twitch_pulse_models_build_duration_seconds_count" in metrics
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-2000:]
+    assert "dbt build finished in" in out and "START sql" not in out  # --quiet: summaries only
+    assert "Traceback" not in out + err
