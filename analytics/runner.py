@@ -83,7 +83,7 @@ def run_dbt(settings: Settings, args: Sequence[str], say: Callable[[str], None] 
     for path in results:
         path.unlink(missing_ok=True)  # a failed start must not read the last run's results
     argv = [executable, *args]
-    if args and not args[0].startswith("-"):
+    if args and not args[0].startswith("-") and "--vars" not in args:  # the user's own --vars win
         argv += ["--vars", json.dumps(project_vars(settings))]
     secrets = [s for s in (*settings.secret_values, *profile.env.values()) if s]
     with tempfile.TemporaryDirectory(prefix="pulse-dbt-") as profiles:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -88,17 +87,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from analytics.runner import run_dbt
-    from pulse.settings import load_settings
-    from sinks.snowflake import connect
-    from sinks.snowflake.schema import bootstrap
+    from bench.scratch import scratch_schema
 
-    overrides: dict[str, Any] = {"snowflake_schema": f"BENCH_{uuid.uuid4().hex[:8].upper()}"}
-    if args.port:
-        overrides["snowflake_port"] = args.port
-    settings = load_settings(**overrides)
-    conn = connect(settings)
-    try:
-        bootstrap(conn)
+    with scratch_schema(args.port) as (settings, conn):
         started = time.perf_counter()
         rows = _seed(conn, datetime(2026, 1, 5), args.days, args.channels)
         print(f"seeded {rows:,} CHANNEL_WINDOWS and as many STREAM_WINDOWS rows ({args.days:g} day x "
@@ -118,9 +109,6 @@ def main() -> None:
         print("slowest models of the first build: " + ", ".join(f"{name} {s:.1f} s" for name, s in slowest), flush=True)
         outcome = run_dbt(settings, ["run"], say=lambda line: None)
         print(f"{'models only (dbt run), no new data':<44}{outcome.seconds:>9.1f}", flush=True)
-    finally:
-        conn.cursor().execute(f"DROP SCHEMA IF EXISTS {settings.snowflake_database}.{settings.snowflake_schema} CASCADE")
-        conn.close()
 
 
 if __name__ == "__main__":

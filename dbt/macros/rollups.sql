@@ -154,3 +154,26 @@ group by w.PERIOD_START
 {% macro hours_sum(column) -%}
 (sum(round({{ column }} * 1e12)::number(38, 0)) / 1e12)
 {%- endmacro %}
+
+{#- Per period and channel, over `rows` (CHANNEL_WINDOWS rows, or a finer grain's period rows:
+    then `time` is PERIOD_START and `windows` sums their WINDOWS): login and name at the latest,
+    watch and air hours, the peak, the windows, the newest INGESTED_AT, and any `extra` columns
+    (SQL expressions with their names). -#}
+{% macro sum_channels(grain, rows, time='WINDOW_START', windows='count(*)', extra=[]) -%}
+select
+    date_trunc('{{ grain }}', {{ time }}) as PERIOD_START,
+    USER_ID,
+    max_by(USER_LOGIN, {{ time }}) as USER_LOGIN,
+    max_by(USER_NAME, {{ time }}) as USER_NAME,
+    {{ hours_sum('WATCH_HOURS') }} as WATCH_HOURS,
+    {{ hours_sum('AIR_HOURS') }} as AIR_HOURS,
+    max(PEAK_VIEWERS) as PEAK_VIEWERS,
+    {{ windows }} as WINDOWS,
+    {%- for column in extra %}
+    {{ column }},
+    {%- endfor %}
+    max(INGESTED_AT) as INGESTED_AT
+from {{ rows }}
+where {{ in_periods(grain, time) }}
+group by 1, 2
+{%- endmacro %}
