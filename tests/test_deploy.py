@@ -557,7 +557,8 @@ def test_compose_health_checks_gate_every_dependency() -> None:
     # every worker waits for the broker; the warehouse writers for the warehouse and its schema
     for app in gen.SERVICES:
         deps = services[app.name]["depends_on"]
-        assert deps["kafka"]["condition"] == "service_healthy"
+        if app.inputs or app.outputs:  # a Kafka worker (the models scheduler only needs the warehouse)
+            assert deps["kafka"]["condition"] == "service_healthy"
         if app.name.startswith("sink-"):
             assert deps["bootstrap"]["condition"] == "service_completed_successfully"
     assert services["prune"]["command"] == ["prune"] and services["prune"]["profiles"] == ["jobs"]
