@@ -37,11 +37,8 @@ LANGUAGES = ("en", "es", "de", "pt", "fr", "ja", "ko", "ru")
 
 def _seed(conn: Any, start: datetime, days: float, channels: int) -> int:
     from bench.dashboard_bench import seed_synthetic
-    from tests.models_support import NEW_WINDOW_TABLES  # until the sinks' migration creates these two
 
     cur = conn.cursor()
-    for statement in NEW_WINDOW_TABLES:
-        cur.execute(statement)
     rows = seed_synthetic(conn, start, days, channels)
     language = "CASE MOD(TRY_TO_NUMBER(SUBSTR(USER_ID, 2)), 8) " + " ".join(
         f"WHEN {i} THEN '{code}'" for i, code in enumerate(LANGUAGES)) + " END"

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 import duckdb
 
-from tests.reference import _iso, compute, samples
+from tests.reference import _iso, samples
 
 HOUR_MS = 3_600_000.0
 
@@ -47,31 +47,6 @@ def _facts(con: duckdb.DuckDBPyConnection) -> None:
     main AS (SELECT w, stream_id, arg_max(game_id, (air_g, last_t)) AS game_id,
                     arg_max(game_name, (air_g, last_t)) AS game_name FROM g GROUP BY w, stream_id)
     SELECT x.*, main.game_id, main.game_name FROM x JOIN main USING (w, stream_id)""")
-
-
-def window_tables(events: Iterable[dict[str, Any]], window_s: int, interval_s: int) -> dict[str, list[dict]]:
-    """STREAM_WINDOWS and LANGUAGE_WINDOWS rows as the sinks write them (DESIGN §4): a stand-in
-    until tests/reference.py computes them. Languages follow GAME_WINDOWS' rules exactly, so
-    they are `compute`'s game rows of the same samples with the language as the game."""
-    events = list(events)
-    con = samples(events, window_s, interval_s)
-    _facts(con)
-    W = window_s * 1000
-    streams = [dict(window_start=_iso(r["w"]), window_end=_iso(r["w"] + W), stream_id=r["stream_id"],
-                    user_id=r["user_id"], user_login=r["login"], user_name=r["uname"], started_at=_iso(r["started"]),
-                    game_id=r["game_id"], game_name=r["game_name"], games=r["games"], title=r["title"],
-                    language=r["language"], is_mature=r["mature"], watch_hours=r["watch"] / HOUR_MS,
-                    air_hours=r["air"] / HOUR_MS, peak_viewers=r["peak"], peak_at=_iso(r["peak_at"]),
-                    first_seen=_iso(r["first_t"]), last_seen=_iso(r["last_t"]), samples=r["n"])
-               for r in _rows(con, "SELECT * FROM stream_window ORDER BY w, stream_id")]
-    con.close()
-    as_games = [{**e, "game_id": e["language"], "game_name": e["language"]} for e in events]
-    languages = []
-    for row in compute(as_games, window_s, interval_s, 1)["games"].values():
-        row = {**row, "language": row.pop("game_id")}
-        del row["game_name"]
-        languages.append(row)
-    return {"streams": streams, "languages": languages}
 
 
 def _ranked_periods(con: duckdb.DuckDBPyConnection, grain: str, key: str, name: str, channels: str,

@@ -133,12 +133,12 @@ def compute(events: Iterable[dict[str, Any]], window_s: int, interval_s: int, to
             avg_viewers=av, avg_channels=ac, peak_viewers=pv, peak_at=_iso(pat), peak_channels=pc,
             unique_channels=uc, new_streams=ns, rank=rank)
     for (w, sid, uid, login, uname, started, gid, gname, games_, title, language, mature, wh, ah, pv, pat, first, last,
-         samples) in streams:
+         count) in streams:
         out["streams"][f"{_iso(w)}|{sid}"] = dict(
             window_start=_iso(w), window_end=_iso(w + W), stream_id=sid, user_id=uid, user_login=login,
             user_name=uname, started_at=_iso(started), game_id=gid, game_name=gname, games=games_, title=title,
             language=language, is_mature=mature, watch_hours=wh, air_hours=ah, peak_viewers=pv, peak_at=_iso(pat),
-            first_seen=_iso(first), last_seen=_iso(last), samples=samples)
+            first_seen=_iso(first), last_seen=_iso(last), samples=count)
     for (w, gid, gname, wh, ah, av, ac, pv, pat, pc, uc, ns, rank) in games:
         key = f"{_iso(w)}|{gid}"
         out["games"][key] = dict(window_start=_iso(w), window_end=_iso(w + W), game_id=gid, game_name=gname,

@@ -24,7 +24,6 @@ from pulse.settings import Settings, load_settings
 from sinks.snowflake import connect
 from sinks.snowflake.schema import bootstrap
 from tests.dashboard_support import free_port
-from tests.models_support import NEW_WINDOW_TABLES
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "pw-7f3c9a1e-not-for-logs"
@@ -98,8 +97,6 @@ def test_a_missing_dbt_is_one_line(wh_settings: Settings) -> None:
 def test_build_shows_progress_and_never_a_secret(wh_settings: Settings) -> None:
     conn = connect(wh_settings)
     bootstrap(conn)
-    for statement in NEW_WINDOW_TABLES:
-        conn.cursor().execute(statement)
     conn.close()
     result = _cli(wh_settings, "build", SNOWFLAKE_PASSWORD=SECRET)  # fakesnow takes any password
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
@@ -147,8 +144,6 @@ def test_the_scheduler_builds_again_and_again_reports_health_and_stops_on_sigter
         assert "3 builds in a row failed" in body and "twitch-pulse bootstrap" in body
         conn = connect(wh_settings)
         bootstrap(conn)
-        for statement in NEW_WINDOW_TABLES:
-            conn.cursor().execute(statement)
         conn.close()
         _wait_for(lambda: 'twitch_pulse_models_builds_total{result="success"}' in _scrape(port, "/metrics")[1],
                   300, "a successful build")
