@@ -77,8 +77,9 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No developer `.env` or exported variable leaks into a test."""
     monkeypatch.setenv("TWITCH_PULSE_ENV_FILE", str(tmp_path / "no.env"))
     for name in list(os.environ):
-        if name.upper().startswith(("TWITCH_", "KAFKA_", "SNOWFLAKE_", "SLACK_", "TOPIC_", "WINDOW_", "QUIX__")) \
-                and name != "TWITCH_PULSE_ENV_FILE":
+        if name.upper().startswith(("TWITCH_", "KAFKA_", "SNOWFLAKE_", "SLACK_", "TOPIC_", "WINDOW_", "QUIX__",
+                                    "BIGQUERY_", "GOOGLE_APPLICATION_CREDENTIALS")) \
+                and name != "TWITCH_PULSE_ENV_FILE" or name.upper() == "WAREHOUSE":
             monkeypatch.delenv(name, raising=False)
     for name in ("client_id", "client_secret", "CLIENT_ID", "CLIENT_SECRET"):
         monkeypatch.delenv(name, raising=False)

@@ -156,7 +156,8 @@ def committed_all(settings: Settings, group: str, topics: list[str]) -> bool:
 def settings_env(settings: Settings, **extra: Any) -> dict[str, str]:
     """The environment that makes a subprocess load exactly these settings."""
     env = {k: v for k, v in os.environ.items()
-           if not k.upper().startswith(("TWITCH_", "KAFKA_", "SNOWFLAKE_", "SLACK_", "SINK_", "TOPIC_"))}
+           if not k.upper().startswith(("TWITCH_", "KAFKA_", "SNOWFLAKE_", "SLACK_", "SINK_", "TOPIC_", "BIGQUERY_",
+                                        "GOOGLE_APPLICATION_CREDENTIALS", "WAREHOUSE"))}
     from pulse.settings import _env_name
 
     for name, value in settings:

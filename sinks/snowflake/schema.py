@@ -9,38 +9,18 @@ or a crash half-way through a file, are harmless: the next run finishes the job.
 from __future__ import annotations
 
 import logging
-import re
 import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from importlib import resources
 from typing import Any
 
+from ..migrations import Migration, migrations as package_migrations
 from .errors import is_transient
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    name: str
-    statements: tuple[str, ...]
-
-
-def split_statements(sql: str) -> list[str]:
-    """Split a migration file on `;` at line ends; `--` comment lines are dropped."""
-    lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
-    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
-
-
 def migrations() -> list[Migration]:
-    found = []
-    for entry in resources.files(__package__).joinpath("sql").iterdir():
-        match = re.fullmatch(r"(\d+)_(\w+)\.sql", entry.name)
-        if match:
-            found.append(Migration(int(match.group(1)), match.group(2), tuple(split_statements(entry.read_text()))))
-    return sorted(found, key=lambda m: m.version)
+    return package_migrations(__package__)
 
 
 def applied_versions(cur: Any) -> set[int]:
