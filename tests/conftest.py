@@ -36,6 +36,7 @@ def _interpret_sources(*folders: Path) -> None:
 if os.environ.get("PULSE_INTERPRETED"):  # before any project module is imported
     _interpret_sources(ROOT / "pulse", ROOT / "processors")
 
+from devstack.bigquery import BigQueryServer  # noqa: E402
 from devstack.kafka import KafkaBroker  # noqa: E402
 from devstack.warehouse import WarehouseServer  # noqa: E402
 from processors import compiled  # noqa: E402
@@ -45,6 +46,8 @@ RUN_DIR = Path(os.environ.get("PULSE_TEST_RUN_DIR", ROOT / ".cache" / "test-stac
 # Below Linux's ephemeral port range (32768-60999): no client socket can hold them by chance
 KAFKA_PORT = int(os.environ.get("PULSE_TEST_KAFKA_PORT", "29092"))
 WAREHOUSE_PORT = int(os.environ.get("PULSE_TEST_WAREHOUSE_PORT", "28765"))
+# bqemulator's REST port; its gRPC port is the next one
+BIGQUERY_PORT = int(os.environ.get("PULSE_TEST_BIGQUERY_PORT", "28790"))
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -66,6 +69,16 @@ def kafka_broker() -> Iterator[KafkaBroker]:
 @pytest.fixture(scope="session")
 def warehouse_server() -> Iterator[WarehouseServer]:
     server = WarehouseServer(RUN_DIR, port=WAREHOUSE_PORT)
+    started = server.start()
+    yield server
+    if started and not os.environ.get("PULSE_KEEP_STACK"):
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def bigquery_server() -> Iterator[BigQueryServer]:
+    """The local BigQuery stand-in (bqemulator over REST and gRPC), its data on disk."""
+    server = BigQueryServer(RUN_DIR, port=BIGQUERY_PORT, grpc_port=BIGQUERY_PORT + 1)
     started = server.start()
     yield server
     if started and not os.environ.get("PULSE_KEEP_STACK"):
@@ -116,6 +129,21 @@ def make_settings(kafka_broker: KafkaBroker, unique: str, tmp_path: Path) -> Cal
 @pytest.fixture
 def settings(make_settings: Callable[..., Settings]) -> Settings:
     return make_settings()
+
+
+@pytest.fixture
+def bq_settings(bigquery_server: BigQueryServer, make_settings: Callable[..., Settings],
+                unique: str) -> Iterator[Settings]:
+    """Settings for BigQuery on the local emulator, in a dataset of this test's own; dropped afterwards."""
+    settings = make_settings(warehouse="bigquery", bigquery_port=bigquery_server.port,
+                             bigquery_grpc_port=bigquery_server.grpc_port, bigquery_dataset=f"t_{unique}")
+    yield settings
+    from sinks.bigquery.connection import client, dataset_id
+
+    try:
+        client(settings).delete_dataset(dataset_id(settings), delete_contents=True, not_found_ok=True)
+    except Exception:
+        pass
 
 
 @pytest.fixture

@@ -222,13 +222,14 @@ class Worker:
 
 
 def query(settings: Settings, sql: str, params: Any = None) -> list[tuple]:
-    from sinks.snowflake import connect
+    """Rows of `sql` in the settings' warehouse (WAREHOUSE), as tuples."""
+    from sinks.choice import chosen
 
-    conn = connect(settings)
+    conn = chosen(settings).connect(settings)
     try:
         cur = conn.cursor()
         cur.execute(sql, params)
-        return cur.fetchall()
+        return [tuple(row) for row in cur.fetchall()]
     finally:
         conn.close()
 

@@ -96,8 +96,9 @@ class Cursor(dbapi.Cursor):
         config = job_config or bigquery.QueryJobConfig()
         config.query_parameters = dbapi_helpers.to_query_parameters(parameters, parameter_types)
         try:
-            rows = self.client.query(formatted_operation, job_config=config, job_id=job_id,
-                                     timeout=self.timeout).result(page_size=self.arraysize, timeout=self.timeout)
+            rows = self.client.query(formatted_operation, job_config=config, job_id=job_id, timeout=self.timeout,
+                                     retry=self.retry, job_retry=None).result(
+                page_size=self.arraysize, timeout=self.timeout, retry=self.retry)
         except GoogleCloudError as exc:
             raise dbapi.DatabaseError(exc) from exc
         self._query_rows = rows
@@ -116,6 +117,10 @@ class Cursor(dbapi.Cursor):
     def timeout(self) -> float:
         return self.connection.timeout
 
+    @property
+    def retry(self) -> Any:
+        return self.connection.retry
+
 
 class Connection(dbapi.Connection):
     def __init__(self, made: bigquery.Client, dataset: str, timeout: float) -> None:
@@ -123,6 +128,9 @@ class Connection(dbapi.Connection):
         super().__init__(made, prefer_bqstorage_client=False)
         self.dataset = dataset
         self.timeout = timeout
+        # the client's own retries give up within the timeout (its default keeps at it for 10
+        # minutes); the sink then backs off and Quix replays the batch
+        self.retry = bigquery.DEFAULT_RETRY.with_deadline(timeout)
 
     def cursor(self) -> Cursor:  # type: ignore[override]
         cur = Cursor(self)
@@ -137,9 +145,9 @@ def connect(settings: Settings, with_schema: bool = True) -> Connection:
     conn = Connection(made, dataset_id(settings), float(settings.bigquery_timeout))
     if with_schema:
         try:  # a role with rights on the dataset alone may read it but not create datasets
-            made.get_dataset(dataset_id(settings), timeout=settings.bigquery_timeout)
+            made.get_dataset(dataset_id(settings), timeout=conn.timeout, retry=conn.retry)
         except NotFound:
             dataset = bigquery.Dataset(dataset_id(settings))
             dataset.location = settings.bigquery_location
-            made.create_dataset(dataset, exists_ok=True, timeout=settings.bigquery_timeout)
+            made.create_dataset(dataset, exists_ok=True, timeout=conn.timeout, retry=conn.retry)
     return conn

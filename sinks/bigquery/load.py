@@ -61,8 +61,8 @@ def new_stage_name() -> str:
 def run(cur: Any, sql: str, params: Sequence[bigquery.ScalarQueryParameter] = ()) -> bigquery.QueryJob:
     """Run one query or script to its end; the job says what it did."""
     config = bigquery.QueryJobConfig(default_dataset=cur.dataset, query_parameters=list(params))
-    job = cur.client.query(sql, job_config=config, timeout=cur.timeout)
-    job.result(timeout=cur.timeout)
+    job = cur.client.query(sql, job_config=config, timeout=cur.timeout, retry=cur.retry, job_retry=None)
+    job.result(timeout=cur.timeout, retry=cur.retry)
     return job
 
 
@@ -71,13 +71,13 @@ def stage(cur: Any, table: str, schema: Sequence[bigquery.SchemaField], lines: I
     """Load NDJSON lines into a new staging table; returns the rows that landed (bad ones skipped)."""
     target = bigquery.Table(f"{cur.dataset}.{literals.identifier(table)}", schema=list(schema))
     target.expires = datetime.now(timezone.utc) + STAGE_LIFETIME
-    cur.client.create_table(target, timeout=cur.timeout)
+    cur.client.create_table(target, timeout=cur.timeout, retry=cur.retry)
     config = bigquery.LoadJobConfig(schema=list(schema), source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
                                     write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
                                     max_bad_records=rows)
     job = cur.client.load_table_from_file(io.BytesIO(b"".join(lines)), target, job_config=config,
                                           timeout=cur.timeout)
-    job.result(timeout=cur.timeout)
+    job.result(timeout=cur.timeout, retry=cur.retry)
     loaded = int(job.output_rows if job.output_rows is not None else rows)
     if loaded < rows:
         details = "; ".join(str(e.get("message", e)) for e in (job.errors or [])[:3])
@@ -87,7 +87,7 @@ def stage(cur: Any, table: str, schema: Sequence[bigquery.SchemaField], lines: I
 
 def drop_stage(cur: Any, table: str) -> None:
     try:
-        cur.client.delete_table(f"{cur.dataset}.{table}", not_found_ok=True, timeout=cur.timeout)
+        cur.client.delete_table(f"{cur.dataset}.{table}", not_found_ok=True, timeout=cur.timeout, retry=cur.retry)
     except Exception as exc:  # it expires anyway: never mask the real outcome
         log.debug("dropping %s failed: %s", table, first_line(exc))
 

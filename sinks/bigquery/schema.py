@@ -17,7 +17,7 @@ from google.cloud import bigquery
 
 from ..migrations import Migration, migrations as package_migrations
 from .errors import is_transient
-from .load import run
+from .load import STAGE_LIFETIME, STAGE_PREFIX, drop_stage, run
 
 log = logging.getLogger(__name__)
 
@@ -85,4 +85,19 @@ def prune(conn: Any, older_than: timedelta, now: datetime | None = None) -> int:
              "AND M.KAFKA_OFFSET > O.KAFKA_OFFSET)")
     job = run(cur, "DELETE FROM STREAM_LOGS WHERE CAPTURED_AT < @cutoff",
               [bigquery.ScalarQueryParameter("cutoff", "TIMESTAMP", cutoff)])
+    drop_stale_stages(cur, now)
     return int(job.num_dml_affected_rows or 0)
+
+
+def drop_stale_stages(cur: Any, now: datetime) -> list[str]:
+    """Drop staging tables a killed worker left behind, once older than their lifetime.
+
+    BigQuery expires them by itself (`expires`); the emulator ignores table expiry.
+    """
+    dropped = []
+    for table in cur.client.list_tables(cur.dataset, timeout=cur.timeout, retry=cur.retry):
+        created = table.created
+        if table.table_id.startswith(STAGE_PREFIX) and created is not None and now - created > STAGE_LIFETIME:
+            drop_stage(cur, table.table_id)
+            dropped.append(table.table_id)
+    return dropped
