@@ -72,6 +72,9 @@ def test_error_classes_follow_bigquerys_reasons() -> None:
     # a transaction that lost against a concurrent one is run again
     assert is_transient(_job_error(api.BadRequest, "invalidQuery",
                                    "Transaction is aborted due to concurrent update against table x"))
+    # a job the server no longer knows (an emulator restarted while it ran): the batch is run again
+    assert is_transient(_job_error(api.NotFound, "notFound", "Not found: job:p.0a1b Location: US"))
+    assert not is_transient(_job_error(api.NotFound, "notFound", "Not found: Table p:d.STREAM_LOGS"))
     assert is_transient(api.ServiceUnavailable("503")) and is_transient(api.TooManyRequests("429"))
     assert is_transient(ConnectionRefusedError(111, "Connection refused"))
     assert not is_transient(auth.RefreshError("invalid_grant"))

@@ -89,6 +89,11 @@ class Cursor(dbapi.Cursor):
     a syntax error) with an empty result instead of the error.
     """
 
+    def close(self) -> None:
+        """Idempotent, as the sinks expect: closing the connection has closed it already."""
+        if not self._closed:
+            super().close()
+
     def _execute(self, formatted_operation: str, parameters: Any, job_id: Any, job_config: Any,
                  parameter_types: Any) -> None:
         self._query_data = None

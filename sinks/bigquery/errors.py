@@ -5,7 +5,8 @@ the two kinds: `sinks.errors`), by the error reasons BigQuery documents
 Transient: `backendError`, `internalError`, `jobBackendError`, `jobInternalError`,
 `rateLimitExceeded`, `jobRateLimitExceeded`, `quotaExceeded` (a per-minute or daily quota:
 waiting is all that helps), `tableUnavailable`, `timeout`, `stopped`; a transaction aborted by
-a concurrent one ("concurrent update", "could not serialize access"); HTTP 429/5xx and
+a concurrent one ("concurrent update", "could not serialize access"); a job whose status is no
+longer found ("Not found: Job", a restarted emulator: the batch is idempotent); HTTP 429/5xx and
 network failures below HTTP (refused, reset, timed out: a stopped or restarted emulator).
 Lost session: HTTP 401, credentials that expired; the client refreshes them on a new
 connection. Permanent: `accessDenied`, `invalid`, `invalidQuery`, `notFound`, `duplicate`,
@@ -32,8 +33,9 @@ PERMANENT_REASONS = frozenset({
     "responseTooLarge", "billingNotEnabled", "billingTierLimitExceeded", "notImplemented", "blocked",
     "invalidUser", "resourceInUse",
 })
-# a multi-statement transaction that lost against another one on the same table: run it again
-_CONFLICT_TEXT = ("concurrent update", "could not serialize access", "transaction is aborted")
+# a multi-statement transaction that lost against another one on the same table, or a job
+# whose fate is unknown (its status no longer found: a restarted emulator): run the batch again
+_CONFLICT_TEXT = ("concurrent update", "could not serialize access", "transaction is aborted", "not found: job")
 
 _TRANSIENT_CLASSES: tuple[type[BaseException], ...] = (
     api.InternalServerError, api.BadGateway, api.ServiceUnavailable, api.GatewayTimeout, api.TooManyRequests,
