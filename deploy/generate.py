@@ -53,7 +53,7 @@ QUIX_PROVIDED = (
     "topic_prefix", "state_dir", "quix_sdk_token", "quix_portal_api", "quix_state_path",
 )
 _SINK_MODULES = ("sinks/worker.py", "sinks/base.py", "sinks/writers.py", "sinks/errors.py", "sinks/tables.py",
-                 "sinks/snowflake", "pulse/kafka.py")
+                 "sinks/snowflake", "pulse/kafka.py", *("sinks/choice.py", "sinks/bigquery"))  # the BigQuery part
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,8 @@ APPS = (
     App("prune", ("prune",),
         "Deletes STREAM_LOGS rows older than RAW_RETENTION (raw retention), then exits: a Job, run again "
         "on a schedule (Quix: start the deployment; Kubernetes: the chart's CronJob).",
-        ("sinks/snowflake",), (), (), cpu=200, memory=512, extra_fields=("raw_retention",), kind="Job"),
+        ("sinks/snowflake", "sinks/choice.py", "sinks/bigquery"), (), (), cpu=200, memory=512,
+        extra_fields=("raw_retention",), kind="Job"),
 )
 SERVICES = tuple(app for app in APPS if app.kind == "Service")
 
@@ -171,6 +172,16 @@ DESCRIPTIONS = {
     "SNOWFLAKE_HOST": "local fakesnow server host (only without SNOWFLAKE_ACCOUNT)",
     "SNOWFLAKE_PORT": "local fakesnow server port (only without SNOWFLAKE_ACCOUNT)",
     "SNOWFLAKE_NETWORK_TIMEOUT": "connector network and login timeout, seconds",
+    # BigQuery, the second warehouse (pulse/settings.py's BigQuery block)
+    "WAREHOUSE": "snowflake or bigquery: the warehouse of the sinks, bootstrap, prune and status",
+    "BIGQUERY_PROJECT": "Google Cloud project of the dataset (empty = local bqemulator server)",
+    "BIGQUERY_DATASET": "BigQuery dataset (created at bootstrap when missing and allowed)",
+    "BIGQUERY_LOCATION": "location of the dataset and its jobs (US, EU, a region)",
+    "BIGQUERY_CREDENTIALS_FILE": "service-account key file (neither it nor the JSON: Application Default Credentials)",
+    "BIGQUERY_CREDENTIALS_JSON": "the service-account key file's content itself",
+    "BIGQUERY_HOST": "local bqemulator host (only without BIGQUERY_PROJECT)",
+    "BIGQUERY_PORT": "local bqemulator REST port (only without BIGQUERY_PROJECT)",
+    "BIGQUERY_TIMEOUT": "BigQuery API call and job timeout, seconds (the client's retries stop there)",
     "WINDOW_SECONDS": "tumbling window width W",
     "WINDOW_GRACE_SECONDS": "extra wait before a window closes",
     "TOP_N": "channels per game in GAME_TOP_CHANNELS",
@@ -233,6 +244,7 @@ def default_text(name: str) -> str:
 _DERIVED = {
     "twitch_credential_pairs": ("twitch_client_id", "twitch_client_secret", "twitch_credentials"),
     "uses_local_warehouse": ("snowflake_account",),
+    "uses_local_bigquery": ("bigquery_project",),
 }
 
 

@@ -148,10 +148,9 @@ class Settings(BaseSettings):
         None, validation_alias=_env("BIGQUERY_CREDENTIALS_FILE", "GOOGLE_APPLICATION_CREDENTIALS"))
     # The key file's content itself (a secret variable on Quix, a Secret on Kubernetes)
     bigquery_credentials_json: SecretStr = Field(SecretStr(""), validation_alias=_env("BIGQUERY_CREDENTIALS_JSON"))
-    # Where the local bqemulator listens (REST, and gRPC for the Storage APIs) without BIGQUERY_PROJECT
+    # Where the local bqemulator's REST API listens without BIGQUERY_PROJECT
     bigquery_host: str = Field("127.0.0.1", validation_alias=_env("BIGQUERY_HOST"))
     bigquery_port: int = Field(9050, ge=1, le=65535, validation_alias=_env("BIGQUERY_PORT"))
-    bigquery_grpc_port: int = Field(9060, ge=1, le=65535, validation_alias=_env("BIGQUERY_GRPC_PORT"))
     # HTTP timeout of one API call and the longest wait for one job, seconds
     bigquery_timeout: int = Field(60, ge=1, validation_alias=_env("BIGQUERY_TIMEOUT"))
 

@@ -135,8 +135,7 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 def bq_settings(bigquery_server: BigQueryServer, make_settings: Callable[..., Settings],
                 unique: str) -> Iterator[Settings]:
     """Settings for BigQuery on the local emulator, in a dataset of this test's own; dropped afterwards."""
-    settings = make_settings(warehouse="bigquery", bigquery_port=bigquery_server.port,
-                             bigquery_grpc_port=bigquery_server.grpc_port, bigquery_dataset=f"t_{unique}")
+    settings = make_settings(warehouse="bigquery", bigquery_port=bigquery_server.port, bigquery_dataset=f"t_{unique}")
     yield settings
     from sinks.bigquery.connection import client, dataset_id
 

@@ -41,8 +41,7 @@ def own_bigquery(tmp_path: Path) -> Iterator[BigQueryServer]:
 @pytest.fixture
 def settings_on(make_settings: Callable[..., Settings], unique: str) -> Callable[[BigQueryServer], Settings]:
     def make(server: BigQueryServer) -> Settings:
-        return make_settings(warehouse="bigquery", bigquery_port=server.port, bigquery_grpc_port=server.grpc_port,
-                             bigquery_dataset=f"t_{unique}")
+        return make_settings(warehouse="bigquery", bigquery_port=server.port, bigquery_dataset=f"t_{unique}")
     return make
 
 
