@@ -4,9 +4,14 @@ them in its SCHEMA_VERSION table."""
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any, Callable
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -30,3 +35,33 @@ def migrations(package: str) -> list[Migration]:
         if match:
             found.append(Migration(int(match.group(1)), match.group(2), tuple(split_statements(entry.read_text()))))
     return sorted(found, key=lambda m: m.version)
+
+
+def apply(found: list[Migration], done: set[int], execute: Callable[[str], Any],
+          record: Callable[[Migration], Any]) -> list[int]:
+    """Run each migration not in `done`, statement by statement, then `record` it; returns
+    the versions applied now. Every statement is idempotent, so a crash half-way is harmless."""
+    applied = []
+    for migration in found:
+        if migration.version in done:
+            continue
+        for statement in migration.statements:
+            execute(statement)
+        record(migration)
+        applied.append(migration.version)
+        log.info("schema: applied %03d_%s", migration.version, migration.name)
+    return applied
+
+
+def with_retries(once: Callable[[], list[int]], is_transient: Callable[[BaseException], bool],
+                 attempts: int = 5) -> list[int]:
+    """`once()`, again after a transient error (concurrent DDL from another worker)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return once()
+        except Exception as exc:
+            if attempt == attempts or not is_transient(exc):
+                raise
+            log.warning("schema bootstrap: %s; retrying", str(exc).splitlines()[0])
+            time.sleep(0.5 * attempt)
+    return []

@@ -145,6 +145,12 @@ def bq_settings(bigquery_server: BigQueryServer, make_settings: Callable[..., Se
         pass
 
 
+@pytest.fixture(params=["snowflake", "bigquery"])
+def warehouse_settings(request: pytest.FixtureRequest) -> Settings:
+    """The same test on each warehouse: fakesnow (Snowflake) and bqemulator (BigQuery)."""
+    return request.getfixturevalue("wh_settings" if request.param == "snowflake" else "bq_settings")
+
+
 @pytest.fixture
 def wh_settings(warehouse_server: WarehouseServer, settings: Settings) -> Iterator[Settings]:
     """Settings whose warehouse schema is this test's own; dropped afterwards."""

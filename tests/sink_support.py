@@ -234,6 +234,13 @@ def query(settings: Settings, sql: str, params: Any = None) -> list[tuple]:
         conn.close()
 
 
+def stream_id_sql(settings: Settings) -> str:
+    """RAW_DATA's stream_id as text, in the settings' warehouse's SQL (a JSON path does not transpile)."""
+    if settings.warehouse == "bigquery":
+        return "JSON_VALUE(RAW_DATA, '$.stream_id')"
+    return "RAW_DATA:stream_id::VARCHAR"
+
+
 def count(settings: Settings, table: str) -> int:
     try:
         return int(query(settings, f"SELECT COUNT(*) FROM {table}")[0][0])

@@ -14,7 +14,7 @@ from pulse import events, topics
 from pulse.settings import Settings
 from tests.helix_support import read_topic
 from tests.sink_support import (BASE_MS, Chunked, Worker, chunked, committed_all, count, produce, query, stream,
-                                streams_chunked, wait_for)
+                                stream_id_sql, streams_chunked, wait_for)
 from tests.sqlguard import sql_guard  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.usefixtures("sql_guard")
@@ -26,7 +26,7 @@ SINK_ENV = {"SINK_BATCH_ROWS": 250, "CHUNK_STREAMS": 10, "SINK_COMMIT_INTERVAL_S
 
 def _assert_exact(settings: Settings, expected: dict[str, dict], messages: int) -> None:
     """Every valid stream object once, RAW_DATA its v1 event, its position the chunk it came in."""
-    rows = query(settings, "SELECT RAW_DATA:stream_id::VARCHAR, KAFKA_PARTITION, KAFKA_OFFSET, CHUNK_INDEX, "
+    rows = query(settings, f"SELECT {stream_id_sql(settings)}, KAFKA_PARTITION, KAFKA_OFFSET, CHUNK_INDEX, "
                            "CAPTURED_AT, RAW_DATA FROM STREAM_LOGS")
     ids = [r[0] for r in rows]
     assert len(ids) == len(set(ids)), "duplicate rows"
@@ -36,7 +36,8 @@ def _assert_exact(settings: Settings, expected: dict[str, dict], messages: int) 
     at = {(c["partition"], c["offset"]): c["chunk"] for c in topic.chunks}
     for sid, partition, offset, index, captured, raw in rows:
         assert at[(partition, offset)].streams[index]["stream_id"] == sid  # (partition, offset, CHUNK_INDEX)
-        assert orjson.loads(raw) == expected[sid]  # RAW_DATA holds the v1 event
+        # RAW_DATA holds the v1 event (BigQuery's client hands a JSON column back decoded)
+        assert (orjson.loads(raw) if isinstance(raw, (str, bytes)) else raw) == expected[sid]
         assert captured.strftime("%Y-%m-%dT%H:%M:%S.%f")[:23] + "Z" == expected[sid]["captured_at"]
 
 
@@ -72,20 +73,20 @@ def test_crash_between_warehouse_and_kafka_commit(wh_settings: Settings, tmp_pat
     assert query(wh_settings, "SELECT COUNT(*) FROM SINK_LOAD")[0][0] == 0
 
 
-def test_sigkill_mid_stream_and_restart(wh_settings: Settings, tmp_path: Path) -> None:
+def test_sigkill_mid_stream_and_restart(warehouse_settings: Settings, tmp_path: Path) -> None:
     """An outside SIGKILL at an arbitrary point of a running stream: no duplicate, no gap."""
     first = streams_chunked(0, 4000)
-    produce(wh_settings, topics.STREAMS, first.records)
-    with Worker(wh_settings, ["sink", "raw"], tmp_path / "a.log", **SINK_ENV) as worker:
-        wait_for(lambda: count(wh_settings, "STREAM_LOGS") >= 500, 120, "some rows in STREAM_LOGS")
+    produce(warehouse_settings, topics.STREAMS, first.records)
+    with Worker(warehouse_settings, ["sink", "raw"], tmp_path / "a.log", **SINK_ENV) as worker:
+        wait_for(lambda: count(warehouse_settings, "STREAM_LOGS") >= 500, 120, "some rows in STREAM_LOGS")
         worker.kill()
     second = streams_chunked(4000, 500, final=True)
-    produce(wh_settings, topics.STREAMS, second.records)
-    with Worker(wh_settings, ["sink", "raw"], tmp_path / "b.log", **SINK_ENV) as worker:
-        wait_for(lambda: committed_all(wh_settings, "sink-raw", [topics.STREAMS]), 120, "all offsets committed")
+    produce(warehouse_settings, topics.STREAMS, second.records)
+    with Worker(warehouse_settings, ["sink", "raw"], tmp_path / "b.log", **SINK_ENV) as worker:
+        wait_for(lambda: committed_all(warehouse_settings, "sink-raw", [topics.STREAMS]), 120, "all offsets committed")
         assert worker.stop() == 0
     records, expected = _merge(first, second)
-    _assert_exact(wh_settings, expected, len(records))
+    _assert_exact(warehouse_settings, expected, len(records))
 
 
 def _scrape(port: int, path: str = "/metrics") -> str:

@@ -8,18 +8,14 @@ through a file, are harmless. Concurrent DDL can fail with a transient error: re
 
 from __future__ import annotations
 
-import logging
-import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from google.cloud import bigquery
 
-from ..migrations import Migration, migrations as package_migrations
+from ..migrations import Migration, apply, with_retries, migrations as package_migrations
 from .errors import is_transient
 from .load import STAGE_LIFETIME, STAGE_PREFIX, drop_stage, run
-
-log = logging.getLogger(__name__)
 
 _VERSION_TABLE = ("CREATE TABLE IF NOT EXISTS SCHEMA_VERSION "
                   "(VERSION INT64 NOT NULL, NAME STRING, APPLIED_AT TIMESTAMP)")
@@ -36,33 +32,18 @@ def applied_versions(cur: Any) -> set[int]:
 
 def bootstrap(conn: Any, attempts: int = 5) -> list[int]:
     """Apply the migrations this dataset lacks; returns the versions applied now."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return _bootstrap_once(conn.cursor())
-        except Exception as exc:
-            if attempt == attempts or not is_transient(exc):
-                raise
-            log.warning("schema bootstrap: %s; retrying", str(exc).splitlines()[0])
-            time.sleep(0.5 * attempt)
-    return []
+    return with_retries(lambda: _bootstrap_once(conn.cursor()), is_transient, attempts)
 
 
 def _bootstrap_once(cur: Any) -> list[int]:
-    done = applied_versions(cur)
-    applied = []
-    for migration in migrations():
-        if migration.version in done:
-            continue
-        for statement in migration.statements:
-            run(cur, statement)
+    def record(migration: Migration) -> None:
         run(cur, "INSERT INTO SCHEMA_VERSION (VERSION, NAME, APPLIED_AT) "
                  "SELECT @version, @name, CURRENT_TIMESTAMP() "
                  "FROM UNNEST([1]) WHERE NOT EXISTS (SELECT 1 FROM SCHEMA_VERSION WHERE VERSION = @version)",
             [bigquery.ScalarQueryParameter("version", "INT64", migration.version),
              bigquery.ScalarQueryParameter("name", "STRING", migration.name)])
-        applied.append(migration.version)
-        log.info("schema: applied %03d_%s", migration.version, migration.name)
-    return applied
+
+    return apply(migrations(), applied_versions(cur), lambda statement: run(cur, statement), record)
 
 
 def current_version(conn: Any) -> int:

@@ -8,15 +8,11 @@ or a crash half-way through a file, are harmless: the next run finishes the job.
 
 from __future__ import annotations
 
-import logging
-import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ..migrations import Migration, migrations as package_migrations
+from ..migrations import Migration, apply, with_retries, migrations as package_migrations
 from .errors import is_transient
-
-log = logging.getLogger(__name__)
 
 
 def migrations() -> list[Migration]:
@@ -35,35 +31,21 @@ def bootstrap(conn: Any, attempts: int = 5) -> list[int]:
 
     Concurrent DDL from another worker can fail with a transient conflict: retried.
     """
-    for attempt in range(1, attempts + 1):
-        try:
-            return _bootstrap_once(conn)
-        except Exception as exc:
-            if attempt == attempts or not is_transient(exc):
-                raise
-            log.warning("schema bootstrap: %s; retrying", str(exc).splitlines()[0])
-            time.sleep(0.5 * attempt)
-    return []
+    return with_retries(lambda: _bootstrap_once(conn), is_transient, attempts)
 
 
 def _bootstrap_once(conn: Any) -> list[int]:
     cur = conn.cursor()
-    done = applied_versions(cur)
-    applied = []
-    for migration in migrations():
-        if migration.version in done:
-            continue
-        for statement in migration.statements:
-            cur.execute(statement)
+
+    def record(migration: Migration) -> None:
         now = datetime.now(timezone.utc).replace(tzinfo=None).isoformat(sep=" ")
         cur.execute(
             "INSERT INTO SCHEMA_VERSION (VERSION, NAME, APPLIED_AT) SELECT %s, %s, %s::TIMESTAMP_NTZ "
             "WHERE NOT EXISTS (SELECT 1 FROM SCHEMA_VERSION WHERE VERSION = %s)",
             (migration.version, migration.name, now, migration.version),
         )
-        applied.append(migration.version)
-        log.info("schema: applied %03d_%s", migration.version, migration.name)
-    return applied
+
+    return apply(migrations(), applied_versions(cur), cur.execute, record)
 
 
 def current_version(conn: Any) -> int:
