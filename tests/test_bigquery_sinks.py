@@ -15,10 +15,12 @@ from quixstreams.sinks import SinkBatch
 
 from pulse import events, outputs, topics
 from pulse.settings import Settings
-from tests.sink_support import (BASE_MS, Chunked, Worker, channel_window, chunked, committed_all, count,
-                                game_window, produce, query, stream, streams_chunked, top_channel, wait_for)
+from tests.sink_support import (BASE_MS, Worker, chunked, committed_all, count, game_window, produce, query, stream,
+                                streams_chunked, wait_for)
 from tests.sqlguard import sql_guard  # noqa: F401  (fixture)
 from tests.test_sink_raw import _assert_exact as assert_exact
+from tests.test_sink_raw import crash_after_commit_then_finish
+from tests.test_sink_windows import _produce_windows
 
 pytestmark = pytest.mark.usefixtures("sql_guard")
 
@@ -32,30 +34,10 @@ def _ts(value) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.%f")[:23] + "Z"
 
 
-def _merged(*parts: Chunked) -> dict:
-    expected: dict = {}
-    for part in parts:
-        expected.update(part.expected)
-    return expected
-
-
 def test_raw_crash_between_warehouse_and_kafka_commit(bq_settings: Settings, tmp_path: Path) -> None:
     """SIGKILL right after the 3rd committed transaction (before Kafka's commit): the restart
     finds the marks and skips those rows."""
-    first = streams_chunked(0, 2000)
-    produce(bq_settings, topics.STREAMS, first.records)
-    crashed = Worker(bq_settings, ["sink", "raw"], tmp_path / "raw1.log", PULSE_TEST_CRASH_AFTER="COMMIT:3", **RAW_ENV)
-    assert crashed.wait(120) == -9, crashed.log()
-    written = count(bq_settings, "STREAM_LOGS")
-    assert 0 < written < 2000
-    second = streams_chunked(2000, 1000, final=True)
-    produce(bq_settings, topics.STREAMS, second.records)
-    with Worker(bq_settings, ["sink", "raw"], tmp_path / "raw2.log", **RAW_ENV) as worker:
-        wait_for(lambda: committed_all(bq_settings, "sink-raw", [topics.STREAMS]), 120,
-                 "the sink to commit every offset (empty and final chunks included)")
-        assert worker.stop() == 0, worker.log()
-    assert_exact(bq_settings, _merged(first, second), len(first.records) + len(second.records))
-    assert len(query(bq_settings, "SELECT KAFKA_PARTITION, MAX(KAFKA_OFFSET) FROM SINK_OFFSETS GROUP BY 1")) == 2
+    crash_after_commit_then_finish(bq_settings, tmp_path, RAW_ENV)
     # staging tables are dropped after each batch; the one the SIGKILL interrupted expires by itself
     from sinks.bigquery.connection import client, dataset_id
 
@@ -116,16 +98,6 @@ def test_literals_of_the_transaction_hold_any_group_and_topic_name(bq_settings: 
                               "GROUP BY 1, 2, 3") == [(name, topic, 3, len(chunks.records) - 1)]
     assert count(bq_settings, "STREAM_LOGS") == 30
     assert query(bq_settings, "SELECT DISTINCT KAFKA_TOPIC FROM STREAM_LOGS") == [(topic,)]
-
-
-def _produce_windows(settings: Settings, windows: range, version: int = 0) -> dict[str, list[dict]]:
-    games = [game_window(w, g, version) for w in windows for g in range(8)]
-    channels = [channel_window(w, u, version) for w in windows for u in range(20)]
-    tops = [top_channel(w, g, r) for w in windows for g in range(3) for r in range(1, 4)]
-    produce(settings, topics.WINDOWS_GAMES, [(outputs.game_window_key(r), r) for r in games])
-    produce(settings, topics.WINDOWS_CHANNELS, [(outputs.channel_window_key(r), r) for r in channels])
-    produce(settings, topics.WINDOWS_TOP_CHANNELS, [(outputs.top_channel_key(r), r) for r in tops])
-    return {"GAME_WINDOWS": games, "CHANNEL_WINDOWS": channels, "GAME_TOP_CHANNELS": tops}
 
 
 GAME_FIELDS = ("window_start", "window_end", "game_id", "game_name", "watch_hours", "air_hours", "avg_viewers",
