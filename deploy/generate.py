@@ -192,7 +192,7 @@ DESCRIPTIONS = {
     "SURGE_BASELINE_SECONDS": "baseline span of surge alerts",
     "ALERT_COOLDOWN_SECONDS": "one alert per kind and subject per cooldown",
     "SLACK_WEBHOOK_URL": "Slack incoming webhook (empty = alerts to the console)",
-    "SINK_LOAD_METHOD": "copy (PUT + COPY INTO) or insert",
+    "SINK_LOAD_METHOD": "copy (PUT + COPY INTO) or insert (Snowflake; BigQuery always stages by load job)",
     "SINK_BATCH_ROWS": "a sink writes after this many records (the raw sink: rows, as SINK_BATCH_ROWS / CHUNK_STREAMS chunks) ...",
     "SINK_COMMIT_INTERVAL_SECONDS": "... or after this many seconds",
     "SINK_RETRY_SECONDS": "pause before retrying a transient warehouse error",

@@ -23,6 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "deploy" / "helm" / "twitch-pulse"
 KUBERNETES_VERSION = "1.33.0"  # schemas of this release (kubernetes-validate ships 1.25 to 1.37)
 PROD_VALUES = CHART / "values-confluent-snowflake.yaml"
+BIGQUERY_VALUES = CHART / "values-bigquery.yaml"  # layered on a broker's values
+VALUE_SETS = ([], ["-f", str(PROD_VALUES)], ["-f", str(PROD_VALUES), "-f", str(BIGQUERY_VALUES)])
+VALUE_IDS = ["default", "confluent-snowflake", "confluent-bigquery"]
 
 
 @pytest.fixture(scope="session")
@@ -72,13 +75,13 @@ def _objects(manifest: str) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(manifest) if doc]
 
 
-@pytest.mark.parametrize("values", [[], ["-f", str(PROD_VALUES)]], ids=["default", "confluent-snowflake"])
+@pytest.mark.parametrize("values", VALUE_SETS, ids=VALUE_IDS)
 def test_helm_lint_passes(tools, values) -> None:
     result = _run([tools["helm"], "lint", "--strict", str(CHART), *values])
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("values", [[], ["-f", str(PROD_VALUES)]], ids=["default", "confluent-snowflake"])
+@pytest.mark.parametrize("values", VALUE_SETS, ids=VALUE_IDS)
 def test_every_rendered_object_is_valid_kubernetes(tools, schemas, values) -> None:
     manifest = _template(tools, *values)
     result = _kubeconform(tools, schemas, manifest)
@@ -171,3 +174,13 @@ def test_an_existing_secret_replaces_the_charts_own(tools) -> None:
     for obj in workloads:
         refs = obj["spec"]["template"]["spec"]["containers"][0]["envFrom"]
         assert {"secretRef": {"name": "pulse-managed"}} in refs
+
+
+def test_bigquery_values_choose_the_warehouse_and_hold_no_key(tools) -> None:
+    """values-bigquery.yaml sets WAREHOUSE and the dataset in the ConfigMap; the key is never a value."""
+    objects = _objects(_template(tools, "-f", str(PROD_VALUES), "-f", str(BIGQUERY_VALUES)))
+    config = next(o for o in objects if o["kind"] == "ConfigMap")["data"]
+    assert config["WAREHOUSE"] == "bigquery" and config["BIGQUERY_DATASET"] == "twitch_analytics"
+    assert not any("CREDENTIALS" in key for key in config)
+    (secret,) = [o for o in objects if o["kind"] == "Secret"]
+    assert secret["stringData"]["BIGQUERY_CREDENTIALS_JSON"] == ""  # given at install time, never in a file
