@@ -1,12 +1,18 @@
 """A local background service: started detached, tracked by a pid file, logged to a file.
 
-Kafka, the fakesnow server and the Helix simulator are all run this way, so `start` twice
-finds the service running, `stop` is clean (SIGTERM, then SIGKILL after a timeout) and a
-failed start shows the tail of the log instead of a traceback.
+Kafka and the fakesnow server are run this way, so `start` twice finds the service running,
+`stop` is clean (SIGTERM to its process group, then SIGKILL to the group after a timeout) and
+a failed start shows the tail of the log instead of a traceback.
+
+A pid alone names a process only while it lives: after a reboot or a crash the number can
+belong to anything. So the pid file also records the command line and the start time of the
+process it started, and a pid counts as the service only while both still match (psutil
+reads them the same way on Linux and macOS).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -14,9 +20,15 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, NamedTuple, Optional, Sequence
+
+import psutil
 
 from pulse.cli import CommandError
+
+# How far two readings of one process's start time may differ (the boot time they are counted
+# from moves when the wall clock is adjusted); a reused pid starts later than that.
+START_TOLERANCE_SECONDS = 1.0
 
 
 class ServiceError(CommandError):
@@ -29,6 +41,25 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
             return True
     except OSError:
         return False
+
+
+class Started(NamedTuple):
+    """What the pid file records: enough to tell the process started from a stranger with its pid."""
+
+    pid: int
+    argv: list[str]
+    created: float  # psutil's create_time(): epoch seconds
+
+
+def _identity(pid: int) -> Optional[Started]:
+    """The live, non-zombie process `pid` as a Started record, or None."""
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return Started(pid, proc.cmdline(), proc.create_time())
+    except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+        return None
 
 
 def tail(path: Path, lines: int = 30) -> str:
@@ -56,23 +87,31 @@ class Service:
         return self.run_dir / f"{self.name}.log"
 
     def pid(self) -> Optional[int]:
+        """The service's pid while the process it started runs; None for a dead, zombie or
+        different process (a pid reused since, e.g. after a reboot)."""
         try:
-            pid = int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass
-        # a zombie child of ours is not running
-        try:
-            if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
-                return None
+            text = self.pid_file.read_text().strip()
         except OSError:
-            pass
-        return pid
+            return None
+        try:
+            record = Started(**json.loads(text))
+        except (ValueError, TypeError):
+            return self._legacy_pid(text)
+        live = _identity(record.pid)
+        if live is None or live.argv != record.argv or abs(live.created - record.created) > START_TOLERANCE_SECONDS:
+            return None
+        return record.pid
+
+    def _legacy_pid(self, text: str) -> Optional[int]:
+        """A pid file of an older version (the pid alone): the process counts as the service
+        only if its command line names this service's run directory, as both services' do."""
+        try:
+            live = _identity(int(text))
+        except ValueError:
+            return None
+        if live is None or not any(str(self.run_dir) in arg for arg in live.argv):
+            return None
+        return live.pid
 
     def is_ready(self) -> bool:
         if not port_open(self.host, self.port):
@@ -102,7 +141,10 @@ class Service:
                 start_new_session=True,
                 env={**os.environ, **self.env},
             )
-        self.pid_file.write_text(str(proc.pid))
+        started = _identity(proc.pid)  # Popen returns after the exec: this is the service's command line
+        if started is None:
+            raise ServiceError(f"{self.name} exited at once; log {self.log_file}:\n{tail(self.log_file)}")
+        self.pid_file.write_text(json.dumps(started._asdict()))
         self.wait_ready(timeout, proc)
         return True
 
@@ -122,17 +164,25 @@ class Service:
         )
 
     def stop(self, timeout: float = 30.0) -> bool:
-        """SIGTERM, wait, then SIGKILL. Returns False if it was not running."""
+        """SIGTERM, wait, then SIGKILL, each to the process group it leads (its children too).
+        Returns False if it was not running; a pid file naming another process is removed and
+        that process left alone."""
         pid = self.pid()
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
             return False
-        os.killpg(pid, signal.SIGTERM) if _is_group_leader(pid) else os.kill(pid, signal.SIGTERM)
+        try:
+            proc = psutil.Process(pid)
+        except psutil.NoSuchProcess:  # ended on its own meanwhile
+            self.pid_file.unlink(missing_ok=True)
+            return True
+        group = _is_group_leader(pid)  # started with start_new_session: it leads its group
+        _signal(pid, signal.SIGTERM, group)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.pid() is not None:
-            time.sleep(0.2)
-        if self.pid() is not None:
-            os.kill(pid, signal.SIGKILL)
+        while time.monotonic() < deadline and not _gone(proc):
+            time.sleep(0.1)
+        if not _gone(proc) or (group and _group_alive(pid)):
+            _signal(pid, signal.SIGKILL, group)
         self.pid_file.unlink(missing_ok=True)
         return True
 
@@ -149,3 +199,29 @@ def _is_group_leader(pid: int) -> bool:
         return os.getpgid(pid) == pid
     except OSError:
         return False
+
+
+def _gone(proc: psutil.Process) -> bool:
+    """Exited (a zombie has exited too: only its parent's wait is missing)."""
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _signal(pid: int, sig: int, group: bool) -> None:
+    try:
+        os.killpg(pid, sig) if group else os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _group_alive(pgid: int) -> bool:
+    """Some process of group `pgid` still runs (a child that outlived its leader)."""
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True

@@ -42,7 +42,8 @@ def simulator_config(args: argparse.Namespace) -> SimulatorConfig:
 
 
 def simulate_command(args: argparse.Namespace) -> int:
-    setup_logging(os.environ.get("LOG_LEVEL", "INFO").upper())
+    setup_logging(os.environ.get("LOG_LEVEL", "INFO").upper(),
+                  fmt="json" if os.environ.get("LOG_FORMAT", "").strip().lower() == "json" else "text")
     config = simulator_config(args)
     try:
         server = SimulatorServer(config)

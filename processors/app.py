@@ -19,20 +19,22 @@ import time
 from datetime import timedelta
 from typing import Any, Callable, Optional
 
-import orjson
 from quixstreams import Application
 from quixstreams.context import message_context
 from quixstreams.models.topics import Topic, TopicConfig
 from quixstreams.state.rocksdb import RocksDBOptions
 
 from pulse import topics
-from pulse.kafka import CONSUMER_POLL_SECONDS, app_connection, broker_topic, ensure_topics, partition_count
+from pulse.events import format_ts
+from pulse.kafka import (CONSUMER_POLL_SECONDS, app_connection, broker_topic, ensure_topics, partition_count,
+                         partition_lags)
 from pulse.metrics import start_metrics_server
 from pulse.resilience import BrokerProbe, StopSignal, run_resilient
 from pulse.settings import Settings
 
 from . import compiled, metrics
 from .chunk_handler import handle_chunk, replay_chunk
+from .chunk_stage import ChunkStats
 from .config import ProcessorConfig
 from .game_surge import on_game_poll
 from .keystate import KeyStateCache
@@ -67,8 +69,29 @@ ROCKSDB = RocksDBOptions(write_buffer_size=16 * 1024 * 1024, max_write_buffer_nu
 GC_THRESHOLDS = (10_000, 50, 1000)
 
 
+class ReorderLog:
+    """Reordered input is counted per sample and logged once per episode and chunk key (from
+    the first reordered chunk to the next chunk that is in order), so an operator sees it."""
+
+    def __init__(self) -> None:
+        self._in_episode: set[Optional[bytes]] = set()
+
+    def observe(self, key: Optional[bytes], stats: ChunkStats) -> None:
+        if stats.reordered_after < 0:
+            self._in_episode.discard(key)
+            return
+        metrics.DROPPED.labels("reordered").inc(stats.reordered)
+        if key not in self._in_episode:
+            self._in_episode.add(key)
+            log.warning("reordered input on chunk key %s (%s): a chunk older than its shard's complete poll %s; "
+                        "dropped with its %d samples (counted in dropped_total{reason=\"reordered\"})",
+                        (key or b"?").decode(errors="replace"), _source(), format_ts(stats.reordered_after),
+                        stats.reordered)
+
+
 def chunk_stage(cfg: ProcessorConfig) -> Callable[..., list[Output]]:
     cache = KeyStateCache(replay_chunk(cfg))
+    reordering = ReorderLog()
 
     def process(value: Optional[bytes], key: Optional[bytes], timestamp: int, headers: Any, state: Any
                 ) -> list[Output]:
@@ -84,6 +107,7 @@ def chunk_stage(cfg: ProcessorConfig) -> Callable[..., list[Output]]:
             metrics.DROPPED.labels("late").inc(stats.late)
         if stats.invalid:
             metrics.DROPPED.labels("invalid").inc(stats.invalid)
+        reordering.observe(key, stats)
         if stats.alerts:
             for o in out:
                 if o.route == ALERTS:
@@ -95,21 +119,10 @@ def chunk_stage(cfg: ProcessorConfig) -> Callable[..., list[Output]]:
 
 
 def _lag_from_stats(stats_json: str) -> None:
-    """librdkafka statistics -> consumer lag gauge per topic partition.
-
-    Under exactly-once the offsets are committed through the producer's transaction, so
-    librdkafka's own `consumer_lag` stays -1; the lag is the last stable offset (what a
-    read_committed consumer can reach) minus the next offset this consumer will read.
-    """
-    stats = orjson.loads(stats_json)
-    for topic_name, topic in (stats.get("topics") or {}).items():
-        for pid, part in (topic.get("partitions") or {}).items():
-            if pid == "-1" or part.get("fetch_state") in (None, "none", "stopped"):
-                continue
-            end = part.get("ls_offset", -1)
-            position = part.get("app_offset", -1)
-            if end >= 0 and position >= 0:
-                metrics.CONSUMER_LAG.labels(topic_name, pid).set(max(0, end - position))
+    """librdkafka statistics -> consumer lag gauge per topic partition (read position: its
+    offsets are committed through the transaction, see pulse.kafka.partition_lags)."""
+    for topic_name, pid, lag in partition_lags(stats_json):
+        metrics.CONSUMER_LAG.labels(topic_name, pid).set(lag)
 
 
 def kafka_extras(settings: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -152,7 +165,7 @@ def build(settings: Settings, commit_interval: Optional[float] = None) -> Applic
         consumer_poll_timeout=CONSUMER_POLL_SECONDS,  # stage 1 done, the merge waiting: commit on time
         consumer_extra_config=consumer_extra,
         producer_extra_config=producer_extra,
-        loglevel=settings.log_level,
+        loglevel=None,  # records go through pulse.logs (secrets redacted, LOG_FORMAT)
         rocksdb_options=ROCKSDB,
     )
     internal = TopicConfig(num_partitions=partitions, replication_factor=settings.topic_replication)

@@ -38,6 +38,8 @@ class ChunkStats:
     late: int = 0
     invalid: int = 0
     alerts: int = 0
+    reordered: int = 0          # samples of a chunk that came after a newer complete poll of its shard
+    reordered_after: int = -1   # that newer poll (for the log line)
 
 
 def watermark(ks: KeyState) -> Optional[int]:
@@ -73,6 +75,14 @@ def process_chunk(cfg: ProcessorConfig, ks: KeyState, chunk: Chunk, reject) -> t
         if shard.done is None or t >= shard.done:
             shard.done, shard.final = t, True
         return out + advance(cfg, ks, chunk), stats
+    if shard.done is not None and t <= shard.done:
+        # Reordered (or repeated) input: the shard already completed this poll or a newer one
+        # here, so its samples could only be credited with the wrong Δ. The producer keeps
+        # order (producers/emitter.py); should anything upstream break it, the chunk is
+        # dropped and counted, never half-applied.
+        stats.reordered = sum(1 for stream in chunk.streams if stream is not None)
+        stats.reordered_after = shard.done
+        return out, stats
     if shard.final and (shard.done is None or t > shard.done):
         shard.final = False  # live polling after a backfill: an ordinary shard again
     ks.newest = t if ks.newest is None or t > ks.newest else ks.newest

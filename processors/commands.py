@@ -13,6 +13,6 @@ from .app import run
 def processor(args: argparse.Namespace) -> int:
     overrides = {"metrics_port": args.metrics_port} if args.metrics_port is not None else {}
     settings = load_settings(**overrides)
-    setup_logging(settings.log_level, settings.secret_values)
+    setup_logging(settings.log_level, settings.secret_values, settings.log_format)
     run(settings)
     return 0

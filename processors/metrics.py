@@ -5,7 +5,7 @@ from prometheus_client import Counter, Gauge, Histogram
 EVENTS = Counter("twitch_pulse_processor_events_total", "Stream events accepted into the windows")
 DROPPED = Counter(
     "twitch_pulse_processor_dropped_total",
-    "Stream samples or messages dropped, by reason (invalid, duplicate, late)",
+    "Stream samples or messages dropped, by reason (invalid, duplicate, late, reordered)",
     ["reason"],
 )
 CHUNKS = Counter("twitch_pulse_processor_chunks_total", "Snapshot chunks (twitch.streams messages) processed")

@@ -13,10 +13,12 @@ from pulse.metrics import start_metrics_server
 from pulse.resilience import BrokerProbe, StopSignal, combine
 from pulse.settings import ConfigError, Settings, load_settings
 
+from .emitter import Emitter
 from .helix import HelixError
 from .poller import Poller, credential_pairs
 from .recording import Recorder, RecordingError
 from .replay import replay as replay_file
+from .sharding import Shard
 
 log = logging.getLogger("producers.cli")
 
@@ -26,7 +28,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     if getattr(args, "shard", None):
         overrides["producer_shard"] = args.shard
     settings = load_settings(**overrides)
-    setup_logging(settings.log_level, settings.secret_values)
+    setup_logging(settings.log_level, settings.secret_values, settings.log_format)
     return settings
 
 
@@ -91,11 +93,19 @@ def replay(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         raise ConfigError(f"replay: no such file {args.file}")
     stop = StopSignal().event
-    start_metrics_server(settings.metrics_port)
+    probe = BrokerProbe(settings)
+    emitter = Emitter(settings, Shard.parse(settings.producer_shard), stop=stop)
+    server = start_metrics_server(settings.metrics_port, combine(probe, emitter.health))
+    probe.start()
     try:
-        report = replay_file(settings, args.file, args.speed, stop)
+        report = replay_file(settings, args.file, args.speed, stop, emitter=emitter)
     except RecordingError as exc:
         raise ConfigError(str(exc)) from None
+    finally:
+        emitter.close()
+        probe.stop()
+        if server is not None:
+            server.stop()
     print(f"replayed {report.polls} polls, {report.events} events in {report.seconds:.1f}s "
           f"({report.events_per_second:.0f} events/s)")
     return 1 if report.undelivered else 0

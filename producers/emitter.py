@@ -2,15 +2,29 @@
 
 Messages: one chunk each (`pulse.events.cut_poll`), key = the chunk key as text (so a channel
 always reaches the same partition), value = the encoded chunk, message timestamp =
-captured_at, on an idempotent producer (`enable.idempotence`: no duplicates or reordering
-from librdkafka's own retries) with lz4 compression. `twitch.streams` is created with
+captured_at, on an idempotent producer with lz4 compression. `twitch.streams` is created with
 `compression.type=lz4` too, so the broker keeps the batches as they come.
 
-A poll is sent (`send`), then settled (`settle`): the producer is flushed and every
-delivery report checked; failed chunks are produced again (up to `RETRY_ROUNDS`), each
-failure counted, and whatever is still undelivered is counted (in streams) and logged as an
-error. Only then is the next poll sent, so a poll's chunks never overtake the previous
-poll's on a partition. Replay prepares the next poll while the previous one is on its way.
+Order is the promise (DESIGN §3: every sample of a channel reaches its partition in poll
+order), through an outage of any length:
+
+- librdkafka's idempotent producer keeps each partition's messages in order across its own
+  retries, and with `delivery.timeout.ms=0` it never gives a message up on time: a broker
+  that is away for minutes only makes the messages wait in the producer's queue.
+- A poll is sent (`send`), then settled (`settle`): every delivery report is waited for, and
+  the next poll is sent only after that. So a poll never overtakes the one before it.
+- A delivery that fails all the same (a permanent error, or a fatal one that ends the
+  producer instance) is not given up either: `settle` holds everything newer back, waits,
+  and produces the failed chunks again in their original order (on a fresh producer after a
+  fatal error) until they are in. While it waits, `health()` says why (on `/healthz`).
+- Only a stop request (SIGTERM) ends the wait: what is still undelivered then is counted
+  (`records_undelivered_total`) and logged, never sent later out of order.
+
+What that means when the broker is away longer than the local queue holds: the producer
+blocks (the poll loop waits in `settle`, replay stops reading), `/healthz` says so, and
+nothing is dropped or reordered. A live poll held back this way keeps its `captured_at`
+and is credited exactly when it arrives; the grid instants that fell due meanwhile are
+skipped and counted by the poll loop (`polls_skipped_total`).
 
 The local queue is bounded (`QUEUE_KBYTES`): a producer that outruns the broker waits
 instead of growing without limit.
@@ -26,7 +40,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, NamedTuple, Optional
 
 import orjson
-from confluent_kafka import Producer
+from confluent_kafka import KafkaError, Producer
 
 from pulse import topics
 from pulse.events import MAX_CHUNK_BYTES, Chunk, ChunkError, cut_poll, final_chunks, format_ts
@@ -38,11 +52,11 @@ from .sharding import Shard
 from .sweep import Polled
 
 log = logging.getLogger("producers.emitter")
-RETRY_ROUNDS = 3
-FLUSH_TIMEOUT = 120.0
 QUEUE_KBYTES = 131_072  # 128 MB of messages waiting for the broker: more than a 250k-stream poll
 TOPIC_CONFIG = {"compression.type": "lz4"}
 MAX_STREAM_BYTES = MAX_CHUNK_BYTES - 1024  # what `cut_poll` accepts for one stream object
+WAITING_REPORT_SECONDS = 30.0  # log (and /healthz) a settle that waits longer than this
+RETRY_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)  # before producing failed chunks again
 
 
 class Message(NamedTuple):
@@ -51,6 +65,19 @@ class Message(NamedTuple):
     key: bytes
     value: bytes
     streams: int
+
+
+class Sent(NamedTuple):
+    """A message handed to the producer: its place in the poll (to re-send in order) and time."""
+
+    seq: int
+    message: Message
+    timestamp: int
+
+
+class Failed(NamedTuple):
+    sent: Sent
+    error: KafkaError
 
 
 def messages(chunks: Iterable[tuple[Chunk, bytes]]) -> Iterator[Message]:
@@ -71,14 +98,14 @@ class Pending:
 @dataclass
 class EmitReport:
     produced: int = 0  # stream objects sent
-    failed: int = 0  # stream objects still undelivered after every round
+    failed: int = 0  # stream objects undelivered when a stop request ended the wait
     chunks: int = 0  # messages sent
     failed_chunks: int = 0
 
 
 class Emitter:
     def __init__(self, settings: Settings, shard: Shard, create_topics: bool = True,
-                 stop: Optional[threading.Event] = None) -> None:
+                 stop: Optional[threading.Event] = None, report_after: float = WAITING_REPORT_SECONDS) -> None:
         self.settings = settings
         self.shard = shard
         self.stop = stop or threading.Event()  # set: stop waiting for deliveries (SIGTERM in an outage)
@@ -86,8 +113,18 @@ class Emitter:
         if create_topics:
             ensure_topics(settings, [self.topic, settings.topic(topics.STREAMS_DLQ)],
                           configs={self.topic: TOPIC_CONFIG})
-        self.producer = Producer(client_config(
-            settings,
+        self.producer = self._new_producer()
+        self._seq = itertools.count()
+        self._failed: list[Failed] = []
+        self._unsent: list[Sent] = []  # given up on because of a stop request, never produced
+        self._lock = threading.Lock()
+        self.report_after = report_after
+        self._waiting: Optional[tuple[float, str]] = None  # (since, what) while deliveries are awaited
+        self._failing: Optional[str] = None  # why, while failed chunks are being produced again
+
+    def _new_producer(self) -> Producer:
+        return Producer(client_config(
+            self.settings,
             **{
                 "enable.idempotence": True,
                 "acks": "all",
@@ -96,84 +133,126 @@ class Emitter:
                 "partitioner": "murmur2_random",  # the Java client's partitioner: same key, same partition
                 "queue.buffering.max.messages": 100_000,
                 "queue.buffering.max.kbytes": QUEUE_KBYTES,
-                "delivery.timeout.ms": 120_000,
-                "client.id": f"twitch-pulse-producer-{shard.name}",
+                # never give a message up on time: an outage of any length only delays it, and a
+                # timed-out message sent again would land behind newer ones (issue 24)
+                "delivery.timeout.ms": 0,
+                "client.id": f"twitch-pulse-producer-{self.shard.name}",
             },
         ))
-        self._failed: list[tuple[Message, int]] = []
-        self._lock = threading.Lock()
 
-    def _delivered(self, message: Message, timestamp: int) -> Any:
+    def health(self) -> tuple[bool, str]:
+        """Unhealthy while failed chunks are being produced again, or while a poll's deliveries
+        have waited longer than `report_after` seconds (newer polls are held back meanwhile)."""
+        if self._failing is not None:
+            return False, self._failing
+        waiting = self._waiting
+        if waiting is not None and time.monotonic() - waiting[0] > self.report_after:
+            return False, f"kafka deliveries waiting {time.monotonic() - waiting[0]:.0f}s: {waiting[1]}"
+        return True, "ok"
+
+    def _delivered(self, sent: Sent) -> Any:
         def on_delivery(err: Any, _msg: Any) -> None:
             if err is not None:
                 metrics.PRODUCE_ERRORS.inc()
                 with self._lock:
-                    self._failed.append((message, timestamp))
-                log.warning("delivery failed: %s", err)
+                    self._failed.append(Failed(sent, err))
         return on_delivery
 
-    def _produce(self, message: Message, timestamp: int) -> None:
+    def _produce(self, sent: Sent) -> None:
         while True:
             try:
-                self.producer.produce(self.topic, value=message.value, key=message.key, timestamp=timestamp,
-                                      on_delivery=self._delivered(message, timestamp))
+                self.producer.produce(self.topic, value=sent.message.value, key=sent.message.key,
+                                      timestamp=sent.timestamp, on_delivery=self._delivered(sent))
                 return
             except BufferError:  # local queue full: let deliveries drain
                 if self.stop.is_set():  # stopping while the broker is away: count it undelivered
                     with self._lock:
-                        self._failed.append((message, timestamp))
+                        self._unsent.append(sent)
                     return
                 self.producer.poll(0.05)
 
-    def _flush(self) -> None:
-        """Wait up to FLUSH_TIMEOUT for deliveries, a second at a time, so a stop request
-        (SIGTERM while the broker is away) is honoured within a second."""
-        deadline = time.monotonic() + FLUSH_TIMEOUT
+    def _wait_reports(self, what: str) -> int:
+        """Wait until every message handed to the producer has its delivery report, a second
+        at a time so a stop request is honoured within a second. Returns what is left."""
+        began = time.monotonic()
+        reported = began
         remaining = self.producer.flush(1.0)
-        while remaining and not self.stop.is_set() and time.monotonic() < deadline:
+        while remaining and not self.stop.is_set():
+            now = time.monotonic()
+            self._waiting = (began, f"{remaining} chunks of {what} not yet acknowledged")
+            if now - reported >= self.report_after:
+                reported = now
+                log.warning("%s: %d chunks still waiting for the broker after %.0fs; newer polls are held back",
+                            what, remaining, now - began)
             remaining = self.producer.flush(1.0)
-        if remaining:
-            log.error("%d messages still in flight after %.0fs flush", remaining, FLUSH_TIMEOUT)
+        return remaining
 
     def send(self, batch: Iterable[Message], captured_at_ms: int) -> Pending:
         """Produce one poll's messages without waiting; `settle` waits for them."""
         pending = Pending(captured_at_ms)
         for message in batch:
-            self._produce(message, captured_at_ms)
+            self._produce(Sent(next(self._seq), message, captured_at_ms))
             pending.chunks += 1
             pending.streams += message.streams
         self.producer.poll(0)
         return pending
 
     def settle(self, pending: Pending) -> EmitReport:
-        """Wait for every delivery of the poll sent last, re-producing failures."""
+        """Wait until every chunk of the poll sent last is delivered, producing failed ones
+        again in their original order, newer polls held back meanwhile (see the module doc)."""
         report = EmitReport(produced=pending.streams, chunks=pending.chunks)
-        self._flush()
-        for round_ in range(RETRY_ROUNDS):
-            with self._lock:
-                failed, self._failed = self._failed, []
-            if not failed:
-                break
-            log.warning("re-producing %d failed chunks (round %d)", len(failed), round_ + 1)
-            for message, ts in failed:
-                self._produce(message, ts)
-            self._flush()
+        what = f"poll {format_ts(pending.captured_at_ms)}"
+        attempt = 0
+        try:
+            while True:
+                in_flight = self._wait_reports(what)
+                with self._lock:
+                    failed, self._failed = sorted(self._failed, key=lambda f: f.sent.seq), []
+                if not failed or self.stop.is_set():
+                    break
+                error = failed[0].error
+                pause = RETRY_BACKOFF[min(attempt, len(RETRY_BACKOFF) - 1)]
+                attempt += 1
+                self._failing = (f"{len(failed)} chunks of {what} failed ({error.str()}); "
+                                 f"producing them again, newer polls held back")
+                log.error("%s: %d chunks failed (%s); producing them again in order in %.0fs, newer polls held back",
+                          what, len(failed), error.str(), pause)
+                if error.fatal():
+                    failed = sorted(failed + self._replace_producer(), key=lambda f: f.sent.seq)
+                if self.stop.wait(pause):
+                    break
+                for f in failed:
+                    self._produce(f.sent)
+        finally:
+            self._waiting = self._failing = None
         with self._lock:
-            lost, self._failed = self._failed, []
-        report.failed_chunks = len(lost)
-        report.failed = sum(message.streams for message, _ in lost)
-        if lost:
+            lost = [f.sent for f in failed] + self._unsent
+            self._unsent = []
+        report.failed_chunks = len(lost) + (in_flight if self.stop.is_set() else 0)
+        report.failed = sum(s.message.streams for s in lost)
+        if report.failed_chunks:
             metrics.RECORDS_LOST.inc(report.failed)
-            log.error("%d chunks (%d streams) of poll %s undelivered after %d rounds", len(lost), report.failed,
-                      format_ts(pending.captured_at_ms), RETRY_ROUNDS)
+            log.error("%s: stopping with %d chunks undelivered (%d streams%s)", what, report.failed_chunks,
+                      report.failed, f", and {in_flight} chunks still in flight" if in_flight else "")
         else:
             metrics.LAST_POLL.set(pending.captured_at_ms / 1000)
         metrics.STREAMS_EMITTED.inc(report.produced - report.failed)
         metrics.CHUNKS.inc(report.chunks - report.failed_chunks)
         return report
 
+    def _replace_producer(self) -> list[Failed]:
+        """After a fatal error the producer instance is unusable: a fresh one (a new producer
+        id) carries on. Returns what the old one still held (purged), to be produced again."""
+        log.warning("replacing the Kafka producer after a fatal error")
+        old, self.producer = self.producer, self._new_producer()
+        old.purge()
+        old.flush(0)  # serves the purged messages' delivery reports
+        with self._lock:
+            purged, self._failed = self._failed, []
+        return purged
+
     def emit(self, chunks: Iterable[tuple[Chunk, bytes]], captured_at_ms: int) -> EmitReport:
-        """Produce a poll's chunks and wait for every delivery (retrying failures)."""
+        """Produce a poll's chunks and wait until every one is delivered (see `settle`)."""
         return self.settle(self.send(messages(chunks), captured_at_ms))
 
     def finish(self, captured_at_ms: int) -> EmitReport:
@@ -186,7 +265,7 @@ class Emitter:
         return report
 
     def close(self) -> None:
-        self._flush()
+        self._wait_reports("the last poll")
 
 
 def poll_id_of(shard: Shard, captured_at_ms: int) -> str:

@@ -203,6 +203,10 @@ class Poller:
         return polls
 
     def health(self) -> tuple[bool, str]:
+        if self.emitter is not None:
+            ok, reason = self.emitter.health()
+            if not ok:
+                return ok, reason
         now = self.clock.now()
         reference = self.last_poll_at if self.last_poll_at is not None else self.started_at
         if now - reference > 3 * self.interval + 60:

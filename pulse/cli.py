@@ -17,7 +17,7 @@ import signal
 import sys
 from typing import Any, Callable, Optional, Sequence, Union
 
-from pulse import catch_early_sigterm
+from pulse import catch_early_sigterm, logs
 from pulse.settings import ConfigError
 
 # Every area's command registrations ("module:function"), in `--help` order: the one place the
@@ -70,6 +70,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     parser = build_parser()
     args = parser.parse_args(argv)
+    # the worker's name in JSON log lines: the command, with the sink's kind (`sink raw` -> sink-raw)
+    logs.WORKER = "-".join(str(part) for part in (args.command, getattr(args, "kind", None)) if part)
     try:
         return int(resolve(args.handler)(args) or 0)
     except ConfigError as exc:

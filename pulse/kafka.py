@@ -1,9 +1,10 @@
 """Kafka connection settings for confluent-kafka clients and Quix Streams applications.
 
 Local (no KAFKA_KEY): PLAINTEXT to the embedded broker. Confluent Cloud (KAFKA_KEY and
-KAFKA_SECRET, as in the first seed's `.env`): SASL_SSL with PLAIN. Quix-managed Kafka
-(`Quix__Sdk__Token` set, as on every Quix Cloud deployment): Quix Streams' own Quix
-configuration, which asks the Quix Portal API for the broker, the workspace's topic names
+KAFKA_SECRET, as in the first seed's `.env`): SASL_SSL with PLAIN. `quix pipeline up`
+(Quix__Broker__Address, no KAFKA_BOOTSTRAP): that local pipeline's broker, as Quix Streams
+would take it. Quix-managed Kafka (`Quix__Sdk__Token` set and no broker address, as on every
+Quix Cloud deployment): Quix Streams' own Quix configuration, which asks the Quix Portal API for the broker, the workspace's topic names
 and its consumer-group prefix; `app_connection()` is the one place that decides.
 """
 
@@ -11,7 +12,9 @@ from __future__ import annotations
 
 import time
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
+
+import orjson
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -43,10 +46,12 @@ def app_connection(settings: Settings, name: str) -> dict[str, Any]:
     """Keyword arguments for `quixstreams.Application(...)` of worker `name`: how it reaches
     the broker and where it keeps its state.
 
-    Quix SDK token set: `quix_sdk_token` and `quix_portal_api`, so Quix Streams
+    Quix-managed broker (the SDK token, no broker address; `Settings._connection` resolves
+    them in Quix Streams' order): `quix_sdk_token` and `quix_portal_api`, so Quix Streams
     configures the broker, the workspace topic names and consumer-group prefix itself, and
     the state directory is exactly Quix's `Quix__Deployment__State__Path` (the mounted
-    volume) when set. Otherwise `broker_address` from KAFKA_* and `STATE_DIR/<name>`.
+    volume) when set. Otherwise `broker_address` from KAFKA_* (KAFKA_BOOTSTRAP, or
+    Quix__Broker__Address when it is not set) and `STATE_DIR/<name>`.
     """
     if settings.uses_quix_broker:
         kwargs: dict[str, Any] = {"quix_sdk_token": settings.quix_sdk_token.get_secret_value(),
@@ -100,6 +105,30 @@ def connection_config(settings: Settings) -> ConnectionConfig:
             sasl_password=sec["sasl.password"],
         )
     return ConnectionConfig(**kwargs)
+
+
+def partition_lags(stats_json: str, committed: bool = False) -> Iterator[tuple[str, str, int]]:
+    """(topic, partition, lag in messages) of each partition a consumer fetches, from its
+    librdkafka statistics (`statistics.interval.ms` + `stats_cb`).
+
+    The end is the last stable offset (what a read_committed consumer can reach). The position
+    is the next offset the application reads, or with `committed` its committed offset (a sink
+    commits once its batch is in the warehouse, so that lag is what is not written yet; before
+    its first commit, the read position). An exactly-once consumer commits through the
+    producer's transaction, which these statistics do not see: the processor uses the read
+    position; librdkafka's own `consumer_lag` would stay -1 for it.
+    """
+    stats = orjson.loads(stats_json)
+    for topic_name, topic in (stats.get("topics") or {}).items():
+        for pid, part in (topic.get("partitions") or {}).items():
+            if pid == "-1" or part.get("fetch_state") in (None, "none", "stopped"):
+                continue
+            end = part.get("ls_offset", -1)
+            position = part.get("app_offset", -1)
+            if committed and part.get("committed_offset", -1) >= 0:
+                position = part["committed_offset"]
+            if end >= 0 and position >= 0:
+                yield topic_name, pid, max(0, end - position)
 
 
 def ensure_topics(settings: Settings, names: list[str], partitions: int | None = None,

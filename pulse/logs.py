@@ -1,14 +1,27 @@
-"""Logging set-up shared by every worker: one line per record, secrets redacted."""
+"""Logging set-up shared by every worker: one line per record, secrets redacted.
+
+Two formats (LOG_FORMAT): `text` for a terminal, `json` for containers and log collectors,
+one JSON object per line with the worker, level, logger and message, and a traceback as one
+`exception` field. Every library's records (Quix Streams', the connector's) go through the
+same root handler, so the same redaction: workers hand Quix Streams `loglevel=None`, or it
+would install its own handler, which prints past this one.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
 import threading
+from datetime import datetime, timezone
 from typing import Iterable
+
+import orjson
 
 _DEFAULT_THREAD_HOOK = threading.excepthook
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+FORMATS = ("text", "json")
+# The worker these records come from (`twitch-pulse sink raw` -> "sink-raw"): set by the CLI
+WORKER = ""
 
 
 class RedactingFilter(logging.Filter):
@@ -33,10 +46,33 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
-    """Configure the root logger once; calling again replaces the handler."""
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record, on one line: a traceback is one `exception` string field.
+
+    Runs after RedactingFilter, which has already moved the traceback into `exc_text`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "worker": WORKER,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        exception = record.exc_text or (self.formatException(record.exc_info) if record.exc_info else "")
+        if exception:
+            entry["exception"] = exception
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return orjson.dumps(entry).decode()
+
+
+def setup_logging(level: str = "INFO", secrets: Iterable[str] = (), fmt: str = "text") -> None:
+    """Configure the root logger once; calling again replaces the handler. `fmt` is LOG_FORMAT."""
+    if fmt not in FORMATS:
+        raise ValueError(f"log format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(_FORMAT))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(_FORMAT))
     handler.addFilter(RedactingFilter(secrets))
     root = logging.getLogger()
     for old in list(root.handlers):

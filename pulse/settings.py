@@ -21,6 +21,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from . import topics
 
 
+# The broker when nothing names one: the local stack's (`twitch-pulse stack start`, compose's host listener)
+LOCAL_BOOTSTRAP = "127.0.0.1:9092"
+
 _AGE = re.compile(r"\s*(\d+)\s*([smhdw])\s*")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -85,7 +88,9 @@ class Settings(BaseSettings):
     producer_concurrency: int = Field(4, ge=1, le=64, validation_alias=_env("PRODUCER_CONCURRENCY"))
 
     # --- Kafka --------------------------------------------------------------------
-    kafka_bootstrap: str = Field("127.0.0.1:9092", validation_alias=_env("KAFKA_BOOTSTRAP"))
+    # Empty = not set: then Quix's own variables decide, as Quix Streams resolves them
+    # (Quix__Broker__Address, then Quix__Sdk__Token), else the local LOCAL_BOOTSTRAP (_connection)
+    kafka_bootstrap: str = Field("", validation_alias=_env("KAFKA_BOOTSTRAP"))
     kafka_key: SecretStr = Field(SecretStr(""), validation_alias=_env("KAFKA_KEY"))
     kafka_secret: SecretStr = Field(SecretStr(""), validation_alias=_env("KAFKA_SECRET"))
     kafka_security_protocol: str = Field("", validation_alias=_env("KAFKA_SECURITY_PROTOCOL"))
@@ -105,6 +110,8 @@ class Settings(BaseSettings):
     # KAFKA_BOOTSTRAP may stay empty; the state path is where Quix mounts the state volume.
     quix_sdk_token: SecretStr = Field(SecretStr(""), validation_alias=_env("Quix__Sdk__Token"))
     quix_portal_api: str = Field("", validation_alias=_env("Quix__Portal__Api"))
+    # Set by `quix pipeline up` (the Quix CLI's local pipeline): the broker of that pipeline
+    quix_broker_address: str = Field("", validation_alias=_env("Quix__Broker__Address"))
     quix_state_path: Optional[Path] = Field(None, validation_alias=_env("Quix__Deployment__State__Path"))
 
     # --- Topic names (empty = TOPIC_PREFIX + the DESIGN name): what a Quix deployment's
@@ -230,6 +237,8 @@ class Settings(BaseSettings):
     # --- Operating ----------------------------------------------------------------
     metrics_port: int = Field(9108, ge=0, le=65535, validation_alias=_env("METRICS_PORT"))
     log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL"))
+    # text (a terminal) or json (one object per line, for containers and log collectors)
+    log_format: str = Field("text", validation_alias=_env("LOG_FORMAT"))
 
     _split_lists = field_validator(
         "twitch_game_ids", "twitch_game_names", "twitch_languages", "twitch_user_logins", mode="before"
@@ -241,6 +250,14 @@ class Settings(BaseSettings):
         value = value.upper()
         if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
+        return value
+
+    @field_validator("log_format")
+    @classmethod
+    def _log_format(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in {"text", "json"}:
+            raise ValueError("must be text or json")
         return value
 
     @field_validator("producer_shard")
@@ -259,11 +276,11 @@ class Settings(BaseSettings):
             raise ValueError("must be one of auto, none, language")
         return value
 
-    @field_validator("kafka_bootstrap")
+    @field_validator("kafka_bootstrap", "quix_broker_address")
     @classmethod
     def _bootstrap(cls, value: str) -> str:
         if not value.strip():
-            return ""  # allowed only with the Quix SDK token (checked in _connection)
+            return ""  # not set: resolved in _connection
         for server in value.split(","):
             host, _, port = server.strip().rpartition(":")
             if not host or not port.isdigit():
@@ -304,8 +321,13 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _connection(self) -> "Settings":
-        if not self.kafka_bootstrap and not self.uses_quix_broker:
-            raise ValueError("KAFKA_BOOTSTRAP: required unless Quix__Sdk__Token is set (Quix-managed broker)")
+        # The broker, in Quix Streams' own order (quixstreams.Application): an explicit address
+        # (KAFKA_BOOTSTRAP), then Quix__Broker__Address, then the SDK token's Quix-managed broker
+        if not self.kafka_bootstrap:
+            if self.quix_broker_address:
+                self.kafka_bootstrap = self.quix_broker_address
+            elif not self.quix_sdk_token.get_secret_value():
+                self.kafka_bootstrap = LOCAL_BOOTSTRAP
         if self.uses_quix_broker and not self.quix_portal_api:
             raise ValueError("Quix__Portal__Api: required with Quix__Sdk__Token (Quix Cloud sets both)")
         if self.quix_state_path is not None:
@@ -315,8 +337,9 @@ class Settings(BaseSettings):
     # --- Derived ------------------------------------------------------------------
     @property
     def uses_quix_broker(self) -> bool:
-        """The Quix SDK token is set: Quix Streams configures the broker itself."""
-        return bool(self.quix_sdk_token.get_secret_value())
+        """The Quix SDK token is set and no broker address is: Quix Streams configures the
+        broker itself (from the Quix Portal API)."""
+        return bool(self.quix_sdk_token.get_secret_value()) and not self.kafka_bootstrap
 
     @property
     def uses_local_warehouse(self) -> bool:

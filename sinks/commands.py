@@ -22,7 +22,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     if getattr(args, "no_bootstrap", False):
         overrides["sink_bootstrap"] = False
     settings = load_settings(**overrides)
-    setup_logging(settings.log_level, settings.secret_values)
+    setup_logging(settings.log_level, settings.secret_values, settings.log_format)
     return settings
 
 

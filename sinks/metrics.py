@@ -21,6 +21,10 @@ BACKPRESSURE = Counter(
     "twitch_pulse_sink_backpressure_total", "Transient warehouse errors that paused a sink", ["sink"])
 LAST_WRITE = Gauge(
     "twitch_pulse_sink_last_write_timestamp_seconds", "Unix time of the last committed batch", ["table"])
+CONSUMER_LAG = Gauge(
+    "twitch_pulse_sink_consumer_lag_messages",
+    "Messages of a topic partition not yet written and committed, per sink (librdkafka statistics)",
+    ["sink", "topic", "partition"])
 
 SLACK_POSTS = Counter(
     "twitch_pulse_slack_posts_total",

@@ -10,11 +10,12 @@ from quixstreams import Application
 from quixstreams.sinks import BaseSink
 
 from pulse import topics
-from pulse.kafka import CONSUMER_POLL_SECONDS, app_connection, ensure_topics
+from pulse.kafka import CONSUMER_POLL_SECONDS, app_connection, ensure_topics, partition_lags
 from pulse.metrics import HealthCheck, start_metrics_server
 from pulse.resilience import BrokerProbe, StopSignal, combine, run_resilient
 from pulse.settings import Settings
 
+from . import metrics
 from .choice import chosen, where
 from .errors import PermanentSinkError
 from .probe import WarehouseProbe
@@ -36,6 +37,14 @@ def build_sink(settings: Settings, kind: str, method: Optional[str] = None) -> B
     return MergeSink(settings, warehouse, list(KINDS[kind]), method, label=kind)
 
 
+def _lag_gauge(group: str) -> Callable[[str], None]:
+    """A librdkafka stats_cb setting this sink's lag gauges (`sink` = its worker name)."""
+    def update(stats_json: str) -> None:
+        for topic, partition, lag in partition_lags(stats_json, committed=True):
+            metrics.CONSUMER_LAG.labels(group, topic, partition).set(lag)
+    return update
+
+
 def build_app(settings: Settings, group: str, topic_names: tuple[str, ...], sink: BaseSink,
               value_deserializer: str = "json", commit_every: int = 0,
               commit_interval: Optional[float] = None) -> Application:
@@ -52,7 +61,9 @@ def build_app(settings: Settings, group: str, topic_names: tuple[str, ...], sink
         consumer_poll_timeout=CONSUMER_POLL_SECONDS,  # an idle sink still writes its batch on time
         loglevel=None,  # records go through pulse.logs (secrets redacted)
         auto_create_topics=settings.uses_quix_broker,  # Quix: missing topics via the Portal API
-        consumer_extra_config={"session.timeout.ms": settings.sink_session_timeout_ms},
+        consumer_extra_config={"session.timeout.ms": settings.sink_session_timeout_ms,
+                               # lag per partition: what is not in the warehouse yet (committed offsets)
+                               "statistics.interval.ms": 5000, "stats_cb": _lag_gauge(group)},
     )
     for name in names:
         topic = app.topic(name, key_deserializer="bytes", value_deserializer=value_deserializer)

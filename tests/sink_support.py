@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Iterable, NamedTuple, Optional
 
@@ -15,9 +17,11 @@ import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
 from pydantic import SecretStr
 
-from pulse import events
+from pulse import events, topics
 from pulse.kafka import client_config, ensure_topics
 from pulse.settings import Settings
+from sinks.tables import TableSpec
+from tests.helix_support import read_topic
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -246,3 +250,46 @@ def count(settings: Settings, table: str) -> int:
         return int(query(settings, f"SELECT COUNT(*) FROM {table}")[0][0])
     except Exception:
         return -1
+
+
+def as_contract(value: Any) -> Any:
+    """A warehouse value back in the topic contract's types (timestamps RFC 3339 ms Z)."""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def assert_table_holds(settings: Settings, spec: TableSpec, records: Iterable[dict[str, Any]]) -> None:
+    """The table holds exactly these records (the latest per natural key), every column's value
+    as the record had it: nothing missing, nothing extra, nothing changed on the way."""
+    expected = {tuple(r[k] for k in spec.key): {f: r[f] for f in spec.fields} for r in records}
+    columns = ", ".join(f.upper() for f in spec.fields)
+    got: dict[tuple, dict[str, Any]] = {}
+    for raw in query(settings, f"SELECT {columns} FROM {spec.table}"):
+        row = {f: as_contract(v) for f, v in zip(spec.fields, raw)}
+        key = tuple(row[k] for k in spec.key)
+        assert key not in got, f"{spec.table}: {key} twice"
+        got[key] = row
+    assert set(got) == set(expected), \
+        f"{spec.table}: missing {sorted(set(expected) - set(got))[:5]}, extra {sorted(set(got) - set(expected))[:5]}"
+    changed = [(key, got[key], want) for key, want in expected.items() if got[key] != want]
+    assert not changed, f"{spec.table}: {len(changed)} rows differ, first {changed[0]}"
+
+
+def assert_raw_exact(settings: Settings, expected: dict[str, dict], messages: int) -> None:
+    """Every valid stream object once, RAW_DATA its v1 event, its position the chunk it came in."""
+    rows = query(settings, f"SELECT {stream_id_sql(settings)}, KAFKA_PARTITION, KAFKA_OFFSET, CHUNK_INDEX, "
+                           "CAPTURED_AT, RAW_DATA FROM STREAM_LOGS")
+    ids = [r[0] for r in rows]
+    assert len(ids) == len(set(ids)), "duplicate rows"
+    assert sorted(ids) == sorted(expected), "missing or unexpected rows"
+    assert len({(r[1], r[2], r[3]) for r in rows}) == len(rows)
+    topic = read_topic(settings, settings.topic(topics.STREAMS), lambda m: len(m.chunks) + len(m.invalid) >= messages)
+    at = {(c["partition"], c["offset"]): c["chunk"] for c in topic.chunks}
+    for sid, partition, offset, index, captured, raw in rows:
+        assert at[(partition, offset)].streams[index]["stream_id"] == sid  # (partition, offset, CHUNK_INDEX)
+        # RAW_DATA holds the v1 event (BigQuery's client hands a JSON column back decoded)
+        assert (orjson.loads(raw) if isinstance(raw, (str, bytes)) else raw) == expected[sid]
+        assert captured.strftime("%Y-%m-%dT%H:%M:%S.%f")[:23] + "Z" == expected[sid]["captured_at"]

@@ -15,10 +15,9 @@ from quixstreams.sinks import SinkBatch
 
 from pulse import events, outputs, topics
 from pulse.settings import Settings
-from tests.sink_support import (BASE_MS, Worker, chunked, committed_all, count, game_window, produce, query, stream,
-                                streams_chunked, wait_for)
+from tests.sink_support import (BASE_MS, Worker, assert_raw_exact, chunked, committed_all, count, game_window,
+                                produce, query, stream, streams_chunked, wait_for)
 from tests.sqlguard import sql_guard  # noqa: F401  (fixture)
-from tests.test_sink_raw import _assert_exact as assert_exact
 from tests.test_sink_raw import crash_after_commit_then_finish
 from tests.test_sink_windows import _produce_windows
 
@@ -69,7 +68,7 @@ def test_raw_invalid_records_skipped_rest_of_chunk_lands(bq_settings: Settings, 
         wait_for(lambda: committed_all(bq_settings, "sink-raw", [topics.STREAMS]), 120, "all offsets committed")
         assert worker.stop() == 0
         assert "2 invalid stream objects skipped" in worker.log()
-    assert_exact(bq_settings, expected, len(records))
+    assert_raw_exact(bq_settings, expected, len(records))
     rows = query(bq_settings, "SELECT JSON_VALUE(RAW_DATA, '$.stream_id'), CHUNK_INDEX FROM STREAM_LOGS "
                               "WHERE JSON_VALUE(RAW_DATA, '$.poll_id') = 'test@1' ORDER BY CHUNK_INDEX")
     assert rows == [("s100", 0), ("s102", 2), ("s103", 4)]

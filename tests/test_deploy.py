@@ -15,6 +15,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -23,7 +24,7 @@ import yaml
 
 from pulse import topics
 from pulse.cli import build_parser, resolve
-from pulse.settings import Settings, _env_name
+from pulse.settings import LOCAL_BOOTSTRAP, Settings, _env_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,8 +62,30 @@ def _resolves(argv: list[str]) -> argparse.Namespace:
 
 
 def test_generated_files_are_up_to_date() -> None:
-    stale = [str(p.relative_to(ROOT)) for p, text in gen.outputs().items() if not p.exists() or p.read_text() != text]
+    files = gen.outputs()
+    stale = [str(p.relative_to(ROOT)) for p, text in files.items() if not p.exists() or p.read_text() != text]
     assert not stale, f"run `.venv/bin/python deploy/generate.py`: out of date: {stale}"
+    # and every file that says it is generated is one the generator writes
+    assert gen.orphans(files) == []
+    assert gen.claimed() == set(files) - {ROOT / "README.md"}
+
+
+def test_check_fails_on_a_file_that_claims_to_be_generated_but_is_not(tmp_path: Path) -> None:
+    """The Quix dockerfiles of deploy/quix/ said GENERATED, nothing wrote them, and a merge
+    brought them back once deleted: --check must catch any such file, tracked or new."""
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".gitignore").write_text("ignored/\n")
+    written = tmp_path / "pulse-x" / "app.yaml"
+    stale = tmp_path / "deploy" / "quix" / "x" / "dockerfile"
+    ignored = tmp_path / "ignored" / "dockerfile"
+    for path in (written, stale, ignored):
+        path.parent.mkdir(parents=True)
+        path.write_text(f"# {gen.MARKER}: something\nFROM python\n")
+    # a hand-written file may mention the generator below its header
+    (tmp_path / "notes.md").write_text("# hand-written\n" + "\n" * 6 + f"what the {gen.MARKER} header means\n")
+    assert gen.orphans({written: ""}, root=tmp_path) == [stale]
+    subprocess.run(["git", "-C", str(tmp_path), "add", "-A"], check=True)
+    assert gen.orphans({written: ""}, root=tmp_path) == [stale]  # tracked or not
 
 
 def test_readme_configuration_table_lists_every_setting_with_default_and_secrecy() -> None:
@@ -184,9 +207,8 @@ def test_application_commands_are_real_cli_commands() -> None:
 def test_every_variable_the_worker_reads_is_declared(app) -> None:
     declared = COMPUTED[app.name]
     # independent of the generator's list: scan the worker's modules for Settings fields
-    common = gen.COMMON_FIELDS if app.kind == "Service" else gen.JOB_FIELDS
-    needed = {_env_name(f) for f in gen.fields_used(app.modules) | set(common) | set(app.extra_fields)
-              if f not in gen.QUIX_PROVIDED}
+    needed = {_env_name(f) for f in gen.fields_used(app.modules) | set(app.common) | set(app.extra_fields)
+              if f not in gen.QUIX_PROVIDED and f not in gen.OPTIONAL_SECRETS}
     missing = needed - set(declared)
     assert not missing, f"{app.name} reads {sorted(missing)} but its app.yaml does not declare them"
     for name, spec in declared.items():
@@ -199,6 +221,8 @@ def test_every_variable_the_worker_reads_is_declared(app) -> None:
             # a secret is a project variable: only its key is in Git, the value lives in Quix
             assert spec["inputType"] == "ProjectVariable" and spec["secret"] is True, name
             assert PROJECT_VARIABLE_KEY.match(spec["variableKey"]) and "value" not in spec, name
+            # Quix starts no deployment while a referenced project variable has no value
+            assert spec["required"] is True and field not in gen.OPTIONAL_SECRETS, name
         else:
             assert spec["inputType"] == "FreeText" and "value" in spec, name
             if spec["value"] != "":  # a deployment value must pass the same validation as the environment
@@ -226,8 +250,39 @@ def test_topic_variables_are_the_ones_settings_topic_reads() -> None:
 
 def test_every_setting_is_declared_by_some_application_except_what_quix_provides() -> None:
     declared = {name for computed in COMPUTED.values() for name in computed}
-    expected = {env for env, field in ENV_TO_FIELD.items() if field not in gen.QUIX_PROVIDED}
+    expected = {env for env, field in ENV_TO_FIELD.items()
+                if field not in gen.QUIX_PROVIDED and field not in gen.OPTIONAL_SECRETS}
     assert expected <= declared, sorted(expected - declared)
+    assert not declared & {_env_name(f) for f in gen.OPTIONAL_SECRETS}
+
+
+def test_optional_secrets_are_bound_only_where_used_and_harmless_when_unset() -> None:
+    """Each optional secret is read by some deployment (the README's generated block binds it
+    there, in quix.yaml's own field names); unset, a deployment's environment (only what its
+    app.yaml declares, secrets filled in) gives settings that do not use it."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- BEGIN generated: quix-optional-secrets -->", 1)[1].split("<!-- END generated")[0]
+    bound: dict[str, dict[str, Any]] = {}
+    for snippet in re.findall(r"```yaml\n(.*?)```", block, re.S):
+        for var in yaml.safe_load(snippet)["variables"]:
+            assert set(var) <= {"name", "inputType", "variableKey", "secret", "required", "value"}, var
+            bound[var["name"]] = var
+    for field in gen.OPTIONAL_SECRETS:
+        env = _env_name(field)
+        assert bound[env] == {"name": env, "inputType": "ProjectVariable", "variableKey": env, "secret": True,
+                              "required": True}
+        users = [app.name for app in gen.APPS if field in gen.reads(app)]
+        assert users and all(f"`{name}`" in block for name in users), field
+    assert bound["SNOWFLAKE_PASSWORD"]["inputType"] == "FreeText" and bound["SNOWFLAKE_PASSWORD"]["value"] == ""
+    for app in gen.APPS:
+        env = {name: (f"https://secret.example/{name}" if spec["inputType"] == "ProjectVariable"
+                      else str(spec.get("value") or ""))
+               for name, spec in COMPUTED[app.name].items()}
+        settings = Settings(_env_file=None, **{ENV_TO_FIELD[k]: v for k, v in env.items() if k in ENV_TO_FIELD})
+        assert not settings.snowflake_private_key.get_secret_value()
+        assert not settings.snowflake_private_key_passphrase.get_secret_value()
+        assert [client for client, _ in settings.twitch_credential_pairs] == (
+            [env["TWITCH_CLIENT_ID"]] if env.get("TWITCH_CLIENT_ID") else [])
 
 
 def test_every_topic_the_code_uses_is_listed_with_partitions_and_retention() -> None:
@@ -271,7 +326,70 @@ def test_state_metrics_and_the_prune_job() -> None:
         assert network["ports"] == [{"port": metrics_port, "targetPort": int(COMPUTED[app.name]["METRICS_PORT"]["value"])}]
     prune = DEPLOYMENTS["prune"]
     assert prune["deploymentType"] == "Job" and "network" not in prune and "publicAccess" not in prune
-    assert gen.APPS[-1].command == ("prune",) and "RAW_RETENTION" in COMPUTED["prune"]
+    assert next(a for a in gen.APPS if a.name == "prune").command == ("prune",) and "RAW_RETENTION" in COMPUTED["prune"]
+
+
+def test_the_dashboard_is_a_public_quix_service_on_port_80() -> None:
+    """Quix's "deploy a public service": publicAccess with a URL prefix, the app on 0.0.0.0:80."""
+    dashboard = DEPLOYMENTS["dashboard"]
+    assert dashboard["deploymentType"] == "Service" and dashboard["desiredStatus"] == "Running"
+    assert dashboard["publicAccess"] == {"enabled": True, "urlPrefix": "dashboard"}
+    args = _resolves(list(next(a for a in gen.APPS if a.name == "dashboard").command))
+    assert (args.address, int(args.port)) == ("0.0.0.0", 80)
+    assert "EXPOSE 80" in (ROOT / "pulse-dashboard" / "dockerfile").read_text()
+    # it reads only the warehouse: Snowflake settings, no topic, no broker
+    declared = COMPUTED["dashboard"]
+    assert {"SNOWFLAKE_ACCOUNT", "SNOWFLAKE_USER", "SNOWFLAKE_PASSWORD"} <= set(declared)
+    assert not [n for n, v in declared.items() if v["inputType"] in ("InputTopic", "OutputTopic")]
+    assert "dashboard" in _app_yaml(dashboard)["includedFolders"]
+
+
+def _closure(requirements: list[str]) -> set[str]:
+    """The distributions `pip install` of these requirements brings (no extras), read from the
+    installed packages' own metadata."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    seen: set[str] = set()
+    todo = [Requirement(r) for r in requirements]
+    while todo:
+        req = todo.pop()
+        name = canonicalize_name(req.name)
+        if name in seen or (req.marker is not None and not req.marker.evaluate({"extra": ""})):
+            continue
+        seen.add(name)
+        try:
+            todo += [Requirement(r) for r in requires(name) or []]
+        except PackageNotFoundError:  # an optional platform dependency not installed here
+            pass
+    return seen
+
+
+def test_worker_requirements_and_imports_carry_no_streamlit() -> None:
+    """Streamlit (with pandas, pyarrow, Altair: ~370 MB) is the dashboard's extra only."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert not [d for d in project["dependencies"] if d.lower().startswith("streamlit")]
+    assert any(d.startswith("streamlit") for d in project["optional-dependencies"]["dashboard"])
+    assert "twitch-pulse[dashboard]" in project["optional-dependencies"]["dev"]  # make install/test get it
+    for app in gen.APPS:
+        text = (ROOT / app.folder / "requirements.txt").read_text().lower()
+        assert ("streamlit" in text) == ("dashboard" in app.extras), app.name
+    # what a worker's requirements install, all the way down: none of the dashboard's weight
+    carried = _closure(project["dependencies"])
+    assert not carried & {"streamlit", "pandas", "pyarrow", "altair"}, carried
+    # nothing a worker imports, the CLI included, pulls Streamlit in (the Snowflake connector
+    # imports pandas only where it is installed, as in this development environment)
+    modules = sorted({m.removesuffix(".py").replace("/", ".") for app in gen.APPS if not app.extras
+                      for m in app.modules} | {"pulse.cli", "dashboard.cli"})
+    code = ("import importlib, sys; from pulse.cli import build_parser; build_parser(); "
+            "[importlib.import_module(m) for m in sys.argv[1:]]; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('streamlit', 'altair')))")
+    result = subprocess.run([sys.executable, "-c", code, *modules], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "[]", result.stdout
 
 
 def _rebuild_context(app, dest: Path) -> Path:
@@ -336,7 +454,16 @@ def test_dockerfile_is_multi_stage_slim_non_root_with_the_cli_entrypoint() -> No
     users = re.findall(r"^USER (\S+)", text, re.M)
     assert users and users[-1].split(":")[0] not in ("0", "root")
     assert re.search(r'^ENTRYPOINT \["twitch-pulse"\]$', text, re.M)
-    assert "COPY --from=build /opt/venv /opt/venv" in text
+    # the workers' runtime (the default, last stage) takes the worker build, which installs no
+    # extra; the dashboard's own stage takes a build of `.[dashboard]`
+    assert re.search(r"^FROM base AS runtime\nCOPY --from=build /opt/venv /opt/venv$", text, re.M)
+    assert re.search(r"^FROM base AS dashboard\nCOPY --from=build-dashboard /opt/venv /opt/venv$", text, re.M)
+    builds = {name: body for name, body in re.findall(r"^FROM \S+ AS (build\S*)\n(.*?)(?=^FROM )", text, re.M | re.S)}
+    assert re.search(r"pip install \. ", builds["build"]) and "[dashboard]" not in builds["build"]
+    assert 'pip install ".[dashboard]"' in builds["build-dashboard"]
+    dashboard = text.split("AS dashboard", 1)[1].split("\nFROM ", 1)[0]
+    assert 'ENTRYPOINT ["twitch-pulse", "dashboard"]' in dashboard and '"0.0.0.0"' in dashboard
+    assert "/_stcore/health" in dashboard
     # everything the build copies exists, and .dockerignore keeps it in the context
     ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
                if line.strip() and not line.startswith("#")}
@@ -345,7 +472,7 @@ def test_dockerfile_is_multi_stage_slim_non_root_with_the_cli_entrypoint() -> No
             assert (ROOT / part).exists(), part
             assert part not in ignored, part
     for package in ("pulse", "producers", "processors", "sinks", "devstack", "dashboard"):
-        assert f"COPY {package} ./{package}" in text  # every package of pyproject.toml
+        assert f"COPY {package} /src/{package}" in text  # every package of pyproject.toml
 
 
 def test_compose_parses_and_its_services_are_the_cli_commands() -> None:
@@ -398,7 +525,7 @@ def test_compose_kafka_keeps_its_data_on_the_volume_and_has_a_host_listener() ->
     assert host, listeners
     port = host[0].split(":")[1]
     assert f"{port}:{port}" in kafka["ports"]
-    assert Settings.model_fields["kafka_bootstrap"].default.endswith(f":{port}")
+    assert LOCAL_BOOTSTRAP.endswith(f":{port}") and Settings(_env_file=None).kafka_bootstrap == LOCAL_BOOTSTRAP
     # the containers' listener is the one the workers are given
     worker_bootstrap = COMPOSE["services"]["producer"]["environment"]["KAFKA_BOOTSTRAP"]
     inside = [addr for addr in listeners.values() if addr.startswith("kafka:")]
@@ -434,6 +561,34 @@ def test_compose_health_checks_gate_every_dependency() -> None:
         if app.name.startswith("sink-"):
             assert deps["bootstrap"]["condition"] == "service_completed_successfully"
     assert services["prune"]["command"] == ["prune"] and services["prune"]["profiles"] == ["jobs"]
+
+
+def test_compose_restarts_every_service_and_runs_the_kafka_the_tests_run() -> None:
+    import base64
+
+    from devstack.kafka import kafka_version
+
+    services = COMPOSE["services"]
+    for name, service in services.items():
+        if name not in ONE_SHOT:  # the broker, the warehouse, the monitoring and every worker
+            assert service.get("restart") in ("unless-stopped", "always"), f"{name}: no restart policy"
+    kafka = services["kafka"]
+    assert kafka["image"] == f"apache/kafka:{kafka_version()}"
+    # a fixed KRaft cluster id: 16 bytes in base64url (what `kafka-storage random-uuid` prints)
+    cluster_id = kafka["environment"]["CLUSTER_ID"]
+    assert len(cluster_id) == 22 and len(base64.urlsafe_b64decode(cluster_id + "==")) == 16
+
+
+def test_compose_runs_the_dashboard_from_its_own_image() -> None:
+    services = COMPOSE["services"]
+    dashboard = services["dashboard"]
+    assert dashboard["build"]["target"] == "dashboard" and dashboard["image"] != "twitch-pulse:latest"
+    _resolves(["dashboard", *dashboard["command"]])  # the image's entrypoint is `twitch-pulse dashboard`
+    assert "8501:8501" in dashboard["ports"] and "/_stcore/health" in " ".join(dashboard["healthcheck"]["test"])
+    assert dashboard["environment"]["SNOWFLAKE_HOST"] == "warehouse"
+    assert dashboard["depends_on"]["bootstrap"]["condition"] == "service_completed_successfully"
+    stages = re.findall(r"^FROM \S+ AS (\S+)", (ROOT / "Dockerfile").read_text(), re.M)
+    assert "dashboard" in stages and stages[-1] == "runtime"  # a plain `docker build` is the workers' image
 
 
 def test_compose_alertmanager_gets_the_rules_and_the_slack_secret() -> None:
@@ -476,7 +631,12 @@ def test_grafana_dashboard_structure_and_every_query_names_an_exported_metric() 
     dash = json.loads((ROOT / "deploy/grafana/dashboards/twitch-pulse.json").read_text())
     assert dash["uid"] and dash["title"] and isinstance(dash["schemaVersion"], int)
     ds = yaml.safe_load((ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text())
-    uid = ds["datasources"][0]["uid"]
+    assert ds["datasources"][0]["type"] == "prometheus" and ds["datasources"][0]["isDefault"] is True
+    # the panels read the datasource a variable picks (default: the default Prometheus), not a fixed uid
+    (variable,) = [v for v in dash["templating"]["list"] if v["type"] == "datasource"]
+    assert variable["query"] == "prometheus"
+    uid = "${" + variable["name"] + "}"
+    assert ds["datasources"][0]["uid"] not in json.dumps(dash)
     provider = yaml.safe_load((ROOT / "deploy/grafana/provisioning/dashboards/twitch-pulse.yml").read_text())
     assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
     ids = [p["id"] for p in dash["panels"]]
@@ -504,6 +664,26 @@ def test_grafana_dashboard_structure_and_every_query_names_an_exported_metric() 
                    "twitch_pulse_processor_alerts_total", "twitch_pulse_slack_posts_total"):
         assert needed in used, needed
     assert any('ALERTS{alertstate="firing"' in q for q in dashboard_queries())
+
+
+def test_grafana_has_a_lag_panel_per_sink_and_viewership_next_to_health() -> None:
+    dash = json.loads((ROOT / "deploy/grafana/dashboards/twitch-pulse.json").read_text())
+    panels = [p for p in dash["panels"] if p["type"] != "row"]
+    # one panel per consumer that writes out (the sinks and the Slack worker), its own lag alone
+    consumers = [app.name for app in gen.SERVICES if app.name not in ("producer", "processor")]
+    assert consumers == ["sink-raw", "sink-windows", "sink-alerts", "slack-alerts"]
+    from sinks.worker import build_app  # noqa: F401  (the sink label is the worker's group name)
+    for name in consumers:
+        lag = [p for p in panels
+               if any(f'twitch_pulse_sink_consumer_lag_messages{{sink="{name}"}}' in t["expr"] for t in p["targets"])]
+        assert len(lag) == 1 and name in lag[0]["title"], name
+    # beside the health stats (the first row, before the next row starts): windows closed per
+    # minute and rows written per table
+    rows = sorted(p["gridPos"]["y"] for p in dash["panels"] if p["type"] == "row")
+    health = [p for p in panels if p["gridPos"]["y"] < rows[1]]
+    exprs = " ".join(t["expr"] for p in health for t in p["targets"])
+    assert "rate(twitch_pulse_processor_windows_closed_total[5m])) * 60" in exprs
+    assert "sum by (table) (rate(twitch_pulse_sink_rows_written_total" in exprs
 
 
 def test_alert_rules_only_use_exported_metrics() -> None:

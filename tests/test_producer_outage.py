@@ -1,7 +1,8 @@
 """The producer rides out its broker stopped for two minutes (issue 10 §4): /healthz says 503
 with the reason within 10 s, the process stays up, and afterwards polls flow again with
-nothing doubled: every poll in the topic is complete (all parts of every chunk key, each once)
-and no stream was counted lost. Polls that fell due while the broker was away are skipped and
+nothing doubled: every poll in the topic is complete (all parts of every chunk key, each once),
+no stream was counted lost, the topic holds exactly what each poll saw (the `record` file), and
+every partition holds the polls in order (issue 24). Polls that fell due while the broker was away are skipped and
 counted (`polls_skipped_total`), as the poll loop does for any overrun."""
 
 from __future__ import annotations
@@ -18,17 +19,19 @@ from devstack.kafka import KafkaBroker
 from pulse import topics
 from tests.helix_support import free_port, read_topic
 from tests.test_outages import BROKER_OUTAGE, HEALTH_DEADLINE, health, own_broker  # noqa: F401 (fixture)
+from tests.test_outage_exact import input_in_order, source_events
 from tests.test_producer import ROOT, _env, start_simulator
 
 
 def test_producer_rides_out_a_broker_outage(make_settings, own_broker: KafkaBroker, tmp_path: Path) -> None:
     port, metrics_port = free_port(), free_port()
+    recording = tmp_path / "polls.jsonl"
     settings = make_settings(kafka_bootstrap=own_broker.bootstrap, chunk_keys=8)
     sim, _ = start_simulator(port, tmp_path / "sim.log", channels=300)
     producer = None
     try:
         producer = subprocess.Popen(
-            [sys.executable, "-m", "pulse", "producer"], cwd=ROOT, stdout=open(tmp_path / "producer.log", "w"),
+            [sys.executable, "-m", "pulse", "record", str(recording), "--produce"], cwd=ROOT, stdout=open(tmp_path / "producer.log", "w"),
             stderr=subprocess.STDOUT,
             env=_env(CLOCK_SPEED="60", POLL_INTERVAL_SECONDS="60", TWITCH_CLIENT_ID="demo",
                      TWITCH_CLIENT_SECRET="demo-secret", TWITCH_API_URL=f"http://127.0.0.1:{port}/helix",
@@ -61,6 +64,15 @@ def test_producer_rides_out_a_broker_outage(make_settings, own_broker: KafkaBrok
         assert all(n == 1 for n in seen.values()), f"poll {poll}: a chunk twice"
         parts = {c["chunk"].key: c["chunk"].parts for c in after.ordinary if c["chunk"].captured_at_ms == poll}
         assert sorted(parts) == list(range(8)) and len(seen) == sum(parts.values()), f"poll {poll} incomplete"
+    # every value: what each poll saw (the recording, de-duplicated) is what the topic holds
+    polled = sorted((e["captured_at"], e["stream_id"], e["user_id"], e["game_id"], e["viewer_count"],
+                     e["started_at"]) for e in source_events(recording))
+    recorded_polls = len({p[0] for p in polled})
+    everything = read_topic(settings, topic, lambda m: len(m.polls()) >= recorded_polls, timeout=60)
+    in_topic = sorted((e["captured_at"], e["stream_id"], e["user_id"], e["game_id"], e["viewer_count"],
+                       e["started_at"]) for e in everything.streams())
+    assert in_topic == polled
+    assert input_in_order(settings) == []
     lost = [line for line in page.splitlines() if line.startswith("twitch_pulse_producer_records_undelivered_total ")]
     assert lost and float(lost[0].split()[-1]) == 0.0, lost
     assert "Traceback" not in (tmp_path / "producer.log").read_text()

@@ -131,6 +131,10 @@ def test_real_prometheus_scrapes_every_worker(prometheus_bin, wh_settings: Setti
                      'twitch_pulse_sink_rows_written_total{table="GAME_WINDOWS"} > 0',
                      "twitch_pulse_sink_batch_duration_seconds_count > 0"):
             _wait(expr, lambda: query(expr), 120, alive)
+        # the sinks report their lag per partition (not yet in the warehouse), labelled by sink
+        for sink in ("sink-raw", "sink-windows"):
+            expr = f'twitch_pulse_sink_consumer_lag_messages{{sink="{sink}"}} >= 0'
+            _wait(expr, lambda expr=expr: query(expr), 60, alive)
         # every exported series family exists in Prometheus (unlabelled ones from the start)
         names = set(httpx.get(f"{api}/api/v1/label/__name__/values", timeout=10).json()["data"])
         for name, kind, _, labels, _ in gen.metrics():

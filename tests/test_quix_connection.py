@@ -1,5 +1,6 @@
-"""The broker decision in one place (pulse.kafka.app_connection): plain Kafka from KAFKA_*, or
-the Quix-managed broker through Quix Streams' own Quix configuration when Quix__Sdk__Token is
+"""The broker decision in one place (pulse.kafka.app_connection): plain Kafka from KAFKA_* (or
+from `quix pipeline up`'s Quix__Broker__Address when KAFKA_BOOTSTRAP is not set), or the
+Quix-managed broker through Quix Streams' own Quix configuration when Quix__Sdk__Token is
 set, with the state in Quix__Deployment__State__Path. The Quix case runs for real against a
 local HTTP server answering the Quix Portal API calls Quix Streams makes, which hands out the
 real test broker: the worker never sees KAFKA_BOOTSTRAP."""
@@ -20,7 +21,7 @@ from quixstreams.kafka.configuration import ConnectionConfig
 
 from pulse import topics
 from pulse.kafka import app_connection, broker_topic, client_config, ensure_topics
-from pulse.settings import ConfigError, load_settings
+from pulse.settings import LOCAL_BOOTSTRAP, ConfigError, load_settings
 
 WORKSPACE = "acme-pulse-prod"
 
@@ -48,15 +49,76 @@ def test_quix_token_hands_the_broker_to_quix_streams(monkeypatch: pytest.MonkeyP
     assert "sdk-token-4242" in settings.secret_values  # redacted from logs
 
 
-def test_kafka_bootstrap_is_required_only_without_the_token(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("KAFKA_BOOTSTRAP", "")
-    with pytest.raises(ConfigError, match=r"^invalid configuration: KAFKA_BOOTSTRAP: required unless "
-                                          r"Quix__Sdk__Token is set"):
-        load_settings()
+def test_the_broker_is_resolved_in_quix_streams_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """KAFKA_BOOTSTRAP, else Quix__Broker__Address, else the SDK token's broker, else the local one."""
+    assert load_settings().kafka_bootstrap == LOCAL_BOOTSTRAP
+    monkeypatch.setenv("KAFKA_BOOTSTRAP", "")  # empty is not set
+    assert load_settings().kafka_bootstrap == LOCAL_BOOTSTRAP
     monkeypatch.setenv("Quix__Sdk__Token", "sdk-token-4242")
     with pytest.raises(ConfigError, match="Quix__Portal__Api: required with Quix__Sdk__Token") as err:
         load_settings()
     assert "sdk-token-4242" not in str(err.value)
+    monkeypatch.setenv("Quix__Portal__Api", "https://portal-api.example/")
+    assert load_settings().uses_quix_broker
+    # Quix Streams takes Quix__Broker__Address before the token (quixstreams.Application)
+    monkeypatch.setenv("Quix__Broker__Address", "kafka-broker:9092")
+    settings = load_settings()
+    assert not settings.uses_quix_broker and settings.kafka_bootstrap == "kafka-broker:9092"
+    # and an explicit KAFKA_BOOTSTRAP before both
+    monkeypatch.setenv("KAFKA_BOOTSTRAP", "pkc-1.example.cloud:9092")
+    settings = load_settings()
+    assert not settings.uses_quix_broker and settings.kafka_bootstrap == "pkc-1.example.cloud:9092"
+    assert app_connection(settings, "sink-raw")["broker_address"].bootstrap_servers == "pkc-1.example.cloud:9092"
+    monkeypatch.setenv("Quix__Broker__Address", "no-port")
+    with pytest.raises(ConfigError, match=r"Quix__Broker__Address: .*host:port"):
+        load_settings()
+
+
+def test_a_quix_pipeline_up_environment_reaches_its_broker(kafka_broker, monkeypatch: pytest.MonkeyPatch,
+                                                            tmp_path: Path) -> None:
+    """`quix pipeline up` gives each container Quix__Broker__Address (its compose broker), the
+    topic variables and no KAFKA_BOOTSTRAP: the worker's application and its plain clients
+    reach that broker, not 127.0.0.1:9092 inside the container."""
+    unique = uuid.uuid4().hex[:8]
+    alerts = f"{topics.ALERTS}-{unique}"
+    for name, value in {"Quix__Broker__Address": kafka_broker.bootstrap, "TOPIC_ALERTS": alerts,
+                        "STATE_DIR": str(tmp_path / "state")}.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    assert settings.kafka_bootstrap == kafka_broker.bootstrap and not settings.uses_quix_broker
+    ensure_topics(settings, [settings.topic(topics.ALERTS)], partitions=1)  # on that broker
+    app = Application(**app_connection(settings, "pipeline-up"), consumer_group=settings.group("pipeline-up"),
+                      auto_offset_reset="earliest", loglevel=None)
+    assert app.config.broker_address.bootstrap_servers == kafka_broker.bootstrap
+    topic = app.topic(settings.topic(topics.ALERTS), value_serializer="json", key_serializer="str")
+    _produce_alert(app, topic, {"alert_id": "a1"})
+    config = client_config(settings, **{"group.id": f"check-{unique}", "auto.offset.reset": "earliest"})
+    assert config["bootstrap.servers"] == kafka_broker.bootstrap
+    assert _read_one(config, broker_topic(settings, topics.ALERTS)) == (b"a1", {"alert_id": "a1"})
+
+
+def _produce_alert(app: Application, topic: Any, value: dict[str, str]) -> None:
+    """One record through the application's own producer (its broker connection)."""
+    with app.get_producer() as producer:
+        msg = topic.serialize(key=value["alert_id"], value=value)
+        producer.produce(topic=topic.name, key=msg.key, value=msg.value)
+        producer.flush(10)
+
+
+def _read_one(config: dict[str, Any], topic: str) -> tuple[bytes, Any]:
+    """The first record of `topic`, read by a plain confluent-kafka consumer with `config`."""
+    consumer = Consumer(config)
+    try:
+        consumer.subscribe([topic])
+        got = None
+        for _ in range(60):
+            got = consumer.poll(1.0)
+            if got is not None and got.error() is None:
+                break
+        assert got is not None and got.error() is None
+        return got.key(), json.loads(got.value())
+    finally:
+        consumer.close()
 
 
 class _Portal(BaseHTTPRequestHandler):
@@ -127,25 +189,11 @@ def test_quix_managed_broker_end_to_end(portal, kafka_broker, monkeypatch: pytes
     assert topic.name == quix_id  # Quix resolved the name the TOPIC_ALERTS variable gave
     assert app.config.consumer_group == f"{WORKSPACE}-{settings.group('quix-test')}"
     assert app.config.state_dir == tmp_path / "state"
-    with app.get_producer() as producer:
-        msg = topic.serialize(key="a1", value={"alert_id": "a1", "kind": "threshold"})
-        producer.produce(topic=topic.name, key=msg.key, value=msg.value)
-        producer.flush(10)
+    _produce_alert(app, topic, {"alert_id": "a1", "kind": "threshold"})
 
     # a plain confluent-kafka client from pulse.kafka gets the same broker and topic from the Portal API
     assert broker_topic(settings, topics.ALERTS) == quix_id
     config = client_config(settings, **{"group.id": f"check-{unique}", "auto.offset.reset": "earliest"})
     assert config["bootstrap.servers"] == kafka_broker.bootstrap
-    consumer = Consumer(config)
-    try:
-        consumer.subscribe([broker_topic(settings, topics.ALERTS)])
-        got = None
-        for _ in range(60):
-            got = consumer.poll(1.0)
-            if got is not None and got.error() is None:
-                break
-        assert got is not None and got.error() is None
-        assert json.loads(got.value()) == {"alert_id": "a1", "kind": "threshold"} and got.key() == b"a1"
-    finally:
-        consumer.close()
+    assert _read_one(config, broker_topic(settings, topics.ALERTS)) == (b"a1", {"alert_id": "a1", "kind": "threshold"})
     assert f"/workspaces/{WORKSPACE}/broker/librdkafka" in handler.seen

@@ -12,9 +12,8 @@ import pytest
 
 from pulse import events, topics
 from pulse.settings import Settings
-from tests.helix_support import read_topic
-from tests.sink_support import (BASE_MS, Chunked, Worker, chunked, committed_all, count, produce, query, stream,
-                                stream_id_sql, streams_chunked, wait_for)
+from tests.sink_support import (BASE_MS, Chunked, Worker, assert_raw_exact, chunked, committed_all, count, produce,
+                                query, stream, streams_chunked, wait_for)
 from tests.sqlguard import sql_guard  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.usefixtures("sql_guard")
@@ -22,23 +21,6 @@ pytestmark = pytest.mark.usefixtures("sql_guard")
 # CHUNK_STREAMS=10: the raw sink commits every SINK_BATCH_ROWS // CHUNK_STREAMS = 25 chunks
 SINK_ENV = {"SINK_BATCH_ROWS": 250, "CHUNK_STREAMS": 10, "SINK_COMMIT_INTERVAL_SECONDS": 0.3,
             "SINK_RETRY_SECONDS": 1, "SINK_SESSION_TIMEOUT_MS": 6000}
-
-
-def _assert_exact(settings: Settings, expected: dict[str, dict], messages: int) -> None:
-    """Every valid stream object once, RAW_DATA its v1 event, its position the chunk it came in."""
-    rows = query(settings, f"SELECT {stream_id_sql(settings)}, KAFKA_PARTITION, KAFKA_OFFSET, CHUNK_INDEX, "
-                           "CAPTURED_AT, RAW_DATA FROM STREAM_LOGS")
-    ids = [r[0] for r in rows]
-    assert len(ids) == len(set(ids)), "duplicate rows"
-    assert sorted(ids) == sorted(expected), "missing or unexpected rows"
-    assert len({(r[1], r[2], r[3]) for r in rows}) == len(rows)
-    topic = read_topic(settings, settings.topic(topics.STREAMS), lambda m: len(m.chunks) + len(m.invalid) >= messages)
-    at = {(c["partition"], c["offset"]): c["chunk"] for c in topic.chunks}
-    for sid, partition, offset, index, captured, raw in rows:
-        assert at[(partition, offset)].streams[index]["stream_id"] == sid  # (partition, offset, CHUNK_INDEX)
-        # RAW_DATA holds the v1 event (BigQuery's client hands a JSON column back decoded)
-        assert (orjson.loads(raw) if isinstance(raw, (str, bytes)) else raw) == expected[sid]
-        assert captured.strftime("%Y-%m-%dT%H:%M:%S.%f")[:23] + "Z" == expected[sid]["captured_at"]
 
 
 def _merge(*parts: Chunked) -> tuple[list, dict]:
@@ -66,7 +48,7 @@ def crash_after_commit_then_finish(settings: Settings, tmp_path: Path, env: dict
                  "the sink to commit every offset (empty and final chunks included)")
         assert worker.stop() == 0, worker.log()
     records, expected = _merge(first, second)
-    _assert_exact(settings, expected, len(records))
+    assert_raw_exact(settings, expected, len(records))
     marks = query(settings, "SELECT KAFKA_PARTITION, MAX(KAFKA_OFFSET) FROM SINK_OFFSETS GROUP BY 1")
     assert len(marks) == 2
 
@@ -91,7 +73,7 @@ def test_sigkill_mid_stream_and_restart(warehouse_settings: Settings, tmp_path: 
         wait_for(lambda: committed_all(warehouse_settings, "sink-raw", [topics.STREAMS]), 120, "all offsets committed")
         assert worker.stop() == 0
     records, expected = _merge(first, second)
-    _assert_exact(warehouse_settings, expected, len(records))
+    assert_raw_exact(warehouse_settings, expected, len(records))
 
 
 def _scrape(port: int, path: str = "/metrics") -> str:
@@ -136,7 +118,7 @@ def test_invalid_values_and_stream_objects_are_skipped_and_the_rest_of_the_chunk
         log = worker.log()
         assert "is not a chunk (value is not JSON)" in log and "unsupported schema 1" in log
         assert "6 invalid stream objects skipped" in log
-    _assert_exact(wh_settings, expected, len(records))
+    assert_raw_exact(wh_settings, expected, len(records))
     rows = query(wh_settings, "SELECT RAW_DATA:stream_id::VARCHAR, CHUNK_INDEX FROM STREAM_LOGS "
                               "WHERE RAW_DATA:poll_id::VARCHAR = 'test@1' ORDER BY CHUNK_INDEX")
     assert rows == [("s100", 0), ("s102", 2), ("s107", 8)]

@@ -4,7 +4,7 @@
 # that has Go; prints the bin directory. Exit 3 when Go is not available.
 set -eu
 
-HELM_VERSION=v3.22.0
+HELM_VERSION=v3.21.4
 KUBECONFORM_VERSION=v0.8.0
 BIN="${TOOLS_BIN:-$HOME/.cache/twitch-pulse/bin}"
 mkdir -p "$BIN"

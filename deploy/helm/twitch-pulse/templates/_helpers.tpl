@@ -29,21 +29,25 @@ app.kubernetes.io/component: {{ .component }}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end -}}
 
-{{/* Pod annotations: Prometheus scrape convention and a checksum so config changes roll the pods. */}}
+{{/* Pod annotations: a checksum so config changes roll the pods, and for a worker (.scrape)
+the Prometheus scrape convention. Called with (dict "root" $ "scrape" true|false). */}}
 {{- define "pulse.podAnnotations" -}}
-checksum/config: {{ include (print .Template.BasePath "/configmap.yaml") . | sha256sum }}
-checksum/secret: {{ include (print .Template.BasePath "/secret.yaml") . | sha256sum }}
-{{- if .Values.metrics.podAnnotations }}
+checksum/config: {{ include (print .root.Template.BasePath "/configmap.yaml") .root | sha256sum }}
+checksum/secret: {{ include (print .root.Template.BasePath "/secret.yaml") .root | sha256sum }}
+{{- if and .scrape .root.Values.metrics.podAnnotations }}
 prometheus.io/scrape: "true"
-prometheus.io/port: {{ .Values.metrics.port | quote }}
+prometheus.io/port: {{ .root.Values.metrics.port | quote }}
 prometheus.io/path: /metrics
 {{- end }}
 {{- end -}}
 
-{{/* The container every worker runs: command, environment, metrics port, probes. */}}
+{{/* The container every worker (and the dashboard) runs: command, environment (.env: plain
+values, .extraEnv: full entries such as valueFrom), the port it serves and probes on it
+(.serve: name, port, path; default the metrics port and /healthz), .image to override. */}}
 {{- define "pulse.container" -}}
+{{- $serve := .serve | default (dict "name" "metrics" "port" .root.Values.metrics.port "path" "/healthz") -}}
 - name: {{ .name }}
-  image: {{ include "pulse.image" .root }}
+  image: {{ .image | default (include "pulse.image" .root) }}
   imagePullPolicy: {{ .root.Values.image.pullPolicy }}
   args: {{ toJson .command }}
   envFrom:
@@ -51,23 +55,26 @@ prometheus.io/path: /metrics
         name: {{ include "pulse.fullname" .root }}-config
     - secretRef:
         name: {{ include "pulse.secretName" .root }}
-  {{- with .env }}
+  {{- if or .env .extraEnv }}
   env:
-    {{- range $key, $value := . }}
+    {{- range $key, $value := .env }}
     - name: {{ $key }}
       value: {{ $value | quote }}
+    {{- end }}
+    {{- with .extraEnv }}
+    {{- toYaml . | nindent 4 }}
     {{- end }}
   {{- end }}
   {{- if .probes }}
   ports:
-    - name: metrics
-      containerPort: {{ .root.Values.metrics.port }}
+    - name: {{ $serve.name }}
+      containerPort: {{ $serve.port }}
       protocol: TCP
   readinessProbe:
-    httpGet: {path: /healthz, port: metrics}
+    httpGet: {path: {{ $serve.path }}, port: {{ $serve.name }}}
     {{- toYaml .root.Values.probes.readiness | nindent 4 }}
   livenessProbe:
-    httpGet: {path: /healthz, port: metrics}
+    httpGet: {path: {{ $serve.path }}, port: {{ $serve.name }}}
     {{- toYaml .root.Values.probes.liveness | nindent 4 }}
   {{- end }}
   resources:

@@ -1,0 +1,125 @@
+"""The producer keeps each shard's polls in order on every partition, whatever the broker does
+(issue 24): a chunk whose delivery fails holds every newer poll back until it is in, and a
+broker that goes away only delays deliveries. Real broker, real librdkafka producer."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
+
+from devstack.kafka import KafkaBroker
+from producers.emitter import EmitReport, Emitter, Message
+from producers.sharding import Shard
+from pulse import topics
+from pulse.kafka import client_config
+from pulse.settings import Settings
+from tests.test_outages import own_broker  # noqa: F401 (fixture)
+
+T0 = 1_767_225_600_000
+
+
+def read_all(settings: Settings, topic: str) -> list[tuple[int, bytes, int]]:
+    """(offset, value, timestamp) of every message of the topic's single partition."""
+    consumer = Consumer(client_config(settings, **{"group.id": f"read-{time.monotonic_ns()}"}))
+    try:
+        _, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+        consumer.assign([TopicPartition(topic, 0, 0)])
+        out = []
+        deadline = time.monotonic() + 30
+        while len(out) < high and time.monotonic() < deadline:
+            msg = consumer.poll(1)
+            if msg is not None and not msg.error():
+                out.append((msg.offset(), msg.value(), msg.timestamp()[1]))
+        return out
+    finally:
+        consumer.close()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} within {timeout}s"
+        time.sleep(0.2)
+
+
+def one_partition_topic(settings: Settings, config: dict[str, str]) -> str:
+    topic = settings.topic(topics.STREAMS)
+    admin = AdminClient(client_config(settings))
+    admin.create_topics([NewTopic(topic, 1, 1, config=config)])[topic].result(30)
+    return topic
+
+
+def test_a_failed_chunk_holds_newer_polls_back_until_it_is_delivered(make_settings: Callable[..., Settings]) -> None:
+    """The broker refuses one chunk of poll 1 (larger than the topic allows: a permanent error).
+    The emitter must not give it up and go on with poll 2: it reports the failure on its health
+    check, keeps poll 2 back, and once the topic accepts the chunk, delivers it, then poll 2."""
+    settings = make_settings()
+    topic = one_partition_topic(settings, {"max.message.bytes": "4096"})
+    emitter = Emitter(settings, Shard.parse("0/1"))
+    small, big = Message(b"0", b"poll-1 small", 1), Message(b"0", os.urandom(20_000), 1)  # lz4 cannot shrink it
+    reports: list[EmitReport] = []
+
+    def two_polls() -> None:
+        reports.append(emitter.settle(emitter.send([small, big], T0)))
+        reports.append(emitter.settle(emitter.send([Message(b"0", b"poll-2", 1)], T0 + 60_000)))
+
+    sender = threading.Thread(target=two_polls, daemon=True)
+    sender.start()
+    try:
+        wait_until(lambda: not emitter.health()[0], 30, "the failure on the emitter's health check")
+        assert "held back" in emitter.health()[1]
+        time.sleep(3)  # several retry rounds: poll 2 must still not be in the topic
+        assert b"poll-2" not in [v for _, v, _ in read_all(settings, topic)]
+        admin = AdminClient(client_config(settings))
+        resource = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[
+            ConfigEntry("max.message.bytes", "1048576", incremental_operation=AlterConfigOpType.SET)])
+        admin.incremental_alter_configs([resource])[resource].result(30)
+        sender.join(90)
+        assert not sender.is_alive(), "the emitter did not deliver after the topic accepted the chunk"
+    finally:
+        emitter.stop.set()
+        sender.join(10)
+    delivered = read_all(settings, topic)
+    assert [v for _, v, _ in delivered] == [b"poll-1 small", big.value, b"poll-2"]
+    assert [t for _, _, t in delivered] == [T0, T0, T0 + 60_000]
+    assert [r.failed_chunks for r in reports] == [0, 0]
+    assert emitter.health()[0]
+
+
+def test_a_broker_outage_delays_deliveries_and_keeps_their_order(make_settings: Callable[..., Settings],
+                                                                  own_broker: KafkaBroker, tmp_path: Path) -> None:
+    """Chunks produced while the broker is down wait in the producer's queue (never timed out
+    and sent again behind newer ones); once it is back they arrive once each, in order."""
+    settings = make_settings(kafka_bootstrap=own_broker.bootstrap)
+    topic = one_partition_topic(settings, {})
+    emitter = Emitter(settings, Shard.parse("0/1"), report_after=2.0)
+    emitter.settle(emitter.send([Message(b"0", b"poll-0", 1)], T0 - 60_000))
+    own_broker.stop()
+    reports: list[EmitReport] = []
+
+    def polls() -> None:
+        for k in range(1, 4):
+            batch = [Message(b"0", b"poll-%d part-%d" % (k, i), 1) for i in range(50)]
+            reports.append(emitter.settle(emitter.send(batch, T0 + k * 60_000)))
+
+    sender = threading.Thread(target=polls, daemon=True)
+    sender.start()
+    try:
+        wait_until(lambda: not emitter.health()[0], 30, "the wait on the emitter's health check")
+        assert "waiting" in emitter.health()[1]
+        time.sleep(5)
+        own_broker.start(timeout=120)
+        sender.join(120)
+        assert not sender.is_alive(), "deliveries did not resume after the broker came back"
+    finally:
+        emitter.stop.set()
+        sender.join(10)
+    values = [v for _, v, _ in read_all(settings, topic)]
+    assert values == [b"poll-0"] + [b"poll-%d part-%d" % (k, i) for k in range(1, 4) for i in range(50)]
+    assert [r.failed_chunks for r in reports] == [0, 0, 0]

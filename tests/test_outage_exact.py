@@ -1,0 +1,230 @@
+"""Exact through a broker outage (issue 24): the broker stops mid-stream and comes back, and
+every row of every warehouse table still equals the independent DuckDB computation over what
+the source produced, values included, and `twitch.streams` holds each producer shard's polls in
+order along the offsets of every partition.
+
+Two sources, each with the processor and both warehouse sinks running as their own processes:
+- `replay`: a recording replayed at x60 (a poll a second), as a user backfills;
+- `live`: the poller against the Helix simulator on a x60 clock (`record --produce`, so the
+  file says exactly what each delivered poll saw).
+
+The reference is computed from the source (the recording, de-duplicated per poll as DESIGN §3
+says), never from what reached Kafka: reordered input would otherwise be "expected" too.
+FAULT_BROKER_OUTAGE_SECONDS sets the outage (default 120 s, the length that broke main).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import orjson
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from devstack.kafka import KafkaBroker
+from devstack.service import port_open
+from devstack.warehouse import WarehouseServer
+from pulse import topics
+from pulse.events import decode_chunk, format_ts
+from pulse.kafka import client_config, ensure_topics
+from pulse.settings import Settings
+from sinks.snowflake import connect
+from tests import reference
+from tests.helix_support import free_port, read_topic
+from tests.pipeline import start_worker, stop_worker
+from tests.test_end_to_end import TABLES, table_rows
+from tests.test_outages import HEALTH_DEADLINE, health, own_broker  # noqa: F401 (fixture)
+from tests.test_processor import assert_rows_equal
+
+OUTAGE = float(os.environ.get("FAULT_BROKER_OUTAGE_SECONDS", 120))
+POLLS = 40          # four 10-minute windows
+CHANNELS = 300
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, on the window grid
+SINK_ENV = {"SINK_BATCH_ROWS": "2000", "SINK_COMMIT_INTERVAL_SECONDS": "0.5", "SINK_RETRY_SECONDS": "1",
+            "SINK_SESSION_TIMEOUT_MS": "6000"}
+
+
+def write_recording(path: Path) -> None:
+    """CHANNELS streams over POLLS polls, as Helix returns them: viewers move, some streams end
+    and restart, some change game, and each poll repeats a few objects (page drift)."""
+    with gzip.open(path, "wb") as out:
+        for k in range(POLLS):
+            data = []
+            for i in range(CHANNELS):
+                if (i + k) % 23 == 0:
+                    continue  # offline this poll
+                generation = (k + i) // 17  # a new broadcast every 17 polls or so
+                game = i % 7 if (k // 5 + i) % 4 else (i + 1) % 7  # some channels switch game now and then
+                data.append({
+                    "id": f"{i}-{generation}", "user_id": str(1000 + i), "user_login": f"chan{i}",
+                    "user_name": f"Chan{i}", "game_id": str(game), "game_name": f"Game {game}", "type": "live",
+                    "title": f"title {k}",
+                    "viewer_count": (i * 37 + k * 11) % 900 + (5000 if i == 3 else 0),
+                    "started_at": format_ts(T0 + ((k + i) // 17 * 17 - i) * 60_000 - 90_000),
+                    "language": ("en", "de", "ja", "")[i % 4], "tags": ["x"], "tag_ids": [],
+                    "is_mature": i % 5 == 0, "thumbnail_url": "",
+                })
+            data += data[: 1 + k % 3]  # drifted pages: the first occurrence is kept
+            out.write(orjson.dumps({"captured_at": format_ts(T0 + k * 60_000), "data": data}) + b"\n")
+
+
+def source_events(path: Path) -> list[dict[str, Any]]:
+    """The recording as v1 events in poll order, each stream id once per poll (first kept):
+    DESIGN §3's rules, written out here independently of the producer's code."""
+    events: list[dict[str, Any]] = []
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as lines:
+        for line in lines:
+            poll = orjson.loads(line)
+            seen: set[str] = set()
+            for s in poll["data"]:
+                if s["id"] in seen:
+                    continue
+                seen.add(s["id"])
+                events.append({"stream_id": s["id"], "user_id": s["user_id"], "user_login": s["user_login"],
+                               "user_name": s["user_name"], "game_id": s["game_id"] or "",
+                               "game_name": s["game_name"] or "", "viewer_count": s["viewer_count"],
+                               "started_at": s["started_at"], "captured_at": poll["captured_at"],
+                               "language": s.get("language") or "", "title": s.get("title") or "",
+                               "is_mature": bool(s.get("is_mature"))})
+    return events
+
+
+def input_in_order(settings: Settings) -> list[str]:
+    """Where `twitch.streams` goes back in time: per partition and producer shard, a chunk
+    whose poll is older than one before it in offset order. Empty when the input is in order."""
+    topic = settings.topic(topics.STREAMS)
+    consumer = Consumer(client_config(settings, **{"group.id": f"order-{time.monotonic_ns()}",
+                                                   "enable.auto.commit": False}))
+    problems: list[str] = []
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics[topic]
+        for partition in meta.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            consumer.assign([TopicPartition(topic, partition, low)])
+            newest: dict[str, int] = {}
+            offset = low
+            while offset < high - 1:
+                msg = consumer.poll(5)
+                assert msg is not None, f"partition {partition}: nothing read at {offset} of {high}"
+                if msg.error():
+                    continue
+                offset = msg.offset()
+                chunk = decode_chunk(msg.value())
+                if chunk.captured_at_ms < newest.get(chunk.producer, chunk.captured_at_ms):
+                    problems.append(f"partition {partition} offset {offset}: {chunk.producer} poll "
+                                    f"{chunk.captured_at} after {format_ts(newest[chunk.producer])}")
+                newest[chunk.producer] = max(newest.get(chunk.producer, 0), chunk.captured_at_ms)
+    finally:
+        consumer.close()
+    return problems
+
+
+def warehouse_rows(settings: Settings) -> tuple[int, dict[str, dict]]:
+    conn = connect(settings)
+    try:
+        cur = conn.cursor()
+        cur.execute("SELECT COUNT(*) FROM STREAM_LOGS")
+        raw = int(cur.fetchone()[0])
+        return raw, {name: table_rows(cur, table, key) for name, (table, key) in TABLES.items()}
+    finally:
+        conn.close()
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str, alive: Callable[[], None]) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        alive()
+        try:
+            result = condition()
+        except Exception as exc:  # tables appear once the sinks have bootstrapped
+            if "does not exist" not in str(exc):
+                raise
+            result = None
+        if result:
+            return result
+        assert time.monotonic() < deadline, f"{what} within {timeout:.0f}s"
+        time.sleep(1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", ["replay", "live"])
+def test_a_broker_outage_leaves_every_value_exact_and_the_input_in_order(
+        source: str, make_settings: Callable[..., Settings], warehouse_server: WarehouseServer,
+        own_broker: KafkaBroker, tmp_path: Path) -> None:
+    settings = make_settings(kafka_bootstrap=own_broker.bootstrap, window_seconds=600, poll_interval_seconds=60,
+                             topic_partitions=2, chunk_keys=16, chunk_streams=40, top_n=5)
+    ensure_topics(settings, [settings.topic(name) for name in topics.ALL])
+    recording = tmp_path / "polls.jsonl.gz"
+    procs: dict[str, Any] = {}
+    source_port = free_port()
+    env = {"METRICS_PORT": str(source_port)}
+    if source == "replay":
+        write_recording(recording)
+        source_cmd = ["replay", str(recording), "--speed", "60"]
+    else:
+        sim_port = free_port()
+        procs["simulator"] = start_worker(["simulate", "--port", str(sim_port), "--channels", str(CHANNELS),
+                                           "--speed", "60", "--drift", "0.3"], settings, tmp_path / "simulator.log")
+        env.update(CLOCK_SPEED="60", TWITCH_CLIENT_ID="demo", TWITCH_CLIENT_SECRET="demo-secret",
+                   TWITCH_API_URL=f"http://127.0.0.1:{sim_port}/helix",
+                   TWITCH_AUTH_URL=f"http://127.0.0.1:{sim_port}/oauth2")
+        source_cmd = ["record", str(recording), "--produce", "--polls", str(POLLS)]
+    procs["processor"] = start_worker(["processor"], settings, tmp_path / "processor.log", PROCESSOR_INSTANCE_ID="0")
+    procs["sink-raw"] = start_worker(["sink", "raw"], settings, tmp_path / "sink-raw.log", **SINK_ENV)
+    procs["sink-windows"] = start_worker(["sink", "windows"], settings, tmp_path / "sink-windows.log", **SINK_ENV)
+    if source == "live":
+        wait_for(lambda: port_open("127.0.0.1", sim_port), 30, "the simulator to listen", lambda: None)
+    procs["source"] = start_worker(source_cmd, settings, tmp_path / "source.log", **env)
+
+    def alive() -> None:
+        for name, proc in procs.items():
+            if proc.poll() is not None and not (name == "source" and proc.returncode == 0):
+                log = (tmp_path / f"{name}.log").read_text()[-3000:]
+                pytest.fail(f"{name} exited with {proc.returncode} during the test:\n{log}")
+
+    try:
+        # the outage starts mid-stream, a window and a bit into the source, chunks in flight
+        read_topic(settings, settings.topic(topics.STREAMS), lambda m: (alive(), len(m.polls()) >= 12)[1],
+                   timeout=180)
+        own_broker.stop()
+        wait_for(lambda: health(source_port)[0] == 503, HEALTH_DEADLINE, "the source's /healthz 503", alive)
+        outage_end = time.monotonic() + OUTAGE
+        while time.monotonic() < outage_end:
+            alive()
+            time.sleep(1)
+        own_broker.start(timeout=120)
+        wait_for(lambda: procs["source"].poll() == 0, 300, "the source to finish", alive)
+
+        events = source_events(recording)
+        assert len({e["captured_at"] for e in events}) == POLLS
+        expected = reference.compute(events, 600, 60, settings.top_n)
+
+        def complete() -> bool:
+            raw, got = warehouse_rows(settings)
+            return raw == len(events) and all(len(got[n]) >= len(expected[n]) for n in TABLES)
+
+        wait_for(complete, 300, "every row in the warehouse", alive)
+        raw, got = warehouse_rows(settings)
+        assert raw == len(events)
+        for name in TABLES:
+            fields = set(next(iter(expected[name].values())))
+            trimmed = {k: {f: v for f, v in row.items() if f in fields} for k, row in got[name].items()}
+            assert_rows_equal(expected[name], trimmed, name)
+        assert input_in_order(settings) == []
+    finally:
+        for name, proc in procs.items():
+            if proc.poll() is None:
+                assert stop_worker(proc) == 0 or name == "simulator", (tmp_path / f"{name}.log").read_text()[-3000:]
+        try:
+            conn = connect(settings, with_schema=False)
+            conn.cursor().execute(f"DROP SCHEMA IF EXISTS {settings.snowflake_database}.{settings.snowflake_schema} CASCADE")
+            conn.close()
+        except Exception:
+            pass
+    for name in ("processor", "sink-raw", "sink-windows", "source"):
+        assert "Traceback" not in (tmp_path / f"{name}.log").read_text(), name
