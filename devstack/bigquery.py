@@ -10,9 +10,10 @@ HTTP (see `sinks.bigquery.connection`).
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
-from .service import Service, ServiceError
+from .service import Service, ServiceError, port_open
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCHER = Path(__file__).resolve().with_name("bqemulator_server.py")
@@ -43,8 +44,14 @@ class BigQueryServer:
                 "--grpc-host", self.host, "--grpc-port", str(self.grpc_port), "--data-dir", str(self.data_dir)]
         return self.service.start(argv, timeout=timeout)
 
-    def stop(self) -> bool:
-        return self.service.stop(timeout=15)
+    def stop(self, timeout: float = 15.0) -> bool:
+        """Stop it and wait until its port is free again (its process group may outlive the
+        leader for a moment), so a `start` right after finds the port its own."""
+        stopped = self.service.stop(timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while port_open(self.host, self.port) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return stopped
 
     def status(self) -> str:
         return self.service.status()
