@@ -21,6 +21,7 @@ $(STAMP): pyproject.toml setup.py $(HOT)
 	$(BIN)/python -m pip install -q --upgrade pip
 	rm -f pulse/*.so processors/*.so *__mypyc.*.so  # no old build outlives its module's place in setup.py
 	$(BIN)/python -m pip install -q -e ".[dev]"
+	@$(BIN)/python -c "import processors.chunk_stage as m; print('hot path:', 'compiled by mypyc' if m.__file__.endswith('.so') else 'INTERPRETED: the mypyc build failed (pip install -v . shows why)')"
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)

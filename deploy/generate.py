@@ -143,11 +143,13 @@ SERVICES = tuple(app for app in APPS if app.kind == "Service" and app.worker)
 STREAM_PARTITIONS = 6
 WEEK = 7 * 24 * 60
 TOPICS = {
-    topics.STREAMS: (STREAM_PARTITIONS, WEEK, "one event per live stream per poll, plus ticks"),
-    topics.STREAMS_DLQ: (2, 4 * WEEK, "records that failed schema v1, reason in a header"),
+    topics.STREAMS: (STREAM_PARTITIONS, WEEK, "snapshot chunks: what each poll saw, cut per chunk key"),
+    topics.STREAMS_DLQ: (2, 4 * WEEK, "messages and stream objects that fail schema v2, reason in a header"),
     topics.WINDOWS_GAMES: (STREAM_PARTITIONS, WEEK, "per game per window"),
     topics.WINDOWS_CHANNELS: (STREAM_PARTITIONS, WEEK, "per channel per window, with global rank"),
     topics.WINDOWS_TOP_CHANNELS: (STREAM_PARTITIONS, WEEK, "per game per window: top N channels"),
+    topics.WINDOWS_STREAMS: (STREAM_PARTITIONS, WEEK, "per broadcast per window"),
+    topics.WINDOWS_LANGUAGES: (STREAM_PARTITIONS, WEEK, "per language per window, with rank"),
     topics.ALERTS: (2, 4 * WEEK, "viewership spikes"),
     PARTIALS: (STREAM_PARTITIONS, WEEK, "processor internal: per-channel partial rows keyed by window"),
     GAME_POLLS: (STREAM_PARTITIONS, WEEK, "processor internal: per-game poll totals"),

@@ -121,6 +121,8 @@ class Settings(BaseSettings):
     topic_windows_games: str = Field("", validation_alias=_env("TOPIC_WINDOWS_GAMES"))
     topic_windows_channels: str = Field("", validation_alias=_env("TOPIC_WINDOWS_CHANNELS"))
     topic_windows_top_channels: str = Field("", validation_alias=_env("TOPIC_WINDOWS_TOP_CHANNELS"))
+    topic_windows_streams: str = Field("", validation_alias=_env("TOPIC_WINDOWS_STREAMS"))
+    topic_windows_languages: str = Field("", validation_alias=_env("TOPIC_WINDOWS_LANGUAGES"))
     topic_alerts: str = Field("", validation_alias=_env("TOPIC_ALERTS"))
     topic_processor_partials: str = Field("", validation_alias=_env("TOPIC_PROCESSOR_PARTIALS"))
     topic_processor_game_polls: str = Field("", validation_alias=_env("TOPIC_PROCESSOR_GAME_POLLS"))

@@ -82,7 +82,7 @@ def test_error_classes_follow_bigquerys_reasons() -> None:
     assert lost_session(api.Unauthorized("401")) and not lost_session(api.BadRequest("400"))
 
 
-_TYPES = {"timestamp": "TIMESTAMP", "string": "STRING", "float": "FLOAT64", "int": "INT64"}
+_TYPES = {"timestamp": "TIMESTAMP", "string": "STRING", "float": "FLOAT64", "int": "INT64", "bool": "BOOL"}
 
 
 def _tables(sql: str) -> dict[str, dict[str, str]]:
@@ -99,7 +99,7 @@ def test_every_table_the_sinks_write_has_its_columns_in_the_ddl() -> None:
             tables.update(_tables(statement + "\n"))
     for spec in BY_TOPIC.values():
         assert spec.table in tables, f"{spec.table} has no CREATE TABLE in sinks/bigquery/sql"
-        want = {name.upper(): _TYPES[kind] for name, kind in spec.columns}
+        want = {column.name: _TYPES[column.kind.value] for column in spec.columns}
         want.update(KAFKA_PARTITION="INT64", KAFKA_OFFSET="INT64", INGESTED_AT="TIMESTAMP")
         assert tables[spec.table] == want, spec.table
     assert {"STREAM_LOGS", "SINK_OFFSETS"} <= set(tables)

@@ -84,7 +84,8 @@ def test_staging_view_and_prune(wh_settings: Settings) -> None:
 
 def test_rollup_views_add_watch_hours_and_take_peak_max(wh_settings: Settings) -> None:
     from sinks.snowflake.load import merge_values
-    from sinks.tables import CHANNEL_WINDOWS, GAME_WINDOWS, utc_text
+    from sinks.tables import CHANNEL_WINDOWS, GAME_WINDOWS
+    from tests.sink_support import spec_row
 
     conn = connect(wh_settings)
     bootstrap(conn)
@@ -93,16 +94,15 @@ def test_rollup_views_add_watch_hours_and_take_peak_max(wh_settings: Settings) -
     for w in range(6):  # one hour of 10-minute windows, then the next hour
         g = game_window(w, 1)
         g["watch_hours"], g["peak_viewers"] = 1.0 + w, 100 * (w + 1)
-        rows.append([utc_text(g[f]) if k == "timestamp" else g[f] for f, k in GAME_WINDOWS.columns] + [0, w])
-    g = game_window(6, 1)
-    rows.append([utc_text(g[f]) if k == "timestamp" else g[f] for f, k in GAME_WINDOWS.columns] + [0, 6])
+        rows.append(spec_row(GAME_WINDOWS, g) + [0, w])
+    rows.append(spec_row(GAME_WINDOWS, game_window(6, 1)) + [0, 6])
     merge_values(cur, GAME_WINDOWS, rows)
     from tests.sink_support import channel_window
 
     ch = []
     for w, u in ((0, 1), (1, 1), (2, 2)):
         c = channel_window(w, u)
-        ch.append([utc_text(c[f]) if k == "timestamp" else c[f] for f, k in CHANNEL_WINDOWS.columns] + [0, len(ch)])
+        ch.append(spec_row(CHANNEL_WINDOWS, c) + [0, len(ch)])
     merge_values(cur, CHANNEL_WINDOWS, ch)
     cur.execute("SELECT PERIOD_START, WATCH_HOURS, PEAK_VIEWERS, WINDOWS, DISTINCT_CHANNELS FROM GAME_HOURLY "
                 "ORDER BY PERIOD_START")

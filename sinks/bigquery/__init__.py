@@ -2,8 +2,8 @@
 connection and credentials, literal escaping for scripts, staging and the exactly-once write,
 error classification by BigQuery's error reasons, the versioned DDL in `sql/`).
 
-`BigQuery` has the methods of the warehouse contract (`sinks.warehouse`), so it stands where
-a protocol of those names is expected; `BIGQUERY` is the same as the record the sinks use today.
+`BigQuery` implements `sinks.warehouse.Warehouse`; `sinks.choice` hands out `BIGQUERY` when
+WAREHOUSE=bigquery.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from typing import Any, Sequence
 from pulse.settings import Settings
 
 from ..tables import TableSpec
-from ..warehouse import RawRow, Warehouse
+from ..warehouse import RawRow, TableRow
 from . import connection, errors, load, schema
 
 
 class BigQuery:
-    """The warehouse contract on BigQuery (README "Adding a warehouse")."""
+    """`sinks.warehouse.Warehouse` on BigQuery (and the local bqemulator)."""
 
     name = "bigquery"
 
@@ -48,15 +48,10 @@ class BigQuery:
                   method: str, workdir: str) -> int:
         return load.write_raw(cur, sink, topic, partition, rows, last, method, workdir)
 
-    def merge(self, cur: Any, spec: TableSpec, rows: Sequence[Sequence[Any]], method: str, workdir: str) -> int:
+    def merge(self, cur: Any, spec: TableSpec, rows: Sequence[TableRow], method: str, workdir: str) -> int:
         return load.merge(cur, spec, rows, method, workdir)
 
 
-_IMPL = BigQuery()
-BIGQUERY = Warehouse(
-    name=_IMPL.name, connect=_IMPL.connect, bootstrap=_IMPL.bootstrap, current_version=_IMPL.current_version,
-    prune=_IMPL.prune, is_transient=_IMPL.is_transient, lost_session=_IMPL.lost_session, rollback=_IMPL.rollback,
-    write_raw=_IMPL.write_raw, merge=_IMPL.merge,
-)
+BIGQUERY = BigQuery()
 
 __all__ = ["BIGQUERY", "BigQuery"]

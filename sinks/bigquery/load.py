@@ -33,7 +33,7 @@ from google.cloud import bigquery
 
 from .. import metrics, upsert
 from ..errors import first_line
-from ..tables import STREAM_LOGS, TableSpec
+from ..tables import STREAM_LOGS, Kind, TableSpec
 from . import literals
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 STAGE_PREFIX = "_PULSE_STAGE_"
 STAGE_LIFETIME = timedelta(days=1)
 # the tables' column kinds (sinks.tables) as BigQuery types
-SQL_TYPES = {"timestamp": "TIMESTAMP", "string": "STRING", "float": "FLOAT64", "int": "INT64"}
+SQL_TYPES = {Kind.TIMESTAMP: "TIMESTAMP", Kind.STRING: "STRING", Kind.FLOAT: "FLOAT64", Kind.INT: "INT64",
+             Kind.BOOL: "BOOL"}
 RAW_STAGE_SCHEMA = (
     bigquery.SchemaField("R", "JSON"), bigquery.SchemaField("C", "TIMESTAMP"),
     bigquery.SchemaField("O", "INT64"), bigquery.SchemaField("I", "INT64"),
@@ -50,7 +51,7 @@ RAW_STAGE_SCHEMA = (
 
 def stage_schema(spec: TableSpec) -> list[bigquery.SchemaField]:
     """A MERGE source's staging columns: the spec's, then KAFKA_PARTITION and KAFKA_OFFSET."""
-    fields = [bigquery.SchemaField(name.upper(), SQL_TYPES[kind]) for name, kind in spec.columns]
+    fields = [bigquery.SchemaField(column.name, SQL_TYPES[column.kind]) for column in spec.columns]
     return fields + [bigquery.SchemaField("KAFKA_PARTITION", "INT64"), bigquery.SchemaField("KAFKA_OFFSET", "INT64")]
 
 
