@@ -55,6 +55,7 @@ def test_transpiled_sql_keeps_binds_and_utc_timestamps() -> None:
 
 def test_status_on_bigquery(bq_settings: Settings) -> None:
     from sinks.bigquery import BIGQUERY
+    from sinks.bigquery.schema import migrations
 
     conn = BIGQUERY.connect(bq_settings)
     BIGQUERY.bootstrap(conn)
@@ -64,7 +65,7 @@ def test_status_on_bigquery(bq_settings: Settings) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     warehouse = _lines(result.stdout, "warehouse")[0]
     assert " ok " in warehouse and f"BigQuery twitch-pulse-local.{bq_settings.bigquery_dataset}" in warehouse
-    assert "(local bqemulator): schema version 2" in warehouse
+    assert f"(local bqemulator): schema version {max(m.version for m in migrations())}" in warehouse
     windows = {line.split()[2].rstrip(":"): line for line in _lines(result.stdout, "window")}
     assert "newest window 2026-01-01T00:20:00Z .. 2026-01-01T00:30:00Z (12 rows)" in windows["GAME_WINDOWS"]
     assert "no rows yet" in windows["CHANNEL_WINDOWS"]
