@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import orjson
+
 from pulse.settings import Settings
 from sinks.dialect import sql
 from tests.sink_support import game_window, query
@@ -27,7 +29,7 @@ def _seed(settings: Settings) -> None:
     sink = MergeSink(settings, chosen(settings), [topics.WINDOWS_GAMES])
     batch = SinkBatch(settings.topic(topics.WINDOWS_GAMES), 0)
     for offset, (window, game) in enumerate((w, g) for w in range(3) for g in range(1, 5)):
-        batch.append(value=game_window(window, game), key=b"k", timestamp=0, headers=[], offset=offset)
+        batch.append(value=orjson.dumps(game_window(window, game)), key=b"k", timestamp=0, headers=[], offset=offset)
     sink.write(batch)
     sink.close()
 

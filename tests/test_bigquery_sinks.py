@@ -6,6 +6,7 @@ script's literals, a missing table ends the worker with one line, bootstrap and 
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -14,12 +15,13 @@ import pytest
 from quixstreams.sinks import SinkBatch
 
 from pulse import events, outputs, topics
+from pulse.schema import Chunk
 from pulse.settings import Settings
 from tests.sink_support import (BASE_MS, Worker, assert_raw_exact, chunked, committed_all, count, game_window,
                                 produce, query, stream, streams_chunked, wait_for)
 from tests.sqlguard import sql_guard  # noqa: F401  (fixture)
 from tests.test_sink_raw import crash_after_commit_then_finish
-from tests.test_sink_windows import _produce_windows
+from tests.test_sink_windows import _produce_windows, key
 
 pytestmark = pytest.mark.usefixtures("sql_guard")
 
@@ -56,7 +58,8 @@ def test_raw_crash_between_warehouse_and_kafka_commit(bq_settings: Settings, tmp
 def test_raw_invalid_records_skipped_rest_of_chunk_lands(bq_settings: Settings, tmp_path: Path) -> None:
     good = streams_chunked(0, 20)
     mixed_streams = [stream(100), {**stream(101), "viewer_count": 1e40}, stream(102), "not an object", stream(103)]
-    mixed = events.Chunk(BASE_MS + 60_000, "test@1", "test", 1, 0, 8, 0, 1, streams=mixed_streams)
+    mixed = Chunk(captured_at=events.format_ts(BASE_MS + 60_000), poll_id="test@1", producer="test", shards=1, key=0,
+                  keys=8, part=0, parts=1, streams=mixed_streams)
     tail = chunked({2: [stream(300)]}, final=True)
     records = good.records[:5] + [("0", events.encode_chunk(mixed)), ("u-bad", b"not json")] + good.records[5:] \
         + tail.records
@@ -114,7 +117,7 @@ def test_windows_exactly_once_after_crash(bq_settings: Settings, tmp_path: Path)
         wait_for(lambda: committed_all(bq_settings, "sink-windows", list(topics.WINDOW_TOPICS)), 120,
                  "every window offset committed")
         assert worker.stop() == 0, worker.log()
-    latest = {outputs.game_window_key(g): g for g in first["GAME_WINDOWS"] + newer["GAME_WINDOWS"]}
+    latest = {key(outputs.GameWindow, g): g for g in first["GAME_WINDOWS"] + newer["GAME_WINDOWS"]}
     rows = query(bq_settings, f"SELECT {', '.join(f.upper() for f in GAME_FIELDS)} FROM GAME_WINDOWS")
     got = sorted(tuple(_ts(v) if hasattr(v, "strftime") else v for v in r) for r in rows)
     assert got == sorted(tuple(g[f] for f in GAME_FIELDS) for g in latest.values())
@@ -134,11 +137,11 @@ def test_replay_of_old_record_never_regresses_a_row(bq_settings: Settings) -> No
     topic = bq_settings.topic(topics.WINDOWS_GAMES)
     for offset, record in ((10, game_window(0, 1, 0)), (11, game_window(0, 1, 5)), (10, game_window(0, 1, 0))):
         batch = SinkBatch(topic, 0)
-        batch.append(value=record, key=b"k", timestamp=0, headers=[], offset=offset)
+        batch.append(value=orjson.dumps(record), key=b"k", timestamp=0, headers=[], offset=offset)
         sink.write(batch)
     batch = SinkBatch(topic, 0)  # the same key twice in one batch: the later offset wins
     for offset, record in ((12, game_window(0, 1, 7)), (13, game_window(0, 1, 8))):
-        batch.append(value=record, key=b"k", timestamp=0, headers=[], offset=offset)
+        batch.append(value=orjson.dumps(record), key=b"k", timestamp=0, headers=[], offset=offset)
     sink.write(batch)
     sink.close()
     assert query(bq_settings, "SELECT WATCH_HOURS, KAFKA_OFFSET FROM GAME_WINDOWS") == [
@@ -175,8 +178,9 @@ def test_bootstrap_and_prune_commands(bq_settings: Settings, tmp_path: Path) -> 
         batch.append(value=value, key=b"k", timestamp=0, headers=[], offset=offset)
         sink.write(batch)
     sink.close()
-    recent = events.Chunk(int(__import__("time").time() * 1000) // 60_000 * 60_000, "now", "test", 1, 0, 1, 0, 1,
-                          streams=[stream(500)])
+    now_ms = int(time.time() * 1000) // 60_000 * 60_000
+    recent = Chunk(captured_at=events.format_ts(now_ms), poll_id="now", producer="test", shards=1, key=0, keys=1,
+                   part=0, parts=1, streams=[stream(500)])
     batch = SinkBatch(bq_settings.topic(topics.STREAMS), 0)
     batch.append(value=events.encode_chunk(recent), key=b"k", timestamp=0, headers=[], offset=100)
     sink = RawSink(bq_settings, BIGQUERY, sink_name="prune-test")
@@ -187,4 +191,3 @@ def test_bootstrap_and_prune_commands(bq_settings: Settings, tmp_path: Path) -> 
     assert "pruned 20 STREAM_LOGS rows" in worker.log(), worker.log()
     assert query(bq_settings, "SELECT JSON_VALUE(RAW_DATA, '$.stream_id') FROM STREAM_LOGS") == [("s500",)]
     assert query(bq_settings, "SELECT KAFKA_OFFSET FROM SINK_OFFSETS") == [(100,)]
-    assert orjson.loads(orjson.dumps(version))  # the version is a plain number
