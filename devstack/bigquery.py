@@ -13,6 +13,8 @@ import os
 import time
 from pathlib import Path
 
+import psutil
+
 from .service import Service, ServiceError, port_open
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,13 +47,39 @@ class BigQueryServer:
         return self.service.start(argv, timeout=timeout)
 
     def stop(self, timeout: float = 15.0) -> bool:
-        """Stop it and wait until its port is free again (its process group may outlive the
-        leader for a moment), so a `start` right after finds the port its own."""
+        """Stop it and wait until its port is free again, so a `start` right after finds the
+        port its own. Should the pid file not lead to it (seen here: the service's identity
+        check lost track of a live emulator, which then outlived its tests), the emulator of
+        this data directory is found by its command line and stopped all the same."""
         stopped = self.service.stop(timeout=timeout)
+        for proc in self._own_processes():
+            stopped = True
+            _terminate(proc, timeout)
         deadline = time.monotonic() + timeout
         while port_open(self.host, self.port) and time.monotonic() < deadline:
             time.sleep(0.1)
         return stopped
+
+    def _own_processes(self) -> list[psutil.Process]:
+        """Live emulator processes started on this data directory (no other can have it)."""
+        wanted = [str(LAUNCHER), "--data-dir", str(self.data_dir)]
+        found = []
+        for proc in psutil.process_iter(["cmdline"]):
+            argv = proc.info["cmdline"] or []
+            if all(part in argv for part in wanted) and argv[argv.index("--data-dir") + 1] == str(self.data_dir):
+                found.append(proc)
+        return found
+
+
+def _terminate(proc: psutil.Process, timeout: float) -> None:
+    """SIGTERM, then SIGKILL after `timeout`."""
+    try:
+        proc.terminate()
+        proc.wait(timeout)
+    except psutil.TimeoutExpired:
+        proc.kill()
+    except psutil.NoSuchProcess:
+        pass
 
     def status(self) -> str:
         return self.service.status()

@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Callable, Iterator
 
+import psutil
 import pytest
 
 from devstack.bigquery import BigQueryServer
@@ -106,3 +107,13 @@ def test_sink_rides_out_an_emulator_outage(settings_on: Callable[[BigQueryServer
     assert len(ids) == len(set(ids))
     assert sorted(ids) == sorted(v["alert_id"] for _, v in records)
     assert "Traceback" not in worker.log()
+
+
+def test_stop_finds_an_emulator_its_pid_file_lost_track_of(own_bigquery: BigQueryServer) -> None:
+    """`stack stop` and the fixtures stop the emulator of their data directory even when the pid
+    file no longer leads to it (it happened: an emulator outlived its test, serving on)."""
+    pid = own_bigquery.service.pid()
+    own_bigquery.service.pid_file.unlink()
+    assert own_bigquery.stop()
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert not port_open(own_bigquery.host, own_bigquery.port)
