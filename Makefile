@@ -8,7 +8,13 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 DBT_VENV  := .venv-dbt
 DBT_STAMP := $(DBT_VENV)/.installed-$(shell cksum dbt/requirements.txt | cut -d' ' -f1)
 
-.PHONY: install browser run test bench stop clean
+.PHONY: install bqemulator browser run test bench stop clean
+
+# WAREHOUSE=bigquery runs the pipeline into bqemulator, the local BigQuery stand-in
+WAREHOUSE ?= snowflake
+# bqemulator lives in a virtualenv of its own: it pins sqlglot below the version fakesnow pins
+BQ_VENV  := .venv-bq
+BQ_STAMP := $(BQ_VENV)/.installed-$(shell cksum devstack/bqemulator-requirements.txt | cut -d' ' -f1)
 
 # setup.py compiles the processor's hot path next to its sources (mypyc): an edit there rebuilds.
 HOT    := $(wildcard pulse/*.py processors/*.py)
@@ -30,10 +36,18 @@ $(DBT_STAMP): dbt/requirements.txt
 install: $(STAMP) $(DBT_STAMP)
 	$(BIN)/twitch-pulse stack fetch
 
-run: install
-	$(BIN)/twitch-pulse run
+$(BQ_STAMP): devstack/bqemulator-requirements.txt
+	test -x $(BQ_VENV)/bin/python || $(PYTHON) -m venv $(BQ_VENV)
+	$(BQ_VENV)/bin/python -m pip install -q --upgrade pip
+	$(BQ_VENV)/bin/python -m pip install -q -r devstack/bqemulator-requirements.txt
+	rm -f $(BQ_VENV)/.installed-* && touch $(BQ_STAMP)
 
-test: install browser
+bqemulator: $(BQ_STAMP)
+
+run: install $(if $(filter bigquery,$(WAREHOUSE)),bqemulator)
+	WAREHOUSE=$(WAREHOUSE) $(BIN)/twitch-pulse run
+
+test: install bqemulator browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 # The dashboard's real-browser test drives Debian's chromium with chromium-driver: installed here

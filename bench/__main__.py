@@ -1,6 +1,7 @@
 """`make bench`: every benchmark, one after the other, each printing its own table.
 
-Starts a local broker and warehouse of its own (ports 29392/28965, under .cache/bench-stack).
+Starts a local broker and warehouses of its own (ports 29392/28965, bqemulator 28990-28991,
+under .cache/bench-stack).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import os
 import subprocess
 import sys
 
+from devstack.bigquery import BigQueryServer
 from devstack.kafka import KafkaBroker
 from devstack.warehouse import WarehouseServer
 
@@ -17,8 +19,10 @@ RUN_DIR = ".cache/bench-stack"
 
 def main() -> int:
     broker, warehouse = KafkaBroker(RUN_DIR, port=29392), WarehouseServer(RUN_DIR, port=28965)
+    bigquery = BigQueryServer(RUN_DIR, port=28990, grpc_port=28991)
     broker.start()
     warehouse.start()
+    bigquery.start()
     env = {**os.environ, "BENCH_KAFKA": broker.bootstrap, "KAFKA_BOOTSTRAP": broker.bootstrap,
            "BENCH_WAREHOUSE_PORT": str(warehouse.port)}
     runs = [
@@ -31,6 +35,8 @@ def main() -> int:
         ("processor soak: RSS over 100 h of event time with channel churn", [sys.executable, "-m", "bench.soak_bench"]),
         ("sinks: rows/s per loading method and batch size",
          [sys.executable, "-m", "bench.sink_bench", "--port", str(warehouse.port)]),
+        ("sinks on BigQuery: rows/s into bqemulator (load job + transaction / MERGE)",
+         [sys.executable, "-m", "bench.sink_bench", "--warehouse", "bigquery", "--bigquery-port", str(bigquery.port)]),
         ("end to end: closing poll -> window rows in the warehouse", [sys.executable, "-m", "bench.e2e_latency"]),
         ("dashboard: page render times, 7 days x 10k channels",
          [sys.executable, "-m", "bench.dashboard_bench", "--port", str(warehouse.port)]),

@@ -67,7 +67,7 @@ QUIX_PROVIDED = (
 # binds it in quix.yaml (the README's generated block shows how). Unset, they are simply absent.
 OPTIONAL_SECRETS = ("twitch_credentials", "snowflake_private_key", "snowflake_private_key_passphrase")
 _SINK_MODULES = ("sinks/worker.py", "sinks/base.py", "sinks/writers.py", "sinks/errors.py", "sinks/tables.py",
-                 "sinks/snowflake", "pulse/kafka.py")
+                 "sinks/snowflake", "pulse/kafka.py", *("sinks/choice.py", "sinks/bigquery"))  # the BigQuery part
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,8 @@ APPS = (
     App("prune", ("prune",),
         "Deletes STREAM_LOGS rows older than RAW_RETENTION (raw retention), then exits: a Job, run again "
         "on a schedule (Quix: start the deployment; Kubernetes: the chart's CronJob).",
-        ("sinks/snowflake",), (), (), cpu=200, memory=512, extra_fields=("raw_retention",), kind="Job"),
+        ("sinks/snowflake", "sinks/choice.py", "sinks/bigquery"), (), (), cpu=200, memory=512,
+        extra_fields=("raw_retention",), kind="Job"),
     # Quix serves a public deployment's port 80 on https://<urlPrefix>-<workspace>.<domain>
     # (Quix docs, "How to deploy a public service": listen on 0.0.0.0:80)
     App("dashboard", ("dashboard", "--address", "0.0.0.0", "--port", "80"),
@@ -221,6 +222,16 @@ DESCRIPTIONS = {
     "SNOWFLAKE_HOST": "local fakesnow server host (only without SNOWFLAKE_ACCOUNT)",
     "SNOWFLAKE_PORT": "local fakesnow server port (only without SNOWFLAKE_ACCOUNT)",
     "SNOWFLAKE_NETWORK_TIMEOUT": "connector network and login timeout, seconds",
+    # BigQuery, the second warehouse (pulse/settings.py's BigQuery block)
+    "WAREHOUSE": "snowflake or bigquery: the warehouse of the sinks, bootstrap, prune and status",
+    "BIGQUERY_PROJECT": "Google Cloud project of the dataset (empty = local bqemulator server)",
+    "BIGQUERY_DATASET": "BigQuery dataset (created at bootstrap when missing and allowed)",
+    "BIGQUERY_LOCATION": "location of the dataset and its jobs (US, EU, a region)",
+    "BIGQUERY_CREDENTIALS_FILE": "service-account key file (neither it nor the JSON: Application Default Credentials)",
+    "BIGQUERY_CREDENTIALS_JSON": "the service-account key file's content itself",
+    "BIGQUERY_HOST": "local bqemulator host (only without BIGQUERY_PROJECT)",
+    "BIGQUERY_PORT": "local bqemulator REST port (only without BIGQUERY_PROJECT)",
+    "BIGQUERY_TIMEOUT": "BigQuery API call and job timeout, seconds (the client's retries stop there)",
     "WINDOW_SECONDS": "tumbling window width W",
     "WINDOW_GRACE_SECONDS": "extra wait before a window closes",
     "TOP_N": "channels per game in GAME_TOP_CHANNELS",
@@ -231,7 +242,7 @@ DESCRIPTIONS = {
     "SURGE_BASELINE_SECONDS": "baseline span of surge alerts",
     "ALERT_COOLDOWN_SECONDS": "one alert per kind and subject per cooldown",
     "SLACK_WEBHOOK_URL": "Slack incoming webhook (empty = alerts to the console)",
-    "SINK_LOAD_METHOD": "copy (PUT + COPY INTO) or insert",
+    "SINK_LOAD_METHOD": "copy (PUT + COPY INTO) or insert (Snowflake; BigQuery always stages by load job)",
     "SINK_BATCH_ROWS": "a sink writes after this many records (the raw sink: rows, as SINK_BATCH_ROWS / CHUNK_STREAMS chunks) ...",
     "SINK_COMMIT_INTERVAL_SECONDS": "... or after this many seconds",
     "SINK_RETRY_SECONDS": "pause before retrying a transient warehouse error",
@@ -286,6 +297,7 @@ def default_text(name: str) -> str:
 _DERIVED = {
     "twitch_credential_pairs": ("twitch_client_id", "twitch_client_secret", "twitch_credentials"),
     "uses_local_warehouse": ("snowflake_account",),
+    "uses_local_bigquery": ("bigquery_project",),
 }
 
 

@@ -8,8 +8,11 @@ from pathlib import Path
 
 from pulse.cli import Formatter
 
+from .bigquery import BigQueryServer
 from .kafka import KafkaBroker, fetch
 from .warehouse import WarehouseServer
+
+WAREHOUSES = ("snowflake", "bigquery")
 
 
 def default_run_dir() -> Path:
@@ -23,13 +26,22 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
                         help="local broker port; the KRaft controller uses the next one (env LOCAL_KAFKA_PORT)")
     parser.add_argument("--warehouse-port", type=int, default=int(os.environ.get("SNOWFLAKE_PORT", 8765)),
                         help="local fakesnow server port (env SNOWFLAKE_PORT)")
+    parser.add_argument("--warehouse", choices=WAREHOUSES, default=os.environ.get("WAREHOUSE", "snowflake").lower(),
+                        help="which local warehouse: fakesnow (Snowflake) or bqemulator (BigQuery) (env WAREHOUSE)")
+    parser.add_argument("--bigquery-port", type=int, default=int(os.environ.get("BIGQUERY_PORT", 9050)),
+                        help="local bqemulator REST port (env BIGQUERY_PORT)")
+    parser.add_argument("--bigquery-grpc-port", type=int, default=int(os.environ.get("BIGQUERY_GRPC_PORT", 9060)),
+                        help="local bqemulator gRPC port, Storage Read/Write APIs (env BIGQUERY_GRPC_PORT)")
 
 
 def broker(args: argparse.Namespace) -> KafkaBroker:
     return KafkaBroker(args.run_dir, port=args.kafka_port)
 
 
-def warehouse(args: argparse.Namespace) -> WarehouseServer:
+def warehouse(args: argparse.Namespace, kind: str = "") -> WarehouseServer | BigQueryServer:
+    """The local warehouse server of `kind` (default: --warehouse)."""
+    if (kind or args.warehouse) == "bigquery":
+        return BigQueryServer(args.run_dir, port=args.bigquery_port, grpc_port=args.bigquery_grpc_port)
     return WarehouseServer(args.run_dir, port=args.warehouse_port)
 
 
@@ -41,7 +53,8 @@ def _start(args: argparse.Namespace) -> int:
 
 
 def _stop(args: argparse.Namespace) -> int:
-    for part in (warehouse(args), broker(args)):
+    # every local warehouse that runs in this run dir, whichever --warehouse says
+    for part in (*(warehouse(args, kind) for kind in WAREHOUSES), broker(args)):
         print(("stopped " if part.stop() else "was not running: ") + part.service.name)
     return 0
 
@@ -63,8 +76,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                            description=__doc__, formatter_class=Formatter)
     actions = stack.add_subparsers(dest="action", metavar="ACTION", required=True)
     for name, handler, text in (
-        ("start", _start, "fetch Kafka once, then start the broker and the fakesnow server (idempotent)"),
-        ("stop", _stop, "stop both cleanly"),
+        ("start", _start, "fetch Kafka once, then start the broker and the local warehouse: the fakesnow server, "
+                          "or bqemulator with --warehouse bigquery (idempotent)"),
+        ("stop", _stop, "stop the broker and every local warehouse cleanly"),
         ("status", _status, "say whether each is running; exit 1 if one is not"),
         ("fetch", _fetch, "only fetch the Kafka jars from Maven Central into the cache"),
     ):

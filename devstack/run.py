@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from pulse.settings import load_settings
-from sinks.snowflake import connect
+from sinks.choice import chosen
+from sinks.dialect import sql
 
 from .cli import broker, warehouse
 from .models_job import ModelsJob
@@ -19,31 +20,36 @@ from .service import ServiceError, port_open
 
 
 def _dashboard(settings: Any) -> str:
-    """Latest window's top games and channels, and the latest alerts, from the warehouse."""
-    conn = connect(settings)
+    """Latest window's top games and channels, and the latest alerts, from the warehouse
+    (Snowflake SQL, transpiled for BigQuery by `sinks.dialect`)."""
+    conn = chosen(settings).connect(settings)
+
+    def execute(text: str, params: Any = None) -> None:
+        cur.execute(sql(text, settings.warehouse), params)
+
     try:
         cur = conn.cursor()
-        cur.execute("SELECT COUNT(*) FROM STREAM_LOGS")
+        execute("SELECT COUNT(*) FROM STREAM_LOGS")
         raw = cur.fetchone()[0]
         # the newest window may still be loading; the one before it is complete
-        cur.execute("SELECT DISTINCT WINDOW_START FROM GAME_WINDOWS ORDER BY WINDOW_START DESC LIMIT 2")
+        execute("SELECT DISTINCT WINDOW_START FROM GAME_WINDOWS ORDER BY WINDOW_START DESC LIMIT 2")
         windows = [row[0] for row in cur.fetchall()]
         lines = [f"raw events in STREAM_LOGS: {raw:,}; windows in GAME_WINDOWS: {len(windows)}{'+' if len(windows) == 2 else ''}"]
         if not windows:
             return "\n".join(lines + ["no window closed yet (the first closes one poll after its end)"])
         latest = windows[-1]
         lines.append(f"latest complete window: {latest:%Y-%m-%d %H:%M} UTC (simulated time)")
-        cur.execute("SELECT RANK, GAME_NAME, WATCH_HOURS, PEAK_VIEWERS, UNIQUE_CHANNELS FROM GAME_WINDOWS "
-                    "WHERE WINDOW_START = %s ORDER BY RANK, GAME_ID LIMIT 5", (latest,))
+        execute("SELECT RANK, GAME_NAME, WATCH_HOURS, PEAK_VIEWERS, UNIQUE_CHANNELS FROM GAME_WINDOWS "
+                "WHERE WINDOW_START = %(latest)s ORDER BY RANK, GAME_ID LIMIT 5", {"latest": latest})
         lines.append(f"  {'#':>3} {'top games':<28}{'watch h':>10}{'peak':>9}{'channels':>10}")
         for rank, name, wh, peak, uc in cur.fetchall():
             lines.append(f"  {rank:>3} {(name or '(no category)')[:27]:<28}{wh:>10.1f}{peak:>9,}{uc:>10,}")
-        cur.execute("SELECT RANK, USER_NAME, GAME_NAME, WATCH_HOURS, PEAK_VIEWERS FROM CHANNEL_WINDOWS "
-                    "WHERE WINDOW_START = %s ORDER BY RANK, USER_ID LIMIT 5", (latest,))
+        execute("SELECT RANK, USER_NAME, GAME_NAME, WATCH_HOURS, PEAK_VIEWERS FROM CHANNEL_WINDOWS "
+                "WHERE WINDOW_START = %(latest)s ORDER BY RANK, USER_ID LIMIT 5", {"latest": latest})
         lines.append(f"  {'#':>3} {'top channels':<20}{'game':<18}{'watch h':>10}{'peak':>9}")
         for rank, user, game, wh, peak in cur.fetchall():
             lines.append(f"  {rank:>3} {user[:19]:<20}{(game or '')[:17]:<18}{wh:>10.1f}{peak:>9,}")
-        cur.execute("SELECT CAPTURED_AT, KIND, SUBJECT_NAME, VIEWERS FROM ALERTS ORDER BY CAPTURED_AT DESC LIMIT 5")
+        execute("SELECT CAPTURED_AT, KIND, SUBJECT_NAME, VIEWERS FROM ALERTS ORDER BY CAPTURED_AT DESC LIMIT 5")
         alerts = cur.fetchall()
         lines.append("latest alerts:" if alerts else "no alerts yet")
         for at, kind, who, viewers in alerts:
@@ -113,11 +119,17 @@ def run_command(args: argparse.Namespace) -> int:
     os.environ.setdefault("CLOCK_SPEED", str(args.speed))
     os.environ.setdefault("CLOCK_ANCHOR", _clock_anchor(args.run_dir, float(os.environ["CLOCK_SPEED"])))
     settings = load_settings(kafka_bootstrap=f"127.0.0.1:{args.kafka_port}", snowflake_port=args.warehouse_port,
-                             state_dir=args.run_dir / "state")
-    if not settings.uses_local_warehouse or settings.kafka_key.get_secret_value():
-        print("twitch-pulse run uses the local stack; unset SNOWFLAKE_ACCOUNT and KAFKA_KEY, or run the workers "
-              "one by one (see --help of each)", file=sys.stderr)
+                             warehouse=args.warehouse, bigquery_port=args.bigquery_port, state_dir=args.run_dir / "state")
+    local = settings.uses_local_bigquery if settings.warehouse == "bigquery" else settings.uses_local_warehouse
+    if not local or settings.kafka_key.get_secret_value():
+        print("twitch-pulse run uses the local stack; unset SNOWFLAKE_ACCOUNT (BIGQUERY_PROJECT with WAREHOUSE=bigquery) "
+              "and KAFKA_KEY, or run the workers one by one (see --help of each)", file=sys.stderr)
         return 2
+    if settings.warehouse == "bigquery" and args.dashboard_port:
+        # the dashboard's queries (dashboard/queries.py) read Snowflake for now
+        print("dashboard: not started on WAREHOUSE=bigquery (it reads Snowflake only for now); "
+              "the console board below reads BigQuery", flush=True)
+        args.dashboard_port = 0
     if args.dashboard_port and port_open("127.0.0.1", args.dashboard_port):
         raise ServiceError(f"dashboard: port {args.dashboard_port} is taken; pass --dashboard-port PORT "
                            f"(or 0 to run without the dashboard)")

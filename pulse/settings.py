@@ -151,6 +151,52 @@ class Settings(BaseSettings):
     dbt_executable: str = Field("", validation_alias=_env("DBT_EXECUTABLE"))
     dbt_project_dir: Optional[Path] = Field(None, validation_alias=_env("DBT_PROJECT_DIR"))
 
+    # --- BigQuery, the second warehouse (issue 23; one block, to be regrouped) ------
+    # Which warehouse the sinks, `bootstrap`, `prune` and `status` use
+    warehouse: str = Field("snowflake", validation_alias=_env("WAREHOUSE"))
+    # Google Cloud project of the dataset; empty = the local bqemulator server (BIGQUERY_HOST/PORT)
+    bigquery_project: str = Field("", validation_alias=_env("BIGQUERY_PROJECT"))
+    bigquery_dataset: str = Field("twitch_analytics", validation_alias=_env("BIGQUERY_DATASET"))
+    bigquery_location: str = Field("US", validation_alias=_env("BIGQUERY_LOCATION"))
+    # A service-account key file; neither this nor the JSON below = Application Default Credentials
+    bigquery_credentials_file: Optional[Path] = Field(
+        None, validation_alias=_env("BIGQUERY_CREDENTIALS_FILE", "GOOGLE_APPLICATION_CREDENTIALS"))
+    # The key file's content itself (a secret variable on Quix, a Secret on Kubernetes)
+    bigquery_credentials_json: SecretStr = Field(SecretStr(""), validation_alias=_env("BIGQUERY_CREDENTIALS_JSON"))
+    # Where the local bqemulator's REST API listens without BIGQUERY_PROJECT
+    bigquery_host: str = Field("127.0.0.1", validation_alias=_env("BIGQUERY_HOST"))
+    bigquery_port: int = Field(9050, ge=1, le=65535, validation_alias=_env("BIGQUERY_PORT"))
+    # HTTP timeout of one API call and the longest wait for one job, seconds
+    bigquery_timeout: int = Field(60, ge=1, validation_alias=_env("BIGQUERY_TIMEOUT"))
+
+    @field_validator("warehouse")
+    @classmethod
+    def _warehouse(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in {"snowflake", "bigquery"}:
+            raise ValueError("must be snowflake or bigquery")
+        return value
+
+    @field_validator("bigquery_dataset")
+    @classmethod
+    def _dataset(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_]{1,1024}", value):
+            raise ValueError("must be letters, digits and underscores (a BigQuery dataset id)")
+        return value
+
+    @field_validator("bigquery_project")
+    @classmethod
+    def _project(cls, value: str) -> str:
+        if value and not re.fullmatch(r"[a-z][a-z0-9.:-]{1,62}[a-z0-9]", value.strip()):
+            raise ValueError("must be a Google Cloud project id (lower-case letters, digits, hyphens)")
+        return value.strip()
+
+    @property
+    def uses_local_bigquery(self) -> bool:
+        """No project configured: the bqemulator server stands in for BigQuery."""
+        return not self.bigquery_project
+    # --- end of the BigQuery block ---------------------------------------------------
+
     # --- Windows and alerts (DESIGN §4, §5) --------------------------------------
     window_seconds: int = Field(600, ge=1, validation_alias=_env("WINDOW_SECONDS"))
     window_grace_seconds: int = Field(0, ge=0, validation_alias=_env("WINDOW_GRACE_SECONDS"))

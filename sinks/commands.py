@@ -11,7 +11,9 @@ from pulse.settings import ConfigError, Settings, load_settings, parse_age
 
 from .errors import PermanentSinkError, permanent
 from .slack import SlackError, run_alerts
-from .worker import WAREHOUSE, run_sink
+from .choice import chosen, where
+from .worker import run_sink
+
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides = {}
@@ -47,7 +49,7 @@ def alerts(args: argparse.Namespace) -> int:
 
 def _connect(settings: Settings) -> Any:
     try:
-        return WAREHOUSE.connect(settings)
+        return chosen(settings).connect(settings)
     except ConfigError:
         raise
     except Exception as exc:
@@ -58,16 +60,15 @@ def bootstrap(args: argparse.Namespace) -> int:
     settings = _settings(args)
     try:
         conn = _connect(settings)
-        applied = WAREHOUSE.bootstrap(conn)
-        version = WAREHOUSE.current_version(conn)
+        applied = chosen(settings).bootstrap(conn)
+        version = chosen(settings).current_version(conn)
         conn.close()
     except PermanentSinkError as exc:
         return _fail(str(exc))
-    where = f"{settings.snowflake_database}.{settings.snowflake_schema}"
     if applied:
-        print(f"{where}: applied {', '.join(f'{v:03d}' for v in applied)}; schema version {version}")
+        print(f"{where(settings)}: applied {', '.join(f'{v:03d}' for v in applied)}; schema version {version}")
     else:
-        print(f"{where}: up to date at schema version {version}")
+        print(f"{where(settings)}: up to date at schema version {version}")
     return 0
 
 
@@ -81,7 +82,7 @@ def prune(args: argparse.Namespace) -> int:
     try:
         conn = _connect(settings)
         try:
-            deleted = WAREHOUSE.prune(conn, age)
+            deleted = chosen(settings).prune(conn, age)
         except Exception as exc:
             raise permanent("prune", exc) from None
         conn.close()

@@ -30,7 +30,8 @@ TIMEOUT_SECONDS = 4
 class WarehouseProbe:
     def __init__(self, settings: Settings, warehouse: Warehouse, interval: float = INTERVAL_SECONDS,
                  timeout: int = TIMEOUT_SECONDS) -> None:
-        self._settings = settings.model_copy(update={"snowflake_network_timeout": timeout})
+        self._settings = settings.model_copy(update={"snowflake_network_timeout": timeout,
+                                                     "bigquery_timeout": timeout})
         self._warehouse = warehouse
         self.interval = interval
         self.timeout = timeout

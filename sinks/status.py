@@ -10,7 +10,8 @@ from typing import Any, Optional
 from pulse.settings import ConfigError, load_settings
 from pulse.status import Check, Report, check_kafka, one_line, run_status
 
-from .snowflake import connect
+from .choice import chosen, where
+from .dialect import sql
 
 # DESIGN §6 window tables and their newest-row column; ALERTS by capture time.
 WINDOW_TABLES = (
@@ -24,22 +25,32 @@ WINDOW_TABLES = (
 # --- Warehouse -------------------------------------------------------------------------
 
 
-def check_warehouse(settings: Any, report: Report, timeout: float) -> None:
-    where = f"{settings.snowflake_database}.{settings.snowflake_schema}"
+def _target(settings: Any) -> tuple[str, Optional[tuple[str, int]]]:
+    """What the warehouse is, and the local server's address to probe first (None: a cloud account)."""
+    if settings.warehouse == "bigquery":
+        if settings.uses_local_bigquery:
+            return (f"{settings.bigquery_host}:{settings.bigquery_port} (local bqemulator)",
+                    (settings.bigquery_host, settings.bigquery_port))
+        return f"project {settings.bigquery_project}", None
     if settings.uses_local_warehouse:
-        # A closed local port would make the connector retry until its timeout: probe first.
+        return (f"{settings.snowflake_host}:{settings.snowflake_port} (local fakesnow)",
+                (settings.snowflake_host, settings.snowflake_port))
+    return f"account {settings.snowflake_account}", None
+
+
+def check_warehouse(settings: Any, report: Report, timeout: float) -> None:
+    target, local = _target(settings)
+    if local is not None:
+        # A closed local port would make the client retry until its timeout: probe first.
         try:
-            socket.create_connection((settings.snowflake_host, settings.snowflake_port), timeout=timeout).close()
+            socket.create_connection(local, timeout=timeout).close()
         except OSError as exc:
-            report.fail("warehouse", f"unreachable at {settings.snowflake_host}:{settings.snowflake_port} "
-                                     f"(local fakesnow): {exc.strerror or exc}")
+            report.fail("warehouse", f"unreachable at {target}: {exc.strerror or exc}")
             return
-        target = f"{settings.snowflake_host}:{settings.snowflake_port} (local fakesnow)"
-    else:
-        target = f"account {settings.snowflake_account}"
-    quick = settings.model_copy(update={"snowflake_network_timeout": max(1, int(timeout))})
+    seconds = max(1, int(timeout))
+    quick = settings.model_copy(update={"snowflake_network_timeout": seconds, "bigquery_timeout": seconds})
     try:
-        conn = connect(quick)
+        conn = chosen(quick).connect(quick)
     except ConfigError:
         raise
     except Exception as exc:
@@ -47,11 +58,11 @@ def check_warehouse(settings: Any, report: Report, timeout: float) -> None:
         return
     try:
         cur = conn.cursor()
-        version = _scalar(cur, "SELECT MAX(VERSION) FROM SCHEMA_VERSION")
+        version = _scalar(cur, sql("SELECT MAX(VERSION) FROM SCHEMA_VERSION", settings.warehouse))
         state = f"schema version {version}" if version is not None else "schema not bootstrapped (run: twitch-pulse bootstrap)"
-        report.line("warehouse", "ok", f"{where} at {target}: {state}")
+        report.line("warehouse", "ok", f"{where(settings)} at {target}: {state}")
         for table, start, end in WINDOW_TABLES:
-            _newest(cur, report, table, start, end)
+            _newest(cur, report, table, start, end, settings.warehouse)
     finally:
         conn.close()
 
@@ -69,10 +80,10 @@ def _fmt(value: Any) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if hasattr(value, "strftime") else str(value)
 
 
-def _newest(cur: Any, report: Report, table: str, start: str, end: Optional[str]) -> None:
+def _newest(cur: Any, report: Report, table: str, start: str, end: Optional[str], warehouse: str) -> None:
     columns = f"MAX({start}), COUNT(*)" + (f", MAX({end})" if end else "")
     try:
-        cur.execute(f"SELECT {columns} FROM {table}")
+        cur.execute(sql(f"SELECT {columns} FROM {table}", warehouse))
         row = cur.fetchone()
     except Exception as exc:
         message = one_line(exc)

@@ -16,16 +16,12 @@ from pulse.resilience import BrokerProbe, StopSignal, combine, run_resilient
 from pulse.settings import Settings
 
 from . import metrics
+from .choice import chosen, where
 from .errors import PermanentSinkError
 from .probe import WarehouseProbe
-from .snowflake import SNOWFLAKE
-from .warehouse import Warehouse
 from .writers import MergeSink, RawSink
 
 log = logging.getLogger(__name__)
-
-# The warehouse the sinks, `bootstrap` and `prune` use: a second one is chosen here.
-WAREHOUSE: Warehouse = SNOWFLAKE
 
 KINDS = {
     "raw": (topics.STREAMS,),
@@ -35,9 +31,10 @@ KINDS = {
 
 
 def build_sink(settings: Settings, kind: str, method: Optional[str] = None) -> BaseSink:
+    warehouse = chosen(settings)  # the setting WAREHOUSE (sinks.choice)
     if kind == "raw":
-        return RawSink(settings, WAREHOUSE, method, sink_name=settings.group("sink-raw"))
-    return MergeSink(settings, WAREHOUSE, list(KINDS[kind]), method, label=kind)
+        return RawSink(settings, warehouse, method, sink_name=settings.group("sink-raw"))
+    return MergeSink(settings, warehouse, list(KINDS[kind]), method, label=kind)
 
 
 def _lag_gauge(group: str) -> Callable[[str], None]:
@@ -105,7 +102,7 @@ def run_sink(settings: Settings, kind: str, method: Optional[str] = None) -> int
     """Run until SIGTERM/SIGINT (returns 0); a permanent warehouse error raises PermanentSinkError."""
     stop = StopSignal()  # first: a SIGTERM while starting stops the worker cleanly too
     sink = build_sink(settings, kind, method)
-    warehouse = WarehouseProbe(settings, WAREHOUSE)
+    warehouse = WarehouseProbe(settings, chosen(settings))
     # the raw sink's messages are chunks of up to CHUNK_STREAMS rows each
     commit_every = max(1, settings.sink_batch_rows // settings.chunk_streams) if kind == "raw" \
         else settings.sink_batch_rows
@@ -114,8 +111,8 @@ def run_sink(settings: Settings, kind: str, method: Optional[str] = None) -> int
         return build_app(settings, f"sink-{kind}", KINDS[kind], sink,
                          value_deserializer="bytes", commit_every=commit_every)
 
-    log.info("sink %s: %s -> warehouse %s.%s (%s)", kind, ", ".join(settings.topic(t) for t in KINDS[kind]),
-             settings.snowflake_database, settings.snowflake_schema, sink.method)
+    log.info("sink %s: %s -> warehouse %s (%s)", kind, ", ".join(settings.topic(t) for t in KINDS[kind]),
+             where(settings), sink.method)
     warehouse.start()
     try:
         run_until_stopped(settings, build, sink, PermanentSinkError, f"sink {kind}", warehouse, stop)

@@ -36,6 +36,7 @@ def _interpret_sources(*folders: Path) -> None:
 if os.environ.get("PULSE_INTERPRETED"):  # before any project module is imported
     _interpret_sources(ROOT / "pulse", ROOT / "processors")
 
+from devstack.bigquery import BigQueryServer  # noqa: E402
 from devstack.kafka import KafkaBroker  # noqa: E402
 from devstack.warehouse import WarehouseServer  # noqa: E402
 from processors import compiled  # noqa: E402
@@ -45,6 +46,8 @@ RUN_DIR = Path(os.environ.get("PULSE_TEST_RUN_DIR", ROOT / ".cache" / "test-stac
 # Below Linux's ephemeral port range (32768-60999): no client socket can hold them by chance
 KAFKA_PORT = int(os.environ.get("PULSE_TEST_KAFKA_PORT", "29092"))
 WAREHOUSE_PORT = int(os.environ.get("PULSE_TEST_WAREHOUSE_PORT", "28765"))
+# bqemulator's REST port; its gRPC port is the next one
+BIGQUERY_PORT = int(os.environ.get("PULSE_TEST_BIGQUERY_PORT", "28790"))
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -72,13 +75,24 @@ def warehouse_server() -> Iterator[WarehouseServer]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def bigquery_server() -> Iterator[BigQueryServer]:
+    """The local BigQuery stand-in (bqemulator over REST and gRPC), its data on disk."""
+    server = BigQueryServer(RUN_DIR, port=BIGQUERY_PORT, grpc_port=BIGQUERY_PORT + 1)
+    started = server.start()
+    yield server
+    if started and not os.environ.get("PULSE_KEEP_STACK"):
+        server.stop()
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No developer `.env` or exported variable leaks into a test."""
     monkeypatch.setenv("TWITCH_PULSE_ENV_FILE", str(tmp_path / "no.env"))
     for name in list(os.environ):
-        if name.upper().startswith(("TWITCH_", "KAFKA_", "SNOWFLAKE_", "SLACK_", "TOPIC_", "WINDOW_", "QUIX__")) \
-                and name != "TWITCH_PULSE_ENV_FILE":
+        if name.upper().startswith(("TWITCH_", "KAFKA_", "SNOWFLAKE_", "SLACK_", "TOPIC_", "WINDOW_", "QUIX__",
+                                    "BIGQUERY_", "GOOGLE_APPLICATION_CREDENTIALS")) \
+                and name != "TWITCH_PULSE_ENV_FILE" or name.upper() == "WAREHOUSE":
             monkeypatch.delenv(name, raising=False)
     for name in ("client_id", "client_secret", "CLIENT_ID", "CLIENT_SECRET"):
         monkeypatch.delenv(name, raising=False)
@@ -115,6 +129,26 @@ def make_settings(kafka_broker: KafkaBroker, unique: str, tmp_path: Path) -> Cal
 @pytest.fixture
 def settings(make_settings: Callable[..., Settings]) -> Settings:
     return make_settings()
+
+
+@pytest.fixture
+def bq_settings(bigquery_server: BigQueryServer, make_settings: Callable[..., Settings],
+                unique: str) -> Iterator[Settings]:
+    """Settings for BigQuery on the local emulator, in a dataset of this test's own; dropped afterwards."""
+    settings = make_settings(warehouse="bigquery", bigquery_port=bigquery_server.port, bigquery_dataset=f"t_{unique}")
+    yield settings
+    from sinks.bigquery.connection import client, dataset_id
+
+    try:
+        client(settings).delete_dataset(dataset_id(settings), delete_contents=True, not_found_ok=True)
+    except Exception:
+        pass
+
+
+@pytest.fixture(params=["snowflake", "bigquery"])
+def warehouse_settings(request: pytest.FixtureRequest) -> Settings:
+    """The same test on each warehouse: fakesnow (Snowflake) and bqemulator (BigQuery)."""
+    return request.getfixturevalue("wh_settings" if request.param == "snowflake" else "bq_settings")
 
 
 @pytest.fixture

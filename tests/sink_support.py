@@ -160,7 +160,8 @@ def committed_all(settings: Settings, group: str, topics: list[str]) -> bool:
 def settings_env(settings: Settings, **extra: Any) -> dict[str, str]:
     """The environment that makes a subprocess load exactly these settings."""
     env = {k: v for k, v in os.environ.items()
-           if not k.upper().startswith(("TWITCH_", "KAFKA_", "SNOWFLAKE_", "SLACK_", "SINK_", "TOPIC_"))}
+           if not k.upper().startswith(("TWITCH_", "KAFKA_", "SNOWFLAKE_", "SLACK_", "SINK_", "TOPIC_", "BIGQUERY_",
+                                        "GOOGLE_APPLICATION_CREDENTIALS", "WAREHOUSE"))}
     from pulse.settings import _env_name
 
     for name, value in settings:
@@ -225,15 +226,23 @@ class Worker:
 
 
 def query(settings: Settings, sql: str, params: Any = None) -> list[tuple]:
-    from sinks.snowflake import connect
+    """Rows of `sql` in the settings' warehouse (WAREHOUSE), as tuples."""
+    from sinks.choice import chosen
 
-    conn = connect(settings)
+    conn = chosen(settings).connect(settings)
     try:
         cur = conn.cursor()
         cur.execute(sql, params)
-        return cur.fetchall()
+        return [tuple(row) for row in cur.fetchall()]
     finally:
         conn.close()
+
+
+def stream_id_sql(settings: Settings) -> str:
+    """RAW_DATA's stream_id as text, in the settings' warehouse's SQL (a JSON path does not transpile)."""
+    if settings.warehouse == "bigquery":
+        return "JSON_VALUE(RAW_DATA, '$.stream_id')"
+    return "RAW_DATA:stream_id::VARCHAR"
 
 
 def count(settings: Settings, table: str) -> int:
@@ -276,7 +285,7 @@ def assert_table_holds(settings: Settings, spec: TableSpec, records: Iterable[di
 
 def assert_raw_exact(settings: Settings, expected: dict[str, dict], messages: int) -> None:
     """Every valid stream object once, RAW_DATA its v1 event, its position the chunk it came in."""
-    rows = query(settings, "SELECT RAW_DATA:stream_id::VARCHAR, KAFKA_PARTITION, KAFKA_OFFSET, CHUNK_INDEX, "
+    rows = query(settings, f"SELECT {stream_id_sql(settings)}, KAFKA_PARTITION, KAFKA_OFFSET, CHUNK_INDEX, "
                            "CAPTURED_AT, RAW_DATA FROM STREAM_LOGS")
     ids = [r[0] for r in rows]
     assert len(ids) == len(set(ids)), "duplicate rows"
@@ -286,5 +295,6 @@ def assert_raw_exact(settings: Settings, expected: dict[str, dict], messages: in
     at = {(c["partition"], c["offset"]): c["chunk"] for c in topic.chunks}
     for sid, partition, offset, index, captured, raw in rows:
         assert at[(partition, offset)].streams[index]["stream_id"] == sid  # (partition, offset, CHUNK_INDEX)
-        assert orjson.loads(raw) == expected[sid]  # RAW_DATA holds the v1 event
+        # RAW_DATA holds the v1 event (BigQuery's client hands a JSON column back decoded)
+        assert (orjson.loads(raw) if isinstance(raw, (str, bytes)) else raw) == expected[sid]
         assert captured.strftime("%Y-%m-%dT%H:%M:%S.%f")[:23] + "Z" == expected[sid]["captured_at"]

@@ -194,15 +194,57 @@ def install() -> None:
     execute._pulse_guard = True  # type: ignore[attr-defined]
     execute._original = original  # type: ignore[attr-defined]
     cls.execute = execute
+    install_bigquery(crash_kind, int(crash_n or 1))
+
+
+# BigQuery's limit on a query's text (https://cloud.google.com/bigquery/quotas#query_jobs)
+BIGQUERY_MAX_QUERY_CHARS = 1_024_000
+
+
+def install_bigquery(crash_kind: str, crash_n: int) -> None:
+    """The same for google-cloud-bigquery: every query's text within BigQuery's limit, and
+    `PULSE_TEST_CRASH_AFTER` SIGKILLs once the n-th matching job has finished: COMMIT counts
+    scripts that commit a transaction, MERGE counts MERGE statements."""
+    from google.cloud.bigquery import Client, QueryJob
+
+    if getattr(Client.query, "_pulse_guard", False):
+        return
+    original_query, original_result = Client.query, QueryJob.result
+    seen = {"n": 0}
+
+    def query(self, sql, *args, **kwargs):
+        if len(sql) > BIGQUERY_MAX_QUERY_CHARS:
+            violations.append(f"query of {len(sql)} characters (BigQuery's limit is {BIGQUERY_MAX_QUERY_CHARS})")
+            raise GuardViolation(violations[-1])
+        return original_query(self, sql, *args, **kwargs)
+
+    def result(self, *args, **kwargs):
+        rows = original_result(self, *args, **kwargs)
+        text = self.query.upper()
+        if crash_kind and (crash_kind.upper() == "COMMIT" and "COMMIT TRANSACTION" in text
+                           or text.lstrip().startswith(crash_kind.upper())):
+            seen["n"] += 1
+            if seen["n"] >= crash_n:
+                os.kill(os.getpid(), signal.SIGKILL)
+        return rows
+
+    query._pulse_guard = True  # type: ignore[attr-defined]
+    query._original = original_query  # type: ignore[attr-defined]
+    result._original = original_result  # type: ignore[attr-defined]
+    Client.query, QueryJob.result = query, result
 
 
 def uninstall() -> None:
+    from google.cloud.bigquery import Client, QueryJob
     from snowflake.connector import cursor as sfcursor
 
     cls = sfcursor.SnowflakeCursor
     original = getattr(cls.execute, "_original", None)
     if original is not None:
         cls.execute = original
+    if getattr(Client.query, "_pulse_guard", False):
+        Client.query = Client.query._original  # type: ignore[attr-defined]
+        QueryJob.result = QueryJob.result._original  # type: ignore[attr-defined]
 
 
 @pytest.fixture

@@ -23,6 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "deploy" / "helm" / "twitch-pulse"
 KUBERNETES_VERSION = "1.33.0"  # schemas of this release (kubernetes-validate ships 1.25 to 1.37)
 PROD_VALUES = CHART / "values-confluent-snowflake.yaml"
+BIGQUERY_VALUES = CHART / "values-bigquery.yaml"  # layered on a broker's values
+VALUE_SETS = ([], ["-f", str(PROD_VALUES)], ["-f", str(PROD_VALUES), "-f", str(BIGQUERY_VALUES)])
+VALUE_IDS = ["default", "confluent-snowflake", "confluent-bigquery"]
 
 
 @pytest.fixture(scope="session")
@@ -95,13 +98,13 @@ MONITORING = ["--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.
               "--set", "metrics.alertmanagerConfig.enabled=true"]
 
 
-@pytest.mark.parametrize("values", [[], ["-f", str(PROD_VALUES)]], ids=["default", "confluent-snowflake"])
+@pytest.mark.parametrize("values", VALUE_SETS, ids=VALUE_IDS)
 def test_helm_lint_passes(tools, values) -> None:
     result = _run([tools["helm"], "lint", "--strict", str(CHART), *values])
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("values", [[], ["-f", str(PROD_VALUES)]], ids=["default", "confluent-snowflake"])
+@pytest.mark.parametrize("values", VALUE_SETS, ids=VALUE_IDS)
 def test_every_rendered_object_is_valid_kubernetes(tools, schemas, values) -> None:
     manifest = _template(tools, *values)
     result = _kubeconform(tools, schemas, manifest)
@@ -342,3 +345,13 @@ def test_the_dashboard_runs_from_its_own_image_behind_a_service(tools) -> None:
     assert service["spec"]["ports"][0]["targetPort"] == "http"
     annotations = dashboard["spec"]["template"]["metadata"]["annotations"]
     assert "prometheus.io/scrape" not in annotations  # it serves no /metrics
+
+
+def test_bigquery_values_choose_the_warehouse_and_hold_no_key(tools) -> None:
+    """values-bigquery.yaml sets WAREHOUSE and the dataset in the ConfigMap; the key is never a value."""
+    objects = _objects(_template(tools, "-f", str(PROD_VALUES), "-f", str(BIGQUERY_VALUES)))
+    config = next(o for o in objects if o["kind"] == "ConfigMap")["data"]
+    assert config["WAREHOUSE"] == "bigquery" and config["BIGQUERY_DATASET"] == "twitch_analytics"
+    assert not any("CREDENTIALS" in key for key in config)
+    (secret,) = [o for o in objects if o["kind"] == "Secret"]
+    assert secret["stringData"]["BIGQUERY_CREDENTIALS_JSON"] == ""  # given at install time, never in a file

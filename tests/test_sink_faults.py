@@ -13,9 +13,9 @@ import pytest
 from pulse import topics
 from pulse.settings import Settings
 from sinks.snowflake.errors import is_transient
-from tests.conftest import WAREHOUSE_PORT
-from tests.sink_support import (Worker, assert_raw_exact, chunked, committed_all, count, produce, stream, streams_chunked,
-                                wait_for)
+from tests.conftest import BIGQUERY_PORT, WAREHOUSE_PORT
+from tests.sink_support import (Worker, assert_raw_exact, chunked, committed_all, count, produce, stream,
+                                streams_chunked, wait_for)
 from tests.sqlguard import sql_guard  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.usefixtures("sql_guard")
@@ -66,21 +66,23 @@ class Relay:
         self.listener.close()
 
 
-def test_unreachable_warehouse_backpressures_then_recovers(wh_settings: Settings, tmp_path: Path) -> None:
+def test_unreachable_warehouse_backpressures_then_recovers(warehouse_settings: Settings, tmp_path: Path) -> None:
     chunks = streams_chunked(0, 300, final=True)
-    produce(wh_settings, topics.STREAMS, chunks.records)
+    produce(warehouse_settings, topics.STREAMS, chunks.records)
     port = _free_port()  # nothing listens here yet: connection refused
-    with Worker(wh_settings, ["sink", "raw"], tmp_path / "f.log", SNOWFLAKE_PORT=port, **ENV) as worker:
+    bigquery = warehouse_settings.warehouse == "bigquery"
+    env = dict(ENV, **({"BIGQUERY_PORT": port, "BIGQUERY_TIMEOUT": 3} if bigquery else {"SNOWFLAKE_PORT": port}))
+    with Worker(warehouse_settings, ["sink", "raw"], tmp_path / "f.log", **env) as worker:
         wait_for(lambda: worker.log().count("warehouse unavailable") >= 2, 90, "backpressure to be reported twice")
         assert worker.alive()
-        assert not committed_all(wh_settings, "sink-raw", [topics.STREAMS])
-        relay = Relay(port, WAREHOUSE_PORT)
+        assert not committed_all(warehouse_settings, "sink-raw", [topics.STREAMS])
+        relay = Relay(port, BIGQUERY_PORT if bigquery else WAREHOUSE_PORT)
         try:
-            wait_for(lambda: committed_all(wh_settings, "sink-raw", [topics.STREAMS]), 120, "recovery")
+            wait_for(lambda: committed_all(warehouse_settings, "sink-raw", [topics.STREAMS]), 120, "recovery")
             assert worker.stop() == 0, worker.log()
         finally:
             relay.close()
-    assert_raw_exact(wh_settings, chunks.expected, len(chunks.records))
+    assert_raw_exact(warehouse_settings, chunks.expected, len(chunks.records))
 
 
 def test_missing_table_or_privilege_ends_the_worker(wh_settings: Settings, tmp_path: Path) -> None:

@@ -33,43 +33,48 @@ def _merge(*parts: Chunked) -> tuple[list, dict]:
     return records, expected
 
 
-@pytest.mark.parametrize("method", ["copy", "insert"])
-def test_crash_between_warehouse_and_kafka_commit(wh_settings: Settings, tmp_path: Path, method: str) -> None:
-    """SIGKILL right after the 3rd warehouse COMMIT (before Kafka's): the restart skips those rows."""
+def crash_after_commit_then_finish(settings: Settings, tmp_path: Path, env: dict) -> None:
+    """A sink SIGKILLed right after its 3rd committed transaction, more records, a sink that
+    finishes: every row once, one mark per partition (on any warehouse)."""
     first = streams_chunked(0, 2000, final=False)
-    produce(wh_settings, topics.STREAMS, first.records)
-    env = dict(SINK_ENV, SINK_LOAD_METHOD=method)
-    crashed = Worker(wh_settings, ["sink", "raw"], tmp_path / "raw1.log", PULSE_TEST_CRASH_AFTER="COMMIT:3", **env)
+    produce(settings, topics.STREAMS, first.records)
+    crashed = Worker(settings, ["sink", "raw"], tmp_path / "raw1.log", PULSE_TEST_CRASH_AFTER="COMMIT:3", **env)
     assert crashed.wait(120) == -9, crashed.log()
-    written = count(wh_settings, "STREAM_LOGS")
+    written = count(settings, "STREAM_LOGS")
     assert 0 < written < 2000
     second = streams_chunked(2000, 1000, final=True)
-    produce(wh_settings, topics.STREAMS, second.records)
-    with Worker(wh_settings, ["sink", "raw"], tmp_path / "raw2.log", **env) as worker:
-        wait_for(lambda: committed_all(wh_settings, "sink-raw", [topics.STREAMS]), 120,
+    produce(settings, topics.STREAMS, second.records)
+    with Worker(settings, ["sink", "raw"], tmp_path / "raw2.log", **env) as worker:
+        wait_for(lambda: committed_all(settings, "sink-raw", [topics.STREAMS]), 120,
                  "the sink to commit every offset (empty and final chunks included)")
         assert worker.stop() == 0, worker.log()
     records, expected = _merge(first, second)
-    assert_raw_exact(wh_settings, expected, len(records))
-    marks = query(wh_settings, "SELECT KAFKA_PARTITION, MAX(KAFKA_OFFSET) FROM SINK_OFFSETS GROUP BY 1")
+    assert_raw_exact(settings, expected, len(records))
+    marks = query(settings, "SELECT KAFKA_PARTITION, MAX(KAFKA_OFFSET) FROM SINK_OFFSETS GROUP BY 1")
     assert len(marks) == 2
+
+
+@pytest.mark.parametrize("method", ["copy", "insert"])
+def test_crash_between_warehouse_and_kafka_commit(wh_settings: Settings, tmp_path: Path, method: str) -> None:
+    """SIGKILL right after the 3rd warehouse COMMIT (before Kafka's): the restart skips those rows."""
+    crash_after_commit_then_finish(wh_settings, tmp_path, dict(SINK_ENV, SINK_LOAD_METHOD=method))
     assert query(wh_settings, "SELECT COUNT(*) FROM SINK_LOAD")[0][0] == 0
 
 
-def test_sigkill_mid_stream_and_restart(wh_settings: Settings, tmp_path: Path) -> None:
+def test_sigkill_mid_stream_and_restart(warehouse_settings: Settings, tmp_path: Path) -> None:
     """An outside SIGKILL at an arbitrary point of a running stream: no duplicate, no gap."""
     first = streams_chunked(0, 4000)
-    produce(wh_settings, topics.STREAMS, first.records)
-    with Worker(wh_settings, ["sink", "raw"], tmp_path / "a.log", **SINK_ENV) as worker:
-        wait_for(lambda: count(wh_settings, "STREAM_LOGS") >= 500, 120, "some rows in STREAM_LOGS")
+    produce(warehouse_settings, topics.STREAMS, first.records)
+    with Worker(warehouse_settings, ["sink", "raw"], tmp_path / "a.log", **SINK_ENV) as worker:
+        wait_for(lambda: count(warehouse_settings, "STREAM_LOGS") >= 500, 120, "some rows in STREAM_LOGS")
         worker.kill()
     second = streams_chunked(4000, 500, final=True)
-    produce(wh_settings, topics.STREAMS, second.records)
-    with Worker(wh_settings, ["sink", "raw"], tmp_path / "b.log", **SINK_ENV) as worker:
-        wait_for(lambda: committed_all(wh_settings, "sink-raw", [topics.STREAMS]), 120, "all offsets committed")
+    produce(warehouse_settings, topics.STREAMS, second.records)
+    with Worker(warehouse_settings, ["sink", "raw"], tmp_path / "b.log", **SINK_ENV) as worker:
+        wait_for(lambda: committed_all(warehouse_settings, "sink-raw", [topics.STREAMS]), 120, "all offsets committed")
         assert worker.stop() == 0
     records, expected = _merge(first, second)
-    assert_raw_exact(wh_settings, expected, len(records))
+    assert_raw_exact(warehouse_settings, expected, len(records))
 
 
 def _scrape(port: int, path: str = "/metrics") -> str:

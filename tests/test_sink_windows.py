@@ -103,12 +103,12 @@ def test_replay_of_old_record_never_regresses_a_row(wh_settings: Settings, tmp_p
     assert rows == [(game_window(0, 1, version=8)["watch_hours"], 13)]
 
 
-def test_alerts_table(wh_settings: Settings, tmp_path: Path) -> None:
+def test_alerts_table(warehouse_settings: Settings, tmp_path: Path) -> None:
     records = [alert(i, kind) for i, kind in enumerate(["threshold", "surge", "game_surge"] * 4)]
-    produce(wh_settings, topics.ALERTS, [(a["alert_id"], a) for a in records + records[:3]])  # redelivered too
-    with Worker(wh_settings, ["sink", "alerts"], tmp_path / "a.log", **SINK_ENV) as worker:
-        wait_for(lambda: committed_all(wh_settings, "sink-alerts", [topics.ALERTS]), 120, "alerts committed")
+    produce(warehouse_settings, topics.ALERTS, [(a["alert_id"], a) for a in records + records[:3]])  # redelivered too
+    with Worker(warehouse_settings, ["sink", "alerts"], tmp_path / "a.log", **SINK_ENV) as worker:
+        wait_for(lambda: committed_all(warehouse_settings, "sink-alerts", [topics.ALERTS]), 120, "alerts committed")
         assert worker.stop() == 0, worker.log()
-    rows = query(wh_settings, "SELECT ALERT_ID, KIND, VIEWERS, BASELINE, CAPTURED_AT, URL FROM ALERTS")
+    rows = query(warehouse_settings, "SELECT ALERT_ID, KIND, VIEWERS, BASELINE, CAPTURED_AT, URL FROM ALERTS")
     assert sorted((r[0], r[1], r[2], r[3], _ts(r[4]), r[5]) for r in rows) == sorted(
         (a["alert_id"], a["kind"], a["viewers"], a["baseline"], a["captured_at"], a["url"]) for a in records)

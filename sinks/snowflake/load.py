@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import orjson
 
+from .. import upsert
 from ..errors import first_line
 from ..tables import Kind, TableSpec
 
@@ -138,28 +139,8 @@ def advance_mark(cur: Any, sink: str, topic: str, partition: int, offset: int) -
 # --- MERGE targets (windows, alerts) ---------------------------------------------------------
 
 def merge_sql(spec: TableSpec, source_exprs: Sequence[str], source_from: str) -> str:
-    """MERGE from a de-duplicated source: the latest record (highest offset) per natural key.
-
-    `source_exprs` are SQL expressions for spec.fields then partition then offset, in order.
-    A matched row is only replaced by a record from a later offset, so a replay after a crash
-    never regresses a row to an older version.
-    """
-    names = [f.upper() for f in spec.fields] + ["KAFKA_PARTITION", "KAFKA_OFFSET"]
-    by_name = dict(zip(names, source_exprs))
-    select = ", ".join(f"{expr} AS {name}" for name, expr in by_name.items())
-    keys = ", ".join(by_name[k.upper()] for k in spec.key)
-    source = (f"SELECT * FROM (SELECT {select}, %s::TIMESTAMP_NTZ AS INGESTED_AT, "
-              f"ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY {by_name['KAFKA_OFFSET']} DESC) AS RN_ "
-              f"FROM {source_from}) WHERE RN_ = 1")
-    on = " AND ".join(f"T.{k.upper()} = S.{k.upper()}" for k in spec.key)
-    columns = names + ["INGESTED_AT"]
-    update = ", ".join(f"{c} = S.{c}" for c in columns if c not in {k.upper() for k in spec.key})
-    return (
-        f"MERGE INTO {spec.table} T USING ({source}) S ON {on} "
-        f"WHEN MATCHED AND (T.KAFKA_OFFSET IS NULL OR S.KAFKA_PARTITION <> T.KAFKA_PARTITION "
-        f"OR S.KAFKA_OFFSET > T.KAFKA_OFFSET) THEN UPDATE SET {update} "
-        f"WHEN NOT MATCHED THEN INSERT ({', '.join(columns)}) VALUES ({', '.join('S.' + c for c in columns)})"
-    )
+    """The shared MERGE (`sinks.upsert`), INGESTED_AT bound as the first parameter."""
+    return upsert.merge_sql(spec, source_exprs, source_from, "%s::TIMESTAMP_NTZ")
 
 
 def merge_from_landing(cur: Any, spec: TableSpec, load_id: str) -> int:

@@ -8,42 +8,15 @@ or a crash half-way through a file, are harmless: the next run finishes the job.
 
 from __future__ import annotations
 
-import logging
-import re
-import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from importlib import resources
 from typing import Any
 
+from ..migrations import Migration, apply, with_retries, migrations as package_migrations
 from .errors import is_transient
-
-log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    name: str
-    statements: tuple[str, ...]
-
-
-def split_statements(sql: str) -> list[str]:
-    """Split a migration file on `;` at line ends; `--` comment lines are dropped."""
-    lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
-    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
 
 
 def migrations() -> list[Migration]:
-    found = []
-    for entry in resources.files(__package__).joinpath("sql").iterdir():
-        match = re.fullmatch(r"(\d+)_(\w+)\.sql", entry.name)
-        if match:
-            found.append(Migration(int(match.group(1)), match.group(2), tuple(split_statements(entry.read_text()))))
-    versions = [m.version for m in found]
-    if len(versions) != len(set(versions)):
-        raise RuntimeError(f"two migrations share a version number in {__package__}.sql: {sorted(versions)}")
-    return sorted(found, key=lambda m: m.version)
+    return package_migrations(__package__)
 
 
 def applied_versions(cur: Any) -> set[int]:
@@ -58,35 +31,21 @@ def bootstrap(conn: Any, attempts: int = 5) -> list[int]:
 
     Concurrent DDL from another worker can fail with a transient conflict: retried.
     """
-    for attempt in range(1, attempts + 1):
-        try:
-            return _bootstrap_once(conn)
-        except Exception as exc:
-            if attempt == attempts or not is_transient(exc):
-                raise
-            log.warning("schema bootstrap: %s; retrying", str(exc).splitlines()[0])
-            time.sleep(0.5 * attempt)
-    return []
+    return with_retries(lambda: _bootstrap_once(conn), is_transient, attempts)
 
 
 def _bootstrap_once(conn: Any) -> list[int]:
     cur = conn.cursor()
-    done = applied_versions(cur)
-    applied = []
-    for migration in migrations():
-        if migration.version in done:
-            continue
-        for statement in migration.statements:
-            cur.execute(statement)
+
+    def record(migration: Migration) -> None:
         now = datetime.now(timezone.utc).replace(tzinfo=None).isoformat(sep=" ")
         cur.execute(
             "INSERT INTO SCHEMA_VERSION (VERSION, NAME, APPLIED_AT) SELECT %s, %s, %s::TIMESTAMP_NTZ "
             "WHERE NOT EXISTS (SELECT 1 FROM SCHEMA_VERSION WHERE VERSION = %s)",
             (migration.version, migration.name, now, migration.version),
         )
-        applied.append(migration.version)
-        log.info("schema: applied %03d_%s", migration.version, migration.name)
-    return applied
+
+    return apply(migrations(), applied_versions(cur), cur.execute, record)
 
 
 def current_version(conn: Any) -> int:
