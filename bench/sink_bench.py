@@ -85,7 +85,7 @@ def main() -> None:
             windows.close()
     finally:
         conn = connect(settings, with_schema=False)
-        conn.cursor().execute(f"DROP SCHEMA IF EXISTS {settings.snowflake_database}.{settings.snowflake_schema} CASCADE")
+        conn.cursor().execute(f"DROP SCHEMA IF EXISTS {settings.snowflake.database}.{settings.snowflake.schema_name} CASCADE")
         conn.close()
 
 

@@ -13,6 +13,7 @@ from .errors import PermanentSinkError, permanent
 from .slack import SlackError, run_alerts
 from .worker import WAREHOUSE, run_sink
 
+
 def _settings(args: argparse.Namespace) -> Settings:
     overrides = {}
     if getattr(args, "method", None):
@@ -63,7 +64,7 @@ def bootstrap(args: argparse.Namespace) -> int:
         conn.close()
     except PermanentSinkError as exc:
         return _fail(str(exc))
-    where = f"{settings.snowflake_database}.{settings.snowflake_schema}"
+    where = f"{settings.snowflake.database}.{settings.snowflake.schema_name}"
     if applied:
         print(f"{where}: applied {', '.join(f'{v:03d}' for v in applied)}; schema version {version}")
     else:
@@ -73,7 +74,7 @@ def bootstrap(args: argparse.Namespace) -> int:
 
 def prune(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    text = args.older_than or settings.raw_retention
+    text = args.older_than or settings.sink.raw_retention
     try:
         age = parse_age(text)
     except ValueError as exc:

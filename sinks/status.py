@@ -25,19 +25,19 @@ WINDOW_TABLES = (
 
 
 def check_warehouse(settings: Any, report: Report, timeout: float) -> None:
-    where = f"{settings.snowflake_database}.{settings.snowflake_schema}"
-    if settings.uses_local_warehouse:
+    where = f"{settings.snowflake.database}.{settings.snowflake.schema_name}"
+    if settings.snowflake.uses_local:
         # A closed local port would make the connector retry until its timeout: probe first.
         try:
-            socket.create_connection((settings.snowflake_host, settings.snowflake_port), timeout=timeout).close()
+            socket.create_connection((settings.snowflake.host, settings.snowflake.port), timeout=timeout).close()
         except OSError as exc:
-            report.fail("warehouse", f"unreachable at {settings.snowflake_host}:{settings.snowflake_port} "
+            report.fail("warehouse", f"unreachable at {settings.snowflake.host}:{settings.snowflake.port} "
                                      f"(local fakesnow): {exc.strerror or exc}")
             return
-        target = f"{settings.snowflake_host}:{settings.snowflake_port} (local fakesnow)"
+        target = f"{settings.snowflake.host}:{settings.snowflake.port} (local fakesnow)"
     else:
-        target = f"account {settings.snowflake_account}"
-    quick = settings.model_copy(update={"snowflake_network_timeout": max(1, int(timeout))})
+        target = f"account {settings.snowflake.account}"
+    quick = settings.model_copy(update={"snowflake": settings.snowflake.model_copy(update={"network_timeout": max(1, int(timeout))})})
     try:
         conn = connect(quick)
     except ConfigError:
