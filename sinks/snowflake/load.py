@@ -22,7 +22,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import orjson
 
-from ..errors import first_line
+from pulse.errors import first_line
+
 from ..tables import Kind, TableSpec
 
 log = logging.getLogger(__name__)

@@ -16,6 +16,8 @@ from datetime import datetime, timedelta, timezone
 from importlib import resources
 from typing import Any
 
+from pulse.errors import first_line
+
 from .errors import is_transient
 
 log = logging.getLogger(__name__)
@@ -64,7 +66,7 @@ def bootstrap(conn: Any, attempts: int = 5) -> list[int]:
         except Exception as exc:
             if attempt == attempts or not is_transient(exc):
                 raise
-            log.warning("schema bootstrap: %s; retrying", str(exc).splitlines()[0])
+            log.warning("schema bootstrap: %s; retrying", first_line(exc))
             time.sleep(0.5 * attempt)
     return []
 
