@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 DBT_VENV  := .venv-dbt
 DBT_STAMP := $(DBT_VENV)/.installed-$(shell cksum dbt/requirements.txt | cut -d' ' -f1)
 
-.PHONY: install bqemulator browser run test bench stop clean
+.PHONY: install bqemulator browser run check test bench stop clean
 
 # WAREHOUSE=bigquery runs the pipeline into bqemulator, the local BigQuery stand-in
 WAREHOUSE ?= snowflake
@@ -46,6 +46,12 @@ bqemulator: $(BQ_STAMP)
 
 run: install $(if $(filter bigquery,$(WAREHOUSE)),bqemulator)
 	WAREHOUSE=$(WAREHOUSE) $(BIN)/twitch-pulse run
+
+# The quick loop: lint, types and the unit tests (no broker, no warehouse), under a minute.
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit
 
 test: install bqemulator browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider

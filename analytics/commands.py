@@ -14,7 +14,6 @@ from .metrics import BUILD_SECONDS, BUILDS, LAST_SUCCESS
 from .preflight import WarehouseNotReady, check_warehouse
 from .runner import DbtMissing, dbt_executable, project_dir, run_dbt
 
-
 UNHEALTHY_AFTER = 3  # failed builds in a row before /healthz says so
 
 

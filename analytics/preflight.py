@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import socket
 
+from pulse.errors import first_line
 from pulse.settings import ConfigError, Settings
-from sinks.errors import first_line
 from sinks.snowflake import connect
 from sinks.snowflake.schema import current_version, migrations
 
@@ -19,9 +19,9 @@ class WarehouseNotReady(Exception):
 
 
 def check_warehouse(settings: Settings) -> None:
-    where = f"{settings.snowflake_database}.{settings.snowflake_schema}"
-    if settings.uses_local_warehouse:
-        host, port = settings.snowflake_host, settings.snowflake_port
+    where = f"{settings.snowflake.database}.{settings.snowflake.schema_name}"
+    if settings.snowflake.uses_local:
+        host, port = settings.snowflake.host, settings.snowflake.port
         try:
             socket.create_connection((host, port), timeout=3).close()
         except OSError:

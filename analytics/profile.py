@@ -34,7 +34,7 @@ class Profile(NamedTuple):
 
 def build_profile(settings: Settings) -> Profile:
     kwargs = connect_kwargs(settings)
-    output: dict[str, Any] = {"type": "snowflake", "threads": 1 if settings.uses_local_warehouse else 4,
+    output: dict[str, Any] = {"type": "snowflake", "threads": 1 if settings.snowflake.uses_local else 4,
                               "client_session_keep_alive": False}
     output.update({name: kwargs[key] for key, name in _PLAIN.items() if key in kwargs})
     env: dict[str, str] = {}
@@ -45,7 +45,7 @@ def build_profile(settings: Settings) -> Profile:
 
     if "private_key" in kwargs:  # DER bytes, already decrypted with the passphrase
         secret("private_key", "SNOWFLAKE_PRIVATE_KEY", base64.b64encode(kwargs["private_key"]).decode())
-    elif settings.snowflake_password.get_secret_value():
+    elif settings.snowflake.password.get_secret_value():
         secret("password", "SNOWFLAKE_PASSWORD", kwargs["password"])
     elif "password" in kwargs:  # the local server's placeholder, not a secret
         output["password"] = kwargs["password"]

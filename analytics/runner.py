@@ -43,10 +43,10 @@ class Outcome(NamedTuple):
 
 
 def dbt_executable(settings: Settings) -> str:
-    if settings.dbt_executable:
-        found = shutil.which(settings.dbt_executable)
+    if settings.dbt.executable:
+        found = shutil.which(settings.dbt.executable)
         if not found:
-            raise ConfigError(f"DBT_EXECUTABLE: no executable dbt at {settings.dbt_executable!r}")
+            raise ConfigError(f"DBT_EXECUTABLE: no executable dbt at {settings.dbt.executable!r}")
         return found
     if os.access(LOCAL_DBT, os.X_OK):
         return str(LOCAL_DBT)
@@ -57,7 +57,7 @@ def dbt_executable(settings: Settings) -> str:
 
 
 def project_dir(settings: Settings) -> Path:
-    candidates = [settings.dbt_project_dir] if settings.dbt_project_dir else [ROOT / "dbt", Path.cwd() / "dbt"]
+    candidates = [settings.dbt.project_dir] if settings.dbt.project_dir else [ROOT / "dbt", Path.cwd() / "dbt"]
     for folder in candidates:
         if (Path(folder) / "dbt_project.yml").is_file():
             return Path(folder).resolve()
@@ -70,7 +70,7 @@ def work_dir(settings: Settings) -> Path:
 
 def project_vars(settings: Settings) -> dict[str, object]:
     """The dbt vars that come from the settings (dbt_project.yml has the defaults)."""
-    return {"poll_interval_seconds": settings.poll_interval_seconds}
+    return {"poll_interval_seconds": settings.producer.poll_interval_seconds}
 
 
 def run_dbt(settings: Settings, args: Sequence[str], say: Callable[[str], None] = print,

@@ -65,8 +65,8 @@ def main() -> None:
         conn.close()
     finally:
         pipeline.stop()
-    window_ms = settings.window_seconds * 1000
-    interval_ms = settings.poll_interval_seconds * 1000
+    window_ms = settings.processor.window_seconds * 1000
+    interval_ms = settings.producer.poll_interval_seconds * 1000
     delays = []
     print(f"\n{'window (simulated)':<22}{'rows':>6}{'closing poll -> rows in warehouse (s)':>40}")
     for start, ingested, count in rows:

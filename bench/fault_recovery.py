@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
 import time
 from pathlib import Path
 from typing import Callable
 
 from devstack.kafka import KafkaBroker
+from devstack.service import free_port
 from devstack.warehouse import WarehouseServer
 from pulse import topics
 from pulse.settings import load_settings
@@ -50,11 +50,6 @@ def _until(condition: Callable[[], bool], timeout: float, interval: float = 0.2)
     return time.monotonic() - started
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -73,7 +68,7 @@ def main() -> int:
     settings = load_settings(kafka_bootstrap=broker.bootstrap, snowflake_port=warehouse.port,
                              topic_prefix="bench.", consumer_group_prefix="bench", snowflake_schema="BENCH_FAULTS",
                              state_dir=RUN_DIR / "state", metrics_port=0)
-    port = _free_port()
+    port = free_port()
     done = lambda: committed_all(settings, "sink-alerts", [topics.ALERTS])  # noqa: E731
     sent: list[str] = []
 

@@ -68,7 +68,7 @@ def populate(settings: Settings, streams: int, polls: int, partitions: int, keys
         for s in base:
             s["viewer_count"] = max(0, s["viewer_count"] + rng.randint(-2, 2))
             objects.append(normalise(s))
-        for chunk, value in cut_poll(objects, t, f"bench@{k}", "bench", 1, keys, settings.chunk_streams):
+        for chunk, value in cut_poll(objects, t, f"bench@{k}", "bench", 1, keys, settings.producer.chunk_streams):
             producer.produce(topic, key=chunk.message_key, value=value, timestamp=t)
             producer.poll(0)
         for stream in objects:

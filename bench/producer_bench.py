@@ -31,15 +31,9 @@ from pathlib import Path
 
 import httpx
 
+from devstack.service import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _peak_mb() -> float:
@@ -108,7 +102,7 @@ def replay_bench(path: Path) -> dict:
             "polls": report.polls, "events": report.events, "seconds": round(report.seconds, 1),
             "events_per_s": round(report.events_per_second), "file_mb": round(path.stat().st_size / 2**20, 1),
             "peak_mb": round(_peak_mb()), "start_mb": round(before), "undelivered": report.undelivered,
-            "topic_prefix": settings.topic_prefix}
+            "topic_prefix": settings.topics.prefix}
 
 
 def replay_rows(channels: int, polls: int, env: dict) -> list[dict]:
@@ -162,7 +156,7 @@ def main() -> int:
     if args.replay_only:
         print_replay(replay_rows(args.channels, args.polls, env))
         return 0
-    port = _free_port()
+    port = free_port()
     sim = subprocess.Popen([sys.executable, "-m", "pulse", "simulate", "--port", str(port), "--channels",
                             str(args.channels), "--games", "3000", "--frozen", "--speed", "1"],
                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -96,7 +96,7 @@ class Visibility(threading.Thread):
         super().__init__(daemon=True)
         self.consumer = Consumer(client_config(settings, **{
             "group.id": f"scale-lso-{uuid.uuid4().hex[:6]}", "isolation.level": "read_committed"}))
-        self.positions = [(settings.topic(t), p) for t in OUTPUTS for p in range(settings.topic_partitions)]
+        self.positions = [(settings.topic(t), p) for t in OUTPUTS for p in range(settings.topics.partitions)]
         self.history: list[tuple[float, dict[tuple[str, int], int]]] = []
         self.stop = threading.Event()
 
@@ -132,8 +132,8 @@ def send_polls(settings: Settings, channels: int, polls: int, pace: float, t0: i
         for s in base:
             s["viewer_count"] = max(0, s["viewer_count"] + rng.randint(-3, 3))
             objects.append(normalise(s))
-        for chunk, value in cut_poll(objects, t, f"scale@{k}", "scale", 1, settings.chunk_keys,
-                                     settings.chunk_streams):
+        for chunk, value in cut_poll(objects, t, f"scale@{k}", "scale", 1, settings.producer.chunk_keys,
+                                     settings.producer.chunk_streams):
             while True:
                 try:
                     producer.produce(topic, key=chunk.message_key, value=value, timestamp=t)
@@ -146,7 +146,7 @@ def send_polls(settings: Settings, channels: int, polls: int, pace: float, t0: i
             on_poll(k)
         time.sleep(max(0.0, pace - (time.monotonic() - began)))
     last = t0 + (polls - 1) * interval_ms
-    for chunk, value in final_chunks(last, "scale-final", "scale", 1, settings.chunk_keys):
+    for chunk, value in final_chunks(last, "scale-final", "scale", 1, settings.producer.chunk_keys):
         producer.produce(topic, key=chunk.message_key, value=value, timestamp=last)
     producer.flush(60)
     return sent_at

@@ -24,5 +24,5 @@ def scratch_schema(port: Optional[int]) -> Iterator[tuple[Any, Any]]:
         bootstrap(conn)
         yield settings, conn
     finally:
-        conn.cursor().execute(f"DROP SCHEMA IF EXISTS {settings.snowflake_database}.{settings.snowflake_schema} CASCADE")
+        conn.cursor().execute(f"DROP SCHEMA IF EXISTS {settings.snowflake.database}.{settings.snowflake.schema_name} CASCADE")
         conn.close()

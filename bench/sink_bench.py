@@ -107,7 +107,7 @@ def drop(settings: Settings) -> None:
         client(settings).delete_dataset(dataset_id(settings), delete_contents=True, not_found_ok=True)
         return
     conn = chosen(settings).connect(settings, with_schema=False)
-    conn.cursor().execute(f"DROP SCHEMA IF EXISTS {settings.snowflake_database}.{settings.snowflake_schema} CASCADE")
+    conn.cursor().execute(f"DROP SCHEMA IF EXISTS {settings.snowflake.database}.{settings.snowflake.schema_name} CASCADE")
     conn.close()
 
 

@@ -87,7 +87,7 @@ def main() -> None:
             seen.update(live[-args.churn:])
             next_user += args.churn
             streams = [stream(u, t, (u * 7 + k) % 500) for u in live]
-            for chunk, value in cut_poll(streams, t, f"soak@{k}", "soak", 1, settings.chunk_keys, 500):
+            for chunk, value in cut_poll(streams, t, f"soak@{k}", "soak", 1, settings.producer.chunk_keys, 500):
                 producer.produce(topic, key=chunk.message_key, value=value, timestamp=t)
             if k % 200 == 0:
                 producer.flush(60)

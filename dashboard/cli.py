@@ -31,9 +31,9 @@ def _dashboard(args: argparse.Namespace) -> int:
         return 2
     if port_open(args.address if args.address not in ("0.0.0.0", "") else "127.0.0.1", args.port):
         raise ServiceError(f"dashboard: port {args.address}:{args.port} is taken; choose another with --port")
-    where = settings.snowflake_account or f"local warehouse {settings.snowflake_host}:{settings.snowflake_port}"
-    print(f"dashboard at http://{args.address}:{args.port} reading {settings.snowflake_database}."
-          f"{settings.snowflake_schema} ({where}); Ctrl-C stops", flush=True)
+    where = settings.snowflake.account or f"local warehouse {settings.snowflake.host}:{settings.snowflake.port}"
+    print(f"dashboard at http://{args.address}:{args.port} reading {settings.snowflake.database}."
+          f"{settings.snowflake.schema_name} ({where}); Ctrl-C stops", flush=True)
     env = {**os.environ, **settings.as_env(), REFRESH_ENV: f"{args.refresh:g}"}
     argv = streamlit_argv(args.port, args.address)
     os.execve(argv[0], argv, env)  # Streamlit takes over this process: signals reach it directly

@@ -79,8 +79,8 @@ def current_source() -> Source:
     from pulse.settings import load_settings
 
     settings = load_settings()
-    where = settings.snowflake_account or f"{settings.snowflake_host}:{settings.snowflake_port}"
-    return Source(where, settings.snowflake_database, settings.snowflake_schema)
+    where = settings.snowflake.account or f"{settings.snowflake.host}:{settings.snowflake.port}"
+    return Source(where, settings.snowflake.database, settings.snowflake.schema_name)
 
 
 @st.cache_resource(show_spinner=False)

@@ -73,7 +73,7 @@ class LocalPipeline:
         port = self.first_metrics_port
         plan = [
             (SIMULATOR, ["simulate", "--port", str(self.simulator_port), "--channels", str(self.channels),
-                         "--speed", str(self.settings.clock_speed)]),
+                         "--speed", str(self.settings.producer.clock_speed)]),
             ("producer", ["producer"]),
             ("processor", ["processor"]),
             ("sink-raw", ["sink", "raw"]),

@@ -64,7 +64,7 @@ def _models_board(settings: Any, last: str) -> str:
     latest ended broadcasts (read from the models, so as fresh as the last build)."""
     lines = [last]
     try:
-        conn = connect(settings)
+        conn = chosen(settings).connect(settings)
     except Exception as exc:
         return f"{last}\n  (warehouse: {type(exc).__name__})"
     try:
@@ -120,8 +120,8 @@ def run_command(args: argparse.Namespace) -> int:
     os.environ.setdefault("CLOCK_ANCHOR", _clock_anchor(args.run_dir, float(os.environ["CLOCK_SPEED"])))
     settings = load_settings(kafka_bootstrap=f"127.0.0.1:{args.kafka_port}", snowflake_port=args.warehouse_port,
                              warehouse=args.warehouse, bigquery_port=args.bigquery_port, state_dir=args.run_dir / "state")
-    local = settings.uses_local_bigquery if settings.warehouse == "bigquery" else settings.uses_local_warehouse
-    if not local or settings.kafka_key.get_secret_value():
+    local = settings.bigquery.uses_local if settings.warehouse == "bigquery" else settings.snowflake.uses_local
+    if not local or settings.kafka.key.get_secret_value():
         print("twitch-pulse run uses the local stack; unset SNOWFLAKE_ACCOUNT (BIGQUERY_PROJECT with WAREHOUSE=bigquery) "
               "and KAFKA_KEY, or run the workers one by one (see --help of each)", file=sys.stderr)
         return 2
@@ -140,8 +140,8 @@ def run_command(args: argparse.Namespace) -> int:
                              dashboard_port=args.dashboard_port or None)
     pipeline.start()
     ports = pipeline.metrics_ports
-    print(f"pipeline running: simulator at {pipeline.helix_url} ({args.channels:,} channels, clock x{settings.clock_speed:g}: "
-          f"a {settings.window_seconds // 60}-minute window every {settings.window_seconds / settings.clock_speed:.0f} s); "
+    print(f"pipeline running: simulator at {pipeline.helix_url} ({args.channels:,} channels, clock x{settings.producer.clock_speed:g}: "
+          f"a {settings.processor.window_seconds // 60}-minute window every {settings.processor.window_seconds / settings.producer.clock_speed:.0f} s); "
           f"worker logs in {pipeline.log_dir}; metrics on ports {min(ports)}-{max(ports)}. Ctrl-C stops.", flush=True)
     if pipeline.dashboard_url:
         print(f"dashboard: open {pipeline.dashboard_url} (charts fill in as windows close)", flush=True)

@@ -35,6 +35,27 @@ class ServiceError(CommandError):
     """A local service could not be started; the message carries the log's tail."""
 
 
+def free_port(count: int = 1) -> int:
+    """A port p with p .. p+count-1 free now (a broker takes two): servers a test or a benchmark
+    starts for itself, so no fixed port collides with another process on a shared machine."""
+    while True:
+        with socket.socket() as first:
+            first.bind(("127.0.0.1", 0))
+            port = first.getsockname()[1]
+            others: list[socket.socket] = []
+            try:
+                for i in range(1, count):
+                    other = socket.socket()
+                    others.append(other)
+                    other.bind(("127.0.0.1", port + i))
+                return port
+            except OSError:
+                continue
+            finally:
+                for other in others:
+                    other.close()
+
+
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):

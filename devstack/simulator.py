@@ -24,7 +24,6 @@ import hashlib
 import logging
 import secrets
 import threading
-import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,7 +35,7 @@ import orjson
 from pulse.clock import CLOCK_HEADER, Clock
 from pulse.events import parse_ts
 
-from .population import Population, Snapshot, STREAM_ID
+from .population import STREAM_ID, Population, Snapshot
 
 log = logging.getLogger("devstack.simulator")
 

@@ -17,7 +17,7 @@ import gc
 import logging
 import time
 from datetime import timedelta
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Literal, Optional
 
 from quixstreams import Application
 from quixstreams.context import message_context
@@ -26,8 +26,15 @@ from quixstreams.state.rocksdb import RocksDBOptions
 
 from pulse import topics
 from pulse.events import format_ts
-from pulse.kafka import (CONSUMER_POLL_SECONDS, app_connection, broker_topic, ensure_topics, partition_count,
-                         partition_lags)
+from pulse.kafka import (
+    CONSUMER_POLL_SECONDS,
+    app_connection,
+    broker_topic,
+    ensure_topics,
+    partition_count,
+    partition_lags,
+    processor_clients,
+)
 from pulse.metrics import start_metrics_server
 from pulse.resilience import BrokerProbe, StopSignal, run_resilient
 from pulse.settings import Settings
@@ -39,7 +46,17 @@ from .config import ProcessorConfig
 from .game_surge import on_game_poll
 from .merge_stage import on_partial, produce_rows
 from .routing import (
-    ALERTS, CHANNELS, DLQ, GAME_POLLS, GAMES, LANGUAGES, PARTIALS, STREAMS, TOP_CHANNELS, Output, OutputSerializer,
+    ALERTS,
+    CHANNELS,
+    DLQ,
+    GAME_POLLS,
+    GAMES,
+    LANGUAGES,
+    PARTIALS,
+    STREAMS,
+    TOP_CHANNELS,
+    Output,
+    OutputSerializer,
 )
 
 log = logging.getLogger(__name__)
@@ -130,29 +147,6 @@ def _lag_from_stats(stats_json: str) -> None:
         metrics.CONSUMER_LAG.labels(topic_name, pid).set(lag)
 
 
-def kafka_extras(settings: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(consumer, producer) settings for fast failover (see Settings.processor_instance_id)."""
-    session = settings.processor_session_timeout_ms
-    consumer: dict[str, Any] = {
-        "statistics.interval.ms": 5000, "stats_cb": _lag_from_stats,
-        "max.partition.fetch.bytes": 8 * 1024 * 1024,  # chunks are large messages
-        "fetch.wait.max.ms": 100,
-        "queued.max.messages.kbytes": 16_384,  # prefetch per partition: chunks are large, memory is not  # an idle internal topic answers a fetch within 0.1 s (window latency)
-        "session.timeout.ms": session, "heartbeat.interval.ms": max(1000, session // 4),
-    }
-    producer: dict[str, Any] = {
-        "transaction.timeout.ms": settings.processor_transaction_timeout_ms,
-        # the changelog carries each chunk again (the state journal): JSON compresses ~5x
-        "compression.type": "lz4",
-    }
-    if settings.processor_instance_id:
-        # unique per deployment: the consumer group's name plus the replica's id
-        member = f"{settings.group('processor')}-{settings.processor_instance_id}"
-        consumer["group.instance.id"] = member
-        producer["transactional.id"] = member
-    return consumer, producer
-
-
 def build(settings: Settings, commit_interval: Optional[float] = None) -> Application:
     """Create the topics the processor needs and wire the three stages."""
     gc.set_threshold(*GC_THRESHOLDS)
@@ -160,22 +154,22 @@ def build(settings: Settings, commit_interval: Optional[float] = None) -> Applic
     ensure_topics(settings, list(out.values()))
     partitions = partition_count(settings, broker_topic(settings, topics.STREAMS))
     cfg = ProcessorConfig.from_settings(settings)
-    consumer_extra, producer_extra = kafka_extras(settings)
+    consumer_extra, producer_extra = processor_clients(settings, _lag_from_stats)
     app = Application(
         **app_connection(settings, "processor"),
         consumer_group=settings.group("processor"),
         auto_offset_reset="earliest",
         processing_guarantee="exactly-once",
-        commit_interval=commit_interval or settings.processor_commit_seconds,
+        commit_interval=commit_interval or settings.processor.commit_seconds,
         consumer_poll_timeout=CONSUMER_POLL_SECONDS,  # stage 1 done, the merge waiting: commit on time
         consumer_extra_config=consumer_extra,
         producer_extra_config=producer_extra,
         loglevel=None,  # records go through pulse.logs (secrets redacted, LOG_FORMAT)
         rocksdb_options=ROCKSDB,
     )
-    internal = TopicConfig(num_partitions=partitions, replication_factor=settings.topic_replication)
+    internal = TopicConfig(num_partitions=partitions, replication_factor=settings.topics.replication)
 
-    def output(name: str, key_serializer: str = "str") -> Topic:
+    def output(name: str, key_serializer: Literal["str", "bytes"] = "str") -> Topic:
         return app.topic(name, key_serializer=key_serializer, value_serializer=OutputSerializer())
 
     routes: dict[str, Topic] = {
@@ -224,7 +218,7 @@ def build(settings: Settings, commit_interval: Optional[float] = None) -> Applic
         .to_topic(route, key=route_key))
     log.info("processor: %s", compiled.describe())
     log.info("processor: %d input partitions, window %ss, grace %ss, interval %ss", partitions,
-             settings.window_seconds, settings.window_grace_seconds, settings.poll_interval_seconds)
+             settings.processor.window_seconds, settings.processor.window_grace_seconds, settings.producer.poll_interval_seconds)
     return app
 
 

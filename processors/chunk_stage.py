@@ -22,8 +22,16 @@ from pulse.schema import Chunk
 
 from . import metrics
 from .aggregations import (
-    ChannelAggregate, GroupAggregate, PollTotal, StreamAggregate, credited_ms, first_previous, hours, main_game,
-    started_in_window, top_n,
+    ChannelAggregate,
+    GroupAggregate,
+    PollTotal,
+    StreamAggregate,
+    credited_ms,
+    first_previous,
+    hours,
+    main_game,
+    started_in_window,
+    top_n,
 )
 from .alerts import channel_alerts, quiet_below_viewers, remember
 from .config import FINAL_WATERMARK, ProcessorConfig

@@ -13,9 +13,8 @@ import sys
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
-import pulse
-
 import processors
+import pulse
 
 PACKAGES = (Path(pulse.__file__).parent, Path(processors.__file__).parent)
 

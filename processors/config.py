@@ -30,16 +30,16 @@ class ProcessorConfig:
     @classmethod
     def from_settings(cls, settings: Settings) -> "ProcessorConfig":
         return cls(
-            window_ms=settings.window_seconds * 1000,
-            grace_ms=settings.window_grace_seconds * 1000,
-            interval_ms=settings.poll_interval_seconds * 1000,
-            top_n=settings.top_n,
-            threshold_viewers=settings.alert_threshold_viewers,
-            surge_min_viewers=settings.surge_min_viewers,
-            surge_ratio=settings.surge_ratio,
-            game_surge_min_viewers=settings.game_surge_min_viewers,
-            baseline_ms=settings.surge_baseline_seconds * 1000,
-            cooldown_ms=settings.alert_cooldown_seconds * 1000,
+            window_ms=settings.processor.window_seconds * 1000,
+            grace_ms=settings.processor.window_grace_seconds * 1000,
+            interval_ms=settings.producer.poll_interval_seconds * 1000,
+            top_n=settings.processor.top_n,
+            threshold_viewers=settings.processor.alert_threshold_viewers,
+            surge_min_viewers=settings.processor.surge_min_viewers,
+            surge_ratio=settings.processor.surge_ratio,
+            game_surge_min_viewers=settings.processor.game_surge_min_viewers,
+            baseline_ms=settings.processor.surge_baseline_seconds * 1000,
+            cooldown_ms=settings.processor.alert_cooldown_seconds * 1000,
         )
 
     def window_start(self, t_ms: int) -> int:

@@ -31,10 +31,9 @@ import msgspec
 
 from pulse.schema import Chunk
 
-from .journal import JournalChunk, StateVersion
-
 from . import compiled
 from .aggregations import ChannelAggregate, GroupAggregate, PollTotal, StreamAggregate
+from .journal import JournalChunk, StateVersion
 
 STATE_FORMAT = 2
 VERSION_KEY = "version"

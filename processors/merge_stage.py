@@ -28,7 +28,12 @@ from pulse.outputs import ChannelWindow, GameWindow, LanguageWindow, TopChannel,
 
 from . import metrics
 from .aggregations import (
-    GroupTotals, average_while_live, competition_ranks, hours, per_window_hour, top_n,
+    GroupTotals,
+    average_while_live,
+    competition_ranks,
+    hours,
+    per_window_hour,
+    top_n,
 )
 from .config import ProcessorConfig
 from .records import ChannelPartial, GroupPartial, TopCandidate, WindowPartial, decode_window_partial

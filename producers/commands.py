@@ -33,7 +33,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _unreachable(exc: Exception, settings: Settings) -> Exception:
-    return CommandError(f"Twitch API not usable at {settings.twitch_auth_url} / {settings.twitch_api_url}: {exc}")
+    return CommandError(f"Twitch API not usable at {settings.twitch.auth_url} / {settings.twitch.api_url}: {exc}")
 
 
 def _poll_command(args: argparse.Namespace, record: bool) -> int:
@@ -56,7 +56,7 @@ def _poll_command(args: argparse.Namespace, record: bool) -> int:
             # a broker that is down at start is waited for (issue 10 §10), and shown on /healthz
             probe.start()
             if not probe.check()[0]:
-                log.warning("kafka broker %s not reachable; waiting", settings.kafka_bootstrap)
+                log.warning("kafka broker %s not reachable; waiting", settings.kafka.bootstrap)
                 if not probe.wait_reachable(stop):
                     return 0
                 log.info("kafka broker reachable")
@@ -67,7 +67,7 @@ def _poll_command(args: argparse.Namespace, record: bool) -> int:
     except HelixError as exc:
         raise _unreachable(exc, settings) from None
     except KafkaException as exc:
-        raise CommandError(f"Kafka not usable at {settings.kafka_bootstrap}: {exc}") from None
+        raise CommandError(f"Kafka not usable at {settings.kafka.bootstrap}: {exc}") from None
     finally:
         if poller is not None:
             poller.close()
@@ -94,7 +94,7 @@ def replay(args: argparse.Namespace) -> int:
         raise ConfigError(f"replay: no such file {args.file}")
     stop = StopSignal().event
     probe = BrokerProbe(settings)
-    emitter = Emitter(settings, Shard.parse(settings.producer_shard), stop=stop)
+    emitter = Emitter(settings, Shard.parse(settings.producer.shard), stop=stop)
     server = start_metrics_server(settings.metrics_port, combine(probe, emitter.health))
     probe.start()
     try:

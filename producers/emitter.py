@@ -259,7 +259,7 @@ class Emitter:
         """The end of the source (a finite run, a replay): one empty `final` chunk per key."""
         poll_id = poll_id_of(self.shard, captured_at_ms)
         report = self.emit(final_chunks(captured_at_ms, poll_id, self.shard.name, self.shard.count,
-                                        self.settings.chunk_keys), captured_at_ms)
+                                        self.settings.producer.chunk_keys), captured_at_ms)
         if report.failed_chunks:
             log.error("%d final chunks could not be delivered", report.failed_chunks)
         return report
@@ -281,7 +281,7 @@ def cut(settings: Settings, shard: Shard, polled: Polled, captured_at_ms: int) -
     """
     def chunks() -> Iterator[tuple[Chunk, bytes]]:
         return cut_poll(polled.streams, captured_at_ms, poll_id_of(shard, captured_at_ms), shard.name, shard.count,
-                        settings.chunk_keys, settings.chunk_streams)
+                        settings.producer.chunk_keys, settings.producer.chunk_streams)
 
     cutting = chunks()
     try:

@@ -53,7 +53,7 @@ class PollReport:
 
 def credential_pairs(settings: Settings) -> list[tuple[str, SecretStr]]:
     """The Twitch credentials; none is a configuration error, reported before anything starts."""
-    pairs = settings.twitch_credential_pairs
+    pairs = settings.twitch.credential_pairs
     if not pairs:
         raise ConfigError("no Twitch credentials: set TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET "
                           "(or client_id/client_secret, or TWITCH_CREDENTIALS=id:secret,...)")
@@ -62,24 +62,24 @@ def credential_pairs(settings: Settings) -> list[tuple[str, SecretStr]]:
 
 def make_clients(settings: Settings, clock: Clock, stop: threading.Event, **kwargs) -> list[HelixClient]:
     pairs = credential_pairs(settings)
-    reserve = math.ceil(settings.producer_concurrency / len(pairs)) + 1
-    return [HelixClient(cid, secret, settings.twitch_api_url, settings.twitch_auth_url, clock,
+    reserve = math.ceil(settings.producer.concurrency / len(pairs)) + 1
+    return [HelixClient(cid, secret, settings.twitch.api_url, settings.twitch.auth_url, clock,
                         name=str(i), stop=stop, reserve=reserve, **kwargs)
             for i, (cid, secret) in enumerate(pairs)]
 
 
 def shard_name(settings: Settings) -> str:
-    return Shard.parse(settings.producer_shard).name
+    return Shard.parse(settings.producer.shard).name
 
 
 class Poller:
     def __init__(self, settings: Settings, clock: Optional[Clock] = None, stop: Optional[threading.Event] = None,
                  recorder: Optional[Recorder] = None, produce: bool = True, **client_kwargs) -> None:
         self.settings = settings
-        self.shard = Shard.parse(settings.producer_shard)
+        self.shard = Shard.parse(settings.producer.shard)
         self.clock = clock or from_settings(settings)
         self.stop = stop or threading.Event()
-        self.interval = float(settings.poll_interval_seconds)
+        self.interval = float(settings.producer.poll_interval_seconds)
         self.recorder = recorder
         self.clients = make_clients(settings, self.clock, self.stop, **client_kwargs)
         self.emitter: Optional[Emitter] = Emitter(settings, self.shard, stop=self.stop) if produce else None
@@ -99,34 +99,34 @@ class Poller:
                      info.get("expires_in", "?"))
         self.started_at = self.clock.now()
         s = self.settings
-        game_ids = list(s.twitch_game_ids)
-        if s.twitch_game_names:
-            found = self.clients[0].games(names=s.twitch_game_names)
+        game_ids = list(s.twitch.game_ids)
+        if s.twitch.game_names:
+            found = self.clients[0].games(names=s.twitch.game_names)
             by_name = {g["name"].casefold(): g["id"] for g in found}
-            missing = [n for n in s.twitch_game_names if n.casefold() not in by_name]
+            missing = [n for n in s.twitch.game_names if n.casefold() not in by_name]
             if missing:
                 log.warning("TWITCH_GAME_NAMES: no game named %s", ", ".join(repr(m) for m in missing))
-            if len(missing) == len(s.twitch_game_names) and not game_ids:
+            if len(missing) == len(s.twitch.game_names) and not game_ids:
                 raise ConfigError("TWITCH_GAME_NAMES: none of the names is a Twitch game: "
                                   + ", ".join(repr(m) for m in missing))
-            game_ids += [by_name[n.casefold()] for n in s.twitch_game_names if n.casefold() in by_name]
-            log.info("games resolved: %s", ", ".join(f"{n} -> {by_name.get(n.casefold(), '?')}" for n in s.twitch_game_names))
-        self.queries = plan(self.shard, game_ids, s.twitch_languages, s.twitch_user_logins,
-                            s.producer_split, len(self.clients), s.producer_concurrency)
+            game_ids += [by_name[n.casefold()] for n in s.twitch.game_names if n.casefold() in by_name]
+            log.info("games resolved: %s", ", ".join(f"{n} -> {by_name.get(n.casefold(), '?')}" for n in s.twitch.game_names))
+        self.queries = plan(self.shard, game_ids, s.twitch.languages, s.twitch.user_logins,
+                            s.producer.split, len(self.clients), s.producer.concurrency)
         if not self.queries:
             log.warning("%s has nothing to sweep (its share of the filters is empty); it still sends empty chunks",
                         self.shard.name)
-        if self.interval < 60 and self.clock.speed == 1 and "api.twitch.tv" in s.twitch_api_url:
+        if self.interval < 60 and self.clock.speed == 1 and "api.twitch.tv" in s.twitch.api_url:
             log.warning("POLL_INTERVAL_SECONDS=%d: Twitch caches upstream; do not poll more than once a minute",
                         self.interval)
         log.info("%s: %d queries (%s), %d credentials, every %ss on %r", self.shard.name, len(self.queries),
                  "; ".join(q.describe() for q in self.queries[:6]) + ("; ..." if len(self.queries) > 6 else ""),
-                 len(self.clients), self.settings.poll_interval_seconds, self.clock)
+                 len(self.clients), self.settings.producer.poll_interval_seconds, self.clock)
         return self
 
     # --- one poll -----------------------------------------------------------------------
     def sweep(self) -> SweepResult:
-        return sweep(self.clients, self.queries, self.settings.producer_concurrency, self.stop)
+        return sweep(self.clients, self.queries, self.settings.producer.concurrency, self.stop)
 
     def poll(self, captured_at_ms: int) -> Optional[PollReport]:
         """Sweep, normalise, cut, produce, flush. None if stopped mid-sweep (nothing produced)."""

@@ -12,7 +12,7 @@ import gzip
 import io
 import os
 from pathlib import Path
-from typing import IO, Any, Iterator, Optional
+from typing import IO, Any, Iterable, Iterator, Optional
 
 import orjson
 
@@ -66,7 +66,7 @@ class Reader:
     def __iter__(self) -> Iterator[tuple[int, list[Any]]]:
         with open(self.path, "rb") as raw:
             self._raw = raw  # type: ignore[assignment]
-            stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if self.path.suffix == ".gz" else raw
+            stream: Iterable[bytes] = gzip.GzipFile(fileobj=raw) if self.path.suffix == ".gz" else raw
             for number, line in enumerate(stream, 1):
                 if not line.strip():
                     continue

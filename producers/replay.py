@@ -87,7 +87,7 @@ def _settle(emitter: Emitter, pending: Optional[Pending], report: ReplayReport) 
 def replay(settings: Settings, path: Path, speed: Optional[float] = None,
            stop: Optional[threading.Event] = None, emitter: Optional[Emitter] = None) -> ReplayReport:
     stop = stop or threading.Event()
-    shard = Shard.parse(settings.producer_shard)
+    shard = Shard.parse(settings.producer.shard)
     reader = Reader(path)
     own_emitter = emitter is None
     emitter = emitter or Emitter(settings, shard, stop=stop)

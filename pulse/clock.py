@@ -114,7 +114,7 @@ class ManualClock(Clock):
 
 
 def from_settings(settings) -> Clock:
-    return Clock(settings.clock_speed, settings.clock_anchor or None)
+    return Clock(settings.producer.clock_speed, settings.producer.clock_anchor or None)
 
 
 def grid_floor(t: float, interval: float) -> float:

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import time
 from functools import lru_cache
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import orjson
-
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 from quixstreams.kafka.configuration import ConnectionConfig
@@ -31,14 +30,14 @@ CONSUMER_POLL_SECONDS = 0.1
 
 
 def _security(settings: Settings) -> dict[str, str]:
-    key = settings.kafka_key.get_secret_value()
+    key = settings.kafka.key.get_secret_value()
     if not key:
-        return {"security.protocol": settings.kafka_security_protocol or "PLAINTEXT"}
+        return {"security.protocol": settings.kafka.security_protocol or "PLAINTEXT"}
     return {
-        "security.protocol": settings.kafka_security_protocol or "SASL_SSL",
-        "sasl.mechanisms": settings.kafka_sasl_mechanism,
+        "security.protocol": settings.kafka.security_protocol or "SASL_SSL",
+        "sasl.mechanisms": settings.kafka.sasl_mechanism,
         "sasl.username": key,
-        "sasl.password": settings.kafka_secret.get_secret_value(),
+        "sasl.password": settings.kafka.secret.get_secret_value(),
     }
 
 
@@ -53,12 +52,12 @@ def app_connection(settings: Settings, name: str) -> dict[str, Any]:
     volume) when set. Otherwise `broker_address` from KAFKA_* (KAFKA_BOOTSTRAP, or
     Quix__Broker__Address when it is not set) and `STATE_DIR/<name>`.
     """
-    if settings.uses_quix_broker:
-        kwargs: dict[str, Any] = {"quix_sdk_token": settings.quix_sdk_token.get_secret_value(),
-                                  "quix_portal_api": settings.quix_portal_api}
+    if settings.kafka.uses_quix_broker:
+        kwargs: dict[str, Any] = {"quix_sdk_token": settings.kafka.quix_sdk_token.get_secret_value(),
+                                  "quix_portal_api": settings.kafka.quix_portal_api}
     else:
         kwargs = {"broker_address": connection_config(settings)}
-    state = settings.quix_state_path or settings.state_dir / name
+    state = settings.common.quix_state_path or settings.state_dir / name
     return {**kwargs, "state_dir": str(state)}
 
 
@@ -77,25 +76,25 @@ def broker_topic(settings: Settings, name: str) -> str:
     `settings.topic(name)`, or on Quix-managed Kafka the id Quix gives that topic
     (`<workspace>-<name>`), as Quix Streams resolves it for its own applications."""
     topic = settings.topic(name)
-    if not settings.uses_quix_broker:
+    if not settings.kafka.uses_quix_broker:
         return topic
-    builder = _quix_builder(settings.quix_sdk_token.get_secret_value(), settings.quix_portal_api)
+    builder = _quix_builder(settings.kafka.quix_sdk_token.get_secret_value(), settings.kafka.quix_portal_api)
     return str(builder.get_topic(Topic(topic))["id"])
 
 
 def client_config(settings: Settings, **extra: Any) -> dict[str, Any]:
     """Config dict for a plain confluent-kafka Producer/Consumer/AdminClient (with the Quix
     SDK token: the workspace broker's config from the Quix Portal API)."""
-    if settings.uses_quix_broker:
-        return {**_quix_connection(settings.quix_sdk_token.get_secret_value(), settings.quix_portal_api), **extra}
-    return {"bootstrap.servers": settings.kafka_bootstrap, **_security(settings), **extra}
+    if settings.kafka.uses_quix_broker:
+        return {**_quix_connection(settings.kafka.quix_sdk_token.get_secret_value(), settings.kafka.quix_portal_api), **extra}
+    return {"bootstrap.servers": settings.kafka.bootstrap, **_security(settings), **extra}
 
 
 def connection_config(settings: Settings) -> ConnectionConfig:
     """The same connection for `quixstreams.Application(broker_address=...)`."""
     sec = _security(settings)
     kwargs: dict[str, Any] = {
-        "bootstrap_servers": settings.kafka_bootstrap,
+        "bootstrap_servers": settings.kafka.bootstrap,
         "security_protocol": sec["security.protocol"].lower(),
     }
     if "sasl.username" in sec:
@@ -131,6 +130,44 @@ def partition_lags(stats_json: str, committed: bool = False) -> Iterator[tuple[s
                 yield topic_name, pid, max(0, end - position)
 
 
+# --- client tuning: the one place each worker's librdkafka settings are chosen ---------------
+
+STATISTICS_MS = 5000  # librdkafka statistics (consumer lag gauges) this often
+
+
+def processor_clients(settings: Settings, on_statistics: Callable[[str], None]
+                      ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(consumer, producer) extra settings of the processor's exactly-once application: large
+    chunk fetches with little prefetch, quick fetches of idle internal topics (window latency),
+    lz4 on the changelog (the state journal repeats each chunk), and fast failover (a replica's
+    PROCESSOR_INSTANCE_ID makes it a static member with a stable transactional.id)."""
+    session = settings.processor.session_timeout_ms
+    consumer: dict[str, Any] = {
+        "statistics.interval.ms": STATISTICS_MS, "stats_cb": on_statistics,
+        "max.partition.fetch.bytes": 8 * 1024 * 1024,  # chunks are large messages
+        "fetch.wait.max.ms": 100,  # an idle internal topic answers a fetch within 0.1 s
+        "queued.max.messages.kbytes": 16_384,  # prefetch per partition: chunks are large, memory is not
+        "session.timeout.ms": session, "heartbeat.interval.ms": max(1000, session // 4),
+    }
+    producer: dict[str, Any] = {
+        "transaction.timeout.ms": settings.processor.transaction_timeout_ms,
+        "compression.type": "lz4",
+    }
+    if settings.processor.instance_id:
+        # unique per deployment: the consumer group's name plus the replica's id
+        member = f"{settings.group('processor')}-{settings.processor.instance_id}"
+        consumer["group.instance.id"] = member
+        producer["transactional.id"] = member
+    return consumer, producer
+
+
+def sink_consumer(settings: Settings, on_statistics: Callable[[str], None]) -> dict[str, Any]:
+    """Extra consumer settings of a sink: its session timeout (how soon a crashed sink's
+    partitions move) and statistics for its lag (what is not in the warehouse yet)."""
+    return {"session.timeout.ms": settings.sink.session_timeout_ms,
+            "statistics.interval.ms": STATISTICS_MS, "stats_cb": on_statistics}
+
+
 def ensure_topics(settings: Settings, names: list[str], partitions: int | None = None,
                   timeout: float = 30.0, configs: Mapping[str, Mapping[str, str]] | None = None) -> None:
     """Create the given (already prefixed) topics if missing; existing ones are left alone.
@@ -145,14 +182,14 @@ def ensure_topics(settings: Settings, names: list[str], partitions: int | None =
     metadata request sees the topic (issue 10 §8). Raises KafkaException (_TIMED_OUT) if that
     does not happen within `timeout`, which `pulse.resilience` treats as a broker outage.
     """
-    if settings.uses_quix_broker:
+    if settings.kafka.uses_quix_broker:
         return
     admin = AdminClient(client_config(settings))
     existing = admin.list_topics(timeout=timeout).topics
     configs = configs or {}
     missing = [
-        NewTopic(name, num_partitions=partitions or settings.topic_partitions,
-                 replication_factor=settings.topic_replication, config=dict(configs.get(name, {})))
+        NewTopic(name, num_partitions=partitions or settings.topics.partitions,
+                 replication_factor=settings.topics.replication, config=dict(configs.get(name, {})))
         for name in names if name not in existing
     ]
     if missing:

@@ -17,6 +17,8 @@ from typing import Iterable
 
 import orjson
 
+from .errors import first_line
+
 _DEFAULT_THREAD_HOOK = threading.excepthook
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 FORMATS = ("text", "json")
@@ -96,6 +98,6 @@ def _connector_thread_hook(args: threading.ExceptHookArgs) -> None:
     if args.exc_type.__module__.startswith("snowflake.connector"):
         logging.getLogger("snowflake.connector").warning(
             "connector thread %s: %s", getattr(args.thread, "name", "?"),
-            str(args.exc_value).strip().splitlines()[0] if str(args.exc_value).strip() else args.exc_type.__name__)
+            first_line(args.exc_value) if args.exc_value is not None else args.exc_type.__name__)
         return
     _DEFAULT_THREAD_HOOK(args)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import errno
 import threading
+from socketserver import ThreadingMixIn
 from typing import Callable, Optional
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
-from socketserver import ThreadingMixIn
 
 from prometheus_client import REGISTRY, make_wsgi_app
 

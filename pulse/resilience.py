@@ -38,6 +38,7 @@ from quixstreams.exceptions import PartitionAssignmentError
 from quixstreams.kafka.exceptions import BaseKafkaException, KafkaBrokerUnavailableError
 from quixstreams.models.topics.exceptions import CreateTopicTimeout, TopicNotFoundError
 
+from .errors import first_line
 from .kafka import client_config
 from .metrics import HealthCheck
 from .settings import Settings
@@ -87,11 +88,6 @@ def is_broker_outage(exc: BaseException) -> bool:
     return any(isinstance(link, _BROKER_ERRORS) for link in _chain(exc))
 
 
-def first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
-
-
 class BrokerProbe:
     """Asks the broker for cluster metadata every `interval` seconds in a daemon thread.
 
@@ -124,7 +120,7 @@ class BrokerProbe:
             self._admin.list_topics(timeout=self.timeout)
             state = (True, "ok")
         except KafkaException as exc:
-            state = (False, f"kafka broker unreachable: {first_line(exc)}")
+            state = (False, f"kafka broker unreachable: {first_line(exc, with_type=True)}")
         with self._changed:
             self._state = state
             self._changed.notify_all()
@@ -225,7 +221,7 @@ def run_resilient(build: Callable[[], Application], probe: BrokerProbe, stop: St
         began = time.monotonic()
         try:
             app = build()
-            app._setup_signal_handlers = lambda: None  # keep StopSignal's handlers (see its doc)
+            app._setup_signal_handlers = lambda: None  # type: ignore[method-assign]  # keep StopSignal's (see its doc)
             stop.app = app
             if stop.is_set():
                 return
@@ -237,14 +233,14 @@ def run_resilient(build: Callable[[], Application], probe: BrokerProbe, stop: St
             return  # run() returns only when stopped
         except Exception as exc:
             if stop.is_set():
-                log.info("%s: stopped during %s", name, first_line(exc))
+                log.info("%s: stopped during %s", name, first_line(exc, with_type=True))
                 return
             if not is_broker_outage(exc):
                 raise
             if time.monotonic() - began > backoff.settled:
                 attempt = 0  # it ran fine for a while: start the backoff afresh
             attempt += 1
-            reason = f"kafka broker unavailable: {first_line(exc)}"
+            reason = f"kafka broker unavailable: {first_line(exc, with_type=True)}"
             probe.report_outage(reason)
             if on_outage is not None:
                 on_outage(exc)

@@ -72,9 +72,9 @@ def check_kafka(settings: Any, report: Report, timeout: float) -> None:
     try:
         meta = admin.list_topics(timeout=timeout)
     except KafkaException as exc:
-        report.fail("broker", f"unreachable at {settings.kafka_bootstrap}: {one_line(exc)}")
+        report.fail("broker", f"unreachable at {settings.kafka.bootstrap}: {one_line(exc)}")
         return
-    report.line("broker", "ok", f"{settings.kafka_bootstrap} ({len(meta.brokers)} broker(s))")
+    report.line("broker", "ok", f"{settings.kafka.bootstrap} ({len(meta.brokers)} broker(s))")
 
     for name in expected_topics(settings):
         tmeta = meta.topics.get(name)

@@ -20,10 +20,11 @@ from typing import Any, Optional
 
 from quixstreams.sinks import BatchingSink, SinkBackpressureError, SinkBatch
 
+from pulse.errors import first_line
 from pulse.settings import Settings
 
 from . import metrics
-from .errors import PermanentSinkError, first_line, permanent
+from .errors import PermanentSinkError, permanent
 from .warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ class WarehouseSink(BatchingSink):
         super().__init__(on_client_connect_success=self._connected, on_client_connect_failure=self._failed)
         self.settings = settings
         self.warehouse = warehouse
-        self.method = method or settings.sink_load_method
+        self.method = method or settings.sink.load_method
         self._conn: Any = None
         self._workdir: Optional[str] = None
         self.healthy: tuple[bool, str] = (True, "starting")
@@ -68,7 +69,7 @@ class WarehouseSink(BatchingSink):
             return self._conn
         try:
             self._conn = self.warehouse.connect(self.settings)
-            if self.settings.sink_bootstrap:
+            if self.settings.sink.bootstrap:
                 # on every new session: cheap when up to date, and it recreates what a
                 # warehouse that lost its objects (e.g. a wiped local server) no longer has
                 self.warehouse.bootstrap(self._conn)
@@ -95,8 +96,8 @@ class WarehouseSink(BatchingSink):
             metrics.BACKPRESSURE.labels(self.label).inc()
             reason = f"warehouse unavailable ({doing}): {first_line(exc)}"
             self.healthy = (False, reason)
-            log.warning("%s sink: %s; retrying in %.0fs", self.label, reason, self.settings.sink_retry_seconds)
-            raise SinkBackpressureError(retry_after=self.settings.sink_retry_seconds) from exc
+            log.warning("%s sink: %s; retrying in %.0fs", self.label, reason, self.settings.sink.retry_seconds)
+            raise SinkBackpressureError(retry_after=self.settings.sink.retry_seconds) from exc
         error = permanent(f"{self.label} sink: warehouse refused ({doing})", exc)
         self.healthy = (False, str(error))
         raise error from exc

@@ -25,4 +25,4 @@ def where(settings: Settings) -> str:
         from .bigquery.connection import dataset_id
 
         return f"BigQuery {dataset_id(settings)}"
-    return f"{settings.snowflake_database}.{settings.snowflake_schema}"
+    return f"{settings.snowflake.database}.{settings.snowflake.schema_name}"

@@ -9,9 +9,9 @@ from typing import Any
 from pulse.logs import setup_logging
 from pulse.settings import ConfigError, Settings, load_settings, parse_age
 
+from .choice import chosen, where
 from .errors import PermanentSinkError, permanent
 from .slack import SlackError, run_alerts
-from .choice import chosen, where
 from .worker import run_sink
 
 
@@ -74,7 +74,7 @@ def bootstrap(args: argparse.Namespace) -> int:
 
 def prune(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    text = args.older_than or settings.raw_retention
+    text = args.older_than or settings.sink.raw_retention
     try:
         age = parse_age(text)
     except ValueError as exc:

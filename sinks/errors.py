@@ -9,15 +9,11 @@ error is which is the warehouse's to say (`Warehouse.is_transient`, e.g. `sinks.
 
 from __future__ import annotations
 
+from pulse.errors import first_line
+
 
 class PermanentSinkError(Exception):
     """The warehouse refused in a way retrying cannot fix; the message is one readable line."""
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    parts = [line.strip() for line in text if line.strip()]
-    return " ".join(parts[:2]) if parts else type(exc).__name__
 
 
 def permanent(what: str, exc: BaseException) -> PermanentSinkError:

@@ -16,9 +16,9 @@ import threading
 import time
 from typing import Any, Optional
 
+from pulse.errors import first_line
 from pulse.settings import Settings
 
-from .errors import first_line
 from .warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -30,8 +30,7 @@ TIMEOUT_SECONDS = 4
 class WarehouseProbe:
     def __init__(self, settings: Settings, warehouse: Warehouse, interval: float = INTERVAL_SECONDS,
                  timeout: int = TIMEOUT_SECONDS) -> None:
-        self._settings = settings.model_copy(update={"snowflake_network_timeout": timeout,
-                                                     "bigquery_timeout": timeout})
+        self._settings = settings.replace(SNOWFLAKE_NETWORK_TIMEOUT=timeout, BIGQUERY_TIMEOUT=timeout)
         self._warehouse = warehouse
         self.interval = interval
         self.timeout = timeout

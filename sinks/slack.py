@@ -138,8 +138,8 @@ class SlackSink(BaseSink):
 
     def __init__(self, settings: Settings, delivered: DeliveredLog, backoff_base: float = 1.0) -> None:
         super().__init__(on_client_connect_success=lambda: None)
-        self.webhook = settings.slack_webhook_url.get_secret_value()
-        self.timeout = settings.slack_timeout_seconds
+        self.webhook = settings.slack.webhook_url.get_secret_value()
+        self.timeout = settings.slack.timeout_seconds
         self.delivered = delivered
         self.backoff_base = backoff_base
         self._pending: list[dict[str, Any]] = []
@@ -233,7 +233,7 @@ def _retry_after(value: Optional[str]) -> float:
 
 def run_alerts(settings: Settings) -> int:
     """The worker: own consumer group, commit after each checkpoint's alerts were accepted."""
-    webhook = settings.slack_webhook_url.get_secret_value()
+    webhook = settings.slack.webhook_url.get_secret_value()
     if webhook:
         validate_webhook(webhook)
     else:

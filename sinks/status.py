@@ -28,14 +28,14 @@ WINDOW_TABLES = (
 def _target(settings: Any) -> tuple[str, Optional[tuple[str, int]]]:
     """What the warehouse is, and the local server's address to probe first (None: a cloud account)."""
     if settings.warehouse == "bigquery":
-        if settings.uses_local_bigquery:
-            return (f"{settings.bigquery_host}:{settings.bigquery_port} (local bqemulator)",
-                    (settings.bigquery_host, settings.bigquery_port))
-        return f"project {settings.bigquery_project}", None
-    if settings.uses_local_warehouse:
-        return (f"{settings.snowflake_host}:{settings.snowflake_port} (local fakesnow)",
-                (settings.snowflake_host, settings.snowflake_port))
-    return f"account {settings.snowflake_account}", None
+        if settings.bigquery.uses_local:
+            return (f"{settings.bigquery.host}:{settings.bigquery.port} (local bqemulator)",
+                    (settings.bigquery.host, settings.bigquery.port))
+        return f"project {settings.bigquery.project}", None
+    if settings.snowflake.uses_local:
+        return (f"{settings.snowflake.host}:{settings.snowflake.port} (local fakesnow)",
+                (settings.snowflake.host, settings.snowflake.port))
+    return f"account {settings.snowflake.account}", None
 
 
 def check_warehouse(settings: Any, report: Report, timeout: float) -> None:
@@ -48,7 +48,7 @@ def check_warehouse(settings: Any, report: Report, timeout: float) -> None:
             report.fail("warehouse", f"unreachable at {target}: {exc.strerror or exc}")
             return
     seconds = max(1, int(timeout))
-    quick = settings.model_copy(update={"snowflake_network_timeout": seconds, "bigquery_timeout": seconds})
+    quick = settings.replace(SNOWFLAKE_NETWORK_TIMEOUT=seconds, BIGQUERY_TIMEOUT=seconds)
     try:
         conn = chosen(quick).connect(quick)
     except ConfigError:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import typing
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 import msgspec
 
@@ -88,11 +88,9 @@ SPECS: tuple[TableSpec, ...] = (GAME_WINDOWS, CHANNEL_WINDOWS, GAME_TOP_CHANNELS
 BY_TOPIC: dict[str, TableSpec] = {spec.record.TOPIC: spec for spec in SPECS}
 
 
-def utc_text(value: Any) -> Optional[str]:
-    """RFC 3339 UTC -> 'YYYY-MM-DD HH:MM:SS.fff' (UTC, no zone); None stays None."""
-    if value is None:
-        return None
-    if isinstance(value, str) and len(value) == 24 and value[10] == "T" and value[-1] == "Z":
+def utc_text(value: str) -> str:
+    """RFC 3339 UTC -> 'YYYY-MM-DD HH:MM:SS.fff' (UTC, no zone)."""
+    if len(value) == 24 and value[10] == "T" and value[-1] == "Z":
         return f"{value[:10]} {value[11:23]}"  # the producer's and processor's own format: fast path
     return utc_text_from_ms(parse_ts(value))
 

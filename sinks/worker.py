@@ -4,18 +4,19 @@ so a slow warehouse never slows the processor or the other sinks."""
 from __future__ import annotations
 
 import logging
-from typing import Callable, Optional
+from typing import Callable, Literal, Optional, Protocol
 
 from quixstreams import Application
 from quixstreams.sinks import BaseSink
 
 from pulse import topics
-from pulse.kafka import CONSUMER_POLL_SECONDS, app_connection, ensure_topics, partition_lags
+from pulse.kafka import CONSUMER_POLL_SECONDS, app_connection, ensure_topics, partition_lags, sink_consumer
 from pulse.metrics import HealthCheck, start_metrics_server
 from pulse.resilience import BrokerProbe, StopSignal, combine, run_resilient
 from pulse.settings import Settings
 
 from . import metrics
+from .base import WarehouseSink
 from .choice import chosen, where
 from .errors import PermanentSinkError
 from .probe import WarehouseProbe
@@ -30,7 +31,7 @@ KINDS = {
 }
 
 
-def build_sink(settings: Settings, kind: str, method: Optional[str] = None) -> BaseSink:
+def build_sink(settings: Settings, kind: str, method: Optional[str] = None) -> WarehouseSink:
     warehouse = chosen(settings)  # the setting WAREHOUSE (sinks.choice)
     if kind == "raw":
         return RawSink(settings, warehouse, method, sink_name=settings.group("sink-raw"))
@@ -46,7 +47,7 @@ def _lag_gauge(group: str) -> Callable[[str], None]:
 
 
 def build_app(settings: Settings, group: str, topic_names: tuple[str, ...], sink: BaseSink,
-              value_deserializer: str = "json", commit_every: int = 0,
+              value_deserializer: Literal["json", "bytes"] = "json", commit_every: int = 0,
               commit_interval: Optional[float] = None) -> Application:
     """A consumer of `topic_names` (un-prefixed) feeding every record into `sink`."""
     names = [settings.topic(name) for name in topic_names]
@@ -56,14 +57,12 @@ def build_app(settings: Settings, group: str, topic_names: tuple[str, ...], sink
         consumer_group=settings.group(group),
         auto_offset_reset="earliest",
         processing_guarantee="at-least-once",  # the sinks make the warehouse side exactly once
-        commit_interval=commit_interval if commit_interval is not None else settings.sink_commit_interval_seconds,
+        commit_interval=commit_interval if commit_interval is not None else settings.sink.commit_interval_seconds,
         commit_every=commit_every,
         consumer_poll_timeout=CONSUMER_POLL_SECONDS,  # an idle sink still writes its batch on time
         loglevel=None,  # records go through pulse.logs (secrets redacted)
-        auto_create_topics=settings.uses_quix_broker,  # Quix: missing topics via the Portal API
-        consumer_extra_config={"session.timeout.ms": settings.sink_session_timeout_ms,
-                               # lag per partition: what is not in the warehouse yet (committed offsets)
-                               "statistics.interval.ms": 5000, "stats_cb": _lag_gauge(group)},
+        auto_create_topics=settings.kafka.uses_quix_broker,  # Quix: missing topics via the Portal API
+        consumer_extra_config=sink_consumer(settings, _lag_gauge(group)),
     )
     for name in names:
         topic = app.topic(name, key_deserializer="bytes", value_deserializer=value_deserializer)
@@ -71,7 +70,17 @@ def build_app(settings: Settings, group: str, topic_names: tuple[str, ...], sink
     return app
 
 
-def run_until_stopped(settings: Settings, build: Callable[[], Application], sink: BaseSink,
+class RunningSink(Protocol):
+    """What `run_until_stopped` needs of a sink (a warehouse sink, the Slack sink)."""
+
+    healthy: tuple[bool, str]
+
+    def on_paused(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def run_until_stopped(settings: Settings, build: Callable[[], Application], sink: RunningSink,
                       permanent: type[Exception] | tuple[type[Exception], ...], name: str,
                       health: Optional[HealthCheck] = None, stop: Optional[StopSignal] = None) -> None:
     """Serve metrics and `/healthz`, then run `build()`'s application until SIGTERM/SIGINT,
@@ -104,8 +113,8 @@ def run_sink(settings: Settings, kind: str, method: Optional[str] = None) -> int
     sink = build_sink(settings, kind, method)
     warehouse = WarehouseProbe(settings, chosen(settings))
     # the raw sink's messages are chunks of up to CHUNK_STREAMS rows each
-    commit_every = max(1, settings.sink_batch_rows // settings.chunk_streams) if kind == "raw" \
-        else settings.sink_batch_rows
+    commit_every = max(1, settings.sink.batch_rows // settings.producer.chunk_streams) if kind == "raw" \
+        else settings.sink.batch_rows
 
     def build() -> Application:
         return build_app(settings, f"sink-{kind}", KINDS[kind], sink,

@@ -26,7 +26,7 @@ from pulse.settings import Settings
 
 from . import metrics
 from .base import WarehouseSink
-from .tables import BY_TOPIC, STREAM_LOGS, Kind, TableSpec, utc_text, utc_text_from_ms
+from .tables import BY_TOPIC, STREAM_LOGS, Kind, TableSpec, utc_text
 from .warehouse import RawRow, Warehouse
 
 log = logging.getLogger(__name__)

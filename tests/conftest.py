@@ -8,6 +8,8 @@ PULSE_KEEP_STACK=1 between runs) and stopped at the end if this session started 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import sys
 import uuid
 from importlib.machinery import SOURCE_SUFFIXES, FileFinder, SourceFileLoader
@@ -38,9 +40,12 @@ if os.environ.get("PULSE_INTERPRETED"):  # before any project module is imported
 
 from devstack.bigquery import BigQueryServer  # noqa: E402
 from devstack.kafka import KafkaBroker  # noqa: E402
+from devstack.service import free_port  # noqa: E402
 from devstack.warehouse import WarehouseServer  # noqa: E402
 from processors import compiled  # noqa: E402
 from pulse.settings import Settings, load_settings  # noqa: E402
+from sinks.snowflake import connect  # noqa: E402
+from tests.sqlguard import install, uninstall, violations  # noqa: E402
 
 RUN_DIR = Path(os.environ.get("PULSE_TEST_RUN_DIR", ROOT / ".cache" / "test-stack"))
 # Below Linux's ephemeral port range (32768-60999): no client socket can hold them by chance
@@ -155,11 +160,53 @@ def warehouse_settings(request: pytest.FixtureRequest) -> Settings:
 def wh_settings(warehouse_server: WarehouseServer, settings: Settings) -> Iterator[Settings]:
     """Settings whose warehouse schema is this test's own; dropped afterwards."""
     yield settings
-    from sinks.snowflake import connect
-
     try:
         conn = connect(settings, with_schema=False)
-        conn.cursor().execute(f"DROP SCHEMA IF EXISTS {settings.snowflake_database}.{settings.snowflake_schema} CASCADE")
+        conn.cursor().execute(
+            f"DROP SCHEMA IF EXISTS {settings.snowflake.database}.{settings.snowflake.schema_name} CASCADE")
         conn.close()
     except Exception:
         pass
+
+
+# --- fixtures of several test modules ------------------------------------------------
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[KafkaBroker]:
+    broker = KafkaBroker(tmp_path / "kafka", port=free_port(2))
+    broker.start(timeout=120)
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def own_warehouse(tmp_path: Path) -> Iterator[WarehouseServer]:
+    server = WarehouseServer(tmp_path / "wh", port=free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def prometheus_bin() -> dict[str, str]:
+    """Install Prometheus with the project's own script on a fresh machine (apt-get as root)."""
+    result = subprocess.run([str(ROOT / "deploy" / "prometheus" / "install.sh")], capture_output=True, text=True,
+                            timeout=900)
+    if result.returncode == 3:
+        pytest.skip("Prometheus cannot be installed here: " + result.stderr.strip().splitlines()[-1])
+    assert result.returncode == 0, result.stderr[-2000:]
+    found = {name: shutil.which(name) for name in ("prometheus", "promtool")}
+    assert all(found.values()), found
+    return found  # type: ignore[return-value]
+
+
+@pytest.fixture
+def sql_guard() -> Iterator[list[str]]:
+    """Every statement of the test goes through the guard; violations fail the test."""
+    violations.clear()
+    install()
+    try:
+        yield violations
+    finally:
+        uninstall()
+    assert not violations, violations

@@ -4,9 +4,8 @@ channels, their top channels and two alerts. Values are picked so each formats d
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-import socket
 import urllib.request
+from datetime import datetime, timedelta
 from typing import Any
 
 T0 = datetime(2026, 3, 1, 12, 0)
@@ -71,12 +70,6 @@ def seed(conn: Any) -> None:
         "BASELINE, THRESHOLD, CAPTURED_AT, URL) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", ALERTS)
     cur.close()
 
-
-def free_port() -> int:
-    """A port nothing listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def healthy(url: str) -> bool:

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 import duckdb
 
-from tests.reference import _iso, samples
+from tests.reference import samples
 
 HOUR_MS = 3_600_000.0
 

@@ -52,8 +52,8 @@ class Sender:
                  chunk_streams: Optional[int] = None) -> None:
         self.topic = topic
         self.partitions = partitions
-        self.keys = keys or settings.chunk_keys
-        self.chunk_streams = chunk_streams or settings.chunk_streams
+        self.keys = keys or settings.producer.chunk_keys
+        self.chunk_streams = chunk_streams or settings.producer.chunk_streams
         self.producer = Producer(client_config(settings, **{"enable.idempotence": True, "linger.ms": 5}))
         self.sent: list[dict[str, Any]] = []
         self.errors: list[str] = []

@@ -15,7 +15,6 @@ from typing import Any, Callable, Iterable, NamedTuple, Optional
 
 import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
-from pydantic import SecretStr
 
 from pulse import events, topics
 from pulse.kafka import client_config, ensure_topics
@@ -162,18 +161,7 @@ def settings_env(settings: Settings, **extra: Any) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.upper().startswith(("TWITCH_", "KAFKA_", "SNOWFLAKE_", "SLACK_", "SINK_", "TOPIC_", "BIGQUERY_",
                                         "GOOGLE_APPLICATION_CREDENTIALS", "WAREHOUSE"))}
-    from pulse.settings import _env_name
-
-    for name, value in settings:
-        if value is None:
-            continue
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        elif isinstance(value, list):
-            value = ",".join(value)
-        elif isinstance(value, bool):
-            value = "true" if value else "false"
-        env[_env_name(name)] = str(value)
+    env.update(settings.as_env())
     env["TWITCH_PULSE_ENV_FILE"] = os.environ.get("TWITCH_PULSE_ENV_FILE", "/nonexistent.env")
     env["PYTHONPATH"] = str(ROOT)
     for key, value in extra.items():

@@ -21,8 +21,6 @@ import re
 import signal
 from typing import Any, Iterator, Optional
 
-import pytest
-
 MAX_VALUES_ROWS = 16_384
 MAX_STATEMENT_BYTES = 1_000_000
 _FORBIDDEN_IN_VALUES = re.compile(r"\b(PARSE_JSON|TRY_PARSE_JSON|TO_VARIANT|OBJECT_CONSTRUCT|ARRAY_CONSTRUCT|PARSE_XML)\s*\(",
@@ -245,15 +243,3 @@ def uninstall() -> None:
     if getattr(Client.query, "_pulse_guard", False):
         Client.query = Client.query._original  # type: ignore[attr-defined]
         QueryJob.result = QueryJob.result._original  # type: ignore[attr-defined]
-
-
-@pytest.fixture
-def sql_guard() -> Iterator[list[str]]:
-    """Every statement of the test goes through the guard; violations fail the test."""
-    violations.clear()
-    install()
-    try:
-        yield violations
-    finally:
-        uninstall()
-    assert not violations, violations

@@ -15,7 +15,16 @@ from processors.config import ProcessorConfig
 from processors.game_surge import on_game_poll
 from processors.merge_stage import on_partial
 from processors.routing import (
-    ALERTS, CHANNELS, DLQ, GAME_POLLS, GAMES, LANGUAGES, PARTIALS, STREAMS, TOP_CHANNELS, Output,
+    ALERTS,
+    CHANNELS,
+    DLQ,
+    GAME_POLLS,
+    GAMES,
+    LANGUAGES,
+    PARTIALS,
+    STREAMS,
+    TOP_CHANNELS,
+    Output,
 )
 from pulse.events import ChunkError, decode_chunk
 

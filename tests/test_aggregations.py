@@ -9,9 +9,30 @@ from typing import NamedTuple
 import msgspec
 
 from processors.aggregations import (
-    ChannelAggregate, Distinct, GameShare, GroupTotals, Latest, Max, PeakAt, PollPeaks, PollTotal, Span,
-    StreamAggregate, Sum, Totals, average_while_live, competition_ranks, credited_ms, first_previous, hours,
-    main_game, per_window_hour, started_in_window, top_n, top_order, user_order,
+    ChannelAggregate,
+    Distinct,
+    GameShare,
+    GroupTotals,
+    Latest,
+    Max,
+    PeakAt,
+    PollPeaks,
+    PollTotal,
+    Span,
+    StreamAggregate,
+    Sum,
+    Totals,
+    average_while_live,
+    competition_ranks,
+    credited_ms,
+    first_previous,
+    hours,
+    main_game,
+    per_window_hour,
+    started_in_window,
+    top_n,
+    top_order,
+    user_order,
 )
 from processors.alerts import GameState, baseline, channel_alerts, game_alerts, remember, surge_level
 from processors.config import ProcessorConfig

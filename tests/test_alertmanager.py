@@ -19,8 +19,9 @@ import httpx
 import pytest
 import yaml
 
+from devstack.service import free_port
 from tests.pipeline import ROOT
-from tests.test_prometheus import PROM_DIR, _free_port, _wait, prometheus_bin  # noqa: F401 (fixture)
+from tests.test_prometheus import PROM_DIR, _wait
 
 AM_DIR = ROOT / "deploy" / "alertmanager"
 
@@ -87,7 +88,7 @@ def slack_webhook() -> Iterator[tuple[str, "queue.Queue[tuple[str, dict[str, Any
 def test_a_firing_rule_reaches_slack_through_alertmanager(alertmanager_bin, prometheus_bin, slack_webhook,
                                                            tmp_path: Path) -> None:
     url, received = slack_webhook
-    am_port, prom_port, dead_port = _free_port(), _free_port(), _free_port()
+    am_port, prom_port, dead_port = free_port(), free_port(), free_port()
     # The committed routing and receivers; only the secret's file, the timings and the
     # listener are the test's own.
     (tmp_path / "slack_webhook_url").write_text(url + "\n")

@@ -19,11 +19,11 @@ import psutil
 import pytest
 
 from devstack.bigquery import BigQueryServer
-from devstack.service import port_open
+from devstack.service import free_port, port_open
 from pulse import topics
 from pulse.settings import Settings
 from tests.sink_support import Worker, alert, committed_all, produce, query, wait_for
-from tests.test_outages import HEALTH_DEADLINE, free_ports, health, stays_up
+from tests.test_outages import HEALTH_DEADLINE, health, stays_up
 
 BIGQUERY_OUTAGE = float(os.environ.get("FAULT_BIGQUERY_OUTAGE_SECONDS", 15))
 ENV = {"SINK_BATCH_ROWS": 50, "SINK_COMMIT_INTERVAL_SECONDS": 0.3, "SINK_RETRY_SECONDS": 1,
@@ -32,7 +32,7 @@ ENV = {"SINK_BATCH_ROWS": 50, "SINK_COMMIT_INTERVAL_SECONDS": 0.3, "SINK_RETRY_S
 
 @pytest.fixture
 def own_bigquery(tmp_path: Path) -> Iterator[BigQueryServer]:
-    port = free_ports(2)
+    port = free_port(2)
     server = BigQueryServer(tmp_path / "bq", port=port, grpc_port=port + 1)
     server.start()
     yield server
@@ -88,7 +88,7 @@ def test_sink_rides_out_an_emulator_outage(settings_on: Callable[[BigQueryServer
     settings = settings_on(own_bigquery)
     records = [(f"u{i}", alert(i)) for i in range(3000)]
     produce(settings, topics.ALERTS, records[:1500])
-    metrics = free_ports()
+    metrics = free_port()
     with Worker(settings, ["sink", "alerts"], tmp_path / "sink.log", METRICS_PORT=metrics, **ENV) as worker:
         wait_for(lambda: _alert_ids(settings), 90, "the sink to write")
         produce(settings, topics.ALERTS, records[1500:])

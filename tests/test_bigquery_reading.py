@@ -66,7 +66,7 @@ def test_status_on_bigquery(bq_settings: Settings) -> None:
     result = _status(bq_settings, "--skip", "kafka")
     assert result.returncode == 0, result.stdout + result.stderr
     warehouse = _lines(result.stdout, "warehouse")[0]
-    assert " ok " in warehouse and f"BigQuery twitch-pulse-local.{bq_settings.bigquery_dataset}" in warehouse
+    assert " ok " in warehouse and f"BigQuery twitch-pulse-local.{bq_settings.bigquery.dataset}" in warehouse
     assert f"(local bqemulator): schema version {max(m.version for m in migrations())}" in warehouse
     windows = {line.split()[2].rstrip(":"): line for line in _lines(result.stdout, "window")}
     assert "newest window 2026-01-01T00:20:00Z .. 2026-01-01T00:30:00Z (12 rows)" in windows["GAME_WINDOWS"]
@@ -76,7 +76,7 @@ def test_status_on_bigquery(bq_settings: Settings) -> None:
 
 def test_status_on_a_closed_bigquery_port(settings: Settings) -> None:
     port = _closed_port()
-    result = _status(settings.model_copy(update={"warehouse": "bigquery", "bigquery_port": port}),
+    result = _status(settings.replace(WAREHOUSE="bigquery", BIGQUERY_PORT=port),
                      "--skip", "kafka", "--timeout", "3")
     assert result.returncode == 1
     assert _lines(result.stdout, "warehouse") == [

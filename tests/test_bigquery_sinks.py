@@ -17,9 +17,20 @@ from quixstreams.sinks import SinkBatch
 from pulse import events, outputs, topics
 from pulse.schema import Chunk
 from pulse.settings import Settings
-from tests.sink_support import (BASE_MS, Worker, assert_raw_exact, chunked, committed_all, count, game_window,
-                                produce, query, stream, streams_chunked, wait_for)
-from tests.sqlguard import sql_guard  # noqa: F401  (fixture)
+from tests.sink_support import (
+    BASE_MS,
+    Worker,
+    assert_raw_exact,
+    chunked,
+    committed_all,
+    count,
+    game_window,
+    produce,
+    query,
+    stream,
+    streams_chunked,
+    wait_for,
+)
 from tests.test_sink_raw import crash_after_commit_then_finish
 from tests.test_sink_windows import _produce_windows, key
 

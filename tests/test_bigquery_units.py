@@ -109,13 +109,13 @@ def test_every_table_the_sinks_write_has_its_columns_in_the_ddl() -> None:
 def test_bigquery_settings(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     assert load_settings().warehouse == "snowflake"
     settings = load_settings(warehouse="BigQuery", bigquery_project="my-proj-1", bigquery_dataset="twitch_1")
-    assert settings.warehouse == "bigquery" and not settings.uses_local_bigquery
+    assert settings.warehouse == "bigquery" and not settings.bigquery.uses_local
     with pytest.raises(ConfigError, match="WAREHOUSE"):
         load_settings(warehouse="redshift")
     with pytest.raises(ConfigError, match="BIGQUERY_DATASET"):
         load_settings(bigquery_dataset="my-dataset")
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "key.json"))
-    assert load_settings().bigquery_credentials_file == tmp_path / "key.json"
+    assert load_settings().bigquery.credentials_file == tmp_path / "key.json"
 
 
 def test_a_bad_key_is_one_line_without_its_content() -> None:

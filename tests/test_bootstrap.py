@@ -9,13 +9,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from snowflake.connector.errors import ProgrammingError
 
-from pulse.settings import Settings
+from pulse.settings import Settings, parse_age
 from sinks.snowflake import connect
-from pulse.settings import parse_age
 from sinks.snowflake.schema import bootstrap, current_version, migrations, prune
 from tests.models_support import build
 from tests.sink_support import game_window
-from tests.sqlguard import GuardViolation, check_static, merge_duplicate_check, sql_guard  # noqa: F401
+from tests.sqlguard import GuardViolation, check_static, merge_duplicate_check
 
 pytestmark = pytest.mark.usefixtures("sql_guard")
 

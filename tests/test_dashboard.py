@@ -17,14 +17,15 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from dashboard import ui
-from devstack.pipeline import LocalPipeline
 from dashboard.format import human
+from devstack.pipeline import LocalPipeline
+from devstack.service import free_port
 from pulse.settings import Settings
 from sinks.snowflake import connect
 from sinks.snowflake.schema import bootstrap
 
 from . import dashboard_support as data
-from .dashboard_support import free_port, healthy
+from .dashboard_support import healthy
 from .models_support import build_platform_models
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")

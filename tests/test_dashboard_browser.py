@@ -24,11 +24,12 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from bench.dashboard_bench import seed_synthetic
 from dashboard.format import human
+from devstack.service import free_port
 from pulse.settings import Settings
 from sinks.snowflake import connect
 from sinks.snowflake.schema import bootstrap
 
-from .dashboard_support import free_port, healthy
+from .dashboard_support import healthy
 from .models_support import build_platform_models
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +53,7 @@ def seeded_warehouse(make_settings, warehouse_server) -> Iterator[tuple[Settings
     """A day and a half of windows for 300 channels, ending at the daily peak; yields the
     latest complete window's top game and its watch hours, read straight from GAME_WINDOWS."""
     settings = make_settings(snowflake_schema=DEMO_SCHEMA)
-    drop = f"DROP SCHEMA IF EXISTS {settings.snowflake_database}.{DEMO_SCHEMA} CASCADE"
+    drop = f"DROP SCHEMA IF EXISTS {settings.snowflake.database}.{DEMO_SCHEMA} CASCADE"
     conn = connect(settings, with_schema=False)
     conn.cursor().execute(drop)
     conn.close()

@@ -24,7 +24,7 @@ import yaml
 
 from pulse import topics
 from pulse.cli import build_parser, resolve
-from pulse.settings import LOCAL_BOOTSTRAP, Settings, _env_name
+from pulse.settings import LOCAL_BOOTSTRAP, CommonSettings, TopicSettings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,7 +42,7 @@ gen = _load_generator()
 QUIX = yaml.safe_load((ROOT / "quix.yaml").read_text())
 DEPLOYMENTS = {d["name"]: d for d in QUIX["deployments"]}
 QUIX_TOPICS = {t["name"]: t for t in QUIX["topics"]}
-ENV_TO_FIELD = {_env_name(name): name for name in Settings.model_fields}
+ENV_TO_FIELD = {gen.env_name(name): name for name in gen.SETTINGS}
 
 
 def _variables(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -207,7 +207,7 @@ def test_application_commands_are_real_cli_commands() -> None:
 def test_every_variable_the_worker_reads_is_declared(app) -> None:
     declared = COMPUTED[app.name]
     # independent of the generator's list: scan the worker's modules for Settings fields
-    needed = {_env_name(f) for f in gen.fields_used(app.modules) | set(app.common) | set(app.extra_fields)
+    needed = {gen.env_name(f) for f in gen.fields_used(app.modules) | set(app.common) | set(app.extra_fields)
               if f not in gen.QUIX_PROVIDED and f not in gen.OPTIONAL_SECRETS}
     missing = needed - set(declared)
     assert not missing, f"{app.name} reads {sorted(missing)} but its app.yaml does not declare them"
@@ -226,7 +226,7 @@ def test_every_variable_the_worker_reads_is_declared(app) -> None:
         else:
             assert spec["inputType"] == "FreeText" and "value" in spec, name
             if spec["value"] != "":  # a deployment value must pass the same validation as the environment
-                Settings(_env_file=None, **{field: spec["value"]})
+                load_settings(**{name: spec["value"]})
 
 
 def test_topic_variables_are_the_ones_settings_topic_reads() -> None:
@@ -235,17 +235,17 @@ def test_topic_variables_are_the_ones_settings_topic_reads() -> None:
 
     assert set(TOPIC_NAMES) == set(topics.ALL) | set(topics.PROCESSOR_INTERNAL)
     for topic in TOPIC_NAMES:
-        assert topic_field(topic) in Settings.model_fields, topic  # every topic can be named by its variable
+        assert topic_field(topic) in TopicSettings.model_fields, topic  # every topic can be named by its variable
     for app in gen.APPS:
         for name, spec in COMPUTED[app.name].items():
             if spec["inputType"] not in ("InputTopic", "OutputTopic"):
                 continue
             topic = spec["value"]
-            assert name == _env_name(topic_field(topic)), (app.name, name, topic)
+            assert name == gen.topic_variable(topic), (app.name, name, topic)
             # the worker really uses the value Quix sets: Settings.topic() returns it
-            renamed = Settings(_env_file=None, **{topic_field(topic): f"ws-{topic}"})
+            renamed = load_settings(**{name: f"ws-{topic}"})
             assert renamed.topic(topic) == f"ws-{topic}"
-            assert Settings(_env_file=None, topic_prefix="p.").topic(topic) == f"p.{topic}"
+            assert load_settings(TOPIC_PREFIX="p.").topic(topic) == f"p.{topic}"
 
 
 def test_every_setting_is_declared_by_some_application_except_what_quix_provides() -> None:
@@ -253,7 +253,7 @@ def test_every_setting_is_declared_by_some_application_except_what_quix_provides
     expected = {env for env, field in ENV_TO_FIELD.items()
                 if field not in gen.QUIX_PROVIDED and field not in gen.OPTIONAL_SECRETS}
     assert expected <= declared, sorted(expected - declared)
-    assert not declared & {_env_name(f) for f in gen.OPTIONAL_SECRETS}
+    assert not declared & {gen.env_name(f) for f in gen.OPTIONAL_SECRETS}
 
 
 def test_optional_secrets_are_bound_only_where_used_and_harmless_when_unset() -> None:
@@ -268,7 +268,7 @@ def test_optional_secrets_are_bound_only_where_used_and_harmless_when_unset() ->
             assert set(var) <= {"name", "inputType", "variableKey", "secret", "required", "value"}, var
             bound[var["name"]] = var
     for field in gen.OPTIONAL_SECRETS:
-        env = _env_name(field)
+        env = gen.env_name(field)
         assert bound[env] == {"name": env, "inputType": "ProjectVariable", "variableKey": env, "secret": True,
                               "required": True}
         users = [app.name for app in gen.APPS if field in gen.reads(app)]
@@ -278,10 +278,10 @@ def test_optional_secrets_are_bound_only_where_used_and_harmless_when_unset() ->
         env = {name: (f"https://secret.example/{name}" if spec["inputType"] == "ProjectVariable"
                       else str(spec.get("value") or ""))
                for name, spec in COMPUTED[app.name].items()}
-        settings = Settings(_env_file=None, **{ENV_TO_FIELD[k]: v for k, v in env.items() if k in ENV_TO_FIELD})
-        assert not settings.snowflake_private_key.get_secret_value()
-        assert not settings.snowflake_private_key_passphrase.get_secret_value()
-        assert [client for client, _ in settings.twitch_credential_pairs] == (
+        settings = load_settings(**{k: v for k, v in env.items() if k in ENV_TO_FIELD})
+        assert not settings.snowflake.private_key.get_secret_value()
+        assert not settings.snowflake.private_key_passphrase.get_secret_value()
+        assert [client for client, _ in settings.twitch.credential_pairs] == (
             [env["TWITCH_CLIENT_ID"]] if env.get("TWITCH_CLIENT_ID") else [])
 
 
@@ -318,7 +318,7 @@ def test_state_metrics_and_the_prune_job() -> None:
     assert DEPLOYMENTS["processor"]["state"] == {"enabled": True, "size": 4}
     assert DEPLOYMENTS["slack-alerts"]["state"]["enabled"] is True  # its delivered log
     assert "state" not in DEPLOYMENTS["producer"]
-    metrics_port = Settings.model_fields["metrics_port"].default
+    metrics_port = CommonSettings.model_fields["metrics_port"].default
     for app in gen.SERVICES:
         # /metrics reachable inside the Quix environment at http://<name>:9108/metrics
         network = DEPLOYMENTS[app.name]["network"]
@@ -525,7 +525,7 @@ def test_compose_kafka_keeps_its_data_on_the_volume_and_has_a_host_listener() ->
     assert host, listeners
     port = host[0].split(":")[1]
     assert f"{port}:{port}" in kafka["ports"]
-    assert LOCAL_BOOTSTRAP.endswith(f":{port}") and Settings(_env_file=None).kafka_bootstrap == LOCAL_BOOTSTRAP
+    assert LOCAL_BOOTSTRAP.endswith(f":{port}") and load_settings().kafka.bootstrap == LOCAL_BOOTSTRAP
     # the containers' listener is the one the workers are given
     worker_bootstrap = COMPOSE["services"]["producer"]["environment"]["KAFKA_BOOTSTRAP"]
     inside = [addr for addr in listeners.values() if addr.startswith("kafka:")]

@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 import psutil
 import pytest
 
-from devstack.service import Service, port_open
+from devstack.service import Service, free_port, port_open
 
 
 def _wait(condition: Callable[[], bool], timeout: float = 20.0) -> None:
@@ -24,14 +24,6 @@ def _wait(condition: Callable[[], bool], timeout: float = 20.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.05)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -44,7 +36,7 @@ def decoy() -> Iterator[subprocess.Popen]:
 
 
 def test_a_pid_file_naming_another_process_is_not_the_service(tmp_path: Path, decoy: subprocess.Popen) -> None:
-    service = Service("kafka", tmp_path, "127.0.0.1", _free_port())
+    service = Service("kafka", tmp_path, "127.0.0.1", free_port())
     started = psutil.Process(decoy.pid)
     for content in (
         str(decoy.pid),  # an older pid file: the pid alone, the decoy's command line names no run dir
@@ -67,7 +59,7 @@ def test_a_pid_file_naming_another_process_is_not_the_service(tmp_path: Path, de
 
 
 def test_the_started_process_is_found_and_stopped(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     service = Service("web", tmp_path, "127.0.0.1", port)
     argv = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(tmp_path)]
     assert service.start(argv, timeout=30) is True
@@ -95,7 +87,7 @@ time.sleep(600)
 
 
 def test_the_final_sigkill_reaches_the_process_group(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     child_pid_file = tmp_path / "child.pid"
     service = Service("stubborn", tmp_path, "127.0.0.1", port)
     assert service.start([sys.executable, "-c", STUBBORN, str(port), str(child_pid_file)], timeout=30)

@@ -19,7 +19,6 @@ from producers.sharding import Shard
 from pulse import topics
 from pulse.kafka import client_config
 from pulse.settings import Settings
-from tests.test_outages import own_broker  # noqa: F401 (fixture)
 
 T0 = 1_767_225_600_000
 

@@ -5,7 +5,6 @@ independent DuckDB computation of DESIGN §4 over what the raw sink stored in ST
 from __future__ import annotations
 
 import json
-import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import pytest
 
 from devstack.pipeline import LocalPipeline
+from devstack.service import free_port
 from pulse import topics
 from pulse.kafka import ensure_topics
 from sinks import tables
@@ -30,12 +30,6 @@ TABLES = {"games": (tables.GAME_WINDOWS.table, tables.GAME_WINDOWS.key),
           "top_channels": (tables.GAME_TOP_CHANNELS.table, tables.GAME_TOP_CHANNELS.key),
           "streams": (tables.STREAM_WINDOWS.table, tables.STREAM_WINDOWS.key),
           "languages": (tables.LANGUAGE_WINDOWS.table, tables.LANGUAGE_WINDOWS.key)}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def table_rows(cur: Any, table: str, key: tuple[str, ...]) -> dict[str, dict]:
@@ -64,7 +58,7 @@ def test_pipeline_end_to_end(make_settings, warehouse_server, tmp_path: Path) ->
         run_and_compare(settings, tmp_path)
     finally:
         conn = connect(settings)
-        conn.cursor().execute(f"DROP SCHEMA IF EXISTS {settings.snowflake_database}.{settings.snowflake_schema} CASCADE")
+        conn.cursor().execute(f"DROP SCHEMA IF EXISTS {settings.snowflake.database}.{settings.snowflake.schema_name} CASCADE")
         conn.close()
 
 
@@ -72,7 +66,7 @@ def test_pipeline_end_to_end(make_settings, warehouse_server, tmp_path: Path) ->
 def test_pipeline_end_to_end_on_bigquery(bq_settings, tmp_path: Path) -> None:
     """The same pipeline into bqemulator (WAREHOUSE=bigquery): the windows read back from
     BigQuery equal the DuckDB computation over the raw rows read back from BigQuery."""
-    run_and_compare(bq_settings.model_copy(update=PIPELINE), tmp_path)
+    run_and_compare(bq_settings.replace(**PIPELINE), tmp_path)
 
 
 def run_and_compare(settings, tmp_path: Path) -> None:
@@ -99,7 +93,7 @@ def run_and_compare(settings, tmp_path: Path) -> None:
             pipeline.check(finite=("producer",))
             try:
                 events = stored_events(cur)
-                expected = reference.compute(events, 600, 60, settings.top_n)
+                expected = reference.compute(events, 600, 60, settings.processor.top_n)
                 got = {name: table_rows(cur, table, key) for name, (table, key) in TABLES.items()}
                 polls = {e["captured_at"] for e in events}
                 if len(polls) == POLLS and all(len(got[n]) >= len(expected[n]) for n in TABLES):

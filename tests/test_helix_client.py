@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from producers.helix import AuthError, HelixClient
 from devstack.simulator import Faults, SimulatorConfig, SimulatorServer
+from producers.helix import AuthError, HelixClient
 from producers.sweep import Query, dedupe, sweep
 from pulse.clock import Clock
 from tests.helix_support import metric

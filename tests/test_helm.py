@@ -7,7 +7,6 @@ scrape annotations, Secrets for every secret setting, CronJobs for prune and the
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pulse.settings import Settings, _env_name
+from pulse.settings import CommonSettings, load_settings
 from tests.test_deploy import gen
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -161,7 +160,7 @@ def test_chart_shape_matches_the_workers(tools) -> None:
     assert processor["spec"]["replicas"] == 3
     # probes on /healthz and scrape annotations on the port the workers serve
     port = int(config["data"]["METRICS_PORT"])
-    assert port == Settings.model_fields["metrics_port"].default
+    assert port == CommonSettings.model_fields["metrics_port"].default
     for name, obj in {**deployments, "processor": processor}.items():
         c = container(obj)
         assert c["ports"] == [{"name": "metrics", "containerPort": port, "protocol": "TCP"}], name
@@ -178,10 +177,9 @@ def test_chart_shape_matches_the_workers(tools) -> None:
         assert {"name": "METRICS_PORT", "value": "0"} in container(job)["env"]
     # every secret setting comes from the Secret, every other setting the chart sets is a real one
     (secret,) = by_kind["Secret"]
-    secret_envs = {_env_name(f) for f, info in Settings.model_fields.items()
-                   if "SecretStr" in str(info.annotation) and not f.startswith("quix_")}
+    secret_envs = {gen.env_name(k) for k in gen.SETTINGS if gen.is_secret(k) and not k.startswith("kafka.quix_")}
     assert set(secret["stringData"]) == secret_envs
-    env_names = {_env_name(f) for f in Settings.model_fields}
+    env_names = {gen.env_name(k) for k in gen.SETTINGS}
     assert set(config["data"]) <= env_names, set(config["data"]) - env_names
     for obj in [*workloads.values(), *by_kind["Deployment"]]:
         refs = container(obj)["envFrom"]
@@ -191,8 +189,7 @@ def test_chart_shape_matches_the_workers(tools) -> None:
     assert config["data"]["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
     assert config["data"]["KAFKA_BOOTSTRAP"].endswith(".confluent.cloud:9092")
     assert config["data"]["SNOWFLAKE_ACCOUNT"] and config["data"]["SNOWFLAKE_WAREHOUSE"]
-    Settings(_env_file=None, **{name.lower(): value for name, value in config["data"].items()
-                                if name.lower() in Settings.model_fields})
+    load_settings(**{name: value for name, value in config["data"].items() if name in env_names})
 
 
 def test_an_existing_secret_replaces_the_charts_own(tools) -> None:
@@ -217,7 +214,7 @@ def test_processor_replicas_have_a_disruption_budget_and_their_pod_name_as_insta
     env = {e["name"]: e for e in _pod_spec(processor)["containers"][0]["env"]}
     assert env["PROCESSOR_INSTANCE_ID"] == {"name": "PROCESSOR_INSTANCE_ID",
                                             "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
-    assert _env_name("processor_instance_id") == "PROCESSOR_INSTANCE_ID"
+    assert gen.env_name("processor.instance_id") == "PROCESSOR_INSTANCE_ID"
     off = _by_kind(_objects(_template(tools, "--set", "processor.podDisruptionBudget.enabled=false")))
     assert "PodDisruptionBudget" not in off
 
@@ -249,7 +246,7 @@ def _restricted_violations(pod: dict[str, Any]) -> list[str]:
         caps = ctx.get("capabilities") or {}
         if "ALL" not in (caps.get("drop") or []) or set(caps.get("add") or []) - {"NET_BIND_SERVICE"}:
             problems.append(f"{name}: capabilities not dropped")
-        if not (ctx.get("runAsNonRoot", pod_ctx.get("runAsNonRoot")) is True):
+        if ctx.get("runAsNonRoot", pod_ctx.get("runAsNonRoot")) is not True:
             problems.append(f"{name}: runAsNonRoot not true")
         if ctx.get("runAsUser") == 0:
             problems.append(f"{name}: runAsUser 0")

@@ -18,7 +18,6 @@ from sinks.snowflake import connect
 from sinks.snowflake.schema import bootstrap
 from tests.models_reference import marts
 from tests.models_support import build, generate_events, load_windows
-from tests.sqlguard import sql_guard  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("sql_guard")
 

@@ -20,10 +20,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from analytics.profile import PROFILE, TARGET, build_profile
+from devstack.service import free_port
 from pulse.settings import Settings, load_settings
 from sinks.snowflake import connect
 from sinks.snowflake.schema import bootstrap
-from tests.dashboard_support import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "pw-7f3c9a1e-not-for-logs"

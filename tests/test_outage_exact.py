@@ -26,7 +26,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from devstack.kafka import KafkaBroker
-from devstack.service import port_open
+from devstack.service import free_port, port_open
 from devstack.warehouse import WarehouseServer
 from pulse import topics
 from pulse.events import decode_chunk, format_ts
@@ -34,10 +34,10 @@ from pulse.kafka import client_config, ensure_topics
 from pulse.settings import Settings
 from sinks.snowflake import connect
 from tests import reference
-from tests.helix_support import free_port, read_topic
+from tests.helix_support import read_topic
 from tests.pipeline import start_worker, stop_worker
 from tests.test_end_to_end import TABLES, table_rows
-from tests.test_outages import HEALTH_DEADLINE, health, own_broker  # noqa: F401 (fixture)
+from tests.test_outages import HEALTH_DEADLINE, health
 from tests.test_processor import assert_rows_equal
 
 OUTAGE = float(os.environ.get("FAULT_BROKER_OUTAGE_SECONDS", 120))
@@ -202,7 +202,7 @@ def test_a_broker_outage_leaves_every_value_exact_and_the_input_in_order(
 
         events = source_events(recording)
         assert len({e["captured_at"] for e in events}) == POLLS
-        expected = reference.compute(events, 600, 60, settings.top_n)
+        expected = reference.compute(events, 600, 60, settings.processor.top_n)
 
         def complete() -> bool:
             raw, got = warehouse_rows(settings)
@@ -222,7 +222,7 @@ def test_a_broker_outage_leaves_every_value_exact_and_the_input_in_order(
                 assert stop_worker(proc) == 0 or name == "simulator", (tmp_path / f"{name}.log").read_text()[-3000:]
         try:
             conn = connect(settings, with_schema=False)
-            conn.cursor().execute(f"DROP SCHEMA IF EXISTS {settings.snowflake_database}.{settings.snowflake_schema} CASCADE")
+            conn.cursor().execute(f"DROP SCHEMA IF EXISTS {settings.snowflake.database}.{settings.snowflake.schema_name} CASCADE")
             conn.close()
         except Exception:
             pass

@@ -11,17 +11,16 @@ shorten the outages for a quick local run.
 from __future__ import annotations
 
 import os
-import socket
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import pytest
 
 from devstack.kafka import KafkaBroker
-from devstack.service import port_open
+from devstack.service import free_port, port_open
 from devstack.warehouse import WarehouseServer
 from pulse import topics
 from pulse.settings import Settings
@@ -35,41 +34,6 @@ ENV = {"SINK_BATCH_ROWS": 50, "SINK_COMMIT_INTERVAL_SECONDS": 0.3, "SINK_RETRY_S
        "SINK_SESSION_TIMEOUT_MS": 6000, "SNOWFLAKE_NETWORK_TIMEOUT": 20}
 
 
-def free_ports(count: int = 1) -> int:
-    """A port p with p .. p+count-1 free now: servers of these tests' own, so no fixed port
-    can collide with another process on a shared machine."""
-    while True:
-        with socket.socket() as first:
-            first.bind(("127.0.0.1", 0))
-            port = first.getsockname()[1]
-            others = []
-            try:
-                for i in range(1, count):
-                    other = socket.socket()
-                    others.append(other)
-                    other.bind(("127.0.0.1", port + i))
-                return port
-            except OSError:
-                continue
-            finally:
-                for other in others:
-                    other.close()
-
-
-@pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[KafkaBroker]:
-    broker = KafkaBroker(tmp_path / "kafka", port=free_ports(2))
-    broker.start(timeout=120)
-    yield broker
-    broker.stop()
-
-
-@pytest.fixture
-def own_warehouse(tmp_path: Path) -> Iterator[WarehouseServer]:
-    server = WarehouseServer(tmp_path / "wh", port=free_ports())
-    server.start()
-    yield server
-    server.stop()
 
 
 def health(port: int) -> tuple[int, str]:
@@ -108,7 +72,7 @@ def test_sink_rides_out_a_broker_outage(make_settings: Callable[..., Settings], 
     settings = make_settings(kafka_bootstrap=own_broker.bootstrap)
     first = [(f"u{i}", alert(i)) for i in range(400)]
     produce(settings, topics.ALERTS, first)
-    metrics = free_ports()
+    metrics = free_port()
     with Worker(settings, ["sink", "alerts"], tmp_path / "sink.log", METRICS_PORT=metrics, **ENV) as worker:
         wait_for(lambda: rows_so_far(settings) > 0, 90, "the sink to write")
         wait_for(lambda: health(metrics)[0] == 200, 30, "/healthz 200")
@@ -171,7 +135,7 @@ def test_sink_rides_out_a_warehouse_outage(make_settings: Callable[..., Settings
     settings = make_settings(snowflake_port=own_warehouse.port)
     records = [(f"u{i}", alert(i)) for i in range(3000)]
     produce(settings, topics.ALERTS, records[:1500])
-    metrics = free_ports()
+    metrics = free_port()
     with Worker(settings, ["sink", "alerts"], tmp_path / "sink.log", METRICS_PORT=metrics, **ENV) as worker:
         wait_for(lambda: rows_so_far(settings) > 0, 90, "the sink to write")
         produce(settings, topics.ALERTS, records[1500:])

@@ -19,7 +19,8 @@ from pulse.kafka import client_config, ensure_topics
 from pulse.settings import Settings
 from tests import reference
 from tests.pipeline import Sender, TopicReader, make_event, start_worker, stop_worker
-from tests.scenario import I_S, T0 as T0_ALIGNED, W_S, build
+from tests.scenario import I_S, W_S, build
+from tests.scenario import T0 as T0_ALIGNED
 
 TOP_N = 3
 OUTPUTS = {"games": topics.WINDOWS_GAMES, "channels": topics.WINDOWS_CHANNELS,

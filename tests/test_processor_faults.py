@@ -18,7 +18,7 @@ from tests import reference
 from tests.conftest import WAREHOUSE_PORT
 from tests.pipeline import Sender, TopicReader, make_event, start_worker, stop_worker
 from tests.scenario import I_S, T0, W_S
-from tests.test_outages import BROKER_OUTAGE, HEALTH_DEADLINE, health, own_broker  # noqa: F401 (fixture)
+from tests.test_outages import BROKER_OUTAGE, HEALTH_DEADLINE, health
 from tests.test_processor import OUTPUTS, TOP_N, check_outputs
 
 METRICS_PORT = WAREHOUSE_PORT + 13

@@ -13,17 +13,18 @@ import httpx
 import orjson
 import pytest
 
+from devstack.service import free_port
+from devstack.simulator import Faults, SimulatorConfig, SimulatorServer
 from producers.emitter import cut
 from producers.poller import Poller
 from producers.sharding import Shard
-from devstack.simulator import Faults, SimulatorConfig, SimulatorServer
 from producers.sweep import dedupe
 from pulse import topics
 from pulse.clock import Clock
 from pulse.events import MAX_CHUNK_BYTES, bucket_of, format_ts, full_stream_error, normalise
 from pulse.kafka import partition_count
 from pulse.settings import ConfigError
-from tests.helix_support import Messages, free_port, metric, read_topic, sim_settings, topic_config
+from tests.helix_support import Messages, metric, read_topic, sim_settings, topic_config
 
 ROOT = Path(__file__).resolve().parents[1]
 P = "twitch_pulse_producer_"
@@ -293,7 +294,7 @@ def test_simulate_and_producer_processes_on_an_accelerated_clock_stop_cleanly(ma
             env=_env(CLOCK_SPEED="60", POLL_INTERVAL_SECONDS="60", TWITCH_CLIENT_ID="demo",
                      TWITCH_CLIENT_SECRET="demo-secret", TWITCH_API_URL=f"http://127.0.0.1:{port}/helix",
                      TWITCH_AUTH_URL=f"http://127.0.0.1:{port}/oauth2", KAFKA_BOOTSTRAP=kafka_broker.bootstrap,
-                     TOPIC_PREFIX=settings.topic_prefix, METRICS_PORT=str(metrics_port)))
+                     TOPIC_PREFIX=settings.topics.prefix, METRICS_PORT=str(metrics_port)))
         msgs = read_topic(settings, settings.topic(topics.STREAMS), lambda m: len(m.polls()) >= 3, timeout=90)
         # consecutive simulated minutes on the grid, matching the simulator's clock
         stamps = [ms // 1000 for ms in msgs.polls()]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from producers.poller import Poller
 from devstack.simulator import SimulatorConfig, SimulatorServer
+from producers.poller import Poller
 from producers.sweep import SweepResult
 from pulse.clock import ManualClock
 from tests.helix_support import metric, sim_settings

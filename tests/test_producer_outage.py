@@ -16,10 +16,11 @@ from pathlib import Path
 import httpx
 
 from devstack.kafka import KafkaBroker
+from devstack.service import free_port
 from pulse import topics
-from tests.helix_support import free_port, read_topic
-from tests.test_outages import BROKER_OUTAGE, HEALTH_DEADLINE, health, own_broker  # noqa: F401 (fixture)
+from tests.helix_support import read_topic
 from tests.test_outage_exact import input_in_order, source_events
+from tests.test_outages import BROKER_OUTAGE, HEALTH_DEADLINE, health
 from tests.test_producer import ROOT, _env, start_simulator
 
 
@@ -36,7 +37,7 @@ def test_producer_rides_out_a_broker_outage(make_settings, own_broker: KafkaBrok
             env=_env(CLOCK_SPEED="60", POLL_INTERVAL_SECONDS="60", TWITCH_CLIENT_ID="demo",
                      TWITCH_CLIENT_SECRET="demo-secret", TWITCH_API_URL=f"http://127.0.0.1:{port}/helix",
                      TWITCH_AUTH_URL=f"http://127.0.0.1:{port}/oauth2", KAFKA_BOOTSTRAP=own_broker.bootstrap,
-                     TOPIC_PREFIX=settings.topic_prefix, METRICS_PORT=str(metrics_port), CHUNK_KEYS="8"))
+                     TOPIC_PREFIX=settings.topics.prefix, METRICS_PORT=str(metrics_port), CHUNK_KEYS="8"))
         topic = settings.topic(topics.STREAMS)
         before = read_topic(settings, topic, lambda m: len(m.polls()) >= 3, timeout=90).polls()
         own_broker.stop()

@@ -4,12 +4,8 @@ rules loaded and evaluating, every dashboard query valid PromQL. Plus promtool o
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -18,6 +14,7 @@ import httpx
 import pytest
 import yaml
 
+from devstack.service import free_port
 from pulse.settings import Settings
 from tests.pipeline import ROOT, start_worker, stop_worker
 from tests.test_deploy import dashboard_queries, gen
@@ -25,23 +22,6 @@ from tests.test_deploy import dashboard_queries, gen
 PROM_DIR = ROOT / "deploy" / "prometheus"
 ID_LABELS = {"user_id", "user_login", "user_name", "channel", "game_id", "game_name", "game", "stream_id", "client_id"}
 
-
-@pytest.fixture(scope="session")
-def prometheus_bin() -> dict[str, str]:
-    """Install Prometheus with the project's own script on a fresh machine (apt-get as root)."""
-    result = subprocess.run([str(PROM_DIR / "install.sh")], capture_output=True, text=True, timeout=900)
-    if result.returncode == 3:
-        pytest.skip("Prometheus cannot be installed here: " + result.stderr.strip().splitlines()[-1])
-    assert result.returncode == 0, result.stderr[-2000:]
-    found = {name: shutil.which(name) for name in ("prometheus", "promtool")}
-    assert all(found.values()), found
-    return found  # type: ignore[return-value]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait(what: str, check: Callable[[], Any], timeout: float, alive: Callable[[], None] = lambda: None) -> Any:
@@ -72,8 +52,8 @@ def test_promtool_checks_the_config_and_rules_and_the_rule_unit_tests_pass(prome
 def test_real_prometheus_scrapes_every_worker(prometheus_bin, wh_settings: Settings, tmp_path: Path) -> None:
     settings = wh_settings
     procs: dict[str, subprocess.Popen] = {}
-    ports = {app.name: _free_port() for app in gen.SERVICES}
-    sim_port, prom_port = _free_port(), _free_port()
+    ports = {app.name: free_port() for app in gen.SERVICES}
+    sim_port, prom_port = free_port(), free_port()
 
     def alive() -> None:
         for name, proc in procs.items():

@@ -51,23 +51,23 @@ def test_quix_token_hands_the_broker_to_quix_streams(monkeypatch: pytest.MonkeyP
 
 def test_the_broker_is_resolved_in_quix_streams_order(monkeypatch: pytest.MonkeyPatch) -> None:
     """KAFKA_BOOTSTRAP, else Quix__Broker__Address, else the SDK token's broker, else the local one."""
-    assert load_settings().kafka_bootstrap == LOCAL_BOOTSTRAP
+    assert load_settings().kafka.bootstrap == LOCAL_BOOTSTRAP
     monkeypatch.setenv("KAFKA_BOOTSTRAP", "")  # empty is not set
-    assert load_settings().kafka_bootstrap == LOCAL_BOOTSTRAP
+    assert load_settings().kafka.bootstrap == LOCAL_BOOTSTRAP
     monkeypatch.setenv("Quix__Sdk__Token", "sdk-token-4242")
     with pytest.raises(ConfigError, match="Quix__Portal__Api: required with Quix__Sdk__Token") as err:
         load_settings()
     assert "sdk-token-4242" not in str(err.value)
     monkeypatch.setenv("Quix__Portal__Api", "https://portal-api.example/")
-    assert load_settings().uses_quix_broker
+    assert load_settings().kafka.uses_quix_broker
     # Quix Streams takes Quix__Broker__Address before the token (quixstreams.Application)
     monkeypatch.setenv("Quix__Broker__Address", "kafka-broker:9092")
     settings = load_settings()
-    assert not settings.uses_quix_broker and settings.kafka_bootstrap == "kafka-broker:9092"
+    assert not settings.kafka.uses_quix_broker and settings.kafka.bootstrap == "kafka-broker:9092"
     # and an explicit KAFKA_BOOTSTRAP before both
     monkeypatch.setenv("KAFKA_BOOTSTRAP", "pkc-1.example.cloud:9092")
     settings = load_settings()
-    assert not settings.uses_quix_broker and settings.kafka_bootstrap == "pkc-1.example.cloud:9092"
+    assert not settings.kafka.uses_quix_broker and settings.kafka.bootstrap == "pkc-1.example.cloud:9092"
     assert app_connection(settings, "sink-raw")["broker_address"].bootstrap_servers == "pkc-1.example.cloud:9092"
     monkeypatch.setenv("Quix__Broker__Address", "no-port")
     with pytest.raises(ConfigError, match=r"Quix__Broker__Address: .*host:port"):
@@ -85,7 +85,7 @@ def test_a_quix_pipeline_up_environment_reaches_its_broker(kafka_broker, monkeyp
                         "STATE_DIR": str(tmp_path / "state")}.items():
         monkeypatch.setenv(name, value)
     settings = load_settings()
-    assert settings.kafka_bootstrap == kafka_broker.bootstrap and not settings.uses_quix_broker
+    assert settings.kafka.bootstrap == kafka_broker.bootstrap and not settings.kafka.uses_quix_broker
     ensure_topics(settings, [settings.topic(topics.ALERTS)], partitions=1)  # on that broker
     app = Application(**app_connection(settings, "pipeline-up"), consumer_group=settings.group("pipeline-up"),
                       auto_offset_reset="earliest", loglevel=None)

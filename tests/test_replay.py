@@ -7,11 +7,11 @@ import threading
 
 import pytest
 
+from devstack.simulator import Faults, SimulatorConfig, SimulatorServer
 from producers.emitter import Emitter
 from producers.poller import Poller
 from producers.recording import Reader, Recorder, RecordingError
 from producers.replay import replay
-from devstack.simulator import Faults, SimulatorConfig, SimulatorServer
 from pulse import topics
 from pulse.clock import Clock
 from tests.helix_support import read_topic, sim_settings

@@ -39,11 +39,11 @@ def seed_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_first_seed_env_works_unchanged(seed_env: Path) -> None:
     s = load_settings()
-    assert s.twitch_client_id == "YOUR_TWITCH_ID"
-    assert s.twitch_client_secret.get_secret_value() == "YOUR_TWITCH_SECRET"
-    assert s.kafka_bootstrap == "pkc-xxxx.region.confluent.cloud:9092"
-    assert s.kafka_key.get_secret_value() == "YOUR_API_KEY"
-    assert s.snowflake_account == "your_account" and not s.uses_local_warehouse
+    assert s.twitch.client_id == "YOUR_TWITCH_ID"
+    assert s.twitch.client_secret.get_secret_value() == "YOUR_TWITCH_SECRET"
+    assert s.kafka.bootstrap == "pkc-xxxx.region.confluent.cloud:9092"
+    assert s.kafka.key.get_secret_value() == "YOUR_API_KEY"
+    assert s.snowflake.account == "your_account" and not s.snowflake.uses_local
     from pulse.kafka import client_config
 
     cfg = client_config(s)
@@ -55,7 +55,7 @@ def test_twitch_prefixed_names_are_accepted(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("TWITCH_CLIENT_SECRET", "csecret")
     monkeypatch.setenv("TWITCH_CREDENTIALS", "id2:sec2, id3:sec3")
     s = load_settings()
-    assert [cid for cid, _ in s.twitch_credential_pairs] == ["cid", "id2", "id3"]
+    assert [cid for cid, _ in s.twitch.credential_pairs] == ["cid", "id2", "id3"]
 
 
 def test_secrets_never_show_in_repr(seed_env: Path) -> None:
@@ -102,7 +102,7 @@ def test_bad_webhook_does_not_echo_the_secret(monkeypatch: pytest.MonkeyPatch) -
 def test_bad_credentials_list_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TWITCH_CREDENTIALS", "only-an-id")
     with pytest.raises(ConfigError, match="TWITCH_CREDENTIALS"):
-        load_settings().twitch_credential_pairs
+        load_settings().twitch.credential_pairs
 
 
 def test_cli_prints_one_line_without_traceback(tmp_path: Path) -> None:

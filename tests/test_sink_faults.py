@@ -10,24 +10,27 @@ from pathlib import Path
 
 import pytest
 
+from devstack.service import free_port
 from pulse import topics
 from pulse.settings import Settings
 from sinks.snowflake.errors import is_transient
 from tests.conftest import BIGQUERY_PORT, WAREHOUSE_PORT
-from tests.sink_support import (Worker, assert_raw_exact, chunked, committed_all, count, produce, stream,
-                                streams_chunked, wait_for)
-from tests.sqlguard import sql_guard  # noqa: F401  (fixture)
+from tests.sink_support import (
+    Worker,
+    assert_raw_exact,
+    chunked,
+    committed_all,
+    count,
+    produce,
+    stream,
+    streams_chunked,
+    wait_for,
+)
 
 pytestmark = pytest.mark.usefixtures("sql_guard")
 
 ENV = {"SINK_BATCH_ROWS": 100, "SINK_COMMIT_INTERVAL_SECONDS": 0.3, "SINK_RETRY_SECONDS": 1,
        "SINK_SESSION_TIMEOUT_MS": 6000, "SNOWFLAKE_NETWORK_TIMEOUT": 3}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Relay:
@@ -69,7 +72,7 @@ class Relay:
 def test_unreachable_warehouse_backpressures_then_recovers(warehouse_settings: Settings, tmp_path: Path) -> None:
     chunks = streams_chunked(0, 300, final=True)
     produce(warehouse_settings, topics.STREAMS, chunks.records)
-    port = _free_port()  # nothing listens here yet: connection refused
+    port = free_port()  # nothing listens here yet: connection refused
     bigquery = warehouse_settings.warehouse == "bigquery"
     env = dict(ENV, **({"BIGQUERY_PORT": port, "BIGQUERY_TIMEOUT": 3} if bigquery else {"SNOWFLAKE_PORT": port}))
     with Worker(warehouse_settings, ["sink", "raw"], tmp_path / "f.log", **env) as worker:

@@ -13,9 +13,20 @@ import pytest
 from pulse import events, topics
 from pulse.schema import Chunk
 from pulse.settings import Settings
-from tests.sink_support import (BASE_MS, Chunked, Worker, assert_raw_exact, chunked, committed_all, count, produce,
-                                query, stream, streams_chunked, wait_for)
-from tests.sqlguard import sql_guard  # noqa: F401  (fixture)
+from tests.sink_support import (
+    BASE_MS,
+    Chunked,
+    Worker,
+    assert_raw_exact,
+    chunked,
+    committed_all,
+    count,
+    produce,
+    query,
+    stream,
+    streams_chunked,
+    wait_for,
+)
 
 pytestmark = pytest.mark.usefixtures("sql_guard")
 
@@ -133,8 +144,7 @@ def test_invalid_values_and_stream_objects_are_skipped_and_the_rest_of_the_chunk
 def test_a_transaction_left_open_by_a_killed_worker_does_not_block_its_successor(wh_settings: Settings) -> None:
     """A SIGKILLed worker's session can keep its transaction open (fakesnow never expires it);
     the next worker must still be able to record its marks for the same partition."""
-    from sinks.snowflake import connect
-    from sinks.snowflake import load
+    from sinks.snowflake import connect, load
     from sinks.snowflake.schema import bootstrap
 
     dead, alive = connect(wh_settings), connect(wh_settings)

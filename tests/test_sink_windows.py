@@ -5,15 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
-
 import pytest
 
 from pulse import outputs, topics
 from pulse.settings import Settings
 from sinks import tables
-from tests.sink_support import (Worker, alert, assert_table_holds, channel_window, committed_all, game_window, produce,
-                                query, top_channel, wait_for)
-from tests.sqlguard import sql_guard  # noqa: F401  (fixture)
+from tests.sink_support import (
+    Worker,
+    alert,
+    assert_table_holds,
+    channel_window,
+    committed_all,
+    game_window,
+    produce,
+    query,
+    top_channel,
+    wait_for,
+)
 
 pytestmark = pytest.mark.usefixtures("sql_guard")
 

@@ -8,21 +8,32 @@ import msgspec
 import orjson
 import pytest
 
+from processors.chunk_handler import key_state_cache, replay_chunk
 from processors.chunk_stage import process_chunk
 from processors.config import ProcessorConfig
-from processors.chunk_handler import key_state_cache, replay_chunk
+from processors.journal import JournalSample
 from processors.keystate import (
-    SLICE_BYTES, ChannelState, KeyState, KeyStateCache, decode_journal, decode_state, encode_journal, encode_state,
+    SLICE_BYTES,
+    ChannelState,
+    KeyState,
+    KeyStateCache,
+    decode_journal,
+    decode_state,
+    encode_journal,
+    encode_state,
     snapshot_key,
 )
 from processors.merge_stage import on_partial, produce_rows
 from processors.records import (
-    ChannelPartial, GroupPartial, TopCandidate, WindowPartial, decode_window_partial, split_partial,
+    ChannelPartial,
+    GroupPartial,
+    TopCandidate,
+    WindowPartial,
+    decode_window_partial,
+    split_partial,
 )
 from processors.routing import CHANNELS, GAMES, TOP_CHANNELS
-from pulse.events import cut_poll, final_chunks, format_ts
-from processors.journal import JournalSample
-from pulse.events import decode_streams
+from pulse.events import cut_poll, decode_streams, final_chunks, format_ts
 from tests import reference
 from tests.pipeline import make_event, stream_of
 from tests.scenario import I_S, W_S, build

@@ -16,11 +16,12 @@ import pytest
 from confluent_kafka import Consumer
 
 from devstack.pipeline import LocalPipeline, RestartPolicy
+from devstack.service import free_port
+from pulse import topics
 from pulse.kafka import client_config, ensure_topics
 from pulse.settings import Settings
-from pulse import topics
 from tests.sink_support import ROOT, Worker, alert, produce, settings_env, wait_for
-from tests.test_outages import free_ports, health
+from tests.test_outages import health
 
 
 def test_created_topics_are_visible_to_a_new_client(settings: Settings) -> None:
@@ -38,8 +39,8 @@ def test_created_topics_are_visible_to_a_new_client(settings: Settings) -> None:
 
 def _pipeline(settings: Settings, run_dir: Path, **kwargs) -> LocalPipeline:
     # metrics ports: one per worker but the simulator
-    first = free_ports(len(LocalPipeline(settings, run_dir).workers) - 1)
-    return LocalPipeline(settings, run_dir, simulator_port=free_ports(), first_metrics_port=first, **kwargs)
+    first = free_port(len(LocalPipeline(settings, run_dir).workers) - 1)
+    return LocalPipeline(settings, run_dir, simulator_port=free_port(), first_metrics_port=first, **kwargs)
 
 
 def test_run_restarts_a_killed_worker(wh_settings: Settings, tmp_path: Path) -> None:

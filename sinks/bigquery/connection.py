@@ -28,19 +28,19 @@ SCOPES = ("https://www.googleapis.com/auth/bigquery",)
 
 
 def project(settings: Settings) -> str:
-    return settings.bigquery_project or LOCAL_PROJECT
+    return settings.bigquery.project or LOCAL_PROJECT
 
 
 def dataset_id(settings: Settings) -> str:
     """`project.dataset`, the default dataset of every query."""
-    return f"{project(settings)}.{settings.bigquery_dataset}"
+    return f"{project(settings)}.{settings.bigquery.dataset}"
 
 
 def credentials(settings: Settings) -> Optional[Credentials]:
     """The key's credentials, anonymous ones for the emulator, or None for ADC (the client finds them)."""
-    if settings.uses_local_bigquery:
+    if settings.bigquery.uses_local:
         return AnonymousCredentials()
-    raw = settings.bigquery_credentials_json.get_secret_value()
+    raw = settings.bigquery.credentials_json.get_secret_value()
     if raw:
         try:
             info = json.loads(raw)
@@ -49,7 +49,7 @@ def credentials(settings: Settings) -> Optional[Credentials]:
             # the message names the variable, never the content
             raise ConfigError("BIGQUERY_CREDENTIALS_JSON: not a service-account key (JSON with "
                               "client_email, private_key, token_uri)") from None
-    path = settings.bigquery_credentials_file
+    path = settings.bigquery.credentials_file
     if path is not None:
         try:
             return service_account.Credentials.from_service_account_file(str(path), scopes=SCOPES)
@@ -63,11 +63,11 @@ def credentials(settings: Settings) -> Optional[Credentials]:
 def client(settings: Settings) -> bigquery.Client:
     """A client whose queries default to the dataset (no network call yet)."""
     options = None
-    if settings.uses_local_bigquery:
-        options = ClientOptions(api_endpoint=f"http://{settings.bigquery_host}:{settings.bigquery_port}")
+    if settings.bigquery.uses_local:
+        options = ClientOptions(api_endpoint=f"http://{settings.bigquery.host}:{settings.bigquery.port}")
     try:
         made = bigquery.Client(
-            project=project(settings), credentials=credentials(settings), location=settings.bigquery_location,
+            project=project(settings), credentials=credentials(settings), location=settings.bigquery.location,
             client_options=options,
             default_query_job_config=bigquery.QueryJobConfig(default_dataset=dataset_id(settings)),
         )
@@ -147,12 +147,12 @@ def connect(settings: Settings, with_schema: bool = True) -> Connection:
     """Open a connection; with the schema, its dataset is created first when missing
     (the local emulator always; real BigQuery when the credentials may create datasets)."""
     made = client(settings)
-    conn = Connection(made, dataset_id(settings), float(settings.bigquery_timeout))
+    conn = Connection(made, dataset_id(settings), float(settings.bigquery.timeout))
     if with_schema:
         try:  # a role with rights on the dataset alone may read it but not create datasets
             made.get_dataset(dataset_id(settings), timeout=conn.timeout, retry=conn.retry)
         except NotFound:
             dataset = bigquery.Dataset(dataset_id(settings))
-            dataset.location = settings.bigquery_location
+            dataset.location = settings.bigquery.location
             made.create_dataset(dataset, exists_ok=True, timeout=conn.timeout, retry=conn.retry)
     return conn

@@ -31,8 +31,9 @@ from typing import Any, Iterable, Sequence
 import orjson
 from google.cloud import bigquery
 
+from pulse.errors import first_line
+
 from .. import metrics, upsert
-from ..errors import first_line
 from ..tables import STREAM_LOGS, Kind, TableSpec
 from . import literals
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from google.cloud import bigquery
 
-from ..migrations import Migration, apply, with_retries, migrations as package_migrations
+from ..migrations import Migration, apply, with_retries
+from ..migrations import migrations as package_migrations
 from .errors import is_transient
 from .load import STAGE_LIFETIME, STAGE_PREFIX, drop_stage, run
 

@@ -22,8 +22,9 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import orjson
 
+from pulse.errors import first_line
+
 from .. import upsert
-from ..errors import first_line
 from ..tables import Kind, TableSpec
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ..migrations import Migration, apply, with_retries, migrations as package_migrations
+from ..migrations import Migration, apply, with_retries
+from ..migrations import migrations as package_migrations
 from .errors import is_transient
 
 
