@@ -162,10 +162,13 @@ class Service:
                 start_new_session=True,
                 env={**os.environ, **self.env},
             )
-        started = _identity(proc.pid)  # Popen returns after the exec: this is the service's command line
-        if started is None:
-            raise ServiceError(f"{self.name} exited at once; log {self.log_file}:\n{tail(self.log_file)}")
-        self.pid_file.write_text(json.dumps(started._asdict()))
+        # The command line is the one given, not read back from /proc: right after the exec the
+        # kernel can still show it empty, and a pid file recording that matched no process later.
+        try:
+            created = psutil.Process(proc.pid).create_time()
+        except psutil.NoSuchProcess:
+            raise ServiceError(f"{self.name} exited at once; log {self.log_file}:\n{tail(self.log_file)}") from None
+        self.pid_file.write_text(json.dumps(Started(proc.pid, list(argv), created)._asdict()))
         self.wait_ready(timeout, proc)
         return True
 

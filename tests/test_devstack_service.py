@@ -73,6 +73,25 @@ def test_the_started_process_is_found_and_stopped(tmp_path: Path) -> None:
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
 
+def test_a_service_started_by_one_process_is_found_by_another(tmp_path: Path) -> None:
+    """The pid file records the command line as given, so another process (the next test
+    session, `twitch-pulse stack stop`) recognises the service; a record read back from /proc
+    right after the exec could be empty and match nothing (the broker then seemed a stranger
+    on its own port)."""
+    port = free_port()
+    argv = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(tmp_path)]
+    starter = (f"from pathlib import Path; from devstack.service import Service; "
+               f"print(Service('web', Path({str(tmp_path)!r}), '127.0.0.1', {port}).start({argv!r}, timeout=30))")
+    result = subprocess.run([sys.executable, "-c", starter], capture_output=True, text=True, timeout=60,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.stdout.strip() == "True", result.stderr
+    service = Service("web", tmp_path, "127.0.0.1", port)
+    try:
+        assert service.pid() is not None and service.start(argv, timeout=30) is False
+    finally:
+        assert service.stop(timeout=10) is True
+
+
 # A leader that ignores SIGTERM and a child of its group that ignores it too: only the group's
 # SIGKILL ends both. The child writes its pid, then both serve nothing and wait.
 STUBBORN = """
