@@ -195,7 +195,7 @@ def _valid(stream: dict[str, Any]) -> bool:
 
     `normalise` already gave every field its type, so only the values remain to check: the
     viewer count's range, non-empty ids and the started_at timestamp (parsed values are
-    remembered). tests/test_producer.py holds this equal to `full_stream_error`.
+    remembered). tests/integration/test_producer.py holds this equal to `full_stream_error`.
     """
     viewers = stream["viewer_count"]
     if viewers < 0 or viewers >= 2**53 or not stream["stream_id"] or not stream["user_id"]:

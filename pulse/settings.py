@@ -530,7 +530,7 @@ def topic_field(name: str) -> str:
     return name.removeprefix("twitch.").replace(".", "_").lower()
 
 
-# Every topic the code uses has a name field (tests/test_deploy.py checks the reverse too).
+# Every topic the code uses has a name field (tests/unit/test_deploy.py checks the reverse too).
 TOPIC_NAMES = (*topics.ALL, *topics.PROCESSOR_INTERNAL)
 
 

@@ -14,9 +14,10 @@ import sys
 import uuid
 from importlib.machinery import SOURCE_SUFFIXES, FileFinder, SourceFileLoader
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
+from filelock import FileLock
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,32 +63,52 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         pytest.exit(f"compiled builds older than their sources ({', '.join(stale)}): run `make install`", 2)
 
 
-@pytest.fixture(scope="session")
-def kafka_broker() -> Iterator[KafkaBroker]:
-    broker = KafkaBroker(RUN_DIR, port=KAFKA_PORT)
-    started = broker.start(timeout=120)
-    yield broker
-    if started and not os.environ.get("PULSE_KEEP_STACK"):
-        broker.stop()
+def _shared(name: str, service: Any) -> Any:
+    """Start one of the stack's services for the whole run: under pytest-xdist every worker
+    asks, one starts it (a file lock orders them), the rest find it running. A marker file says
+    this run started it, and the process that controls the run stops it at the end
+    (`pytest_sessionfinish`), never a worker while others still use it."""
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(RUN_DIR / f"{name}.lock")):
+        if service.start():
+            (RUN_DIR / f"{name}.started-by-tests").touch()
+    return service
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if hasattr(session.config, "workerinput") or os.environ.get("PULSE_KEEP_STACK"):
+        return  # an xdist worker: the controlling process stops what the run started
+    for name, service in (("kafka", KafkaBroker(RUN_DIR, port=KAFKA_PORT)),
+                          ("warehouse", WarehouseServer(RUN_DIR, port=WAREHOUSE_PORT)),
+                          ("bigquery", BigQueryServer(RUN_DIR, port=BIGQUERY_PORT, grpc_port=BIGQUERY_PORT + 1))):
+        marker = RUN_DIR / f"{name}.started-by-tests"
+        if marker.exists():
+            service.stop()
+            marker.unlink()
 
 
 @pytest.fixture(scope="session")
-def warehouse_server() -> Iterator[WarehouseServer]:
-    server = WarehouseServer(RUN_DIR, port=WAREHOUSE_PORT)
-    started = server.start()
-    yield server
-    if started and not os.environ.get("PULSE_KEEP_STACK"):
-        server.stop()
+def kafka_broker() -> KafkaBroker:
+    return _shared("kafka", KafkaBroker(RUN_DIR, port=KAFKA_PORT))
 
 
 @pytest.fixture(scope="session")
-def bigquery_server() -> Iterator[BigQueryServer]:
+def warehouse_server() -> WarehouseServer:
+    return _shared("warehouse", WarehouseServer(RUN_DIR, port=WAREHOUSE_PORT))
+
+
+@pytest.fixture(scope="session")
+def bigquery_server() -> BigQueryServer:
     """The local BigQuery stand-in (bqemulator over REST and gRPC), its data on disk."""
-    server = BigQueryServer(RUN_DIR, port=BIGQUERY_PORT, grpc_port=BIGQUERY_PORT + 1)
-    started = server.start()
-    yield server
-    if started and not os.environ.get("PULSE_KEEP_STACK"):
-        server.stop()
+    return _shared("bigquery", BigQueryServer(RUN_DIR, port=BIGQUERY_PORT, grpc_port=BIGQUERY_PORT + 1))
+
+
+def once(name: str) -> FileLock:
+    """A lock across xdist workers for one-time work on the machine (installing Prometheus,
+    helm, a Quix build context's virtualenv)."""
+    lock_dir = Path.home() / ".cache" / "twitch-pulse"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(lock_dir / f"{name}.lock"))
 
 
 @pytest.fixture(autouse=True)
@@ -190,7 +211,8 @@ def own_warehouse(tmp_path: Path) -> Iterator[WarehouseServer]:
 @pytest.fixture(scope="session")
 def prometheus_bin() -> dict[str, str]:
     """Install Prometheus with the project's own script on a fresh machine (apt-get as root)."""
-    result = subprocess.run([str(ROOT / "deploy" / "prometheus" / "install.sh")], capture_output=True, text=True,
+    with once("apt"):
+        result = subprocess.run([str(ROOT / "deploy" / "prometheus" / "install.sh")], capture_output=True, text=True,
                             timeout=900)
     if result.returncode == 3:
         pytest.skip("Prometheus cannot be installed here: " + result.stderr.strip().splitlines()[-1])

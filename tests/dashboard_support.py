@@ -71,7 +71,6 @@ def seed(conn: Any) -> None:
     cur.close()
 
 
-
 def healthy(url: str) -> bool:
     """Does the Streamlit server at `url` answer its health check?"""
     try:

@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import gzip
+import os
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any, Callable, Optional
 
+import httpx
+import orjson
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource
 from prometheus_client import REGISTRY
 
-from pulse.events import ChunkError, decode_chunk, parse_ts, v1_event
+from pulse import topics
+from pulse.events import ChunkError, decode_chunk, format_ts, parse_ts, v1_event
 from pulse.kafka import client_config
+from pulse.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def metric(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
-
 
 
 def sim_settings(make_settings: Callable, sim, **overrides: Any):
@@ -99,3 +109,79 @@ def topic_config(settings, topic: str, name: str) -> str:
     admin = AdminClient(client_config(settings))
     resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
     return admin.describe_configs([resource])[resource].result(timeout=30)[name].value
+
+
+def source_events(path: Path) -> list[dict[str, Any]]:
+    """The recording as v1 events in poll order, each stream id once per poll (first kept):
+    DESIGN §3's rules, written out here independently of the producer's code."""
+    events: list[dict[str, Any]] = []
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as lines:
+        for line in lines:
+            poll = orjson.loads(line)
+            seen: set[str] = set()
+            for s in poll["data"]:
+                if s["id"] in seen:
+                    continue
+                seen.add(s["id"])
+                events.append({"stream_id": s["id"], "user_id": s["user_id"], "user_login": s["user_login"],
+                               "user_name": s["user_name"], "game_id": s["game_id"] or "",
+                               "game_name": s["game_name"] or "", "viewer_count": s["viewer_count"],
+                               "started_at": s["started_at"], "captured_at": poll["captured_at"],
+                               "language": s.get("language") or "", "title": s.get("title") or "",
+                               "is_mature": bool(s.get("is_mature"))})
+    return events
+
+
+def input_in_order(settings: Settings) -> list[str]:
+    """Where `twitch.streams` goes back in time: per partition and producer shard, a chunk
+    whose poll is older than one before it in offset order. Empty when the input is in order."""
+    topic = settings.topic(topics.STREAMS)
+    consumer = Consumer(client_config(settings, **{"group.id": f"order-{time.monotonic_ns()}",
+                                                   "enable.auto.commit": False}))
+    problems: list[str] = []
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics[topic]
+        for partition in meta.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            consumer.assign([TopicPartition(topic, partition, low)])
+            newest: dict[str, int] = {}
+            offset = low
+            while offset < high - 1:
+                msg = consumer.poll(5)
+                assert msg is not None, f"partition {partition}: nothing read at {offset} of {high}"
+                if msg.error():
+                    continue
+                offset = msg.offset()
+                chunk = decode_chunk(msg.value())
+                at = parse_ts(chunk.captured_at)
+                if at < newest.get(chunk.producer, at):
+                    problems.append(f"partition {partition} offset {offset}: {chunk.producer} poll "
+                                    f"{chunk.captured_at} after {format_ts(newest[chunk.producer])}")
+                newest[chunk.producer] = max(newest.get(chunk.producer, 0), at)
+    finally:
+        consumer.close()
+    return problems
+
+
+def simulator_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.upper().startswith(("TWITCH_", "KAFKA_", "CLOCK_", "PRODUCER_", "POLL_"))}
+    env.update(TWITCH_PULSE_ENV_FILE="/nonexistent.env", PYTHONWARNINGS="ignore", **extra)
+    return env
+
+
+def start_simulator(port: int, log: Path, channels: int, speed: int = 60) -> tuple[subprocess.Popen, dict]:
+    """`twitch-pulse simulate` as its own process; returns it and its /admin/state once it answers."""
+    sim = subprocess.Popen([sys.executable, "-m", "pulse", "simulate", "--port", str(port), "--speed", str(speed),
+                            "--channels", str(channels)], cwd=ROOT, env=simulator_env(), stdout=open(log, "w"),
+                           stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return sim, httpx.get(f"http://127.0.0.1:{port}/admin/state", timeout=1).json()
+        except httpx.HTTPError:
+            if time.monotonic() > deadline or sim.poll() is not None:
+                sim.kill()
+                raise AssertionError(f"simulator did not start:\n{log.read_text()[-2000:]}")
+            time.sleep(0.1)

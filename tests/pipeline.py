@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
 import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from pulse import topics
 from pulse.events import Chunk, cut_poll, final_chunks, format_ts, parse_ts
 from pulse.kafka import client_config
 from pulse.settings import Settings
+from tests.reference import assert_rows_equal
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -157,3 +162,48 @@ def committed_offsets(settings: Settings, group: str, topic: str, partitions: in
         return [tp.offset for tp in consumer.committed([TopicPartition(topic, p) for p in range(partitions)], 10)]
     finally:
         consumer.close()
+
+
+OUTPUTS = {"games": topics.WINDOWS_GAMES, "channels": topics.WINDOWS_CHANNELS,
+           "top_channels": topics.WINDOWS_TOP_CHANNELS, "streams": topics.WINDOWS_STREAMS,
+           "languages": topics.WINDOWS_LANGUAGES}
+
+
+def check_outputs(settings: Settings, expected: dict[str, dict], reader: TopicReader) -> None:
+    for name, topic in OUTPUTS.items():
+        records = reader.records.get(settings.topic(topic), [])
+        keys = [key for key, _, _ in records]
+        assert len(keys) == len(set(keys)), f"{name}: duplicate rows {len(keys) - len(set(keys))}"
+        assert_rows_equal(expected[name], {key: value for key, value, _ in records}, name)
+
+
+BROKER_OUTAGE = float(os.environ.get("FAULT_BROKER_OUTAGE_SECONDS", 120))
+
+
+HEALTH_DEADLINE = 10.0  # issue 10 §4, §5: an outage shows on /healthz within 10 s
+
+
+def health(port: int) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except OSError as exc:
+        return 0, str(exc)
+
+
+def run_status(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, **settings.as_env(), "TWITCH_PULSE_ENV_FILE": "/nonexistent", **env}
+    return subprocess.run([sys.executable, "-m", "pulse", "status", *args], env=full_env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def status_lines(text: str, kind: str) -> list[str]:
+    return [line for line in text.splitlines() if line.split(" ", 1)[0] == kind]

@@ -5,6 +5,7 @@ they were sent) and derives every window row with plain SQL.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
@@ -157,3 +158,16 @@ def compute(events: Iterable[dict[str, Any]], window_s: int, interval_s: int, to
                                         watch_hours=wh, air_hours=ah, peak_viewers=pv)
     con.close()
     return out
+
+
+def assert_rows_equal(expected: dict[str, dict], got: dict[str, dict], what: str) -> None:
+    assert set(got) == set(expected), f"{what}: missing {set(expected) - set(got)}, extra {set(got) - set(expected)}"
+    for key, exp in expected.items():
+        row = got[key]
+        assert set(row) == set(exp), f"{what} {key}: fields differ"
+        for field, value in exp.items():
+            actual = row[field]
+            if isinstance(value, float) and actual is not None:
+                assert math.isclose(actual, value, rel_tol=1e-9, abs_tol=1e-12), f"{what} {key} {field}: {actual} != {value}"
+            else:
+                assert actual == value, f"{what} {key} {field}: {actual!r} != {value!r}"

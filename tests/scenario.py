@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from processors.config import ProcessorConfig
 from tests.pipeline import make_event, stream_of
 
 W_S, I_S = 600, 60
@@ -88,3 +89,11 @@ def build() -> Scenario:
         sc.actions.append(("ticks", t))
     sc.actions.append(("final", at(52)))
     return sc
+
+
+TOP_N = 3
+
+CFG = ProcessorConfig(window_ms=W_S * 1000, grace_ms=0, interval_ms=I_S * 1000, top_n=TOP_N,
+                      threshold_viewers=10**9, surge_min_viewers=10**9, surge_ratio=1.0,
+                      game_surge_min_viewers=10**9, baseline_ms=900_000, cooldown_ms=3_600_000)
+

@@ -16,9 +16,10 @@ from typing import Any, Callable, Iterable, NamedTuple, Optional
 import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from pulse import events, topics
+from pulse import events, outputs, topics
 from pulse.kafka import client_config, ensure_topics
 from pulse.settings import Settings
+from sinks import tables
 from sinks.tables import Kind, TableSpec, utc_text
 from tests.helix_support import read_topic
 
@@ -286,3 +287,75 @@ def assert_raw_exact(settings: Settings, expected: dict[str, dict], messages: in
         # RAW_DATA holds the v1 event (BigQuery's client hands a JSON column back decoded)
         assert (orjson.loads(raw) if isinstance(raw, (str, bytes)) else raw) == expected[sid]
         assert captured.strftime("%Y-%m-%dT%H:%M:%S.%f")[:23] + "Z" == expected[sid]["captured_at"]
+
+
+# reference name -> (table, natural key): every window table of DESIGN §4
+TABLES = {"games": (tables.GAME_WINDOWS.table, tables.GAME_WINDOWS.key),
+          "channels": (tables.CHANNEL_WINDOWS.table, tables.CHANNEL_WINDOWS.key),
+          "top_channels": (tables.GAME_TOP_CHANNELS.table, tables.GAME_TOP_CHANNELS.key),
+          "streams": (tables.STREAM_WINDOWS.table, tables.STREAM_WINDOWS.key),
+          "languages": (tables.LANGUAGE_WINDOWS.table, tables.LANGUAGE_WINDOWS.key)}
+
+
+def table_rows(cur: Any, table: str, key: tuple[str, ...]) -> dict[str, dict]:
+    cur.execute(f"SELECT * FROM {table}")
+    names = [d[0].lower() for d in cur.description]
+    rows = {}
+    for raw in cur.fetchall():
+        row = {n: as_contract(v) for n, v in zip(names, raw)}
+        rows["|".join(str(row[k]) for k in key)] = row
+    return rows
+
+
+def crash_after_commit_then_finish(settings: Settings, tmp_path: Path, env: dict) -> None:
+    """A sink SIGKILLed right after its 3rd committed transaction, more records, a sink that
+    finishes: every row once, one mark per partition (on any warehouse)."""
+    first = streams_chunked(0, 2000, final=False)
+    produce(settings, topics.STREAMS, first.records)
+    crashed = Worker(settings, ["sink", "raw"], tmp_path / "raw1.log", PULSE_TEST_CRASH_AFTER="COMMIT:3", **env)
+    assert crashed.wait(120) == -9, crashed.log()
+    written = count(settings, "STREAM_LOGS")
+    assert 0 < written < 2000
+    second = streams_chunked(2000, 1000, final=True)
+    produce(settings, topics.STREAMS, second.records)
+    with Worker(settings, ["sink", "raw"], tmp_path / "raw2.log", **env) as worker:
+        wait_for(lambda: committed_all(settings, "sink-raw", [topics.STREAMS]), 120,
+                 "the sink to commit every offset (empty and final chunks included)")
+        assert worker.stop() == 0, worker.log()
+    records, expected = merged(first, second)
+    assert_raw_exact(settings, expected, len(records))
+    marks = query(settings, "SELECT KAFKA_PARTITION, MAX(KAFKA_OFFSET) FROM SINK_OFFSETS GROUP BY 1")
+    assert len(marks) == 2
+
+
+def produce_windows(settings: Settings, windows: range, version: int = 0) -> dict[str, list[dict]]:
+    games = [game_window(w, g, version) for w in windows for g in range(8)]
+    channels = [channel_window(w, u, version) for w in windows for u in range(20)]
+    tops = [top_channel(w, g, r) for w in windows for g in range(3) for r in range(1, 4)]
+    produce(settings, topics.WINDOWS_GAMES, [(row_key(outputs.GameWindow, r), r) for r in games])
+    produce(settings, topics.WINDOWS_CHANNELS, [(row_key(outputs.ChannelWindow, r), r) for r in channels])
+    produce(settings, topics.WINDOWS_TOP_CHANNELS, [(row_key(outputs.TopChannel, r), r) for r in tops])
+    return {"GAME_WINDOWS": games, "CHANNEL_WINDOWS": channels, "GAME_TOP_CHANNELS": tops}
+
+
+def row_key(record: type[outputs.OutputRecord], row: dict) -> str:
+    return outputs.key_of(record(**row))
+
+
+def merged(*parts: Chunked) -> tuple[list, dict]:
+    records: list = []
+    expected: dict = {}
+    for part in parts:
+        records += part.records
+        expected.update(part.expected)
+    return records, expected
+
+
+def stays_up(worker: Worker, seconds: float) -> bool:
+    """Watch the worker for the whole outage: False as soon as it exits."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not worker.alive():
+            return False
+        time.sleep(1)
+    return worker.alive()

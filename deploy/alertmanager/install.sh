@@ -1,3 +1,3 @@
 #!/usr/bin/env sh
-# Alertmanager and amtool from Debian's package when missing (tests/test_alertmanager.py).
+# Alertmanager and amtool from Debian's package when missing (tests/integration/test_alertmanager.py).
 exec "$(dirname "$0")/../apt-install.sh" prometheus-alertmanager prometheus-alertmanager amtool

@@ -1,6 +1,6 @@
 #!/usr/bin/env sh
 # Install helm and kubeconform (pinned) as Go modules when they are missing, into
-# $TOOLS_BIN (default ~/.cache/twitch-pulse/bin). Used by tests/test_helm.py on a fresh machine
+# $TOOLS_BIN (default ~/.cache/twitch-pulse/bin). Used by tests/integration/test_helm.py on a fresh machine
 # that has Go; prints the bin directory. Exit 3 when Go is not available.
 set -eu
 

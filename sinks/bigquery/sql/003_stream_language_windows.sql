@@ -1,6 +1,6 @@
 -- DESIGN §4 (issue 19): one row per broadcast (stream id) and window, and one row per language
 -- and window; columns are the fields of pulse.outputs.StreamWindow / LanguageWindow upper-cased
--- (tests/test_bigquery_units.py checks them), plus the Kafka position of the record that wrote
+-- (tests/unit/test_bigquery_units.py checks them), plus the Kafka position of the record that wrote
 -- the row. Partitioned by day of WINDOW_START, clustered by the key's second column.
 CREATE TABLE IF NOT EXISTS STREAM_WINDOWS (
     WINDOW_START TIMESTAMP NOT NULL,

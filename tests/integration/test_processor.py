@@ -4,7 +4,6 @@ independent DuckDB computation of DESIGN §4 over the same raw events."""
 from __future__ import annotations
 
 import hashlib
-import math
 import signal
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -18,27 +17,9 @@ from pulse import topics
 from pulse.kafka import client_config, ensure_topics
 from pulse.settings import Settings
 from tests import reference
-from tests.pipeline import Sender, TopicReader, make_event, start_worker, stop_worker
-from tests.scenario import I_S, W_S, build
+from tests.pipeline import OUTPUTS, Sender, TopicReader, check_outputs, make_event, start_worker, stop_worker
+from tests.scenario import I_S, TOP_N, W_S, build
 from tests.scenario import T0 as T0_ALIGNED
-
-TOP_N = 3
-OUTPUTS = {"games": topics.WINDOWS_GAMES, "channels": topics.WINDOWS_CHANNELS,
-           "top_channels": topics.WINDOWS_TOP_CHANNELS, "streams": topics.WINDOWS_STREAMS,
-           "languages": topics.WINDOWS_LANGUAGES}
-
-
-def assert_rows_equal(expected: dict[str, dict], got: dict[str, dict], what: str) -> None:
-    assert set(got) == set(expected), f"{what}: missing {set(expected) - set(got)}, extra {set(got) - set(expected)}"
-    for key, exp in expected.items():
-        row = got[key]
-        assert set(row) == set(exp), f"{what} {key}: fields differ"
-        for field, value in exp.items():
-            actual = row[field]
-            if isinstance(value, float) and actual is not None:
-                assert math.isclose(actual, value, rel_tol=1e-9, abs_tol=1e-12), f"{what} {key} {field}: {actual} != {value}"
-            else:
-                assert actual == value, f"{what} {key} {field}: {actual!r} != {value!r}"
 
 
 def processor_settings(make_settings: Callable[..., Settings], partitions: int = 2) -> Settings:
@@ -103,14 +84,6 @@ def run_scenario(settings: Settings, partitions: int, tmp_path: Path, workers: i
             if proc.poll() is None:
                 assert stop_worker(proc, signal.SIGTERM) == 0, "processor did not stop cleanly on SIGTERM"
     return expected, reader, {"scenario": sc}
-
-
-def check_outputs(settings: Settings, expected: dict[str, dict], reader: TopicReader) -> None:
-    for name, topic in OUTPUTS.items():
-        records = reader.records.get(settings.topic(topic), [])
-        keys = [key for key, _, _ in records]
-        assert len(keys) == len(set(keys)), f"{name}: duplicate rows {len(keys) - len(set(keys))}"
-        assert_rows_equal(expected[name], {key: value for key, value, _ in records}, name)
 
 
 def test_windows_equal_batch_computation(make_settings, tmp_path: Path) -> None:

@@ -24,15 +24,16 @@ from tests.sink_support import (
     chunked,
     committed_all,
     count,
+    crash_after_commit_then_finish,
     game_window,
     produce,
+    produce_windows,
     query,
+    row_key,
     stream,
     streams_chunked,
     wait_for,
 )
-from tests.test_sink_raw import crash_after_commit_then_finish
-from tests.test_sink_windows import _produce_windows, key
 
 pytestmark = pytest.mark.usefixtures("sql_guard")
 
@@ -119,16 +120,16 @@ GAME_FIELDS = ("window_start", "window_end", "game_id", "game_name", "watch_hour
 
 def test_windows_exactly_once_after_crash(bq_settings: Settings, tmp_path: Path) -> None:
     """SIGKILL right after the 2nd MERGE, replay, then newer versions of some keys: latest wins, one row each."""
-    first = _produce_windows(bq_settings, range(0, 6))
+    first = produce_windows(bq_settings, range(0, 6))
     crashed = Worker(bq_settings, ["sink", "windows"], tmp_path / "w1.log", PULSE_TEST_CRASH_AFTER="MERGE:2",
                      **MERGE_ENV)
     assert crashed.wait(120) == -9, crashed.log()
-    newer = _produce_windows(bq_settings, range(4, 8), version=1)
+    newer = produce_windows(bq_settings, range(4, 8), version=1)
     with Worker(bq_settings, ["sink", "windows"], tmp_path / "w2.log", **MERGE_ENV) as worker:
         wait_for(lambda: committed_all(bq_settings, "sink-windows", list(topics.WINDOW_TOPICS)), 120,
                  "every window offset committed")
         assert worker.stop() == 0, worker.log()
-    latest = {key(outputs.GameWindow, g): g for g in first["GAME_WINDOWS"] + newer["GAME_WINDOWS"]}
+    latest = {row_key(outputs.GameWindow, g): g for g in first["GAME_WINDOWS"] + newer["GAME_WINDOWS"]}
     rows = query(bq_settings, f"SELECT {', '.join(f.upper() for f in GAME_FIELDS)} FROM GAME_WINDOWS")
     got = sorted(tuple(_ts(v) if hasattr(v, "strftime") else v for v in r) for r in rows)
     assert got == sorted(tuple(g[f] for f in GAME_FIELDS) for g in latest.values())

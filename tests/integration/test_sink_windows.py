@@ -14,12 +14,12 @@ from tests.sink_support import (
     Worker,
     alert,
     assert_table_holds,
-    channel_window,
     committed_all,
     game_window,
     produce,
+    produce_windows,
     query,
-    top_channel,
+    row_key,
     wait_for,
 )
 
@@ -27,20 +27,6 @@ pytestmark = pytest.mark.usefixtures("sql_guard")
 
 SINK_ENV = {"SINK_BATCH_ROWS": 150, "SINK_COMMIT_INTERVAL_SECONDS": 0.3, "SINK_RETRY_SECONDS": 1,
             "SINK_SESSION_TIMEOUT_MS": 6000}
-
-
-def _produce_windows(settings: Settings, windows: range, version: int = 0) -> dict[str, list[dict]]:
-    games = [game_window(w, g, version) for w in windows for g in range(8)]
-    channels = [channel_window(w, u, version) for w in windows for u in range(20)]
-    tops = [top_channel(w, g, r) for w in windows for g in range(3) for r in range(1, 4)]
-    produce(settings, topics.WINDOWS_GAMES, [(key(outputs.GameWindow, r), r) for r in games])
-    produce(settings, topics.WINDOWS_CHANNELS, [(key(outputs.ChannelWindow, r), r) for r in channels])
-    produce(settings, topics.WINDOWS_TOP_CHANNELS, [(key(outputs.TopChannel, r), r) for r in tops])
-    return {"GAME_WINDOWS": games, "CHANNEL_WINDOWS": channels, "GAME_TOP_CHANNELS": tops}
-
-
-def key(record: type[outputs.OutputRecord], row: dict) -> str:
-    return outputs.key_of(record(**row))
 
 
 def _ts(value) -> str:
@@ -66,16 +52,16 @@ def _keys(settings: Settings, table: str, cols: str) -> list[tuple]:
 @pytest.mark.parametrize("method", ["copy", "insert"])
 def test_windows_exactly_once_after_crash(wh_settings: Settings, tmp_path: Path, method: str) -> None:
     """SIGKILL right after the 2nd MERGE, replay, then newer versions of some keys: latest wins, one row each."""
-    first = _produce_windows(wh_settings, range(0, 6))
+    first = produce_windows(wh_settings, range(0, 6))
     env = dict(SINK_ENV, SINK_LOAD_METHOD=method)
     crashed = Worker(wh_settings, ["sink", "windows"], tmp_path / "w1.log", PULSE_TEST_CRASH_AFTER="MERGE:2", **env)
     assert crashed.wait(120) == -9, crashed.log()
-    newer = _produce_windows(wh_settings, range(4, 8), version=1)  # windows 4, 5 re-emitted with new values
+    newer = produce_windows(wh_settings, range(4, 8), version=1)  # windows 4, 5 re-emitted with new values
     with Worker(wh_settings, ["sink", "windows"], tmp_path / "w2.log", **env) as worker:
         wait_for(lambda: committed_all(wh_settings, "sink-windows", list(topics.WINDOW_TOPICS)), 120,
                  "every window offset committed")
         assert worker.stop() == 0, worker.log()
-    latest = {key(outputs.GameWindow, g): g for g in first["GAME_WINDOWS"] + newer["GAME_WINDOWS"]}
+    latest = {row_key(outputs.GameWindow, g): g for g in first["GAME_WINDOWS"] + newer["GAME_WINDOWS"]}
     _assert_games(wh_settings, list(latest.values()))
     channels = _keys(wh_settings, "CHANNEL_WINDOWS", "WINDOW_START, USER_ID, WATCH_HOURS")
     assert len(channels) == len({(c[0], c[1]) for c in channels}) == 8 * 20

@@ -15,12 +15,13 @@ from pulse.schema import Chunk
 from pulse.settings import Settings
 from tests.sink_support import (
     BASE_MS,
-    Chunked,
     Worker,
     assert_raw_exact,
     chunked,
     committed_all,
     count,
+    crash_after_commit_then_finish,
+    merged,
     produce,
     query,
     stream,
@@ -33,36 +34,6 @@ pytestmark = pytest.mark.usefixtures("sql_guard")
 # CHUNK_STREAMS=10: the raw sink commits every SINK_BATCH_ROWS // CHUNK_STREAMS = 25 chunks
 SINK_ENV = {"SINK_BATCH_ROWS": 250, "CHUNK_STREAMS": 10, "SINK_COMMIT_INTERVAL_SECONDS": 0.3,
             "SINK_RETRY_SECONDS": 1, "SINK_SESSION_TIMEOUT_MS": 6000}
-
-
-def _merge(*parts: Chunked) -> tuple[list, dict]:
-    records: list = []
-    expected: dict = {}
-    for part in parts:
-        records += part.records
-        expected.update(part.expected)
-    return records, expected
-
-
-def crash_after_commit_then_finish(settings: Settings, tmp_path: Path, env: dict) -> None:
-    """A sink SIGKILLed right after its 3rd committed transaction, more records, a sink that
-    finishes: every row once, one mark per partition (on any warehouse)."""
-    first = streams_chunked(0, 2000, final=False)
-    produce(settings, topics.STREAMS, first.records)
-    crashed = Worker(settings, ["sink", "raw"], tmp_path / "raw1.log", PULSE_TEST_CRASH_AFTER="COMMIT:3", **env)
-    assert crashed.wait(120) == -9, crashed.log()
-    written = count(settings, "STREAM_LOGS")
-    assert 0 < written < 2000
-    second = streams_chunked(2000, 1000, final=True)
-    produce(settings, topics.STREAMS, second.records)
-    with Worker(settings, ["sink", "raw"], tmp_path / "raw2.log", **env) as worker:
-        wait_for(lambda: committed_all(settings, "sink-raw", [topics.STREAMS]), 120,
-                 "the sink to commit every offset (empty and final chunks included)")
-        assert worker.stop() == 0, worker.log()
-    records, expected = _merge(first, second)
-    assert_raw_exact(settings, expected, len(records))
-    marks = query(settings, "SELECT KAFKA_PARTITION, MAX(KAFKA_OFFSET) FROM SINK_OFFSETS GROUP BY 1")
-    assert len(marks) == 2
 
 
 @pytest.mark.parametrize("method", ["copy", "insert"])
@@ -84,7 +55,7 @@ def test_sigkill_mid_stream_and_restart(warehouse_settings: Settings, tmp_path: 
     with Worker(warehouse_settings, ["sink", "raw"], tmp_path / "b.log", **SINK_ENV) as worker:
         wait_for(lambda: committed_all(warehouse_settings, "sink-raw", [topics.STREAMS]), 120, "all offsets committed")
         assert worker.stop() == 0
-    records, expected = _merge(first, second)
+    records, expected = merged(first, second)
     assert_raw_exact(warehouse_settings, expected, len(records))
 
 

@@ -36,14 +36,9 @@ from processors.routing import CHANNELS, GAMES, TOP_CHANNELS
 from pulse.events import cut_poll, decode_streams, final_chunks, format_ts
 from tests import reference
 from tests.pipeline import make_event, stream_of
-from tests.scenario import I_S, W_S, build
+from tests.reference import assert_rows_equal
+from tests.scenario import CFG, I_S, TOP_N, W_S, build
 from tests.stage_driver import DictState, StageDriver
-from tests.test_processor import assert_rows_equal
-
-TOP_N = 3
-CFG = ProcessorConfig(window_ms=W_S * 1000, grace_ms=0, interval_ms=I_S * 1000, top_n=TOP_N,
-                      threshold_viewers=10**9, surge_min_viewers=10**9, surge_ratio=1.0,
-                      game_surge_min_viewers=10**9, baseline_ms=900_000, cooldown_ms=3_600_000)
 
 
 class ColdCache:

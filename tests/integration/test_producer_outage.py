@@ -18,10 +18,8 @@ import httpx
 from devstack.kafka import KafkaBroker
 from devstack.service import free_port
 from pulse import topics
-from tests.helix_support import read_topic
-from tests.test_outage_exact import input_in_order, source_events
-from tests.test_outages import BROKER_OUTAGE, HEALTH_DEADLINE, health
-from tests.test_producer import ROOT, _env, start_simulator
+from tests.helix_support import ROOT, input_in_order, read_topic, simulator_env, source_events, start_simulator
+from tests.pipeline import BROKER_OUTAGE, HEALTH_DEADLINE, health
 
 
 def test_producer_rides_out_a_broker_outage(make_settings, own_broker: KafkaBroker, tmp_path: Path) -> None:
@@ -34,7 +32,7 @@ def test_producer_rides_out_a_broker_outage(make_settings, own_broker: KafkaBrok
         producer = subprocess.Popen(
             [sys.executable, "-m", "pulse", "record", str(recording), "--produce"], cwd=ROOT, stdout=open(tmp_path / "producer.log", "w"),
             stderr=subprocess.STDOUT,
-            env=_env(CLOCK_SPEED="60", POLL_INTERVAL_SECONDS="60", TWITCH_CLIENT_ID="demo",
+            env=simulator_env(CLOCK_SPEED="60", POLL_INTERVAL_SECONDS="60", TWITCH_CLIENT_ID="demo",
                      TWITCH_CLIENT_SECRET="demo-secret", TWITCH_API_URL=f"http://127.0.0.1:{port}/helix",
                      TWITCH_AUTH_URL=f"http://127.0.0.1:{port}/oauth2", KAFKA_BOOTSTRAP=own_broker.bootstrap,
                      TOPIC_PREFIX=settings.topics.prefix, METRICS_PORT=str(metrics_port), CHUNK_KEYS="8"))

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -24,9 +23,9 @@ from pulse.clock import Clock
 from pulse.events import MAX_CHUNK_BYTES, bucket_of, format_ts, full_stream_error, normalise
 from pulse.kafka import partition_count
 from pulse.settings import ConfigError
-from tests.helix_support import Messages, metric, read_topic, sim_settings, topic_config
+from tests.helix_support import Messages, metric, read_topic, sim_settings, simulator_env, start_simulator, topic_config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 P = "twitch_pulse_producer_"
 
 
@@ -230,20 +229,13 @@ def _cli(args: list[str], env: dict[str, str], timeout: float = 60) -> subproces
                           text=True, timeout=timeout)
 
 
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.upper().startswith(("TWITCH_", "KAFKA_", "CLOCK_", "PRODUCER_", "POLL_"))}
-    env.update(TWITCH_PULSE_ENV_FILE="/nonexistent.env", PYTHONWARNINGS="ignore", **extra)
-    return env
-
-
 @pytest.mark.parametrize("env, fragment", [
     ({}, "no Twitch credentials"),
     ({"TWITCH_CLIENT_ID": "x", "TWITCH_CLIENT_SECRET": "y", "PRODUCER_SHARD": "2/2"}, "PRODUCER_SHARD"),
     ({"TWITCH_CLIENT_ID": "x", "TWITCH_CLIENT_SECRET": "y", "TWITCH_API_URL": "ftp://x"}, "TWITCH_API_URL"),
 ])
 def test_bad_configuration_is_one_line_without_traceback(env, fragment):
-    done = _cli(["producer"], _env(**env))
+    done = _cli(["producer"], simulator_env(**env))
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and fragment in lines[0] and "Traceback" not in done.stderr
@@ -252,7 +244,7 @@ def test_bad_configuration_is_one_line_without_traceback(env, fragment):
 def test_rejected_credentials_are_one_line_and_never_show_the_secret(make_settings, kafka_broker, fast_clock):
     sim = SimulatorServer(SimulatorConfig(channels=100, clients={"good": "good-secret"}), fast_clock).start()
     try:
-        done = _cli(["producer"], _env(TWITCH_CLIENT_ID="good", TWITCH_CLIENT_SECRET="bad-secret-987",
+        done = _cli(["producer"], simulator_env(TWITCH_CLIENT_ID="good", TWITCH_CLIENT_SECRET="bad-secret-987",
                                        TWITCH_API_URL=sim.api_url, TWITCH_AUTH_URL=sim.auth_url,
                                        KAFKA_BOOTSTRAP=kafka_broker.bootstrap, METRICS_PORT="0",
                                        TOPIC_PREFIX=f"t{os.getpid()}cli."))
@@ -261,22 +253,6 @@ def test_rejected_credentials_are_one_line_and_never_show_the_secret(make_settin
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr and "bad-secret-987" not in done.stderr + done.stdout
     assert "refused client id good" in done.stderr.strip().splitlines()[-1]
-
-
-def start_simulator(port: int, log: Path, channels: int, speed: int = 60) -> tuple[subprocess.Popen, dict]:
-    """`twitch-pulse simulate` as its own process; returns it and its /admin/state once it answers."""
-    sim = subprocess.Popen([sys.executable, "-m", "pulse", "simulate", "--port", str(port), "--speed", str(speed),
-                            "--channels", str(channels)], cwd=ROOT, env=_env(), stdout=open(log, "w"),
-                           stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            return sim, httpx.get(f"http://127.0.0.1:{port}/admin/state", timeout=1).json()
-        except httpx.HTTPError:
-            if time.monotonic() > deadline or sim.poll() is not None:
-                sim.kill()
-                raise AssertionError(f"simulator did not start:\n{log.read_text()[-2000:]}")
-            time.sleep(0.1)
 
 
 def test_simulate_and_producer_processes_on_an_accelerated_clock_stop_cleanly(make_settings, kafka_broker, tmp_path):
@@ -291,7 +267,7 @@ def test_simulate_and_producer_processes_on_an_accelerated_clock_stop_cleanly(ma
         producer = subprocess.Popen(
             [sys.executable, "-m", "pulse", "producer"], cwd=ROOT, stdout=open(tmp_path / "producer.log", "w"),
             stderr=subprocess.STDOUT,
-            env=_env(CLOCK_SPEED="60", POLL_INTERVAL_SECONDS="60", TWITCH_CLIENT_ID="demo",
+            env=simulator_env(CLOCK_SPEED="60", POLL_INTERVAL_SECONDS="60", TWITCH_CLIENT_ID="demo",
                      TWITCH_CLIENT_SECRET="demo-secret", TWITCH_API_URL=f"http://127.0.0.1:{port}/helix",
                      TWITCH_AUTH_URL=f"http://127.0.0.1:{port}/oauth2", KAFKA_BOOTSTRAP=kafka_broker.bootstrap,
                      TOPIC_PREFIX=settings.topics.prefix, METRICS_PORT=str(metrics_port)))

@@ -11,17 +11,24 @@ from pathlib import Path
 from typing import Callable
 
 from devstack.kafka import KafkaBroker
+from devstack.service import free_port
 from pulse import topics
 from pulse.kafka import ensure_topics
 from pulse.settings import Settings
 from tests import reference
-from tests.conftest import WAREHOUSE_PORT
-from tests.pipeline import Sender, TopicReader, make_event, start_worker, stop_worker
-from tests.scenario import I_S, T0, W_S
-from tests.test_outages import BROKER_OUTAGE, HEALTH_DEADLINE, health
-from tests.test_processor import OUTPUTS, TOP_N, check_outputs
-
-METRICS_PORT = WAREHOUSE_PORT + 13
+from tests.pipeline import (
+    BROKER_OUTAGE,
+    HEALTH_DEADLINE,
+    OUTPUTS,
+    Sender,
+    TopicReader,
+    check_outputs,
+    health,
+    make_event,
+    start_worker,
+    stop_worker,
+)
+from tests.scenario import I_S, T0, TOP_N, W_S
 
 
 def send_polls(sender: Sender, first: int, last: int) -> None:
@@ -39,7 +46,8 @@ def test_processor_rides_out_a_broker_outage(make_settings: Callable[..., Settin
     ensure_topics(settings, [settings.topic(name) for name in topics.ALL])
     sender = Sender(settings, settings.topic(topics.STREAMS), 2)
     send_polls(sender, 0, 12)
-    proc = start_worker(["processor"], settings, tmp_path / "processor.log", METRICS_PORT=str(METRICS_PORT),
+    metrics_port = free_port()
+    proc = start_worker(["processor"], settings, tmp_path / "processor.log", METRICS_PORT=str(metrics_port),
                         PROCESSOR_INSTANCE_ID="0")
     reader = TopicReader(settings, [settings.topic(t) for t in OUTPUTS.values()])
     try:
@@ -47,10 +55,10 @@ def test_processor_rides_out_a_broker_outage(make_settings: Callable[..., Settin
         reader.close()
         own_broker.stop()
         deadline = time.monotonic() + HEALTH_DEADLINE
-        while health(METRICS_PORT)[0] != 503:
-            assert time.monotonic() < deadline, f"/healthz still {health(METRICS_PORT)} after {HEALTH_DEADLINE}s"
+        while health(metrics_port)[0] != 503:
+            assert time.monotonic() < deadline, f"/healthz still {health(metrics_port)} after {HEALTH_DEADLINE}s"
             time.sleep(0.5)
-        assert "kafka broker" in health(METRICS_PORT)[1]
+        assert "kafka broker" in health(metrics_port)[1]
         outage_end = time.monotonic() + BROKER_OUTAGE
         while time.monotonic() < outage_end:
             assert proc.poll() is None, "the processor exited during the outage:\n" + \
@@ -67,8 +75,8 @@ def test_processor_rides_out_a_broker_outage(make_settings: Callable[..., Settin
                           240, alive=lambda: _alive(proc))
         check_outputs(settings, expected, reader)
         deadline = time.monotonic() + 30
-        while health(METRICS_PORT)[0] != 200:
-            assert time.monotonic() < deadline, f"/healthz {health(METRICS_PORT)} after the broker came back"
+        while health(metrics_port)[0] != 200:
+            assert time.monotonic() < deadline, f"/healthz {health(metrics_port)} after the broker came back"
             time.sleep(0.5)
     finally:
         reader.close()

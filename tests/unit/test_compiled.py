@@ -15,7 +15,7 @@ import processors.chunk_stage
 import pulse.events
 from processors import compiled
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 INTERPRETED = bool(os.environ.get("PULSE_INTERPRETED"))
 
 
@@ -47,8 +47,9 @@ def test_a_source_edited_after_its_build_is_found(tmp_path: Path, monkeypatch: p
 def test_stage_tests_pass_interpreted_too() -> None:
     """The stage and metric tests again, with every hot module imported from its .py source."""
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_stages.py",
-         "tests/test_aggregations.py", "tests/test_alerts.py", "tests/test_compiled.py::test_this_run_is_interpreted"],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/unit/test_stages.py",
+         "tests/unit/test_aggregations.py", "tests/unit/test_stage_rollback.py",
+         "tests/unit/test_compiled.py::test_this_run_is_interpreted"],
         cwd=ROOT, env={**os.environ, "PULSE_INTERPRETED": "1"}, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert " passed" in result.stdout and "skipped" not in result.stdout.splitlines()[-1]

@@ -20,15 +20,17 @@ import pytest
 import yaml
 
 from devstack.service import free_port
+from tests.conftest import once
+from tests.deploy_support import PROM_DIR, wait_until
 from tests.pipeline import ROOT
-from tests.test_prometheus import PROM_DIR, _wait
 
 AM_DIR = ROOT / "deploy" / "alertmanager"
 
 
 @pytest.fixture(scope="session")
 def alertmanager_bin() -> dict[str, str]:
-    result = subprocess.run([str(AM_DIR / "install.sh")], capture_output=True, text=True, timeout=900)
+    with once("alertmanager"):
+        result = subprocess.run([str(AM_DIR / "install.sh")], capture_output=True, text=True, timeout=900)
     if result.returncode == 3:
         pytest.skip("Alertmanager cannot be installed here: " + result.stderr.strip().splitlines()[-1])
     assert result.returncode == 0, result.stderr[-2000:]
@@ -124,7 +126,7 @@ def test_a_firing_rule_reaches_slack_through_alertmanager(alertmanager_bin, prom
         start([alertmanager_bin["prometheus-alertmanager"], f"--config.file={tmp_path / 'alertmanager.yml'}",
                f"--storage.path={tmp_path / 'am-data'}", f"--web.listen-address=127.0.0.1:{am_port}",
                "--cluster.listen-address="])
-        _wait("alertmanager ready", lambda: httpx.get(f"http://127.0.0.1:{am_port}/-/ready", timeout=2)
+        wait_until("alertmanager ready", lambda: httpx.get(f"http://127.0.0.1:{am_port}/-/ready", timeout=2)
               .status_code == 200, 60, alive)
         start([prometheus_bin["prometheus"], f"--config.file={tmp_path / 'prometheus.yml'}",
                f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{prom_port}"])
@@ -136,7 +138,7 @@ def test_a_firing_rule_reaches_slack_through_alertmanager(alertmanager_bin, prom
             except queue.Empty:
                 return None
 
-        path, payload = _wait("a Slack message", posted, 120, alive)
+        path, payload = wait_until("a Slack message", posted, 120, alive)
         # it went to the webhook from the secret file, shaped as Slack's incoming webhook expects
         assert path == "/services/T000/B000/XXXX"
         attachment = payload["attachments"][0]

@@ -20,8 +20,8 @@ from devstack.service import free_port
 from pulse import topics
 from pulse.kafka import client_config, ensure_topics
 from pulse.settings import Settings
+from tests.pipeline import health
 from tests.sink_support import ROOT, Worker, alert, produce, settings_env, wait_for
-from tests.test_outages import health
 
 
 def test_created_topics_are_visible_to_a_new_client(settings: Settings) -> None:

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -16,27 +15,10 @@ import yaml
 
 from devstack.service import free_port
 from pulse.settings import Settings
-from tests.pipeline import ROOT, start_worker, stop_worker
-from tests.test_deploy import dashboard_queries, gen
+from tests.deploy_support import PROM_DIR, dashboard_queries, gen, wait_until
+from tests.pipeline import start_worker, stop_worker
 
-PROM_DIR = ROOT / "deploy" / "prometheus"
 ID_LABELS = {"user_id", "user_login", "user_name", "channel", "game_id", "game_name", "game", "stream_id", "client_id"}
-
-
-
-def _wait(what: str, check: Callable[[], Any], timeout: float, alive: Callable[[], None] = lambda: None) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        alive()
-        try:
-            last = check()
-            if last:
-                return last
-        except httpx.HTTPError as exc:
-            last = exc
-        time.sleep(0.5)
-    raise TimeoutError(f"{what} not reached within {timeout}s (last: {last!r})")
 
 
 def test_promtool_checks_the_config_and_rules_and_the_rule_unit_tests_pass(prometheus_bin) -> None:
@@ -64,7 +46,7 @@ def test_real_prometheus_scrapes_every_worker(prometheus_bin, wh_settings: Setti
     try:
         procs["simulator"] = start_worker(["simulate", "--port", str(sim_port), "--speed", "60", "--channels", "300",
                                            "--games", "30"], settings, tmp_path / "simulator.log")
-        _wait("simulator", lambda: httpx.get(f"http://127.0.0.1:{sim_port}/admin/state", timeout=1).status_code == 200,
+        wait_until("simulator", lambda: httpx.get(f"http://127.0.0.1:{sim_port}/admin/state", timeout=1).status_code == 200,
               30, alive)
         helix = dict(CLOCK_SPEED="60", TWITCH_CLIENT_ID="demo", TWITCH_CLIENT_SECRET="demo-secret-4242",
                      TWITCH_API_URL=f"http://127.0.0.1:{sim_port}/helix",
@@ -86,13 +68,13 @@ def test_real_prometheus_scrapes_every_worker(prometheus_bin, wh_settings: Setti
              f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{prom_port}"],
             stdout=open(tmp_path / "prometheus.log", "wb"), stderr=subprocess.STDOUT)
         api = f"http://127.0.0.1:{prom_port}"
-        _wait("prometheus ready", lambda: httpx.get(f"{api}/-/ready", timeout=2).status_code == 200, 60, alive)
+        wait_until("prometheus ready", lambda: httpx.get(f"{api}/-/ready", timeout=2).status_code == 200, 60, alive)
 
         def targets_up() -> bool:
             active = httpx.get(f"{api}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
             return len(active) == len(gen.SERVICES) and all(t["health"] == "up" for t in active)
 
-        _wait("every target up", targets_up, 90, alive)
+        wait_until("every target up", targets_up, 90, alive)
         active = httpx.get(f"{api}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
         assert {t["labels"]["job"] for t in active} == {app.name for app in gen.SERVICES}
 
@@ -110,11 +92,11 @@ def test_real_prometheus_scrapes_every_worker(prometheus_bin, wh_settings: Setti
                      "twitch_pulse_processor_windows_closed_total > 0",
                      'twitch_pulse_sink_rows_written_total{table="GAME_WINDOWS"} > 0',
                      "twitch_pulse_sink_batch_duration_seconds_count > 0"):
-            _wait(expr, lambda: query(expr), 120, alive)
+            wait_until(expr, lambda: query(expr), 120, alive)
         # the sinks report their lag per partition (not yet in the warehouse), labelled by sink
         for sink in ("sink-raw", "sink-windows"):
             expr = f'twitch_pulse_sink_consumer_lag_messages{{sink="{sink}"}} >= 0'
-            _wait(expr, lambda expr=expr: query(expr), 60, alive)
+            wait_until(expr, lambda expr=expr: query(expr), 60, alive)
         # every exported series family exists in Prometheus (unlabelled ones from the start)
         names = set(httpx.get(f"{api}/api/v1/label/__name__/values", timeout=10).json()["data"])
         for name, kind, _, labels, _ in gen.metrics():
@@ -132,7 +114,7 @@ def test_real_prometheus_scrapes_every_worker(prometheus_bin, wh_settings: Setti
         # the alert rules are loaded and evaluate without error
         rules = httpx.get(f"{api}/api/v1/rules", timeout=10).json()["data"]["groups"]
         expected = {r["alert"] for g in yaml.safe_load((PROM_DIR / "alerts.yml").read_text())["groups"] for r in g["rules"]}
-        _wait("rules evaluated", lambda: all(r.get("lastEvaluation", "").startswith("2") and r["health"] == "ok"
+        wait_until("rules evaluated", lambda: all(r.get("lastEvaluation", "").startswith("2") and r["health"] == "ok"
                                              for g in httpx.get(f"{api}/api/v1/rules", timeout=10).json()["data"]["groups"]
                                              for r in g["rules"]), 30, alive)
         assert {r["name"] for g in rules for r in g["rules"]} == expected

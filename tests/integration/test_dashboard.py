@@ -23,12 +23,11 @@ from devstack.service import free_port
 from pulse.settings import Settings
 from sinks.snowflake import connect
 from sinks.snowflake.schema import bootstrap
+from tests import dashboard_support as data
+from tests.dashboard_support import healthy
+from tests.models_support import build_platform_models
 
-from . import dashboard_support as data
-from .dashboard_support import healthy
-from .models_support import build_platform_models
-
-APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 
 
 @pytest.fixture

@@ -15,31 +15,14 @@ from devstack.pipeline import LocalPipeline
 from devstack.service import free_port
 from pulse import topics
 from pulse.kafka import ensure_topics
-from sinks import tables
 from sinks.choice import chosen
 from sinks.snowflake import connect
 from tests import reference
 from tests.pipeline import TopicReader
-from tests.sink_support import as_contract
-from tests.test_processor import assert_rows_equal
+from tests.reference import assert_rows_equal
+from tests.sink_support import TABLES, table_rows
 
 POLLS = 25  # 2.5 windows of 10 simulated minutes, 25 real seconds at x60
-# reference name -> (table, natural key): every window table of DESIGN §4
-TABLES = {"games": (tables.GAME_WINDOWS.table, tables.GAME_WINDOWS.key),
-          "channels": (tables.CHANNEL_WINDOWS.table, tables.CHANNEL_WINDOWS.key),
-          "top_channels": (tables.GAME_TOP_CHANNELS.table, tables.GAME_TOP_CHANNELS.key),
-          "streams": (tables.STREAM_WINDOWS.table, tables.STREAM_WINDOWS.key),
-          "languages": (tables.LANGUAGE_WINDOWS.table, tables.LANGUAGE_WINDOWS.key)}
-
-
-def table_rows(cur: Any, table: str, key: tuple[str, ...]) -> dict[str, dict]:
-    cur.execute(f"SELECT * FROM {table}")
-    names = [d[0].lower() for d in cur.description]
-    rows = {}
-    for raw in cur.fetchall():
-        row = {n: as_contract(v) for n, v in zip(names, raw)}
-        rows["|".join(str(row[k]) for k in key)] = row
-    return rows
 
 
 def stored_events(cur: Any) -> list[dict]:

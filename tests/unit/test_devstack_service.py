@@ -83,7 +83,7 @@ def test_a_service_started_by_one_process_is_found_by_another(tmp_path: Path) ->
     starter = (f"from pathlib import Path; from devstack.service import Service; "
                f"print(Service('web', Path({str(tmp_path)!r}), '127.0.0.1', {port}).start({argv!r}, timeout=30))")
     result = subprocess.run([sys.executable, "-c", starter], capture_output=True, text=True, timeout=60,
-                            cwd=Path(__file__).resolve().parents[1])
+                            cwd=Path(__file__).resolve().parents[2])
     assert result.stdout.strip() == "True", result.stderr
     service = Service("web", tmp_path, "127.0.0.1", port)
     try:

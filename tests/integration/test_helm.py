@@ -16,9 +16,10 @@ import pytest
 import yaml
 
 from pulse.settings import CommonSettings, load_settings
-from tests.test_deploy import gen
+from tests.conftest import once
+from tests.deploy_support import gen, resolves
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "deploy" / "helm" / "twitch-pulse"
 KUBERNETES_VERSION = "1.33.0"  # schemas of this release (kubernetes-validate ships 1.25 to 1.37)
 PROD_VALUES = CHART / "values-confluent-snowflake.yaml"
@@ -30,7 +31,8 @@ VALUE_IDS = ["default", "confluent-snowflake", "confluent-bigquery"]
 @pytest.fixture(scope="session")
 def tools() -> dict[str, str]:
     """helm and kubeconform, installed as Go modules by the project's own script."""
-    result = subprocess.run([str(CHART.parent / "install-tools.sh")], capture_output=True, text=True, timeout=1800)
+    with once("go-tools"):
+        result = subprocess.run([str(CHART.parent / "install-tools.sh")], capture_output=True, text=True, timeout=1800)
     if result.returncode == 3:
         pytest.skip("helm/kubeconform cannot be installed here: " + result.stderr.strip().splitlines()[-1])
     assert result.returncode == 0, result.stderr[-3000:]
@@ -331,9 +333,8 @@ def test_the_dashboard_runs_from_its_own_image_behind_a_service(tools) -> None:
     assert container["image"].split(":")[0].endswith("twitch-pulse-dashboard")
     assert all(_pod_spec(w)["containers"][0]["image"] != container["image"] for w in workers)
     # the image's entrypoint is `twitch-pulse dashboard`: the args are that command's options
-    from tests.test_deploy import _resolves
 
-    args = _resolves(["dashboard", *container["args"]])
+    args = resolves(["dashboard", *container["args"]])
     assert args.address == "0.0.0.0" and int(args.port) == container["ports"][0]["containerPort"]
     for probe in ("readinessProbe", "livenessProbe"):
         assert container[probe]["httpGet"] == {"path": "/_stcore/health", "port": "http"}

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,24 +10,9 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from pulse import topics
 from pulse.kafka import client_config, ensure_topics
 from pulse.settings import Settings
+from tests.pipeline import closed_port, run_status, status_lines
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _status(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, **settings.as_env(), "TWITCH_PULSE_ENV_FILE": "/nonexistent", **env}
-    return subprocess.run([sys.executable, "-m", "pulse", "status", *args], env=full_env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _lines(text: str, kind: str) -> list[str]:
-    return [line for line in text.splitlines() if line.split(" ", 1)[0] == kind]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_status_reports_topics_lag_and_newest_window(wh_settings: Settings) -> None:
@@ -57,19 +38,19 @@ def test_status_reports_topics_lag_and_newest_window(wh_settings: Settings) -> N
                 "('2024-05-01 10:10:00', '2024-05-01 10:20:00', 'g1')")
     conn.close()
 
-    result = _status(settings)
+    result = run_status(settings)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert _lines(out, "broker")[0].split()[1] == "ok"
-    topic_lines = {line.split()[2].rstrip(":"): line for line in _lines(out, "topic")}
+    assert status_lines(out, "broker")[0].split()[1] == "ok"
+    topic_lines = {line.split()[2].rstrip(":"): line for line in status_lines(out, "topic")}
     assert set(topic_lines) == {settings.topic(t) for t in (*topics.ALL, *topics.PROCESSOR_INTERNAL)}
     assert "2 partition(s)" in topic_lines[streams] and " ok " in topic_lines[streams]
     assert " missing " in topic_lines[settings.topic(topics.ALERTS)]
-    groups = {line.split()[2].rstrip(":"): line for line in _lines(out, "group")}
+    groups = {line.split()[2].rstrip(":"): line for line in status_lines(out, "group")}
     assert f"lag 3 ({streams} 3)" in groups[group]
     assert "no committed offsets" in groups[settings.group("sink-raw")]
-    assert " ok " in _lines(out, "warehouse")[0]
-    windows = {line.split()[2].rstrip(":"): line for line in _lines(out, "window")}
+    assert " ok " in status_lines(out, "warehouse")[0]
+    windows = {line.split()[2].rstrip(":"): line for line in status_lines(out, "window")}
     assert "newest window 2024-05-01T10:10:00Z .. 2024-05-01T10:20:00Z (2 rows)" in windows["GAME_WINDOWS"]
     assert "no such table" in windows["CHANNEL_WINDOWS"]
     assert result.stderr == ""
@@ -77,12 +58,12 @@ def test_status_reports_topics_lag_and_newest_window(wh_settings: Settings) -> N
 
 @pytest.mark.parametrize("down", ["kafka", "warehouse"])
 def test_status_on_a_closed_port_says_so_in_one_line_and_fails(settings: Settings, down: str) -> None:
-    port = str(_closed_port())
+    port = str(closed_port())
     if down == "kafka":
-        result = _status(settings, "--skip", "warehouse", "--timeout", "3", KAFKA_BOOTSTRAP=f"127.0.0.1:{port}")
+        result = run_status(settings, "--skip", "warehouse", "--timeout", "3", KAFKA_BOOTSTRAP=f"127.0.0.1:{port}")
         expected = f"broker     DOWN     unreachable at 127.0.0.1:{port}"
     else:
-        result = _status(settings, "--skip", "kafka", "--timeout", "3", SNOWFLAKE_PORT=port)
+        result = run_status(settings, "--skip", "kafka", "--timeout", "3", SNOWFLAKE_PORT=port)
         expected = f"warehouse  DOWN     unreachable at 127.0.0.1:{port}"
     assert result.returncode == 1
     assert len(result.stdout.splitlines()) == 1, result.stdout
@@ -91,8 +72,8 @@ def test_status_on_a_closed_port_says_so_in_one_line_and_fails(settings: Setting
 
 
 def test_status_with_everything_down_prints_one_line_per_part(settings: Settings) -> None:
-    result = _status(settings, "--timeout", "2", KAFKA_BOOTSTRAP=f"127.0.0.1:{_closed_port()}",
-                     SNOWFLAKE_PORT=str(_closed_port()))
+    result = run_status(settings, "--timeout", "2", KAFKA_BOOTSTRAP=f"127.0.0.1:{closed_port()}",
+                     SNOWFLAKE_PORT=str(closed_port()))
     assert result.returncode == 1
     assert [line.split()[:2] for line in result.stdout.splitlines()] == [["broker", "DOWN"], ["warehouse", "DOWN"]]
     assert result.stderr == ""

@@ -8,7 +8,7 @@ import ast
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 AREAS = ("producers", "processors", "sinks", "devstack", "dashboard", "analytics")
 WORKER_AREAS = ("producers", "processors", "sinks")
 

@@ -11,9 +11,6 @@ shorten the outages for a quick local run.
 from __future__ import annotations
 
 import os
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Callable
 
@@ -25,25 +22,12 @@ from devstack.warehouse import WarehouseServer
 from pulse import topics
 from pulse.settings import Settings
 from sinks import tables
-from tests.sink_support import Worker, alert, assert_table_holds, committed_all, produce, query, wait_for
+from tests.pipeline import BROKER_OUTAGE, HEALTH_DEADLINE, health
+from tests.sink_support import Worker, alert, assert_table_holds, committed_all, produce, query, stays_up, wait_for
 
-BROKER_OUTAGE = float(os.environ.get("FAULT_BROKER_OUTAGE_SECONDS", 120))
 WAREHOUSE_OUTAGE = float(os.environ.get("FAULT_WAREHOUSE_OUTAGE_SECONDS", 60))
-HEALTH_DEADLINE = 10.0  # issue 10 §4, §5: an outage shows on /healthz within 10 s
 ENV = {"SINK_BATCH_ROWS": 50, "SINK_COMMIT_INTERVAL_SECONDS": 0.3, "SINK_RETRY_SECONDS": 1,
        "SINK_SESSION_TIMEOUT_MS": 6000, "SNOWFLAKE_NETWORK_TIMEOUT": 20}
-
-
-
-
-def health(port: int) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-    except OSError as exc:
-        return 0, str(exc)
 
 
 def alert_ids(settings: Settings) -> list[str]:
@@ -55,16 +39,6 @@ def rows_so_far(settings: Settings) -> int:
         return len(alert_ids(settings))
     except Exception:
         return 0
-
-
-def stays_up(worker: Worker, seconds: float) -> bool:
-    """Watch the worker for the whole outage: False as soon as it exits."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if not worker.alive():
-            return False
-        time.sleep(1)
-    return worker.alive()
 
 
 def test_sink_rides_out_a_broker_outage(make_settings: Callable[..., Settings], warehouse_server: WarehouseServer,

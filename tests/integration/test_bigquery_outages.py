@@ -6,7 +6,7 @@ the reason, and afterwards every record is in BigQuery exactly once.
 The tests run an emulator of their own (ports next to the session's are never touched).
 FAULT_BIGQUERY_OUTAGE_SECONDS sets how long it stays down (the suite: 15 s, enough for the
 sink's writes to fail, back off and retry several times; the issue's 60 s by hand:
-`FAULT_BIGQUERY_OUTAGE_SECONDS=60 pytest tests/test_bigquery_outages.py`).
+`FAULT_BIGQUERY_OUTAGE_SECONDS=60 pytest tests/integration/test_bigquery_outages.py`).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from devstack.bigquery import BigQueryServer
 from devstack.service import free_port, port_open
 from pulse import topics
 from pulse.settings import Settings
-from tests.sink_support import Worker, alert, committed_all, produce, query, wait_for
-from tests.test_outages import HEALTH_DEADLINE, health, stays_up
+from tests.pipeline import HEALTH_DEADLINE, health
+from tests.sink_support import Worker, alert, committed_all, produce, query, stays_up, wait_for
 
 BIGQUERY_OUTAGE = float(os.environ.get("FAULT_BIGQUERY_OUTAGE_SECONDS", 15))
 ENV = {"SINK_BATCH_ROWS": 50, "SINK_COMMIT_INTERVAL_SECONDS": 0.3, "SINK_RETRY_SECONDS": 1,

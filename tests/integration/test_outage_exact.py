@@ -23,22 +23,20 @@ from typing import Any, Callable
 
 import orjson
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from devstack.kafka import KafkaBroker
 from devstack.service import free_port, port_open
 from devstack.warehouse import WarehouseServer
 from pulse import topics
-from pulse.events import decode_chunk, format_ts, parse_ts
-from pulse.kafka import client_config, ensure_topics
+from pulse.events import format_ts
+from pulse.kafka import ensure_topics
 from pulse.settings import Settings
 from sinks.snowflake import connect
 from tests import reference
-from tests.helix_support import read_topic
-from tests.pipeline import start_worker, stop_worker
-from tests.test_end_to_end import TABLES, table_rows
-from tests.test_outages import HEALTH_DEADLINE, health
-from tests.test_processor import assert_rows_equal
+from tests.helix_support import input_in_order, read_topic, source_events
+from tests.pipeline import HEALTH_DEADLINE, health, start_worker, stop_worker
+from tests.reference import assert_rows_equal
+from tests.sink_support import TABLES, table_rows
 
 OUTAGE = float(os.environ.get("FAULT_BROKER_OUTAGE_SECONDS", 120))
 POLLS = 40          # four 10-minute windows
@@ -70,59 +68,6 @@ def write_recording(path: Path) -> None:
                 })
             data += data[: 1 + k % 3]  # drifted pages: the first occurrence is kept
             out.write(orjson.dumps({"captured_at": format_ts(T0 + k * 60_000), "data": data}) + b"\n")
-
-
-def source_events(path: Path) -> list[dict[str, Any]]:
-    """The recording as v1 events in poll order, each stream id once per poll (first kept):
-    DESIGN §3's rules, written out here independently of the producer's code."""
-    events: list[dict[str, Any]] = []
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as lines:
-        for line in lines:
-            poll = orjson.loads(line)
-            seen: set[str] = set()
-            for s in poll["data"]:
-                if s["id"] in seen:
-                    continue
-                seen.add(s["id"])
-                events.append({"stream_id": s["id"], "user_id": s["user_id"], "user_login": s["user_login"],
-                               "user_name": s["user_name"], "game_id": s["game_id"] or "",
-                               "game_name": s["game_name"] or "", "viewer_count": s["viewer_count"],
-                               "started_at": s["started_at"], "captured_at": poll["captured_at"],
-                               "language": s.get("language") or "", "title": s.get("title") or "",
-                               "is_mature": bool(s.get("is_mature"))})
-    return events
-
-
-def input_in_order(settings: Settings) -> list[str]:
-    """Where `twitch.streams` goes back in time: per partition and producer shard, a chunk
-    whose poll is older than one before it in offset order. Empty when the input is in order."""
-    topic = settings.topic(topics.STREAMS)
-    consumer = Consumer(client_config(settings, **{"group.id": f"order-{time.monotonic_ns()}",
-                                                   "enable.auto.commit": False}))
-    problems: list[str] = []
-    try:
-        meta = consumer.list_topics(topic, timeout=10).topics[topic]
-        for partition in meta.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-            consumer.assign([TopicPartition(topic, partition, low)])
-            newest: dict[str, int] = {}
-            offset = low
-            while offset < high - 1:
-                msg = consumer.poll(5)
-                assert msg is not None, f"partition {partition}: nothing read at {offset} of {high}"
-                if msg.error():
-                    continue
-                offset = msg.offset()
-                chunk = decode_chunk(msg.value())
-                at = parse_ts(chunk.captured_at)
-                if at < newest.get(chunk.producer, at):
-                    problems.append(f"partition {partition} offset {offset}: {chunk.producer} poll "
-                                    f"{chunk.captured_at} after {format_ts(newest[chunk.producer])}")
-                newest[chunk.producer] = max(newest.get(chunk.producer, 0), at)
-    finally:
-        consumer.close()
-    return problems
 
 
 def warehouse_rows(settings: Settings) -> tuple[int, dict[str, dict]]:

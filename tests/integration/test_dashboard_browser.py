@@ -28,11 +28,10 @@ from devstack.service import free_port
 from pulse.settings import Settings
 from sinks.snowflake import connect
 from sinks.snowflake.schema import bootstrap
+from tests.dashboard_support import healthy
+from tests.models_support import build_platform_models
 
-from .dashboard_support import healthy
-from .models_support import build_platform_models
-
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # The README's picture is refreshed only on request (PULSE_UPDATE_SCREENSHOT=1), so a test run
 # never leaves the work tree modified; otherwise the screenshot goes to the test's own directory.
 README_SCREENSHOT = ROOT / "docs" / "dashboard.png"

@@ -9,8 +9,8 @@ import orjson
 
 from pulse.settings import Settings
 from sinks.dialect import sql
+from tests.pipeline import closed_port, run_status, status_lines
 from tests.sink_support import game_window, query
-from tests.test_status import _closed_port, _lines, _status
 
 # the shape of the dashboard's queries: a time range, binds, a LIMIT, Snowflake functions
 TOP_GAMES = ("SELECT GAME_ID, MAX(GAME_NAME) AS GAME_NAME, SUM(WATCH_HOURS) AS WATCH_HOURS, "
@@ -63,21 +63,21 @@ def test_status_on_bigquery(bq_settings: Settings) -> None:
     BIGQUERY.bootstrap(conn)
     conn.close()
     _seed(bq_settings)
-    result = _status(bq_settings, "--skip", "kafka")
+    result = run_status(bq_settings, "--skip", "kafka")
     assert result.returncode == 0, result.stdout + result.stderr
-    warehouse = _lines(result.stdout, "warehouse")[0]
+    warehouse = status_lines(result.stdout, "warehouse")[0]
     assert " ok " in warehouse and f"BigQuery twitch-pulse-local.{bq_settings.bigquery.dataset}" in warehouse
     assert f"(local bqemulator): schema version {max(m.version for m in migrations())}" in warehouse
-    windows = {line.split()[2].rstrip(":"): line for line in _lines(result.stdout, "window")}
+    windows = {line.split()[2].rstrip(":"): line for line in status_lines(result.stdout, "window")}
     assert "newest window 2026-01-01T00:20:00Z .. 2026-01-01T00:30:00Z (12 rows)" in windows["GAME_WINDOWS"]
     assert "no rows yet" in windows["CHANNEL_WINDOWS"]
     assert result.stderr == ""
 
 
 def test_status_on_a_closed_bigquery_port(settings: Settings) -> None:
-    port = _closed_port()
-    result = _status(settings.replace(WAREHOUSE="bigquery", BIGQUERY_PORT=port),
+    port = closed_port()
+    result = run_status(settings.replace(WAREHOUSE="bigquery", BIGQUERY_PORT=port),
                      "--skip", "kafka", "--timeout", "3")
     assert result.returncode == 1
-    assert _lines(result.stdout, "warehouse") == [
+    assert status_lines(result.stdout, "warehouse") == [
         f"warehouse  DOWN     unreachable at 127.0.0.1:{port} (local bqemulator): Connection refused"]

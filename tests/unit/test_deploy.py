@@ -6,13 +6,8 @@ from __future__ import annotations
 
 import argparse
 import ast
-import hashlib
-import importlib.util
 import json
-import os
 import re
-import shlex
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -23,22 +18,13 @@ import pytest
 import yaml
 
 from pulse import topics
-from pulse.cli import build_parser, resolve
+from pulse.cli import build_parser
 from pulse.settings import LOCAL_BOOTSTRAP, CommonSettings, TopicSettings, load_settings
+from tests.deploy_support import dashboard_queries, gen, resolves
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load_generator():
-    spec = importlib.util.spec_from_file_location("deploy_generate", ROOT / "deploy" / "generate.py")
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    sys.modules["deploy_generate"] = module
-    spec.loader.exec_module(module)
-    return module
+ROOT = Path(__file__).resolve().parents[2]
 
 
-gen = _load_generator()
 QUIX = yaml.safe_load((ROOT / "quix.yaml").read_text())
 DEPLOYMENTS = {d["name"]: d for d in QUIX["deployments"]}
 QUIX_TOPICS = {t["name"]: t for t in QUIX["topics"]}
@@ -49,13 +35,6 @@ def _variables(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     names = [v["name"] for v in entries]
     assert len(names) == len(set(names)), f"duplicate variables: {names}"
     return {v["name"]: v for v in entries}
-
-
-def _resolves(argv: list[str]) -> argparse.Namespace:
-    """argv parses with the real CLI into a command with a handler."""
-    args = build_parser().parse_args(argv)
-    assert callable(resolve(getattr(args, "handler", None))), argv
-    return args
 
 
 # --- generated files are current ---------------------------------------------------------
@@ -200,7 +179,7 @@ def test_application_commands_are_real_cli_commands() -> None:
         calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "main"]
         argv = [ast.literal_eval(e) for e in calls[0].args[0].elts if not isinstance(e, ast.Starred)]
         assert argv == list(app.command)
-        _resolves(argv)
+        resolves(argv)
 
 
 @pytest.mark.parametrize("app", gen.APPS, ids=lambda a: a.name)
@@ -334,7 +313,7 @@ def test_the_dashboard_is_a_public_quix_service_on_port_80() -> None:
     dashboard = DEPLOYMENTS["dashboard"]
     assert dashboard["deploymentType"] == "Service" and dashboard["desiredStatus"] == "Running"
     assert dashboard["publicAccess"] == {"enabled": True, "urlPrefix": "dashboard"}
-    args = _resolves(list(next(a for a in gen.APPS if a.name == "dashboard").command))
+    args = resolves(list(next(a for a in gen.APPS if a.name == "dashboard").command))
     assert (args.address, int(args.port)) == ("0.0.0.0", 80)
     assert "EXPOSE 80" in (ROOT / "pulse-dashboard" / "dockerfile").read_text()
     # it reads only the warehouse: Snowflake settings, no topic, no broker
@@ -392,57 +371,6 @@ def test_worker_requirements_and_imports_carry_no_streamlit() -> None:
     assert result.stdout.strip() == "[]", result.stdout
 
 
-def _rebuild_context(app, dest: Path) -> Path:
-    """The application's build context the way Quix makes it: an empty directory with the
-    application folder and each of its includedFolders copied in at their repository paths,
-    as git holds them (no local build: Quix's image runs the hot path interpreted)."""
-    spec = yaml.safe_load((ROOT / app.folder / "app.yaml").read_text())
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.so")
-    for folder in (app.folder, *spec["includedFolders"]):
-        shutil.copytree(ROOT / folder, dest / folder, ignore=ignore)
-    return dest
-
-
-def _context_venv(requirements: Path) -> Path:
-    """A virtualenv with only the application's requirements.txt installed (cached by content)."""
-    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()[:16]
-    venv = Path.home() / ".cache" / "twitch-pulse" / f"quix-venv-{digest}"
-    python = venv / "bin" / "python"
-    if not (venv / ".complete").exists():
-        shutil.rmtree(venv, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-        result = subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(requirements)],
-                                capture_output=True, text=True, timeout=1200)
-        assert result.returncode == 0, result.stderr[-3000:]
-        (venv / ".complete").touch()
-    return python
-
-
-@pytest.mark.parametrize("app", gen.APPS, ids=lambda a: a.name)
-def test_quix_build_context_installs_and_runs(app, tmp_path: Path) -> None:
-    context = _rebuild_context(app, tmp_path / "context")
-    text = (context / app.folder / "dockerfile").read_text()
-    # every COPY source exists in that context (Quix passes MAINAPPPATH = the app folder)
-    assert re.search(r"^ARG MAINAPPPATH=", text, re.M)
-    for line in re.findall(r"^COPY (?!--)(.+)$", text, re.M):
-        for src in shlex.split(line)[:-1]:
-            assert (context / src.replace("${MAINAPPPATH}", app.folder)).exists(), src
-    assert re.search(r'^ENTRYPOINT \["python3", "main.py"\]$', text, re.M)
-    assert re.search(r'^ENV .*PYTHONPATH="/app"', text, re.M | re.S)
-    python = _context_venv(context / app.folder / "requirements.txt")
-    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(context), "HOME": str(tmp_path)}
-    # as the container starts it (WORKDIR /app/<folder>, python3 main.py), asking for --help
-    result = subprocess.run([str(python), "main.py", "--help"], cwd=context / app.folder, env=env,
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert f"usage: twitch-pulse {' '.join(app.command[:1])}" in result.stdout
-    # and every module of the worker imports from that context (nothing missing from includedFolders)
-    modules = [m.removesuffix(".py").replace("/", ".") for m in app.modules]
-    result = subprocess.run([str(python), "-c", "import importlib, sys; [importlib.import_module(m) for m in sys.argv[1:]]",
-                             *modules], cwd=context / app.folder, env=env, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-3000:]
-
-
 # --- containers ------------------------------------------------------------------------------
 
 
@@ -482,7 +410,7 @@ def test_compose_parses_and_its_services_are_the_cli_commands() -> None:
     workers = {name: s for name, s in services.items() if s.get("image") == "twitch-pulse:latest"}
     commands = {tuple(s["command"]) for s in workers.values()}
     for argv in commands:
-        _resolves(list(argv))
+        resolves(list(argv))
     # every long-running worker of the CLI runs in compose, under the Quix application's name
     assert {tuple(app.command) for app in gen.SERVICES} <= commands
     for app in gen.SERVICES:
@@ -584,7 +512,7 @@ def test_compose_runs_the_dashboard_from_its_own_image() -> None:
     services = COMPOSE["services"]
     dashboard = services["dashboard"]
     assert dashboard["build"]["target"] == "dashboard" and dashboard["image"] != "twitch-pulse:latest"
-    _resolves(["dashboard", *dashboard["command"]])  # the image's entrypoint is `twitch-pulse dashboard`
+    resolves(["dashboard", *dashboard["command"]])  # the image's entrypoint is `twitch-pulse dashboard`
     assert "8501:8501" in dashboard["ports"] and "/_stcore/health" in " ".join(dashboard["healthcheck"]["test"])
     assert dashboard["environment"]["SNOWFLAKE_HOST"] == "warehouse"
     assert dashboard["depends_on"]["bootstrap"]["condition"] == "service_completed_successfully"
@@ -610,11 +538,6 @@ def test_compose_alertmanager_gets_the_rules_and_the_slack_secret() -> None:
 
 
 # --- Grafana -------------------------------------------------------------------------------------
-
-
-def dashboard_queries() -> list[str]:
-    dash = json.loads((ROOT / "deploy/grafana/dashboards/twitch-pulse.json").read_text())
-    return [t["expr"] for p in dash["panels"] if p["type"] != "row" for t in p["targets"]]
 
 
 def exported_series() -> set[str]:

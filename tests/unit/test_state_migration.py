@@ -23,12 +23,11 @@ from processors.routing import DLQ, GAME_POLLS, PARTIALS
 from pulse.events import cut_poll, final_chunks, format_ts
 from tests import reference
 from tests.pipeline import stream_of
+from tests.reference import assert_rows_equal
 from tests.rocksdb_driver import RocksDBDriver
-from tests.scenario import I_S, W_S, build
-from tests.test_processor import assert_rows_equal
-from tests.test_stages import CFG, TOP_N
+from tests.scenario import CFG, I_S, TOP_N, W_S, build
 
-FIXTURE = Path(__file__).resolve().parent / "fixtures" / "state_v1"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "state_v1"
 
 
 def state_names(store: RocksDBStorePartition) -> set[str]:

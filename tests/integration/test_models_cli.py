@@ -25,7 +25,7 @@ from pulse.settings import Settings, load_settings
 from sinks.snowflake import connect
 from sinks.snowflake.schema import bootstrap
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SECRET = "pw-7f3c9a1e-not-for-logs"
 
 

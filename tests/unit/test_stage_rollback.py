@@ -30,9 +30,8 @@ from processors.routing import DLQ, GAME_POLLS, PARTIALS, Output
 from pulse.events import cut_poll, final_chunks, format_ts
 from tests import reference
 from tests.pipeline import stream_of
-from tests.scenario import I_S, W_S, build
-from tests.test_processor import assert_rows_equal
-from tests.test_stages import CFG, TOP_N
+from tests.reference import assert_rows_equal
+from tests.scenario import CFG, I_S, TOP_N, W_S, build
 
 STREAMS, CHECKPOINT = "streams", 5  # messages per stage and checkpoint
 _DELETED = object()
