@@ -1,4 +1,4 @@
-"""The processor under faults (issue 10 §4, §9): it rides out its broker stopped for two minutes
+"""The processor under faults (issue 10 §4, §9): it rides out its broker stopped (BROKER_OUTAGE, 40 s: past its transaction timeout)
 (/healthz 503 with the reason within 10 s, no exit) and afterwards every window row equals the
 independent computation, once; and the first SIGTERM stops it, even one that arrives while
 it is still starting."""

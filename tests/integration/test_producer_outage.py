@@ -1,4 +1,4 @@
-"""The producer rides out its broker stopped for two minutes (issue 10 §4): /healthz says 503
+"""The producer rides out its broker stopped (BROKER_OUTAGE, 40 s) (issue 10 §4): /healthz says 503
 with the reason within 10 s, the process stays up, and afterwards polls flow again with
 nothing doubled: every poll in the topic is complete (all parts of every chunk key, each once),
 no stream was counted lost, the topic holds exactly what each poll saw (the `record` file), and
