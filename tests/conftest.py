@@ -63,6 +63,18 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         pytest.exit(f"compiled builds older than their sources ({', '.join(stale)}): run `make install`", 2)
 
 
+# The longest modules, longest first (`pytest --durations=0`): started first, so that under
+# pytest-xdist none of them is left to run alone at the end. Others follow in collection order.
+LONGEST_FIRST = ("test_outage_exact", "test_quix_build", "test_outages", "test_processor_faults",
+                 "test_producer_outage", "test_end_to_end", "test_local_stack", "test_supervision",
+                 "test_bigquery_outages", "test_helm", "test_processor", "test_dashboard_browser")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))
+
+
 def _shared(name: str, service: Any) -> Any:
     """Start one of the stack's services for the whole run: under pytest-xdist every worker
     asks, one starts it (a file lock orders them), the rest find it running. A marker file says
