@@ -56,8 +56,9 @@ check: $(STAMP)
 # Everything, the real parts included, over TEST_WORKERS processes (pytest-xdist): most of the
 # suite waits on real outages, restarts and deadlines, not on the CPU.
 TEST_WORKERS ?= 4
+PYTEST_ARGS ?=
 test: install bqemulator browser
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) $(PYTEST_ARGS) tests
 
 # The dashboard's real-browser test drives Debian's chromium with chromium-driver: installed here
 # when missing (as root, as in CI); without them that one test skips and says why.

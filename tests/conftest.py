@@ -75,26 +75,33 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))
 
 
+# The run that owns the shared stack: the process that sets this first (the controller under
+# pytest-xdist); its workers, and a pytest run nested in a test, inherit it and own nothing.
+RUN_ID = "PULSE_TEST_RUN_ID"
+OWNER = RUN_ID not in os.environ
+os.environ.setdefault(RUN_ID, uuid.uuid4().hex)
+
+
 def _shared(name: str, service: Any) -> Any:
     """Start one of the stack's services for the whole run: under pytest-xdist every worker
-    asks, one starts it (a file lock orders them), the rest find it running. A marker file says
-    this run started it, and the process that controls the run stops it at the end
-    (`pytest_sessionfinish`), never a worker while others still use it."""
+    asks, one starts it (a file lock orders them), the rest find it running. A marker file names
+    the run that started it, and that run's owning process stops it at the end
+    (`pytest_sessionfinish`), never a worker or a nested run while others still use it."""
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     with FileLock(str(RUN_DIR / f"{name}.lock")):
         if service.start():
-            (RUN_DIR / f"{name}.started-by-tests").touch()
+            (RUN_DIR / f"{name}.started-by-tests").write_text(os.environ[RUN_ID])
     return service
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    if hasattr(session.config, "workerinput") or os.environ.get("PULSE_KEEP_STACK"):
-        return  # an xdist worker: the controlling process stops what the run started
+    if not OWNER or os.environ.get("PULSE_KEEP_STACK"):
+        return
     for name, service in (("kafka", KafkaBroker(RUN_DIR, port=KAFKA_PORT)),
                           ("warehouse", WarehouseServer(RUN_DIR, port=WAREHOUSE_PORT)),
                           ("bigquery", BigQueryServer(RUN_DIR, port=BIGQUERY_PORT, grpc_port=BIGQUERY_PORT + 1))):
         marker = RUN_DIR / f"{name}.started-by-tests"
-        if marker.exists():
+        if marker.exists() and marker.read_text() == os.environ[RUN_ID]:
             service.stop()
             marker.unlink()
 
