@@ -207,6 +207,7 @@ class Service:
             time.sleep(0.1)
         if not _gone(proc) or (group and _group_alive(pid)):
             _signal(pid, signal.SIGKILL, group)
+            _wait_gone(proc, pid, group, timeout=10.0)
         self.pid_file.unlink(missing_ok=True)
         return True
 
@@ -233,6 +234,14 @@ def _gone(proc: psutil.Process) -> bool:
         return True
 
 
+def _wait_gone(proc: psutil.Process, pid: int, group: bool, timeout: float) -> None:
+    """After SIGKILL: wait until the kernel has ended the process (and its group), so its ports
+    are closed when stop() returns."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not (_gone(proc) and not (group and _group_alive(pid))):
+        time.sleep(0.05)
+
+
 def _signal(pid: int, sig: int, group: bool) -> None:
     try:
         os.killpg(pid, sig) if group else os.kill(pid, sig)
@@ -241,11 +250,12 @@ def _signal(pid: int, sig: int, group: bool) -> None:
 
 
 def _group_alive(pgid: int) -> bool:
-    """Some process of group `pgid` still runs (a child that outlived its leader)."""
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+    """Some process of group `pgid` still runs (a child that outlived its leader); zombies have
+    ended and do not count (kill(-pgid, 0) would)."""
+    for proc in psutil.process_iter(["status"]):
+        try:
+            if os.getpgid(proc.pid) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                return True
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            continue
+    return False
