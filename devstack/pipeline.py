@@ -102,7 +102,7 @@ class LocalPipeline:
             port += name != SIMULATOR
         if self.dashboard_port:
             self.workers.append(Worker(DASHBOARD, ["dashboard", "--port", str(self.dashboard_port),
-                                                   "--address", "127.0.0.1", "--refresh", "10"], 0))
+                                                   "--address", "127.0.0.1"], 0))
 
     @property
     def dashboard_url(self) -> Optional[str]:
