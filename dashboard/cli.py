@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
+import threading
+import time
+import urllib.request
 from pathlib import Path
 
 from devstack.service import ServiceError, port_open
@@ -20,17 +24,36 @@ APP = Path(__file__).with_name("app.py")
 # these take 1-3 s, which the first viewer of a fresh server would wait for (issue 20, defect 12).
 PRELOAD = ("pandas", "pyarrow", "altair", "snowflake.connector")
 
+log = logging.getLogger(__name__)
+
 
 def streamlit_args(port: int, address: str) -> list[str]:
     """`streamlit run` for the app: headless, no usage statistics, no file watcher."""
     return ["run", str(APP), "--server.port", str(port), "--server.address", address, "--server.headless", "true",
             "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
-            "--client.toolbarMode", "viewer"]
+            "--client.toolbarMode", "viewer", "--server.scriptHealthCheckEnabled", "true"]
 
 
-def streamlit_argv(port: int, address: str) -> list[str]:
-    """The same as its own process (`python -m streamlit run ...`)."""
-    return [sys.executable, "-m", "streamlit", *streamlit_args(port, address)]
+def warm_up(base: str, timeout: float = 120) -> None:
+    """Once the server answers, run the app's script once without a browser (Streamlit's script
+    health check): it opens the warehouse connection, starts the background check and reads
+    the overview's default snapshot into the cache, so the first viewer of a fresh server does
+    not wait for any of it (issue 20, defect 12). A failure only means a slower first view."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2):
+                break
+        except OSError:
+            time.sleep(0.2)
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(f"{base}/_stcore/script-health-check", timeout=timeout) as answer:
+            answer.read()
+        log.info("dashboard: warmed up in %.1f s (the overview's first view reads from the cache)",
+                 time.monotonic() - started)
+    except OSError as exc:
+        log.warning("dashboard: warm-up run failed (%s); the first view reads the warehouse itself", exc)
 
 
 def _dashboard(args: argparse.Namespace) -> int:
@@ -52,6 +75,8 @@ def _dashboard(args: argparse.Namespace) -> int:
         importlib.import_module(module)
     from streamlit.web import cli as streamlit_cli  # Streamlit installs its own signal handlers
 
+    local = "127.0.0.1" if args.address in ("0.0.0.0", "") else args.address
+    threading.Thread(target=warm_up, args=(f"http://{local}:{args.port}",), name="warm-up", daemon=True).start()
     streamlit_cli.main(args=streamlit_args(args.port, args.address), prog_name="streamlit")
     return 0
 

@@ -26,6 +26,7 @@ CSS = f"""<style>
 .pulse-table th {{ font-weight: 600; }}
 .pulse-table td.num, .pulse-table th.num {{ text-align: right; white-space: nowrap; }}
 .pulse-table td.name {{ overflow-wrap: break-word; min-width: 6.5em; }}
+.pulse-table td.nowrap {{ white-space: nowrap; }}
 .pulse-table a {{ text-decoration: none; }}
 .pulse-table a:hover {{ text-decoration: underline; }}
 .pulse-cards {{ display: flex; flex-wrap: wrap; gap: 0.75rem 2rem; margin: 0.25rem 0 1rem 0; }}
@@ -67,7 +68,8 @@ class Column(NamedTuple):
     title: str
     numeric: bool = False  # right-aligned, never wrapped
     phone: bool = True  # shown on a phone
-    name: bool = False  # a long name: wraps anywhere
+    name: bool = False  # a long name: wraps between words, and inside one only if it must
+    nowrap: bool = False  # a date and time: on one line
 
 
 Cell = Any  # text, a Link, or None (shown as –)
@@ -87,7 +89,8 @@ def _cell(value: Cell) -> str:
 def table(rows: Sequence[dict[str, Cell]], columns: Sequence[Column], caption: Optional[str] = None) -> str:
     """An HTML table of `rows` (dicts by column key), every row shown."""
     def classes(column: Column) -> str:
-        names = [c for c, on in (("num", column.numeric), ("wide", not column.phone), ("name", column.name)) if on]
+        names = [c for c, on in (("num", column.numeric), ("wide", not column.phone), ("name", column.name),
+                                  ("nowrap", column.nowrap)) if on]
         return f' class="{" ".join(names)}"' if names else ""
 
     head = "".join(f"<th{classes(c)}>{_text(c.title)}</th>" for c in columns)

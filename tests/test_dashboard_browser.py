@@ -37,6 +37,7 @@ from pulse.settings import Settings
 from sinks.snowflake import connect
 from sinks.snowflake.schema import bootstrap
 
+from . import dashboard_support as data
 from .dashboard_support import free_port, healthy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -161,6 +162,17 @@ def bar_labels(driver: Any, title: str) -> list[str]:
         return null;""", title)
 
 
+def axis_labels(driver: Any, title: str) -> list[str]:
+    """The tick labels of the chart titled `title`, in drawing order."""
+    return driver.execute_script("""
+        for (const chart of document.querySelectorAll('[data-testid="stVegaLiteChart"]')) {
+            const heading = chart.querySelector('g.role-title text');
+            if (heading && heading.textContent === arguments[0])
+                return [...chart.querySelectorAll('g.role-axis-label text')].map(t => t.textContent);
+        }
+        return null;""", title)
+
+
 def requests_made(driver: Any) -> list[str]:
     urls = []
     for entry in driver.get_log("performance"):
@@ -194,6 +206,8 @@ def test_browser_shows_the_overview_offline(seeded_warehouse, browser, phone, tm
             WebDriverWait(driver, 90).until(lambda d: drawn_charts(d) >= 5)  # 2 bars, top games, hours, viewers
             assert ranking[0] in page_text(driver)
             assert bar_labels(driver, "Watch hours by game") == [f"{i}. {name}" for i, name in enumerate(ranking[:10], 1)]
+            ticks = axis_labels(driver, "Watch hours by game")
+            assert ticks[0] == "0" and not [t for t in ticks if t in ("0k", "0M")], ticks  # each tick as the tables
             screenshot(driver, kind, tmp_path)
             outside = [u for u in requests_made(driver) if not u.startswith((url, "data:", "blob:"))]
             assert not outside, outside  # the favicon, fonts and icons are all served by the app itself
@@ -318,3 +332,33 @@ def test_a_table_link_opens_its_page_in_the_same_tab(seeded_warehouse, browser, 
         wait.until(lambda d: d.current_url == href)
         assert len(browser.window_handles) == 1
         wait.until(lambda d: d.find_elements(By.XPATH, f"//h3[normalize-space()='{ranking[1]}']"))
+
+
+def test_a_channel_offline_between_windows_is_a_gap_in_its_lines(make_settings, warehouse_server, browser,
+                                                                tmp_path: Path):
+    """Live at 11:30, offline, live again from 12:00: every line of its charts is drawn in two
+    pieces (issue 20, defect 7: a straight line joined 11:30 to 12:00)."""
+    settings = make_settings()
+    conn = connect(settings)
+    bootstrap(conn)
+    data.seed(conn)
+    data.seed_window(conn, data.T0 - timedelta(minutes=30), [("509658", "Just Chatting", [("u1", "KaiCenat", 3000.0)])])
+    conn.close()
+    try:
+        with serve(settings, tmp_path / "dashboard.log") as url:
+            browser.get(f"{url}/channel?channel=u1")
+            pieces = WebDriverWait(browser, 90).until(lambda d: d.execute_script("""
+                const found = {};
+                for (const chart of document.querySelectorAll('[data-testid="stVegaLiteChart"]')) {
+                    const title = chart.querySelector('g.role-title text');
+                    const lines = [...chart.querySelectorAll('g.mark-line path')];
+                    if (!title || !lines.length) return null;
+                    found[title.textContent] = lines.map(p => (p.getAttribute('d').match(/M/g) || []).length);
+                }
+                return Object.keys(found).length === 3 ? found : null;"""))
+    finally:
+        conn = connect(settings, with_schema=False)
+        conn.cursor().execute(f"DROP SCHEMA IF EXISTS {settings.snowflake_database}.{settings.snowflake_schema} CASCADE")
+        conn.close()
+    assert pieces == {"Watch hours per window": [2], "Viewers per window": [2, 2],
+                      "Global rank per window (1 = top)": [2]}

@@ -6,12 +6,10 @@ run directory, so `run` finds them running), with its own topics, groups and sch
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Iterator
 

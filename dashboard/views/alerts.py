@@ -10,9 +10,9 @@ from dashboard.html import Card, Column, Link
 st.title("Spike alerts")
 
 KINDS = {"threshold": "crossed the viewer threshold", "surge": "channel surge", "game_surge": "game surge"}
-COLUMNS = [Column("WHEN", "Captured (UTC)"), Column("KIND", "Kind", phone=False), Column("WHO", "Who", name=True),
+COLUMNS = [Column("WHEN", "Captured (UTC)", nowrap=True), Column("KIND", "Kind", phone=False), Column("WHO", "Who", name=True),
            Column("GAME", "Game", name=True, phone=False), Column("VIEWERS", "Viewers", numeric=True),
-           Column("BASELINE", "Baseline", numeric=True, phone=False), Column("TWITCH", "On Twitch")]
+           Column("BASELINE", "Baseline", numeric=True, phone=False), Column("TWITCH", "On Twitch", name=True)]
 
 
 def load(ctx: ui.Context, fresh, reload: int) -> loaders.Alerts:

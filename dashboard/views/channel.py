@@ -14,7 +14,8 @@ st.title("Channel")
 
 GAME_COLUMNS = [Column("GAME", "Game", name=True), Column("WATCH_HOURS", "Watch hours", numeric=True),
                 Column("AIR_HOURS", "Streamed", numeric=True), Column("PEAK_VIEWERS", "Peak viewers", numeric=True),
-                Column("FIRST_SEEN", "First seen (UTC)", phone=False), Column("LAST_SEEN", "Last seen (UTC)", phone=False)]
+                Column("FIRST_SEEN", "First seen (UTC)", phone=False, nowrap=True),
+                Column("LAST_SEEN", "Last seen (UTC)", phone=False, nowrap=True)]
 
 
 def search_text() -> str:
