@@ -83,7 +83,8 @@ def register_run(sub: argparse._SubParsersAction) -> None:
                     "worker cleanly (also while they start). Workers are supervised "
                     "like containers: a crashed one is restarted after 1, 2, 4 ... 30 s and the console says "
                     "so; after 5 crashes within 5 minutes, or a configuration error (exit 2), run stops "
-                    "everything and prints that worker's log tail.",
+                    "everything and prints that worker's log tail. The dbt models (broadcasts, daily and "
+                    "monthly rankings, language split) are built every --models-every seconds.",
         formatter_class=Formatter)
     add_stack_arguments(p)
     p.add_argument("--speed", type=float, default=60.0,
@@ -97,6 +98,8 @@ def register_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--first-metrics-port", type=int, default=int(os.environ.get("LOCAL_METRICS_PORT", 9101)),
                    metavar="PORT", help="the workers serve /metrics and /healthz on PORT to PORT+5: producer, "
                                         "processor, sink-raw, sink-windows, sink-alerts, alerts (env LOCAL_METRICS_PORT)")
+    p.add_argument("--models-every", type=float, default=180.0, metavar="SECONDS",
+                   help="real seconds between two `models build` runs (the first after a minute; 0 = never)")
     p.set_defaults(handler="devstack.run:run_command")
 
 

@@ -8,12 +8,13 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from pulse.settings import load_settings
 from sinks.snowflake import connect
 
 from .cli import broker, warehouse
+from .models_job import ModelsJob
 from .pipeline import WORKERS_WITH_METRICS, LocalPipeline
 from .service import ServiceError, port_open
 
@@ -51,6 +52,44 @@ def _dashboard(settings: Any) -> str:
         return "\n".join(lines)
     finally:
         conn.close()
+
+
+def _models_board(settings: Any, last: str) -> str:
+    """The dbt models' latest day: top games with rank change, the language split, and the
+    latest ended broadcasts (read from the models, so as fresh as the last build)."""
+    lines = [last]
+    try:
+        conn = connect(settings)
+    except Exception as exc:
+        return f"{last}\n  (warehouse: {type(exc).__name__})"
+    try:
+        cur = conn.cursor()
+        cur.execute("SELECT MAX(PERIOD_START) FROM GAME_DAILY")
+        (day,) = cur.fetchone()
+        if day is None:
+            return last
+        cur.execute("SELECT RANK, GAME_NAME, WATCH_HOURS, RANK_CHANGE FROM GAME_DAILY WHERE PERIOD_START = %s "
+                    "ORDER BY RANK, GAME_ID LIMIT 3", (day,))
+        games = [f"#{rank} {(name or '(no category)')[:22]} {wh:,.0f} h {_change(change)}"
+                 for rank, name, wh, change in cur.fetchall()]
+        lines.append(f"  {day:%Y-%m-%d} (UTC day) top games: " + "; ".join(games))
+        cur.execute("SELECT LANGUAGE, WATCH_HOURS / NULLIF(SUM(WATCH_HOURS) OVER (), 0) FROM LANGUAGE_DAILY "
+                    "WHERE PERIOD_START = %s ORDER BY RANK, LANGUAGE LIMIT 5", (day,))
+        split = ", ".join(f"{lang} {share:.0%}" for lang, share in cur.fetchall() if share is not None)
+        lines.append("  languages: " + (split or "(no LANGUAGE_WINDOWS rows yet)"))
+        cur.execute("SELECT USER_NAME, STARTED_AT, LAST_SEEN, AVG_VIEWERS FROM BROADCASTS WHERE ENDED "
+                    "ORDER BY LAST_SEEN DESC, STREAM_ID LIMIT 3")
+        for name, start, end, avg in cur.fetchall():
+            lines.append(f"  ended broadcast: {name[:20]:<21}{start:%m-%d %H:%M}-{end:%H:%M}  avg {avg or 0:,.0f} viewers")
+    except Exception as exc:  # the models appear with the first build
+        lines.append(f"  (models not readable yet: {type(exc).__name__})")
+    finally:
+        conn.close()
+    return "\n".join(lines)
+
+
+def _change(change: Any) -> str:
+    return "new" if change is None else ("=" if change == 0 else f"{'▲' if change > 0 else '▼'}{abs(change)}")
 
 
 def _clock_anchor(run_dir: Path, speed: float) -> str:
@@ -109,6 +148,7 @@ def run_command(args: argparse.Namespace) -> int:
     _check_metrics_ports(args.first_metrics_port)
     pipeline = LocalPipeline(settings, args.run_dir, simulator_port=args.simulator_port, channels=args.channels,
                              first_metrics_port=args.first_metrics_port, dashboard_port=args.dashboard_port or None)
+    models: Optional[ModelsJob] = None
     code = 0
     try:
         for part in (broker(args), warehouse(args)):
@@ -116,7 +156,8 @@ def run_command(args: argparse.Namespace) -> int:
             print(part.status(), flush=True)
         pipeline.start()
         _announce(pipeline, settings, args)
-        _supervise(pipeline, settings, args)
+        models = ModelsJob(settings, pipeline.log_dir, args.models_every) if args.models_every > 0 else None
+        _supervise(pipeline, settings, args, models)
     except KeyboardInterrupt:
         pass
     except RuntimeError as exc:
@@ -127,6 +168,8 @@ def run_command(args: argparse.Namespace) -> int:
         if any(worker.proc is not None for worker in pipeline.workers):
             print("stopping the workers (the local Kafka and warehouse keep running; `make stop` stops them) ...",
                   flush=True)
+        if models is not None:
+            models.stop()
         codes = pipeline.stop()
     # -SIGTERM: a worker that got the signal before it could install its handler (still starting)
     bad = {name: rc for name, rc in codes.items() if rc not in (0, -signal.SIGINT, -signal.SIGTERM, 130)}
@@ -145,17 +188,22 @@ def _announce(pipeline: LocalPipeline, settings: Any, args: argparse.Namespace) 
         print(f"dashboard: open {pipeline.dashboard_url} (charts fill in as windows close)", flush=True)
 
 
-def _supervise(pipeline: LocalPipeline, settings: Any, args: argparse.Namespace) -> None:
-    """Restart crashed workers and print the console board, until the duration ends (or a
-    signal, or a worker that crashes too often)."""
+def _supervise(pipeline: LocalPipeline, settings: Any, args: argparse.Namespace, models: Optional[ModelsJob]) -> None:
+    """Restart crashed workers, build the models when due and print the console board, until
+    the duration ends (or a signal, or a worker that crashes too often)."""
     started = time.monotonic()
+    say = lambda line: print(f"[run] {line}", flush=True)  # noqa: E731
     while not args.duration or time.monotonic() - started < args.duration:
         refresh_at = time.monotonic() + args.refresh
         while time.monotonic() < refresh_at:  # supervise the workers every half second
             time.sleep(0.5)
-            pipeline.supervise(say=lambda line: print(f"[run] {line}", flush=True))
+            pipeline.supervise(say=say)
+            if models is not None:
+                models.poll(say=say)
         try:
             board = _dashboard(settings)
         except Exception as exc:  # tables appear once the sinks have bootstrapped
             board = f"waiting for the warehouse ({type(exc).__name__})"
+        if models is not None:
+            board += "\n" + _models_board(settings, models.last)
         print(f"\n--- {time.strftime('%H:%M:%S')} (+{time.monotonic() - started:.0f}s) ---\n{board}", flush=True)

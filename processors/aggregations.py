@@ -1,21 +1,30 @@
-"""DESIGN §4's arithmetic, one named function or aggregate per metric.
+"""DESIGN §4's arithmetic: one small class per metric, composed into the aggregates of a
+stream, a channel, a game and a language, plus the per-sample rules.
+
+Every metric follows one protocol (`Metric`): it is fed as samples come (`add`, with what it
+measures and, where order matters, the sample's time), it absorbs the same metric computed
+elsewhere (`merge`: a channel's other broadcast, another chunk key's share of a window), and
+it is read once when the window closes. A new metric is one class here and one line in the
+aggregate that carries it.
 
 Everything is kept in integers (viewer·milliseconds, milliseconds) so sums are exact, ranks
 compare exact integers and ties are real ties; hours come from one division at the end.
 The stages only decide *which* samples and partials meet here; the numbers are made here,
-and `tests/test_aggregations.py` checks each against §4 without a broker.
+and `tests/unit/test_aggregations.py` checks each against §4 without a broker.
 """
 
 from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
-from typing import Iterable, Optional, Protocol, Sequence, TypeVar
+from typing import Any, Optional, Protocol, Sequence, TypeVar, Union
 
 MS_PER_HOUR = 3_600_000
+# what a stream's last sample says of it: login, display name, title, language, is_mature, started_at (ms)
+Profile = tuple[str, str, str, str, bool, int]
 
 
-# --- per sample ------------------------------------------------------------------------
+# --- per sample --------------------------------------------------------------------------
 
 def first_previous(started_ms: int, t: int, interval_ms: int) -> int:
     """`prev` of a stream's first sample: max(started_at, t − I)."""
@@ -27,86 +36,313 @@ def credited_ms(t: int, prev: int, cap_ms: int) -> int:
     return min(max(t - prev, 0), cap_ms)
 
 
-def watch_ms(viewers: int, delta_ms: int) -> int:
-    """watch time of one sample in viewer·ms (viewer_count · Δ)."""
-    return viewers * delta_ms
-
-
 def started_in_window(started_ms: int, start: int, window_ms: int) -> bool:
     """`new_streams` counts a stream whose started_at lies in [start, start + W)."""
     return start <= started_ms < start + window_ms
 
 
-# --- aggregates within one chunk key ---------------------------------------------------------
+# --- the metrics ------------------------------------------------------------------------
 
-@dataclass(slots=True)
-class GameShare:
-    """One channel's samples in one game within a window (top channels, main game)."""
+class Metric(Protocol):
+    """What every metric offers besides its own `add`: absorbing the same metric from
+    elsewhere (another stream of the channel, another chunk key's partial)."""
 
-    air: int = 0
-    watch: int = 0
-    peak: int = 0
-    last_t: int = -1
-    name: str = ""
-    new_streams: list[str] = field(default_factory=list)
-
-    def add(self, t: int, viewers: int, delta: int, name: str, stream_id: str, is_new: bool) -> None:
-        self.air += delta
-        self.watch += viewers * delta
-        if viewers > self.peak:
-            self.peak = viewers
-        if t >= self.last_t:
-            self.last_t, self.name = t, name
-        if is_new and stream_id not in self.new_streams:
-            self.new_streams.append(stream_id)
+    def merge(self, other: Any) -> None: ...
 
 
 @dataclass(slots=True)
-class ChannelAggregate:
-    """One channel within a window: complete in its chunk key, since a channel never spans two."""
+class Totals:
+    """watch = Σ viewer_count·Δ (viewer·ms) and air = Σ Δ (ms): zero viewers add air, no watch."""
 
-    login: str = ""
-    name: str = ""
-    last_t: int = -1
     watch: int = 0
     air: int = 0
-    peak: int = 0
-    games: dict[str, GameShare] = field(default_factory=dict)
 
-    def add(self, t: int, login: str, name: str, game_id: str, game_name: str, viewers: int, delta: int,
-            stream_id: str, is_new: bool) -> None:
-        if t >= self.last_t:
-            self.login, self.name, self.last_t = login, name, t
+    def add(self, viewers: int, delta: int) -> None:
         self.watch += viewers * delta
         self.air += delta
-        if viewers > self.peak:
-            self.peak = viewers
-        share = self.games.get(game_id)
-        if share is None:
-            share = self.games[game_id] = GameShare()
-        share.add(t, viewers, delta, game_name, stream_id, is_new)
 
-    def main_game(self) -> tuple[str, str]:
-        """(game_id, name) with the most air time in the window; on ties the one seen last."""
-        game_id, share = max(self.games.items(), key=lambda kv: (kv[1].air, kv[1].last_t))
-        return game_id, share.name
+    def merge(self, other: Totals) -> None:
+        self.watch += other.watch
+        self.air += other.air
 
 
 @dataclass(slots=True)
-class PollGame:
-    """A game at one poll within one chunk key: concurrent viewers and channels."""
+class Sum:
+    """A count that adds across chunk keys (a channel or a stream lives in one key)."""
+
+    total: int = 0
+
+    def add(self, value: int) -> None:
+        self.total += value
+
+    def merge(self, other: Sum) -> None:
+        self.total += other.total
+
+
+@dataclass(slots=True)
+class Max:
+    """The largest value seen (peak viewers of a channel or of its time in one game)."""
+
+    value: int = 0
+
+    def add(self, value: int) -> None:
+        if value > self.value:
+            self.value = value
+
+    def merge(self, other: Max) -> None:
+        self.add(other.value)
+
+
+@dataclass(slots=True)
+class PeakAt:
+    """The largest value and when it was first reached (earliest on ties)."""
+
+    value: int = -1
+    at: int = -1
+
+    def add(self, value: int, t: int) -> None:
+        if value > self.value or (value == self.value and t < self.at):
+            self.value, self.at = value, t
+
+    def merge(self, other: PeakAt) -> None:
+        self.add(other.value, other.at)
+
+
+@dataclass(slots=True)
+class Span:
+    """First and last sample time, and how many samples."""
+
+    first: int = -1
+    last: int = -1
+    samples: int = 0
+
+    def add(self, t: int) -> None:
+        if self.first < 0 or t < self.first:
+            self.first = t
+        if t > self.last:
+            self.last = t
+        self.samples += 1
+
+    def merge(self, other: Span) -> None:
+        if other.samples:
+            if self.first < 0 or other.first < self.first:
+                self.first = other.first
+            if other.last > self.last:
+                self.last = other.last
+            self.samples += other.samples
+
+
+# What a `Latest` holds: a name, or a few values read together (a tuple). Declared this way
+# rather than as a generic class (which mypyc cannot compile), and precise enough for msgspec
+# to give a snapshot's tuples back as tuples.
+LatestValue = Union[str, tuple[Any, ...], None]
+
+
+@dataclass(slots=True)
+class Latest:
+    """The value at the newest time (ties: the one seen last): names, a stream's profile."""
+
+    value: LatestValue = None
+    t: int = -1
+
+    def add(self, value: LatestValue, t: int) -> None:
+        if t >= self.t:
+            self.value, self.t = value, t
+
+    def merge(self, other: Latest) -> None:
+        if other.value is not None:
+            self.add(other.value, other.t)
+
+    def text(self) -> str:
+        """The value as a name ("" before any)."""
+        return self.value if isinstance(self.value, str) else ""
+
+    def values(self) -> tuple[Any, ...]:
+        """The value as the values read together (() before any)."""
+        return self.value if isinstance(self.value, tuple) else ()
+
+
+@dataclass(slots=True)
+class Distinct:
+    """Distinct ids (channels, new streams). Within a chunk key only: keys hold disjoint
+    channels and streams, so across keys the counts add (`Sum`)."""
+
+    items: Optional[set[str]] = None  # made on the first add: most game shares never get one
+
+    def add(self, item: str) -> None:
+        if self.items is None:
+            self.items = {item}
+        else:
+            self.items.add(item)
+
+    def merge(self, other: Distinct) -> None:
+        if other.items:
+            if self.items is None:
+                self.items = set(other.items)
+            else:
+                self.items |= other.items
+
+    def count(self) -> int:
+        return len(self.items) if self.items else 0
+
+
+@dataclass(slots=True)
+class PollTotal:
+    """One game or language at one poll: concurrent viewers and channels (and a game's name
+    as this poll shows it)."""
 
     viewers: int = 0
     channels: int = 0
     name: str = ""
 
-    def add(self, viewers: int, name: str) -> None:
+    def add(self, viewers: int, name: str = "") -> None:
         self.viewers += viewers
         self.channels += 1
         self.name = name
 
+    def merge(self, other: PollTotal) -> None:
+        self.viewers += other.viewers
+        self.channels += other.channels
 
-# --- across chunk keys (the window merge) -----------------------------------------------------
+
+@dataclass(slots=True)
+class PollPeaks:
+    """Per-poll totals of a group over a window: peak viewers (earliest poll on ties) and
+    peak channels, each the max over polls of the group's sum at that poll."""
+
+    polls: dict[int, PollTotal] = field(default_factory=dict)
+
+    def add(self, t: int, viewers: int, channels: int) -> None:
+        total = self.polls.get(t)
+        if total is None:
+            self.polls[t] = PollTotal(viewers, channels)
+        else:
+            total.viewers += viewers
+            total.channels += channels
+
+    def merge(self, other: PollPeaks) -> None:
+        for t, total in other.polls.items():
+            self.add(t, total.viewers, total.channels)
+
+    def peak(self) -> tuple[int, int]:
+        """(peak_viewers, peak_at)."""
+        best = PeakAt()
+        for t, total in self.polls.items():
+            best.add(total.viewers, t)
+        return best.value, best.at
+
+    def peak_channels(self) -> int:
+        return max(total.channels for total in self.polls.values())
+
+
+# --- the aggregates, within one chunk key ------------------------------------------------
+
+@dataclass(slots=True)
+class GameShare:
+    """A stream's (or, merged, a channel's) samples in one game within a window: the main
+    game, the game's sums and its top channels are made from these."""
+
+    totals: Totals = field(default_factory=Totals)
+    peak: Max = field(default_factory=Max)
+    name: Latest = field(default_factory=Latest)
+    new_streams: Distinct = field(default_factory=Distinct)
+
+    def add(self, t: int, viewers: int, delta: int, name: str) -> None:
+        self.totals.add(viewers, delta)
+        self.peak.add(viewers)
+        self.name.add(name, t)
+
+    def merge(self, other: GameShare) -> None:
+        self.totals.merge(other.totals)
+        self.peak.merge(other.peak)
+        self.name.merge(other.name)
+        self.new_streams.merge(other.new_streams)
+
+
+def main_game(games: dict[str, GameShare]) -> tuple[str, str]:
+    """(game_id, name) with the most air time; on ties the one seen last."""
+    game_id, share = max(games.items(), key=lambda kv: (kv[1].totals.air, kv[1].name.t))
+    return game_id, share.name.text()
+
+
+@dataclass(slots=True)
+class StreamAggregate:
+    """One broadcast (stream id) within a window: STREAM_WINDOWS, and the channel's share."""
+
+    user_id: str = ""
+    totals: Totals = field(default_factory=Totals)
+    peak: PeakAt = field(default_factory=PeakAt)
+    span: Span = field(default_factory=Span)
+    profile: Latest = field(default_factory=Latest)  # a `Profile`, at the stream's last sample
+    games: dict[str, GameShare] = field(default_factory=dict)
+
+    def add(self, t: int, viewers: int, delta: int, game_id: str, game_name: str, profile: Profile) -> GameShare:
+        """Credit one sample; returns its game share (for the caller's new-stream mark)."""
+        self.totals.add(viewers, delta)
+        self.peak.add(viewers, t)
+        self.span.add(t)
+        self.profile.add(profile, t)
+        share = self.games.get(game_id)
+        if share is None:
+            share = self.games[game_id] = GameShare()
+        share.add(t, viewers, delta, game_name)
+        return share
+
+
+@dataclass(slots=True)
+class ChannelAggregate:
+    """One channel within a window, merged from its broadcasts (a channel lives in one key,
+    so this is its whole window): CHANNEL_WINDOWS, and its per-game shares."""
+
+    who: Latest = field(default_factory=Latest)  # (login, name) at the channel's last sample
+    totals: Totals = field(default_factory=Totals)
+    peak: Max = field(default_factory=Max)
+    games: dict[str, GameShare] = field(default_factory=dict)
+
+    def absorb(self, stream: StreamAggregate) -> None:
+        profile = stream.profile.values()
+        if profile:
+            self.who.add((profile[0], profile[1]), stream.profile.t)
+        self.totals.merge(stream.totals)
+        self.peak.add(stream.peak.value)
+        for game_id, share in stream.games.items():
+            mine = self.games.get(game_id)
+            if mine is None:
+                mine = self.games[game_id] = GameShare()
+            mine.merge(share)
+
+
+@dataclass(slots=True)
+class GroupAggregate:
+    """A language within a window and chunk key: its sums and distinct channels and new
+    streams (a game's come from the channels' game shares instead)."""
+
+    totals: Totals = field(default_factory=Totals)
+    channels: Distinct = field(default_factory=Distinct)
+    new_streams: Distinct = field(default_factory=Distinct)
+
+
+# --- across chunk keys (the window merge) ---------------------------------------------------
+
+@dataclass(slots=True)
+class GroupTotals:
+    """A game or language within a window, summed over chunk keys (all additive)."""
+
+    name: Latest = field(default_factory=Latest)
+    totals: Totals = field(default_factory=Totals)
+    channels: Sum = field(default_factory=Sum)
+    new_streams: Sum = field(default_factory=Sum)
+    polls: PollPeaks = field(default_factory=PollPeaks)
+
+    def add(self, name: str, name_t: int, watch: int, air: int, channels: int, new_streams: int,
+            polls: Sequence[tuple[int, int, int]]) -> None:
+        self.name.add(name, name_t)
+        self.totals.merge(Totals(watch, air))
+        self.channels.add(channels)
+        self.new_streams.add(new_streams)
+        for t, viewers, count in polls:
+            self.polls.add(t, viewers, count)
+
 
 def competition_ranks(values: Sequence[int]) -> list[int]:
     """rank = 1 + number of strictly greater values (ties share a rank)."""
@@ -142,43 +378,6 @@ def top_n(entries: list[C], n: int) -> list[C]:
         floor = heapq.nlargest(n, [c.watch for c in entries])[-1]
         entries = [c for c in entries if c.watch >= floor]
     return sorted(entries, key=lambda c: top_order(c.watch, c.user_id))[:n]
-
-
-@dataclass(slots=True)
-class GameTotals:
-    """A game within a window, summed over chunk keys (all additive: a channel lives in one key)."""
-
-    name: str = ""
-    name_t: int = -1
-    watch: int = 0
-    air: int = 0
-    channels: int = 0
-    new_streams: int = 0
-    polls: dict[int, list[int]] = field(default_factory=dict)  # t -> [viewers, channels]
-
-    def add(self, name: str, name_t: int, watch: int, air: int, channels: int, new_streams: int,
-            polls: Iterable[Sequence[int]]) -> None:
-        if name_t >= self.name_t:
-            self.name, self.name_t = name, name_t
-        self.watch += watch
-        self.air += air
-        self.channels += channels
-        self.new_streams += new_streams
-        for t, viewers, count in polls:
-            entry = self.polls.get(t)
-            if entry is None:
-                self.polls[t] = [viewers, count]
-            else:
-                entry[0] += viewers
-                entry[1] += count
-
-    def peak(self) -> tuple[int, int]:
-        """(peak_viewers, peak_at): the poll with the most concurrent viewers, earliest on ties."""
-        t, (viewers, _) = min(self.polls.items(), key=lambda kv: (-kv[1][0], kv[0]))
-        return viewers, t
-
-    def peak_channels(self) -> int:
-        return max(count for _, count in self.polls.values())
 
 
 def hours(ms: int) -> float:

@@ -33,14 +33,13 @@ from pulse.resilience import BrokerProbe, StopSignal, run_resilient
 from pulse.settings import Settings
 
 from . import compiled, metrics
-from .chunk_handler import handle_chunk, replay_chunk
+from .chunk_handler import handle_chunk, key_state_cache
 from .chunk_stage import ChunkStats
 from .config import ProcessorConfig
 from .game_surge import on_game_poll
-from .keystate import KeyStateCache
 from .merge_stage import on_partial, produce_rows
 from .routing import (
-    ALERTS, CHANNELS, DLQ, GAME_POLLS, GAMES, PARTIALS, TOP_CHANNELS, Output, OutputSerializer,
+    ALERTS, CHANNELS, DLQ, GAME_POLLS, GAMES, LANGUAGES, PARTIALS, STREAMS, TOP_CHANNELS, Output, OutputSerializer,
 )
 
 log = logging.getLogger(__name__)
@@ -89,8 +88,11 @@ class ReorderLog:
                         stats.reordered)
 
 
-def chunk_stage(cfg: ProcessorConfig) -> Callable[..., list[Output]]:
-    cache = KeyStateCache(replay_chunk(cfg))
+def chunk_stage(cfg: ProcessorConfig, produce: Callable[..., Any], row_topics: dict[str, str]
+                ) -> Callable[..., list[Output]]:
+    """Stage 1's step: its STREAM_WINDOWS rows go straight to the transactional producer (as
+    the merge's rows do, see `build`), everything else through the dataframe's `to_topic`."""
+    cache = key_state_cache(cfg)
     reordering = ReorderLog()
 
     def process(value: Optional[bytes], key: Optional[bytes], timestamp: int, headers: Any, state: Any
@@ -99,6 +101,9 @@ def chunk_stage(cfg: ProcessorConfig) -> Callable[..., list[Output]]:
         if stats is None:
             metrics.DROPPED.labels("invalid").inc()
             return out
+        if any(o.route == STREAMS for o in out):
+            produce_rows(produce, row_topics, (o for o in out if o.route == STREAMS), timestamp)
+            out = [o for o in out if o.route != STREAMS]
         metrics.CHUNKS.inc()
         metrics.EVENTS.inc(stats.accepted)
         if stats.duplicate:
@@ -111,7 +116,7 @@ def chunk_stage(cfg: ProcessorConfig) -> Callable[..., list[Output]]:
         if stats.alerts:
             for o in out:
                 if o.route == ALERTS:
-                    metrics.ALERTS.labels(o.value["kind"]).inc()
+                    metrics.ALERTS.labels(o.value.kind).inc()
         metrics.EVENT_AGE.observe(max(0.0, time.time() - timestamp / 1000))
         return out
 
@@ -177,6 +182,8 @@ def build(settings: Settings, commit_interval: Optional[float] = None) -> Applic
         GAMES: output(out[topics.WINDOWS_GAMES]),
         CHANNELS: output(out[topics.WINDOWS_CHANNELS]),
         TOP_CHANNELS: output(out[topics.WINDOWS_TOP_CHANNELS]),
+        STREAMS: output(out[topics.WINDOWS_STREAMS]),
+        LANGUAGES: output(out[topics.WINDOWS_LANGUAGES]),
         ALERTS: output(out[topics.ALERTS]),
         DLQ: output(out[topics.STREAMS_DLQ], key_serializer="bytes"),
     }
@@ -196,18 +203,19 @@ def build(settings: Settings, commit_interval: Optional[float] = None) -> Applic
     def route_headers(value: Output, *_: Any) -> Any:
         return value.headers or []
 
+    # Window rows (250k a window at full Twitch, from stage 1's STREAM_WINDOWS and the merge)
+    # go straight to the application's transactional producer (`produce_rows`): the same
+    # transaction as the stage's state and input offsets, without `to_topic`'s per-row path,
+    # about 4 us a row (1 s of a 250k-channel window). Only stage 1 dead-letters (with headers).
     streams = app.topic(out[topics.STREAMS], key_deserializer="bytes", value_deserializer="bytes")
-    (app.dataframe(streams)
-        .apply(chunk_stage(cfg), stateful=True, expand=True, metadata=True)
+    chunks = app.dataframe(streams)
+    produce = chunks.processing_context.producer.produce
+    names = {name: routes[name].name for name in (GAMES, CHANNELS, TOP_CHANNELS, STREAMS, LANGUAGES)}
+    (chunks
+        .apply(chunk_stage(cfg, produce, names), stateful=True, expand=True, metadata=True)
         .set_headers(route_headers)
         .to_topic(route, key=route_key))
-    # Only stage 1 dead-letters (with headers); the other stages' outputs carry none. Stage 2
-    # hands a window's rows (250k at full Twitch) straight to the application's transactional
-    # producer (`produce_rows`): the same transaction as its state and input offsets, without
-    # `to_topic`'s per-row path, about 4 us a row (1 s of a 250k-channel window).
     merges = app.dataframe(partials)
-    produce = merges.processing_context.producer.produce
-    names = {name: routes[name].name for name in (GAMES, CHANNELS, TOP_CHANNELS)}
     merges.update(lambda value, key, timestamp, headers, state:
                   produce_rows(produce, names, on_partial(cfg, value, state), timestamp),
                   stateful=True, metadata=True)

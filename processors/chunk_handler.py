@@ -13,26 +13,52 @@ from typing import Any, Callable, Optional
 
 import msgspec
 
-from pulse.events import ChunkError
-from pulse.samples import decode_samples
+from pulse.events import ChunkError, decode_streams
+from pulse.schema import Chunk
 
+from . import state_v1
 from .chunk_stage import ChunkStats, process_chunk
 from .config import ProcessorConfig
-from .keystate import KeyState, KeyStateCache, decode_journal, encode_journal
+from .keystate import JOURNAL_LIMIT, KeyState, KeyStateCache, decode_journal, encode_journal
 from .routing import Output, dead_letter
 
 log = logging.getLogger(__name__)
 
 
+def _ignore(*_: Any) -> None:
+    """Rebuilding state: a chunk's dead letters went out when it was first processed."""
+
+
 def replay_chunk(cfg: ProcessorConfig) -> Callable[[KeyState, bytes], None]:
-    """Re-applies a journaled chunk while a key's state is rebuilt (outputs were sent already).
-    A journal written before `encode_journal` existed holds the chunk's own bytes (a JSON object)."""
+    """Re-applies a journaled chunk while a key's state is rebuilt (its outputs were sent already)."""
 
     def replay(state: KeyState, value: bytes) -> None:
-        chunk = decode_samples(value)[0] if value[:1] == b"{" else decode_journal(value)
-        process_chunk(cfg, state, chunk, lambda *_: None)
+        process_chunk(cfg, state, decode_journal(value), _ignore)
 
     return replay
+
+
+def migrate_state(cfg: ProcessorConfig) -> Callable[[Any], Optional[tuple[KeyState, list[str]]]]:
+    """Reads a key's state written in format 1, its journal replayed through today's stage logic."""
+
+    def migrate(state: Any) -> Optional[tuple[KeyState, list[str]]]:
+        old_keys = state_v1.keys_of(state)
+        if old_keys is None:
+            return None
+        def apply(ks: KeyState, chunk: Chunk) -> None:
+            process_chunk(cfg, ks, chunk, _ignore)
+
+        value = state_v1.read(state, apply)
+        if value is None:
+            return None
+        log.info("chunk key state read in format 1 (%d state keys); written back in format 2", len(old_keys))
+        return value, old_keys
+
+    return migrate
+
+
+def key_state_cache(cfg: ProcessorConfig, journal_limit: int = JOURNAL_LIMIT) -> KeyStateCache:
+    return KeyStateCache(replay_chunk(cfg), journal_limit, migrate_state(cfg))
 
 
 def handle_chunk(cfg: ProcessorConfig, cache: KeyStateCache, value: Optional[bytes], key: Optional[bytes],
@@ -40,7 +66,7 @@ def handle_chunk(cfg: ProcessorConfig, cache: KeyStateCache, value: Optional[byt
     """(outputs, stats) of one message; stats is None when the whole message went to the DLQ.
     `source()` names the message for the log and the DLQ header."""
     try:
-        chunk, rejected = decode_samples(value)
+        chunk, rejected = decode_streams(value)
         if key is None or key != chunk.message_key:
             raise ChunkError("message key is not the chunk's key")
     except ChunkError as exc:

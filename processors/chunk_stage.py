@@ -1,14 +1,14 @@
 """Stage 1, per chunk key: credit every sample of a chunk with its Δ, raise channel alerts,
-add the sample to its window's partial aggregates, and hand closed windows and complete
-polls to the merge stages.
+add the sample to its window's aggregates, and hand closed windows and complete polls on.
 
 A chunk key's poll is complete when every producer shard has delivered all `parts` of it;
 the key's watermark is the oldest of its shards' newest complete polls (a shard that sent
 `final` chunks counts as infinitely far, until it sends an ordinary newer poll again). When
-the watermark passes a window (the same rule as `ProcessorConfig.window_complete`), the
-key's partial of that window goes to the window merge; every poll at or before the
-watermark goes to game_surge. A sample whose window was already handed on is late: counted,
-not credited (it still counts as its stream's previous sample, as §4 says).
+the watermark passes a window (the same rule as `ProcessorConfig.window_complete`), the key
+emits that window's STREAM_WINDOWS rows (a broadcast lives in one key, so its row is
+complete here) and hands its partial of the window to the merge; every poll at or before
+the watermark goes to game_surge. A sample whose window was already handed on is late:
+counted, not credited (it still counts as its stream's previous sample, as §4 says).
 """
 
 from __future__ import annotations
@@ -16,14 +16,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from pulse.events import Chunk, bucket_of, parse_ts
+from pulse.events import bucket_of, format_ts, parse_ts
+from pulse.outputs import StreamWindow, key_of
+from pulse.schema import Chunk
 
-from .aggregations import ChannelAggregate, PollGame, credited_ms, first_previous, started_in_window, top_n
+from . import metrics
+from .aggregations import (
+    ChannelAggregate, GroupAggregate, PollTotal, StreamAggregate, credited_ms, first_previous, hours, main_game,
+    started_in_window, top_n,
+)
 from .alerts import channel_alerts, quiet_below_viewers, remember
 from .config import FINAL_WATERMARK, ProcessorConfig
-from .keystate import ChannelState, KeyState, OpenWindow, ShardProgress, StreamMemo
-from .records import ChannelPartial, GameAtPoll, GamePartial, GamePoll, TopCandidate, encode, split_partial
-from .routing import ALERTS, GAME_POLLS, PARTIALS, Output
+from .keystate import ChannelState, KeyState, OpenWindow, PollGroups, ShardProgress, StreamMemo
+from .records import ChannelPartial, GameAtPoll, GamePoll, GroupPartial, TopCandidate, encode, split_partial
+from .routing import ALERTS, GAME_POLLS, PARTIALS, STREAMS, Output
 
 # Stream ids are remembered this long after their last sample: a broadcast lasts at most 48 h,
 # and a stream seen again after a gap is credited min(gap, cap), so its last t matters.
@@ -62,11 +68,11 @@ def _window_closed(cfg: ProcessorConfig, ks: KeyState, start: int, wm: Optional[
 
 
 def process_chunk(cfg: ProcessorConfig, ks: KeyState, chunk: Chunk, reject) -> tuple[list[Output], ChunkStats]:
-    """One valid chunk of this key, its streams `pulse.samples.Sample`s (None: rejected when
+    """One valid chunk of this key, its streams `pulse.schema.Stream`s (None: rejected when
     decoded). `reject(sample, index, reason)` dead-letters one the stage itself refuses."""
     out: list[Output] = []
     stats = ChunkStats()
-    t = chunk.captured_at_ms
+    t = parse_ts(chunk.captured_at)
     ks.shards_expected = chunk.shards
     shard = ks.shards.get(chunk.producer)
     if shard is None:
@@ -83,44 +89,44 @@ def process_chunk(cfg: ProcessorConfig, ks: KeyState, chunk: Chunk, reject) -> t
         stats.reordered = sum(1 for stream in chunk.streams if stream is not None)
         stats.reordered_after = shard.done
         return out, stats
-    if shard.final and (shard.done is None or t > shard.done):
+    if shard.final:
         shard.final = False  # live polling after a backfill: an ordinary shard again
     ks.newest = t if ks.newest is None or t > ks.newest else ks.newest
 
     start = cfg.window_start(t)
     window: Optional[OpenWindow] = None
-    polls: Optional[dict[str, PollGame]] = None
+    polls: Optional[PollGroups] = None
     if not _window_closed(cfg, ks, start, watermark(ks)):
         window = ks.windows.get(start)
         if window is None:
             window = ks.windows[start] = OpenWindow()
         polls = window.polls.get(t)
         if polls is None:
-            polls = window.polls[t] = {}
+            polls = window.polls[t] = PollGroups()
     if chunk.streams:
-        _samples(cfg, ks, chunk, window, polls, start, reject, out, stats)
+        _samples(cfg, ks, chunk, t, window, polls, start, reject, out, stats)
 
-    count = shard.pending.get(t, 0) + 1
-    if count >= chunk.parts:
-        shard.pending.pop(t, None)
-        if shard.done is None or t > shard.done:
-            shard.done = t
-    else:
-        shard.pending[t] = count
+    parts = shard.pending.get(t)
+    if parts is None:
+        parts = shard.pending[t] = []
+    if chunk.part not in parts:  # a part delivered twice counts once
+        parts.append(chunk.part)
+    if len(parts) >= chunk.parts:
+        del shard.pending[t]
+        shard.done = t
     out.extend(advance(cfg, ks, chunk))
     return out, stats
 
 
-def _samples(cfg: ProcessorConfig, ks: KeyState, chunk: Chunk, window: Optional[OpenWindow],
-             polls: Optional[dict[str, PollGame]], start: int, reject, out: list[Output], stats: ChunkStats) -> None:
-    t = chunk.captured_at_ms
+def _samples(cfg: ProcessorConfig, ks: KeyState, chunk: Chunk, t: int, window: Optional[OpenWindow],
+             polls: Optional[PollGroups], start: int, reject, out: list[Output], stats: ChunkStats) -> None:
     interval, cap, window_ms = cfg.interval_ms, cfg.cap_ms, cfg.window_ms
     quiet_below, baseline_ms = quiet_below_viewers(cfg), cfg.baseline_ms
     channels = ks.channels
     key, keys = chunk.key, chunk.keys
     for index, stream in enumerate(chunk.streams):
         if stream is None:
-            continue  # rejected when the chunk was decoded (pulse.samples)
+            continue  # rejected when the chunk was decoded (pulse.events.decode_streams)
         user = stream.user_id
         channel = channels.get(user)
         if channel is None and bucket_of(user, keys) != key:  # (a known channel was checked before)
@@ -162,21 +168,36 @@ def _samples(cfg: ProcessorConfig, ks: KeyState, chunk: Chunk, window: Optional[
             remember(channel.history, t, viewers, baseline_ms)  # what channel_alerts does for these
         else:
             for alert in channel_alerts(cfg, channel.history, channel.cooldowns, stream, t):
-                out.append(Output(ALERTS, alert["alert_id"], alert))
+                out.append(Output(ALERTS, alert.alert_id, alert))
                 stats.alerts += 1
         if window is None or polls is None:
             stats.late += 1
             continue
-        game_id, game_name = stream.game_id, stream.game_name
-        aggregate = window.channels.get(user)
+        game_id, game_name, language = stream.game_id, stream.game_name, stream.language
+        aggregate = window.streams.get(stream_id)
         if aggregate is None:
-            aggregate = window.channels[user] = ChannelAggregate()
-        aggregate.add(t, stream.user_login, stream.user_name, game_id, game_name, viewers, delta, stream_id,
-                      started_in_window(started_ms, start, window_ms))
-        at_poll = polls.get(game_id)
+            aggregate = window.streams[stream_id] = StreamAggregate(user)
+        share = aggregate.add(t, viewers, delta, game_id, game_name,
+                              (stream.user_login, stream.user_name, stream.title, language, stream.is_mature,
+                               started_ms))
+        is_new = started_in_window(started_ms, start, window_ms)
+        if is_new:
+            share.new_streams.add(stream_id)
+        group = window.languages.get(language)
+        if group is None:
+            group = window.languages[language] = GroupAggregate()
+        group.totals.add(viewers, delta)
+        group.channels.add(user)
+        if is_new:
+            group.new_streams.add(stream_id)
+        at_poll = polls.games.get(game_id)
         if at_poll is None:
-            at_poll = polls[game_id] = PollGame()
+            at_poll = polls.games[game_id] = PollTotal()
         at_poll.add(viewers, game_name)
+        in_language = polls.languages.get(language)
+        if in_language is None:
+            in_language = polls.languages[language] = PollTotal()
+        in_language.add(viewers)
         stats.accepted += 1
 
 
@@ -189,15 +210,17 @@ def advance(cfg: ProcessorConfig, ks: KeyState, chunk: Chunk) -> list[Output]:
     ready = sorted(t for window in ks.windows.values() for t in window.polls
                    if t <= wm and (ks.reported_through is None or t > ks.reported_through))
     for t in ready:
-        polls = ks.windows[cfg.window_start(t)].polls[t]
+        groups = ks.windows[cfg.window_start(t)].polls[t]
         record = GamePoll(t, chunk.key, chunk.keys,
-                          [GameAtPoll(gid, p.name, p.viewers) for gid, p in sorted(polls.items())])
+                          [GameAtPoll(gid, p.name, p.viewers) for gid, p in sorted(groups.games.items())])
         out.append(Output(GAME_POLLS, GAME_POLLS_KEY, encode(record)))
         ks.reported_through = t
     for start in sorted(ks.windows):
         if not (wm >= FINAL_WATERMARK or cfg.window_complete(start, wm)):
             break
         window = ks.windows.pop(start)
+        if window.legacy_channels is None:
+            out.extend(stream_rows(cfg, start, window))
         for part in window_partial(cfg, start, window, chunk.key, chunk.keys):
             out.append(Output(PARTIALS, str(start), part))
         ks.closed_through = start if ks.closed_through is None else max(ks.closed_through, start)
@@ -205,35 +228,75 @@ def advance(cfg: ProcessorConfig, ks: KeyState, chunk: Chunk) -> list[Output]:
     return out
 
 
+def stream_rows(cfg: ProcessorConfig, start: int, window: OpenWindow) -> list[Output]:
+    """STREAM_WINDOWS: every broadcast of this key in the window, complete here."""
+    ws, we = format_ts(start), format_ts(start + cfg.window_ms)
+    rows: list[Output] = []
+    for stream_id, agg in window.streams.items():
+        login, name, title, language, is_mature, started_ms = agg.profile.values()  # every stream has a sample
+        game_id, game_name = main_game(agg.games)
+        row = StreamWindow(
+            window_start=ws, window_end=we, stream_id=stream_id, user_id=agg.user_id, user_login=login,
+            user_name=name, started_at=format_ts(started_ms), game_id=game_id, game_name=game_name,
+            games=len(agg.games), title=title, language=language, is_mature=is_mature,
+            watch_hours=hours(agg.totals.watch), air_hours=hours(agg.totals.air), peak_viewers=agg.peak.value,
+            peak_at=format_ts(agg.peak.at), first_seen=format_ts(agg.span.first), last_seen=format_ts(agg.span.last),
+            samples=agg.span.samples)
+        rows.append(Output(STREAMS, key_of(row), row))
+    metrics.WINDOWS.labels("streams").inc(len(rows))
+    return rows
+
+
+def channel_aggregates(window: OpenWindow) -> dict[str, ChannelAggregate]:
+    """The window's channels, each merged from its broadcasts (and, for a window that was
+    open when its state was written in format 1, from what that state held)."""
+    channels: dict[str, ChannelAggregate] = dict(window.legacy_channels or {})
+    for agg in window.streams.values():
+        channel = channels.get(agg.user_id)
+        if channel is None:
+            channel = channels[agg.user_id] = ChannelAggregate()
+        channel.absorb(agg)
+    return channels
+
+
 def window_partial(cfg: ProcessorConfig, start: int, window: OpenWindow, key: int, keys: int) -> list[bytes]:
     """This key's share of a closed window, in parts (see processors/records.py)."""
-    channels: list[ChannelPartial] = []
-    games: dict[str, list] = {}  # game_id -> [watch, air, channels, new_streams]
+    channel_rows: list[ChannelPartial] = []
+    games: dict[str, GroupAggregate] = {}
     candidates: dict[str, list[TopCandidate]] = {}
-    for user, agg in window.channels.items():
-        main_id, main_name = agg.main_game()
-        channels.append(ChannelPartial(user, agg.login, agg.name, main_id, main_name, agg.watch, agg.air, agg.peak))
-        for game_id, share in agg.games.items():
+    for user, channel in channel_aggregates(window).items():
+        main_id, main_name = main_game(channel.games)
+        login, name = channel.who.values() or ("", "")
+        channel_rows.append(ChannelPartial(user, login, name, main_id, main_name, channel.totals.watch,
+                                           channel.totals.air, channel.peak.value))
+        for game_id, share in channel.games.items():
             sums = games.get(game_id)
             if sums is None:
-                sums = games[game_id] = [0, 0, 0, 0]
-            sums[0] += share.watch
-            sums[1] += share.air
-            sums[2] += 1
-            sums[3] += len(share.new_streams)
-            candidates.setdefault(game_id, []).append(TopCandidate(game_id, user, share.watch, share.air, share.peak))
-    names: dict[str, tuple[str, int]] = {}
-    per_poll: dict[str, list[tuple[int, int, int]]] = {}
+                sums = games[game_id] = GroupAggregate()
+            sums.totals.merge(share.totals)
+            sums.channels.add(user)
+            sums.new_streams.merge(share.new_streams)
+            candidates.setdefault(game_id, []).append(
+                TopCandidate(game_id, user, share.totals.watch, share.totals.air, share.peak.value))
+    game_names: dict[str, tuple[str, int]] = {}
+    game_polls: dict[str, list[tuple[int, int, int]]] = {}
+    language_polls: dict[str, list[tuple[int, int, int]]] = {}
     for t in sorted(window.polls):
-        for game_id, at_poll in window.polls[t].items():
-            names[game_id] = (at_poll.name, t)
-            per_poll.setdefault(game_id, []).append((t, at_poll.viewers, at_poll.channels))
-    game_rows = [GamePartial(gid, names[gid][0], names[gid][1], s[0], s[1], s[2], s[3], per_poll[gid])
-                 for gid, s in games.items()]
+        groups = window.polls[t]
+        for game_id, at_poll in groups.games.items():
+            game_names[game_id] = (at_poll.name, t)
+            game_polls.setdefault(game_id, []).append((t, at_poll.viewers, at_poll.channels))
+        for language, at_poll in groups.languages.items():
+            language_polls.setdefault(language, []).append((t, at_poll.viewers, at_poll.channels))
+    game_rows = [GroupPartial(gid, game_names[gid][0], game_names[gid][1], g.totals.watch, g.totals.air,
+                              g.channels.count(), g.new_streams.count(), game_polls[gid]) for gid, g in games.items()]
+    language_rows = [] if window.legacy_channels is not None else [
+        GroupPartial(language, "", 0, g.totals.watch, g.totals.air, g.channels.count(), g.new_streams.count(),
+                     language_polls[language]) for language, g in window.languages.items()]
     top: list[TopCandidate] = []
     for entries in candidates.values():
         top.extend(top_n(entries, cfg.top_n))
-    return split_partial(start, key, keys, channels, game_rows, top)
+    return split_partial(start, key, keys, channel_rows, game_rows, top, language_rows)
 
 
 def forget_channels(ks: KeyState, cfg: ProcessorConfig) -> None:

@@ -8,6 +8,7 @@ on them and the processor says so when it starts.
 
 from __future__ import annotations
 
+import ast
 import sys
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
@@ -57,3 +58,26 @@ def describe() -> str:
     old = stale()
     note = f"; STALE, edited since the build: {', '.join(old)} (run `make install`)" if old else ""
     return f"hot path compiled by mypyc ({len(loaded)} modules){note}"
+
+
+def declare_types(module_name: str) -> None:
+    """Give the dataclasses of a compiled module back their declared field types.
+
+    mypyc keeps a compiled class's annotations only as runtime classes (`dict`, `type`), so
+    msgspec could not decode nested state into them (a `dict[str, StreamMemo]` would come back
+    as a dict of dicts). The module's source sits beside its build; its annotations are read
+    from there and evaluated in the compiled module's own namespace. Interpreted, nothing to do.
+    """
+    module = sys.modules[module_name]
+    path = Path(str(getattr(module, "__file__", "")))
+    if not path.name.endswith(tuple(EXTENSION_SUFFIXES)):
+        return
+    source = path.with_name(path.name.split(".", 1)[0] + ".py")
+    namespace = vars(module)
+    for node in ast.parse(source.read_text()).body:
+        if isinstance(node, ast.ClassDef) and isinstance(namespace.get(node.name), type):
+            declared = {item.target.id: eval(ast.unparse(item.annotation), namespace)  # noqa: S307 (our source)
+                        for item in node.body
+                        if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)}
+            if declared:
+                namespace[node.name].__annotations__ = declared

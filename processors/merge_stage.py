@@ -1,13 +1,18 @@
 """Stage 2, per window: merge every chunk key's partial of a closed window into the rows of
-DESIGN §4 (game rows with ranks, channel rows with the global rank, each game's top N).
+DESIGN §4 (game and language rows with ranks, channel rows with the global rank, each game's
+top N).
 
 Partials never carry samples: a row per channel (complete, since a channel lives in one key),
-additive per-game sums and per-poll totals, and at most N top candidates per game and key,
-so the merge costs per channel, not per sample, and different windows merge on different
-consumers (the internal topic is keyed by window start). Each part is stored as it came
-(bytes, one state write) until all `keys` keys have sent all their parts; then the window
-is merged once, its parts deleted, and a small `done` marker (with a TTL) remembers it.
+additive per-game and per-language sums and per-poll totals, and at most N top candidates per
+game and key, so the merge costs per channel, not per sample, and different windows merge on
+different consumers (the internal topic is keyed by window start). Each part is stored as it
+came (bytes, one state write) until all `keys` keys have sent all their parts; then the
+window is merged once, its parts deleted, and a small `done` marker (with a TTL) remembers it.
 The rows go straight to the application's transactional producer (`produce_rows`).
+
+State keys, per window: `progress` (the `MergeProgress`) and `partial/<key>/<part>` (each
+part as it came). A window begun by the processor before these names (`m`, `p:<key>:<part>`)
+is read in those and finished in these.
 """
 
 from __future__ import annotations
@@ -19,41 +24,60 @@ from datetime import timedelta
 from typing import Any, Callable, Iterable, Iterator
 
 from pulse.events import format_ts
-from pulse.outputs import ChannelWindow, GameWindow, TopChannel, channel_window_key, game_window_key, top_channel_key
+from pulse.outputs import ChannelWindow, GameWindow, LanguageWindow, TopChannel, key_of
 
 from . import metrics
 from .aggregations import (
-    GameTotals, average_while_live, competition_ranks, hours, per_window_hour, top_n,
+    GroupTotals, average_while_live, competition_ranks, hours, per_window_hour, top_n,
 )
 from .config import ProcessorConfig
-from .records import ChannelPartial, TopCandidate, WindowPartial, decode_window_partial
-from .routing import CHANNELS, GAMES, TOP_CHANNELS, Output, value_bytes
+from .records import ChannelPartial, GroupPartial, TopCandidate, WindowPartial, decode_window_partial
+from .routing import CHANNELS, GAMES, LANGUAGES, TOP_CHANNELS, Output, value_bytes
 
 log = logging.getLogger(__name__)
 DONE_TTL = timedelta(days=3)  # a merged window is remembered this long (late parts are dropped)
+PROGRESS_KEY = "progress"
+_OLD_PROGRESS_KEY = "m"
+
+
+def partial_key(key: str, part: int) -> str:
+    return f"partial/{key}/{part}"
+
+
+def _old_partial_key(key: str, part: int) -> str:
+    return f"p:{key}:{part}"
 
 
 @dataclass
 class MergeProgress:
     keys: int = 0
-    parts: dict[str, list[int]] = field(default_factory=dict)  # key -> parts received (indexes)
-    of: dict[str, int] = field(default_factory=dict)            # key -> parts expected
+    parts: dict[str, list[int]] = field(default_factory=dict)     # chunk key -> parts received (indexes)
+    expected: dict[str, int] = field(default_factory=dict)        # chunk key -> parts expected
     done: bool = False
+    old_names: bool = False  # parts stored under the names used before state format 2
 
     def complete(self) -> bool:
-        return len(self.of) == self.keys and all(len(self.parts[k]) == n for k, n in self.of.items())
+        return len(self.expected) == self.keys and all(len(self.parts[k]) == n for k, n in self.expected.items())
 
 
 def _load(state: Any) -> MergeProgress:
-    raw = state.get("m")
-    return MergeProgress(**raw) if raw else MergeProgress()
+    raw = state.get(PROGRESS_KEY)
+    if raw:
+        return MergeProgress(**raw)
+    old = state.get(_OLD_PROGRESS_KEY)
+    if old:  # a window begun before state format 2
+        state.delete(_OLD_PROGRESS_KEY)
+        return MergeProgress(keys=old.get("keys", 0), parts=old.get("parts", {}), expected=old.get("of", {}),
+                             done=old.get("done", False), old_names=True)
+    return MergeProgress()
 
 
 def _save(state: Any, progress: MergeProgress) -> None:
     if progress.done:
-        state.set("m", {"done": True}, ttl=DONE_TTL)
+        state.set(PROGRESS_KEY, {"done": True}, ttl=DONE_TTL)
     else:
-        state.set("m", {"keys": progress.keys, "parts": progress.parts, "of": progress.of, "done": False})
+        state.set(PROGRESS_KEY, {"keys": progress.keys, "parts": progress.parts, "expected": progress.expected,
+                                 "done": False, "old_names": progress.old_names})
 
 
 def on_partial(cfg: ProcessorConfig, value: bytes, state: Any) -> Iterable[Output]:
@@ -69,8 +93,8 @@ def on_partial(cfg: ProcessorConfig, value: bytes, state: Any) -> Iterable[Outpu
     received = progress.parts.setdefault(key, [])
     if partial.part not in received:
         received.append(partial.part)
-        state.set_bytes(f"p:{key}:{partial.part}", value)
-    progress.of[key] = partial.parts
+        state.set_bytes(partial_key(key, partial.part), value)
+    progress.expected[key] = partial.parts
     if not progress.complete():
         _save(state, progress)
         return []
@@ -78,8 +102,12 @@ def on_partial(cfg: ProcessorConfig, value: bytes, state: Any) -> Iterable[Outpu
     parts: list[WindowPartial] = []
     for k, indexes in progress.parts.items():
         for index in indexes:
-            parts.append(decode_window_partial(state.get_bytes(f"p:{k}:{index}")))
-            state.delete(f"p:{k}:{index}")
+            stored = state.get_bytes(partial_key(k, index))
+            if stored is None and progress.old_names:
+                stored = state.get_bytes(_old_partial_key(k, index))
+                state.delete(_old_partial_key(k, index))
+            parts.append(decode_window_partial(stored))
+            state.delete(partial_key(k, index))
     _save(state, MergeProgress(done=True))
     metrics.WINDOWS_CLOSED.inc()
     metrics.LAST_WINDOW_END.set((partial.start + cfg.window_ms) / 1000)
@@ -93,67 +121,83 @@ def _timed(rows: Iterator[Output], began: float) -> Iterator[Output]:
 
 def produce_rows(produce: Callable[..., Any], topics: dict[str, str], rows: Iterable[Output], timestamp: int) -> None:
     """Hand each row straight to the application's transactional producer (`produce` is
-    Quix's `InternalProducer.produce`: the same transaction as the merge's state and input
+    Quix's `InternalProducer.produce`: the same transaction as the stage's state and input
     offsets). Quix's per-row path around it (the dataframe's steps, a Row, two serialisers,
     header merging) costs about 4 us a row more: 1 s of a 250k-channel window."""
     for row in rows:
         produce(topic=topics[row.route], key=row.key.encode(), value=value_bytes(row.value), timestamp=timestamp)
 
 
+def _group_totals(partials: Iterable[GroupPartial]) -> dict[str, GroupTotals]:
+    groups: dict[str, GroupTotals] = {}
+    for g in partials:
+        totals = groups.get(g.group_id)
+        if totals is None:
+            totals = groups[g.group_id] = GroupTotals()
+        totals.add(g.name, g.name_t, g.watch, g.air, g.channels, g.new_streams, g.polls)
+    return groups
+
+
 def merge_window(cfg: ProcessorConfig, start: int, partials: list[WindowPartial]) -> Iterator[Output]:
     """Every key's partial of one window -> the window's rows (DESIGN §4), made one at a time
     as they are produced, so a window of 250k channels never holds all its rows at once."""
     ws, we = format_ts(start), format_ts(start + cfg.window_ms)
-    games: dict[str, GameTotals] = {}
     channels: list[ChannelPartial] = []
     candidates: dict[str, list[TopCandidate]] = {}
     for partial in partials:
         channels.extend(partial.channels)
-        for g in partial.games:
-            totals = games.get(g.game_id)
-            if totals is None:
-                totals = games[g.game_id] = GameTotals()
-            totals.add(g.game_name, g.name_t, g.watch, g.air, g.channels, g.new_streams, g.polls)
         for c in partial.top:
             candidates.setdefault(c.game_id, []).append(c)
+    games = _group_totals(g for partial in partials for g in partial.games)
+    languages = _group_totals(g for partial in partials for g in partial.languages)
 
     game_ids = list(games)
-    for game_id, rank in zip(game_ids, competition_ranks([games[g].watch for g in game_ids])):
+    for game_id, rank in zip(game_ids, competition_ranks([games[g].totals.watch for g in game_ids])):
         total = games[game_id]
-        peak_viewers, peak_at = total.peak()
-        game_row: GameWindow = {
-            "window_start": ws, "window_end": we, "game_id": game_id, "game_name": total.name,
-            "watch_hours": hours(total.watch), "air_hours": hours(total.air),
-            "avg_viewers": per_window_hour(total.watch, cfg.window_ms),
-            "avg_channels": per_window_hour(total.air, cfg.window_ms),
-            "peak_viewers": peak_viewers, "peak_at": format_ts(peak_at), "peak_channels": total.peak_channels(),
-            "unique_channels": total.channels, "new_streams": total.new_streams, "rank": rank}
-        yield Output(GAMES, game_window_key(game_row), game_row)
+        peak_viewers, peak_at = total.polls.peak()
+        game_row = GameWindow(
+            window_start=ws, window_end=we, game_id=game_id, game_name=total.name.text(),
+            watch_hours=hours(total.totals.watch), air_hours=hours(total.totals.air),
+            avg_viewers=per_window_hour(total.totals.watch, cfg.window_ms),
+            avg_channels=per_window_hour(total.totals.air, cfg.window_ms),
+            peak_viewers=peak_viewers, peak_at=format_ts(peak_at), peak_channels=total.polls.peak_channels(),
+            unique_channels=total.channels.total, new_streams=total.new_streams.total, rank=rank)
+        yield Output(GAMES, key_of(game_row), game_row)
+
+    names = list(languages)
+    for language, rank in zip(names, competition_ranks([languages[n].totals.watch for n in names])):
+        total = languages[language]
+        peak_viewers, peak_at = total.polls.peak()
+        language_row = LanguageWindow(
+            window_start=ws, window_end=we, language=language,
+            watch_hours=hours(total.totals.watch), air_hours=hours(total.totals.air),
+            avg_viewers=per_window_hour(total.totals.watch, cfg.window_ms),
+            avg_channels=per_window_hour(total.totals.air, cfg.window_ms),
+            peak_viewers=peak_viewers, peak_at=format_ts(peak_at), peak_channels=total.polls.peak_channels(),
+            unique_channels=total.channels.total, new_streams=total.new_streams.total, rank=rank)
+        yield Output(LANGUAGES, key_of(language_row), language_row)
 
     who: dict[str, ChannelPartial] = {}
     for channel, rank in zip(channels, competition_ranks([c.watch for c in channels])):
         who[channel.user_id] = channel
-        # a dict display, not a TypedDict call: compiled, it is built in place, without keywords
-        channel_row: ChannelWindow = {
-            "window_start": ws, "window_end": we, "user_id": channel.user_id, "user_login": channel.user_login,
-            "user_name": channel.user_name, "game_id": channel.game_id, "game_name": channel.game_name,
-            "watch_hours": hours(channel.watch), "air_hours": hours(channel.air),
-            "avg_viewers": average_while_live(channel.watch, channel.air),  # type: ignore[typeddict-item]
-            "peak_viewers": channel.peak, "rank": rank}
-        yield Output(CHANNELS, channel_window_key(channel_row), channel_row)
+        channel_row = ChannelWindow(
+            window_start=ws, window_end=we, user_id=channel.user_id, user_login=channel.user_login,
+            user_name=channel.user_name, game_id=channel.game_id, game_name=channel.game_name,
+            watch_hours=hours(channel.watch), air_hours=hours(channel.air),
+            avg_viewers=average_while_live(channel.watch, channel.air), peak_viewers=channel.peak, rank=rank)
+        yield Output(CHANNELS, key_of(channel_row), channel_row)
 
     for game_id, entries in candidates.items():
         for rank, c in enumerate(top_n(entries, cfg.top_n), start=1):
             channel = who[c.user_id]
-            top_row: TopChannel = {
-                "window_start": ws, "window_end": we, "game_id": game_id, "game_name": games[game_id].name,
-                "rank": rank, "user_id": c.user_id, "user_login": channel.user_login,
-                "user_name": channel.user_name, "watch_hours": hours(c.watch), "air_hours": hours(c.air),
-                "peak_viewers": c.peak}
-            yield Output(TOP_CHANNELS, top_channel_key(top_row), top_row)
+            top_row = TopChannel(
+                window_start=ws, window_end=we, game_id=game_id, game_name=games[game_id].name.text(),
+                rank=rank, user_id=c.user_id, user_login=channel.user_login, user_name=channel.user_name,
+                watch_hours=hours(c.watch), air_hours=hours(c.air), peak_viewers=c.peak)
+            yield Output(TOP_CHANNELS, key_of(top_row), top_row)
     metrics.WINDOWS.labels("games").inc(len(games))
+    metrics.WINDOWS.labels("languages").inc(len(languages))
     metrics.WINDOWS.labels("channels").inc(len(channels))
     metrics.WINDOWS.labels("top_channels").inc(sum(min(len(e), cfg.top_n) for e in candidates.values()))
-    log.info("window %s merged: %d keys' partials, %d games, %d channels", ws, len(partials), len(games),
-             len(channels))
-
+    log.info("window %s merged: %d keys' partials, %d games, %d languages, %d channels", ws, len(partials),
+             len(games), len(languages), len(channels))

@@ -11,7 +11,7 @@ DROPPED = Counter(
 CHUNKS = Counter("twitch_pulse_processor_chunks_total", "Snapshot chunks (twitch.streams messages) processed")
 WINDOWS = Counter(
     "twitch_pulse_processor_window_rows_total",
-    "Window rows emitted, by output (games, channels, top_channels)",
+    "Window rows emitted, by output (games, channels, top_channels, streams, languages)",
     ["output"],
 )
 WINDOWS_CLOSED = Counter("twitch_pulse_processor_windows_closed_total", "Windows assembled and emitted")

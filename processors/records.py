@@ -5,8 +5,8 @@ place that turns them into bytes and back.
                             ── GamePoll ───────► twitch.processor.game_polls (key: "games")
 
 A `WindowPartial` is what one chunk key knows of a closed window: a complete row per channel
-(a channel lives in one key), additive per-game sums and per-poll totals, and each game's top
-channel candidates. A key with many channels sends its partial in several parts, each far
+(a channel lives in one key), additive per-game and per-language sums and per-poll totals,
+and each game's top channel candidates. A key with many channels sends its partial in several parts, each far
 below Kafka's message limit. A `GamePoll` is one key's per-game concurrent viewers at one poll.
 On the wire each record is a JSON array in field order (compact, and the order is this file's);
 msgspec encodes them and decodes them straight back into these structs, checking each field's
@@ -39,9 +39,11 @@ class ChannelPartial(_Record):
     peak: int
 
 
-class GamePartial(_Record):
-    game_id: str
-    game_name: str
+class GroupPartial(_Record):
+    """A game (or a language: `group_id` is the language, no name) in one key's share of a window."""
+
+    group_id: str
+    name: str
     name_t: int      # when that name was seen (the newest name wins across keys)
     watch: int
     air: int
@@ -65,8 +67,9 @@ class WindowPartial(_Record):
     part: int
     parts: int
     channels: list[ChannelPartial]
-    games: list[GamePartial]
+    games: list[GroupPartial]
     top: list[TopCandidate]
+    languages: list[GroupPartial] = []  # (absent from partials written before LANGUAGE_WINDOWS)
 
 
 class GameAtPoll(_Record):
@@ -99,21 +102,21 @@ def decode_game_poll(value: bytes) -> GamePoll:
     return _GAME_POLL.decode(value)
 
 
-def split_partial(start: int, key: int, keys: int, channels: list[ChannelPartial], games: list[GamePartial],
-                  top: list[TopCandidate]) -> list[bytes]:
+def split_partial(start: int, key: int, keys: int, channels: list[ChannelPartial], games: list[GroupPartial],
+                  top: list[TopCandidate], languages: list[GroupPartial]) -> list[bytes]:
     """One key's partial of a window as encoded parts, each below MAX_PART_BYTES. Each record is
     encoded once; a part is its records' bytes joined as `encode(WindowPartial)` would write them."""
-    groups: list[tuple[list[bytes], list[bytes], list[bytes]]] = [([], [], [])]
+    kinds: tuple[list[Any], ...] = (channels, games, top, languages)
+    groups: list[tuple[list[bytes], ...]] = [tuple([] for _ in kinds)]
     size = 0
-    kinds: tuple[list[Any], list[Any], list[Any]] = (channels, games, top)
     for index, records in enumerate(kinds):
         for record in records:
             data = encode(record)
             if size + len(data) > MAX_PART_BYTES and any(groups[-1]):
-                groups.append(([], [], []))
+                groups.append(tuple([] for _ in kinds))
                 size = 0
             groups[-1][index].append(data)
             size += len(data) + 1
-    return [b"[%d,%d,%d,%d,%d,[%s],[%s],[%s]]" % (start, key, keys, part, len(groups), b",".join(c), b",".join(g),
-                                                 b",".join(t))
-            for part, (c, g, t) in enumerate(groups)]
+    return [b"[%d,%d,%d,%d,%d,[%s],[%s],[%s],[%s]]" % (start, key, keys, part, len(groups), b",".join(c),
+                                                      b",".join(g), b",".join(t), b",".join(lang))
+            for part, (c, g, t, lang) in enumerate(groups)]

@@ -10,14 +10,17 @@ from __future__ import annotations
 import hashlib
 from typing import Any, NamedTuple, Optional
 
-import orjson
 from quixstreams.models.serializers import SerializationContext, Serializer
+
+from pulse import outputs
 
 PARTIALS = "partials"
 GAME_POLLS = "game_polls"
 GAMES = "games"
 CHANNELS = "channels"
 TOP_CHANNELS = "top_channels"
+STREAMS = "streams"
+LANGUAGES = "languages"
 ALERTS = "alerts"
 DLQ = "dlq"
 
@@ -53,10 +56,10 @@ def dead_letter(value: Optional[bytes], key: Any, reason: str, source: str, inde
 
 
 def value_bytes(payload: Any) -> Optional[bytes]:
-    """An output's value as its topic carries it: bytes as they are, rows as JSON."""
+    """An output's value as its topic carries it: bytes as they are, records as JSON."""
     if payload is None or isinstance(payload, bytes):
         return payload
-    return orjson.dumps(payload)
+    return outputs.encode(payload)
 
 
 class OutputSerializer(Serializer):

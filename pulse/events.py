@@ -1,13 +1,12 @@
-"""The `twitch.streams` wire format, schema v2 (DESIGN §3): snapshot chunks.
-
-One module owns the format so the producer, the processor and every sink agree:
+"""The `twitch.streams` wire format, schema v2 (DESIGN §3): snapshot chunks. The records are
+declared once in `pulse.schema` (`Stream`, `Chunk`); this module does what is done with them,
+so the producer, the processor and every sink agree:
 
 - `normalise` turns a Helix stream object into a stream object of the schema;
 - `stream_error` says why a decoded stream object is not one (the DLQ reason);
-- `Chunk` is one Kafka message: part `part` of `parts` of what producer shard `producer`
-  (one of `shards`) saw for chunk key `key` (one of `keys`) at the poll `captured_at`;
 - `cut_poll` cuts a poll into chunks, `encode_chunk` / `decode_chunk` are the only places
-  that turn a chunk into bytes and back;
+  that turn a chunk into bytes and back (the processor decodes straight into `Stream`s with
+  `decode_streams`);
 - `v1_event` is a stream object with its chunk's `captured_at`, `poll_id` and `schema`: the
   row `STREAM_LOGS.RAW_DATA` keeps, so the first seed's queries still run.
 
@@ -21,44 +20,35 @@ an empty chunk with `final` says the source has ended (end of a replay or a fini
 
 from __future__ import annotations
 
-import operator
 import zlib
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterable, Iterator, Mapping, Optional
+from functools import lru_cache
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Optional
 
+import msgspec
 import orjson
 
-SCHEMA_VERSION = 2
-MAX_CHUNK_BYTES = 900_000  # an encoded chunk stays below Kafka's default 1 MB message limit
+from .schema import SCHEMA_VERSION, STREAM_FIELDS, STREAM_TYPES, Chunk, Stream, stream_problem, validation_reason
 
-# field -> required python type of a stream object
-STREAM_FIELDS: dict[str, type] = {
-    "stream_id": str,
-    "user_id": str,
-    "user_login": str,
-    "user_name": str,
-    "game_id": str,
-    "game_name": str,
-    "title": str,
-    "language": str,
-    "type": str,
-    "tags": list,
-    "viewer_count": int,
-    "started_at": str,
-    "is_mature": bool,
-}
-_FIELD_ITEMS = tuple(STREAM_FIELDS.items())
-_FIELD_VALUES = operator.itemgetter(*STREAM_FIELDS)
-_FIELD_TYPES = tuple(STREAM_FIELDS.values())
+MAX_CHUNK_BYTES = 900_000  # an encoded chunk stays below Kafka's default 1 MB message limit
 
 
 class ChunkError(ValueError):
     """A message that is not a chunk of schema v2; the text is the DLQ reason."""
 
 
+class Rejected(NamedTuple):
+    """A stream object that is not one: its position in the chunk, the object, the DLQ reason."""
+
+    position: int
+    stream: Any
+    reason: str
+
+
+@lru_cache(maxsize=1 << 16)
 def format_ts(ms: int) -> str:
-    """Epoch milliseconds -> RFC 3339 UTC with milliseconds and a Z."""
+    """Epoch milliseconds -> RFC 3339 UTC with milliseconds and a Z (cached: window rows repeat
+    a few poll instants many times)."""
     dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
@@ -78,58 +68,43 @@ def bucket_of(user_id: str, keys: int) -> int:
     return zlib.crc32(user_id.encode()) % keys
 
 
+# How each field of `Stream` is made from a Helix object (its type decides, `id` is the stream id)
+_HELIX_NAMES = {"stream_id": "id"}
+
+
+def _text(value: Any) -> str:
+    return str(value or "")
+
+
+def _flag(value: Any) -> bool:
+    return bool(value or False)
+
+
+def _texts(value: Any) -> list[str]:
+    return [str(t) for t in (value or [])]
+
+
+_COERCE: dict[type, Callable[[Any], Any]] = {str: _text, int: int, bool: _flag, list: _texts}
+_REQUIRED = ("stream_id", "user_id", "viewer_count", "started_at")  # no default: a KeyError drops the object
+
+
+_NORMALISE = tuple((name, _HELIX_NAMES.get(name, name), _COERCE[STREAM_TYPES[name]], name in _REQUIRED)
+                   for name in STREAM_FIELDS)
+
+
 def normalise(stream: Mapping[str, Any]) -> dict[str, Any]:
-    """A Helix `GET /streams` object -> a stream object (drops the deprecated `tag_ids`)."""
-    return {
-        "stream_id": str(stream["id"]),
-        "user_id": str(stream["user_id"]),
-        "user_login": str(stream.get("user_login") or ""),
-        "user_name": str(stream.get("user_name") or ""),
-        "game_id": str(stream.get("game_id") or ""),
-        "game_name": str(stream.get("game_name") or ""),
-        "title": str(stream.get("title") or ""),
-        "language": str(stream.get("language") or ""),
-        "type": str(stream.get("type") or ""),
-        "tags": [str(t) for t in (stream.get("tags") or [])],
-        "viewer_count": int(stream["viewer_count"]),
-        "started_at": str(stream["started_at"]),
-        "is_mature": bool(stream.get("is_mature", False)),
-    }
+    """A Helix `GET /streams` object -> a stream object (`Stream`'s fields, each coerced to its
+    type; Helix's deprecated `tag_ids` and anything else Helix adds are left out)."""
+    return {name: coerce(stream[helix] if required else stream.get(helix))
+            for name, helix, coerce, required in _NORMALISE}
 
 
 def stream_error(stream: Any) -> Optional[str]:
     """None if `stream` is a valid stream object, else a short reason (the DLQ header).
 
     `started_at` is only checked for shape here; `timestamp_error` checks it fully (the
-    processor parses it anyway and caches the result per stream).
-    """
-    if type(stream) is not dict:
-        return "stream is not a JSON object"
-    try:
-        values = _FIELD_VALUES(stream)
-    except KeyError:
-        values = None
-    if values is None or tuple(map(type, values)) != _FIELD_TYPES:
-        return _field_error(stream)
-    if values[10] < 0:
-        return "negative viewer_count"
-    if values[10] >= 2**53:
-        return "viewer_count out of range"
-    if not values[0] or not values[1]:
-        return "empty stream_id or user_id"
-    if values[9]:
-        for tag in values[9]:
-            if type(tag) is not str:
-                return "field tags must be a list of strings"
-    return None
-
-
-def _field_error(stream: dict) -> str:
-    for name, kind in _FIELD_ITEMS:
-        value = stream.get(name)
-        if type(value) is not kind:
-            return f"missing field {name}" if name not in stream else f"field {name} has the wrong type"
-    return "invalid stream object"
+    processor parses it anyway and caches the result per stream)."""
+    return stream_problem(stream)
 
 
 def timestamp_error(value: str, name: str = "started_at") -> Optional[str]:
@@ -145,86 +120,75 @@ def full_stream_error(stream: Any) -> Optional[str]:
     return stream_error(stream) or timestamp_error(stream["started_at"])
 
 
-@dataclass
-class Chunk:
-    """One `twitch.streams` message (see the module doc for the fields' meaning)."""
-
-    captured_at_ms: int
-    poll_id: str
-    producer: str
-    shards: int
-    key: int
-    keys: int
-    part: int
-    parts: int
-    final: bool = False
-    streams: list[Any] = field(default_factory=list)
-
-    @property
-    def captured_at(self) -> str:
-        return format_ts(self.captured_at_ms)
-
-    @property
-    def message_key(self) -> bytes:
-        return str(self.key).encode()
-
-
-def _header(chunk: Chunk) -> dict[str, Any]:
-    return {
-        "schema": SCHEMA_VERSION,
-        "captured_at": chunk.captured_at,
-        "poll_id": chunk.poll_id,
-        "producer": chunk.producer,
-        "shards": chunk.shards,
-        "key": chunk.key,
-        "keys": chunk.keys,
-        "part": chunk.part,
-        "parts": chunk.parts,
-        "final": chunk.final,
-    }
+_HEADER = msgspec.json.Encoder()
+_ANY_CHUNK = msgspec.json.Decoder(Chunk[Any])
+_STREAM_CHUNK = msgspec.json.Decoder(Chunk[Stream])
 
 
 def encode_chunk(chunk: Chunk, encoded_streams: Optional[list[bytes]] = None) -> bytes:
-    """The message value; `encoded_streams` (each stream already orjson-encoded) saves a pass."""
-    head = orjson.dumps({**_header(chunk), "streams": []})
-    streams = encoded_streams if encoded_streams is not None else [orjson.dumps(s) for s in chunk.streams]
-    return head[:-3] + b"[" + b",".join(streams) + b"]}"
-
-
-_HEADER_TYPES = (("captured_at", str), ("poll_id", str), ("producer", str), ("shards", int), ("key", int),
-                 ("keys", int), ("part", int), ("parts", int), ("final", bool), ("streams", list))
-
-
-def bookkeeping_in_range(part: int, parts: int, shards: int, key: int, keys: int) -> bool:
-    return 0 <= part < parts and shards >= 1 and 0 <= key < keys
+    """The message value; `encoded_streams` (each stream already encoded) saves a pass."""
+    if encoded_streams is None:
+        return _HEADER.encode(chunk)
+    head = _HEADER.encode(msgspec.structs.replace(chunk, streams=[]))
+    return head[:-3] + b"[" + b",".join(encoded_streams) + b"]}"
 
 
 def decode_chunk(value: Optional[bytes]) -> Chunk:
-    """Bytes -> Chunk; raises ChunkError with the reason. Stream objects are not validated here."""
+    """Bytes -> Chunk whose streams are as decoded (not checked); raises ChunkError with the reason."""
     if value is None:
         raise ChunkError("empty value")
     try:
-        record = orjson.loads(value)
-    except orjson.JSONDecodeError:
+        chunk = _ANY_CHUNK.decode(value)
+    except msgspec.ValidationError as exc:  # (a DecodeError too: it goes first)
+        raise ChunkError(_chunk_reason(value, exc)) from None
+    except msgspec.DecodeError:
         raise ChunkError("value is not JSON") from None
-    if type(record) is not dict:
-        raise ChunkError("value is not a JSON object")
-    if record.get("schema") != SCHEMA_VERSION:
-        raise ChunkError(f"unsupported schema {record.get('schema')!r}")
-    for name, kind in _HEADER_TYPES:
-        if type(record.get(name)) is not kind:
-            raise ChunkError(f"chunk field {name} is missing or has the wrong type")
-    if not bookkeeping_in_range(record["part"], record["parts"], record["shards"], record["key"], record["keys"]):
-        raise ChunkError("chunk bookkeeping out of range")
-    try:
-        captured = parse_ts(record["captured_at"])
-    except ValueError:
-        raise ChunkError("chunk field captured_at is not an RFC 3339 timestamp") from None
-    return Chunk(captured, record["poll_id"], record["producer"], record["shards"], record["key"],
-                 record["keys"], record["part"], record["parts"], record["final"], record["streams"])
+    if chunk.schema != SCHEMA_VERSION:
+        raise ChunkError(f"unsupported schema {chunk.schema!r}")
+    return chunk
 
 
-def v1_event(stream: Mapping[str, Any], chunk: Chunk) -> dict[str, Any]:
+def _chunk_reason(value: bytes, exc: msgspec.ValidationError) -> str:
+    text = str(exc)
+    if text.startswith("Expected `object`"):
+        return "value is not a JSON object"
+    schema = msgspec.json.decode(value).get("schema")
+    if schema != SCHEMA_VERSION:
+        return f"unsupported schema {schema!r}"
+    if "bookkeeping" in text or "captured_at is not" in text:
+        return text.split(" - at ")[0]
+    return validation_reason(exc, "chunk field")
+
+
+def decode_streams(value: Optional[bytes]) -> tuple[Chunk, list[Rejected]]:
+    """Bytes -> (Chunk whose `streams` are `Stream`s, or None where a stream object was
+    rejected, and the rejections). Raises ChunkError, with the reason, for a non-chunk.
+
+    A chunk decodes straight into `Stream`s (the processor's way: 2.5x faster than to dicts
+    and a field check after); one msgspec refuses goes the general way, so the DLQ reasons and
+    the accepted samples are the same whichever way a chunk went."""
+    if value is not None:
+        try:
+            chunk = _STREAM_CHUNK.decode(value)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            pass
+        else:
+            if chunk.schema == SCHEMA_VERSION:
+                return chunk, []
+    chunk = decode_chunk(value)
+    rejected: list[Rejected] = []
+    streams: list[Optional[Stream]] = []
+    for index, raw in enumerate(chunk.streams):
+        reason = stream_error(raw)
+        if reason is not None:
+            rejected.append(Rejected(index, raw, reason))
+            streams.append(None)
+        else:
+            streams.append(msgspec.convert(raw, Stream))
+    return msgspec.structs.replace(chunk, streams=streams), rejected
+
+
+def v1_event(stream: Mapping[str, Any], chunk: Chunk[Any]) -> dict[str, Any]:
     """The stream object with its chunk's context: the row STREAM_LOGS.RAW_DATA keeps."""
     return {**stream, "captured_at": chunk.captured_at, "poll_id": chunk.poll_id, "schema": SCHEMA_VERSION}
 
@@ -239,6 +203,7 @@ def cut_poll(streams: Iterable[Mapping[str, Any]], captured_at_ms: int, poll_id:
     that alone exceeds `max_bytes` cannot be sent and raises ChunkError (Helix objects are
     far smaller; the producer drops and counts such an object before calling this).
     """
+    captured_at = format_ts(captured_at_ms)
     by_key: list[list[tuple[Mapping[str, Any], bytes]]] = [[] for _ in range(keys)]
     for stream in streams:
         # an exact-size copy: orjson's own bytes object keeps its ~4 KB write buffer, which for a
@@ -257,14 +222,16 @@ def cut_poll(streams: Iterable[Mapping[str, Any]], captured_at_ms: int, poll_id:
             groups[-1].append(entry)
             size += len(entry[1]) + 1
         for part, group in enumerate(groups):
-            chunk = Chunk(captured_at_ms, poll_id, producer, shards, key, keys, part, len(groups),
-                          streams=[s for s, _ in group])
+            chunk: Chunk[Any] = Chunk(captured_at=captured_at, poll_id=poll_id, producer=producer, shards=shards,
+                                      key=key, keys=keys, part=part, parts=len(groups), streams=[s for s, _ in group])
             yield chunk, encode_chunk(chunk, [e for _, e in group])
 
 
 def final_chunks(captured_at_ms: int, poll_id: str, producer: str, shards: int, keys: int
                  ) -> Iterator[tuple[Chunk, bytes]]:
     """One empty `final` chunk per key: the source has ended, every window may close."""
+    captured_at = format_ts(captured_at_ms)
     for key in range(keys):
-        chunk = Chunk(captured_at_ms, poll_id, producer, shards, key, keys, 0, 1, final=True)
+        chunk: Chunk[Any] = Chunk(captured_at=captured_at, poll_id=poll_id, producer=producer, shards=shards, key=key,
+                                  keys=keys, part=0, parts=1, final=True)
         yield chunk, encode_chunk(chunk, [])

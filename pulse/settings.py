@@ -121,6 +121,8 @@ class Settings(BaseSettings):
     topic_windows_games: str = Field("", validation_alias=_env("TOPIC_WINDOWS_GAMES"))
     topic_windows_channels: str = Field("", validation_alias=_env("TOPIC_WINDOWS_CHANNELS"))
     topic_windows_top_channels: str = Field("", validation_alias=_env("TOPIC_WINDOWS_TOP_CHANNELS"))
+    topic_windows_streams: str = Field("", validation_alias=_env("TOPIC_WINDOWS_STREAMS"))
+    topic_windows_languages: str = Field("", validation_alias=_env("TOPIC_WINDOWS_LANGUAGES"))
     topic_alerts: str = Field("", validation_alias=_env("TOPIC_ALERTS"))
     topic_processor_partials: str = Field("", validation_alias=_env("TOPIC_PROCESSOR_PARTIALS"))
     topic_processor_game_polls: str = Field("", validation_alias=_env("TOPIC_PROCESSOR_GAME_POLLS"))
@@ -142,6 +144,12 @@ class Settings(BaseSettings):
     snowflake_host: str = Field("127.0.0.1", validation_alias=_env("SNOWFLAKE_HOST"))
     snowflake_port: int = Field(8765, ge=1, le=65535, validation_alias=_env("SNOWFLAKE_PORT"))
     snowflake_network_timeout: int = Field(60, ge=1, validation_alias=_env("SNOWFLAKE_NETWORK_TIMEOUT"))
+
+    # --- Analytics models (dbt, DESIGN §10) ---------------------------------------
+    # The dbt executable, from a virtualenv of its own (empty: the checkout's .venv-dbt/bin/dbt,
+    # else `dbt` on PATH); the project (empty: the checkout's dbt/, else ./dbt)
+    dbt_executable: str = Field("", validation_alias=_env("DBT_EXECUTABLE"))
+    dbt_project_dir: Optional[Path] = Field(None, validation_alias=_env("DBT_PROJECT_DIR"))
 
     # --- Windows and alerts (DESIGN §4, §5) --------------------------------------
     window_seconds: int = Field(600, ge=1, validation_alias=_env("WINDOW_SECONDS"))

@@ -1,69 +1,91 @@
-"""Which topic lands in which table, with which columns and natural key (DESIGN §6, pulse/outputs.py).
+"""Which topic lands in which table, with which columns and natural key: derived from the
+output records (`pulse.outputs`), never written out a second time (DESIGN §6).
 
-Column kinds are the warehouse-neutral "timestamp", "string", "float", "int"; each warehouse
-names its own types for them (`sinks.snowflake.load.SQL_TYPES`). Timestamps travel as UTC text
-without a zone, 'YYYY-MM-DD HH:MM:SS.fff', which every warehouse parses.
+Column kinds are the warehouse-neutral "timestamp", "string", "float", "int", "bool"; each
+warehouse names its own types for them (`sinks.snowflake.load.SQL_TYPES`). Timestamps travel
+as UTC text without a zone, 'YYYY-MM-DD HH:MM:SS.fff', which every warehouse parses.
 """
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
-from typing import Any, Optional
+from enum import Enum
+from typing import Any, Optional, Union
 
-from pulse import topics
+import msgspec
+
+from pulse import outputs
 from pulse.events import format_ts, parse_ts
 
 STREAM_LOGS = "STREAM_LOGS"
 
 
+class Kind(str, Enum):
+    """A column's warehouse-neutral type."""
+
+    TIMESTAMP = "timestamp"
+    STRING = "string"
+    FLOAT = "float"
+    INT = "int"
+    BOOL = "bool"
+
+
+@dataclass(frozen=True)
+class Column:
+    field: str  # the record's field; the column is its name upper-cased
+    kind: Kind
+
+    @property
+    def name(self) -> str:
+        return self.field.upper()
+
+
 @dataclass(frozen=True)
 class TableSpec:
-    """A MERGE target: columns are the record's fields upper-cased, `key` its natural key."""
+    """A MERGE target: one column per record field, `key` its natural key."""
 
     table: str
-    columns: tuple[tuple[str, str], ...]  # (field name in the record, column kind)
+    columns: tuple[Column, ...]
     key: tuple[str, ...]
+    record: type[outputs.OutputRecord]
 
     @property
     def fields(self) -> tuple[str, ...]:
-        return tuple(name for name, _ in self.columns)
+        return tuple(column.field for column in self.columns)
 
 
-TIMESTAMP, STRING, FLOAT, INT = "timestamp", "string", "float", "int"
-_TS, _STR, _F, _I = TIMESTAMP, STRING, FLOAT, INT
+_KINDS: dict[Any, Kind] = {str: Kind.STRING, float: Kind.FLOAT, int: Kind.INT, bool: Kind.BOOL}
 
-GAME_WINDOWS = TableSpec("GAME_WINDOWS", (
-    ("window_start", _TS), ("window_end", _TS), ("game_id", _STR), ("game_name", _STR),
-    ("watch_hours", _F), ("air_hours", _F), ("avg_viewers", _F), ("avg_channels", _F),
-    ("peak_viewers", _I), ("peak_at", _TS), ("peak_channels", _I), ("unique_channels", _I),
-    ("new_streams", _I), ("rank", _I),
-), key=("window_start", "game_id"))
 
-CHANNEL_WINDOWS = TableSpec("CHANNEL_WINDOWS", (
-    ("window_start", _TS), ("window_end", _TS), ("user_id", _STR), ("user_login", _STR),
-    ("user_name", _STR), ("game_id", _STR), ("game_name", _STR), ("watch_hours", _F),
-    ("air_hours", _F), ("avg_viewers", _F), ("peak_viewers", _I), ("rank", _I),
-), key=("window_start", "user_id"))
+def _kind(hint: Any) -> Kind:
+    """A record field's type hint -> its column kind (Optional[X] is X, nullable)."""
+    if typing.get_origin(hint) is typing.Annotated:
+        meta = [m for m in typing.get_args(hint)[1:] if isinstance(m, msgspec.Meta)]
+        if any((m.extra or {}).get("kind") == Kind.TIMESTAMP.value for m in meta):
+            return Kind.TIMESTAMP
+        return _kind(typing.get_args(hint)[0])
+    if typing.get_origin(hint) is Union:
+        return _kind(next(arg for arg in typing.get_args(hint) if arg is not type(None)))
+    return _KINDS[hint]
 
-GAME_TOP_CHANNELS = TableSpec("GAME_TOP_CHANNELS", (
-    ("window_start", _TS), ("window_end", _TS), ("game_id", _STR), ("game_name", _STR),
-    ("rank", _I), ("user_id", _STR), ("user_login", _STR), ("user_name", _STR),
-    ("watch_hours", _F), ("air_hours", _F), ("peak_viewers", _I),
-), key=("window_start", "game_id", "rank"))
 
-ALERTS = TableSpec("ALERTS", (
-    ("alert_id", _STR), ("kind", _STR), ("subject_type", _STR), ("subject_id", _STR),
-    ("subject_name", _STR), ("game_id", _STR), ("game_name", _STR), ("viewers", _I),
-    ("baseline", _F), ("threshold", _I), ("captured_at", _TS), ("url", _STR),
-), key=("alert_id",))
+def spec_of(record: type[outputs.OutputRecord]) -> TableSpec:
+    hints = typing.get_type_hints(record, include_extras=True)
+    columns = tuple(Column(name, _kind(hints[name])) for name in record.__struct_fields__)
+    return TableSpec(record.TABLE, columns, record.KEY, record)
 
+
+GAME_WINDOWS = spec_of(outputs.GameWindow)
+CHANNEL_WINDOWS = spec_of(outputs.ChannelWindow)
+GAME_TOP_CHANNELS = spec_of(outputs.TopChannel)
+STREAM_WINDOWS = spec_of(outputs.StreamWindow)
+LANGUAGE_WINDOWS = spec_of(outputs.LanguageWindow)
+ALERTS = spec_of(outputs.Alert)
+SPECS: tuple[TableSpec, ...] = (GAME_WINDOWS, CHANNEL_WINDOWS, GAME_TOP_CHANNELS, STREAM_WINDOWS, LANGUAGE_WINDOWS,
+                                ALERTS)
 # un-prefixed topic name -> table
-BY_TOPIC: dict[str, TableSpec] = {
-    topics.WINDOWS_GAMES: GAME_WINDOWS,
-    topics.WINDOWS_CHANNELS: CHANNEL_WINDOWS,
-    topics.WINDOWS_TOP_CHANNELS: GAME_TOP_CHANNELS,
-    topics.ALERTS: ALERTS,
-}
+BY_TOPIC: dict[str, TableSpec] = {spec.record.TOPIC: spec for spec in SPECS}
 
 
 def utc_text(value: Any) -> Optional[str]:

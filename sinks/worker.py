@@ -112,7 +112,7 @@ def run_sink(settings: Settings, kind: str, method: Optional[str] = None) -> int
 
     def build() -> Application:
         return build_app(settings, f"sink-{kind}", KINDS[kind], sink,
-                         value_deserializer="bytes" if kind == "raw" else "json", commit_every=commit_every)
+                         value_deserializer="bytes", commit_every=commit_every)
 
     log.info("sink %s: %s -> warehouse %s.%s (%s)", kind, ", ".join(settings.topic(t) for t in KINDS[kind]),
              settings.snowflake_database, settings.snowflake_schema, sink.method)

@@ -15,16 +15,18 @@ from __future__ import annotations
 import logging
 from typing import Any, Optional
 
+import msgspec
 import orjson
 from quixstreams.sinks import SinkBatch
 
+from pulse import outputs
 from pulse.events import ChunkError, decode_chunk, full_stream_error, v1_event
 from pulse.kafka import broker_topic
 from pulse.settings import Settings
 
 from . import metrics
 from .base import WarehouseSink
-from .tables import BY_TOPIC, FLOAT, INT, STREAM_LOGS, STRING, TIMESTAMP, TableSpec, utc_text, utc_text_from_ms
+from .tables import BY_TOPIC, STREAM_LOGS, Kind, TableSpec, utc_text, utc_text_from_ms
 from .warehouse import RawRow, Warehouse
 
 log = logging.getLogger(__name__)
@@ -65,7 +67,7 @@ class RawSink(WarehouseSink):
                 log.warning("raw sink: %s[%d]@%d is not a chunk (%s); skipped", batch.topic, batch.partition,
                             item.offset, exc)
                 continue
-            captured = utc_text_from_ms(chunk.captured_at_ms)
+            captured = utc_text(chunk.captured_at)
             for index, stream in enumerate(chunk.streams):
                 reason = full_stream_error(stream)
                 if reason is not None:
@@ -92,7 +94,10 @@ class RawSink(WarehouseSink):
 
 
 class MergeSink(WarehouseSink):
-    """Window and alert topics -> their tables, one MERGE per partition batch (see module doc)."""
+    """Window and alert topics -> their tables, one MERGE per partition batch (see module doc).
+
+    Each value is decoded straight into its output record (`pulse.outputs`), which checks
+    every field's type; a value that is not one is counted and skipped."""
 
     label = "windows"
 
@@ -105,12 +110,14 @@ class MergeSink(WarehouseSink):
             **{settings.topic(name): BY_TOPIC[name] for name in topic_names},
             **{broker_topic(settings, name): BY_TOPIC[name] for name in topic_names},
         }
+        self.decoders = {spec.table: outputs.decoder(spec.record) for spec in self.specs.values()}
 
     def write_batch(self, cur: Any, batch: SinkBatch) -> tuple[Optional[str], int]:
         spec = self.specs[batch.topic]
+        decoder = self.decoders[spec.table]
         rows: list[list[Any]] = []
         for item in batch:
-            row = _row(spec, item.value)
+            row = table_row(spec, decoder, item.value)
             if row is None:
                 metrics.RECORDS_SKIPPED.labels(spec.table, "invalid").inc()
                 log.warning("%s sink: %s[%d]@%d does not match %s; skipped",
@@ -126,35 +133,13 @@ class MergeSink(WarehouseSink):
         return spec.table, written
 
 
-def _decode(value: Any) -> Optional[dict]:
-    if isinstance(value, dict):
-        return value
+def table_row(spec: TableSpec, decoder: msgspec.json.Decoder, value: Any) -> Optional[list[Any]]:
+    """A topic value -> the row of `spec` (timestamps as UTC text), or None if it is not a record."""
     if not isinstance(value, (bytes, bytearray, memoryview, str)):
         return None
     try:
-        event = orjson.loads(value)
-    except orjson.JSONDecodeError:
+        record = decoder.decode(value)
+        return [utc_text(getattr(record, c.field)) if c.kind is Kind.TIMESTAMP else getattr(record, c.field)
+                for c in spec.columns]
+    except (msgspec.DecodeError, msgspec.ValidationError, ValueError):
         return None
-    return event if isinstance(event, dict) else None
-
-
-def _row(spec: TableSpec, value: Any) -> Optional[list[Any]]:
-    record = _decode(value)
-    if record is None:
-        return None
-    row: list[Any] = []
-    try:
-        for field, kind in spec.columns:
-            v = record[field]
-            if kind == TIMESTAMP:
-                v = utc_text(v)
-            elif kind == INT and v is not None:
-                v = int(v)
-            elif kind == FLOAT and v is not None:
-                v = float(v)
-            elif kind == STRING and v is not None:
-                v = str(v)
-            row.append(v)
-    except (KeyError, TypeError, ValueError):
-        return None
-    return row

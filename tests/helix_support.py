@@ -11,7 +11,7 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource
 from prometheus_client import REGISTRY
 
-from pulse.events import ChunkError, decode_chunk, v1_event
+from pulse.events import ChunkError, decode_chunk, parse_ts, v1_event
 from pulse.kafka import client_config
 
 
@@ -37,7 +37,7 @@ class Messages:
     """What a topic held so far: every chunk in consumption order, each with its Kafka position."""
 
     def __init__(self, chunks: list[dict], invalid: list[dict]) -> None:
-        self.chunks = chunks  # {"partition", "offset", "key", "value" (bytes), "chunk" (Chunk), "timestamp"}
+        self.chunks = chunks  # {"partition", "offset", "key", "value" (bytes), "chunk" (Chunk), "t" (its poll, ms), "timestamp"}
         self.invalid = invalid  # messages that are not chunks, without "chunk"
 
     @property
@@ -49,15 +49,15 @@ class Messages:
         return [c for c in self.chunks if not c["chunk"].final]
 
     def of_poll(self, captured_at_ms: int) -> list[dict]:
-        return [c for c in self.ordinary if c["chunk"].captured_at_ms == captured_at_ms]
+        return [c for c in self.ordinary if c["t"] == captured_at_ms]
 
     def polls(self) -> list[int]:
-        return sorted({c["chunk"].captured_at_ms for c in self.ordinary})
+        return sorted({c["t"] for c in self.ordinary})
 
     def streams(self, captured_at_ms: Optional[int] = None) -> list[dict]:
         """The stream objects of every ordinary chunk (of one poll), as v1 events."""
         return [v1_event(s, c["chunk"]) for c in self.ordinary
-                if captured_at_ms is None or c["chunk"].captured_at_ms == captured_at_ms for s in c["chunk"].streams]
+                if captured_at_ms is None or c["t"] == captured_at_ms for s in c["chunk"].streams]
 
     def complete(self, keys: int, producers: int = 1) -> bool:
         """Every key has its final chunk from every producer: the source has ended."""
@@ -92,7 +92,8 @@ def read_topic(settings, topic: str, until: Callable[[Messages], bool], timeout:
                 entry = {"partition": msg.partition(), "offset": msg.offset(), "key": msg.key(),
                          "value": msg.value(), "timestamp": msg.timestamp()[1]}
                 try:
-                    chunks.append({**entry, "chunk": decode_chunk(msg.value())})
+                    chunk = decode_chunk(msg.value())
+                    chunks.append({**entry, "chunk": chunk, "t": parse_ts(chunk.captured_at)})
                 except ChunkError:
                     invalid.append(entry)
     finally:

@@ -76,7 +76,7 @@ class Sender:
         self.producer.produce(self.topic, key=key, value=value, on_delivery=self._delivered)
 
     def _produce(self, chunk: Chunk, value: bytes) -> None:
-        self.producer.produce(self.topic, key=chunk.message_key, value=value, timestamp=chunk.captured_at_ms,
+        self.producer.produce(self.topic, key=chunk.message_key, value=value, timestamp=parse_ts(chunk.captured_at),
                               on_delivery=self._delivered)
         self.chunks += 1
 

@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from pulse import events, topics
 from pulse.kafka import client_config, ensure_topics
 from pulse.settings import Settings
-from sinks.tables import TableSpec
+from sinks.tables import Kind, TableSpec, utc_text
 from tests.helix_support import read_topic
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -250,6 +250,11 @@ def as_contract(value: Any) -> Any:
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     return value
+
+
+def spec_row(spec: TableSpec, record: dict[str, Any]) -> list[Any]:
+    """A record's values in the table's column order, timestamps as the sinks send them."""
+    return [utc_text(record[c.field]) if c.kind is Kind.TIMESTAMP else record[c.field] for c in spec.columns]
 
 
 def assert_table_holds(settings: Settings, spec: TableSpec, records: Iterable[dict[str, Any]]) -> None:

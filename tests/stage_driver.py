@@ -7,14 +7,16 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Optional
 
+import msgspec
 import orjson
 
-from processors.chunk_handler import handle_chunk, replay_chunk
+from processors.chunk_handler import handle_chunk, key_state_cache
 from processors.config import ProcessorConfig
 from processors.game_surge import on_game_poll
-from processors.keystate import KeyStateCache
 from processors.merge_stage import on_partial
-from processors.routing import ALERTS, CHANNELS, DLQ, GAME_POLLS, GAMES, PARTIALS, TOP_CHANNELS, Output
+from processors.routing import (
+    ALERTS, CHANNELS, DLQ, GAME_POLLS, GAMES, LANGUAGES, PARTIALS, STREAMS, TOP_CHANNELS, Output,
+)
 from pulse.events import ChunkError, decode_chunk
 
 
@@ -44,9 +46,10 @@ class DictState:
 class StageDriver:
     def __init__(self, cfg: ProcessorConfig, cache: Optional[Any] = None) -> None:
         self.cfg = cfg
-        self.cache = cache or KeyStateCache(replay_chunk(cfg))
+        self.cache = cache or key_state_cache(cfg)
         self.states: dict[tuple[str, Any], DictState] = defaultdict(DictState)
-        self.rows: dict[str, dict[str, Any]] = {GAMES: {}, CHANNELS: {}, TOP_CHANNELS: {}, ALERTS: {}}
+        self.rows: dict[str, dict[str, Any]] = {GAMES: {}, CHANNELS: {}, TOP_CHANNELS: {}, STREAMS: {}, LANGUAGES: {},
+                                                ALERTS: {}}
         self.dlq: list[Output] = []
 
     def send(self, value: bytes, key: Optional[bytes] = None) -> None:
@@ -69,4 +72,4 @@ class StageDriver:
                 self.dlq.append(o)
             else:
                 assert o.key not in self.rows[o.route], f"duplicate {o.route} row {o.key}"
-                self.rows[o.route][o.key] = o.value
+                self.rows[o.route][o.key] = msgspec.to_builtins(o.value)

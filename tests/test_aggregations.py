@@ -9,12 +9,13 @@ from typing import NamedTuple
 import msgspec
 
 from processors.aggregations import (
-    ChannelAggregate, GameTotals, PollGame, average_while_live, competition_ranks, credited_ms, first_previous,
-    hours, per_window_hour, started_in_window, top_n, top_order, user_order, watch_ms,
+    ChannelAggregate, Distinct, GameShare, GroupTotals, Latest, Max, PeakAt, PollPeaks, PollTotal, Span,
+    StreamAggregate, Sum, Totals, average_while_live, competition_ranks, credited_ms, first_previous, hours,
+    main_game, per_window_hour, started_in_window, top_n, top_order, user_order,
 )
 from processors.alerts import GameState, baseline, channel_alerts, game_alerts, remember, surge_level
 from processors.config import ProcessorConfig
-from pulse.samples import Sample
+from pulse.schema import Stream
 
 I, W = 60_000, 600_000
 
@@ -40,10 +41,82 @@ def test_delta_is_clamped_to_zero_and_two_intervals() -> None:
     assert credited_ms(t=60_000, prev=90_000, cap_ms=2 * I) == 0
 
 
-def test_watch_time_is_viewers_times_delta_and_zero_viewers_add_none() -> None:
-    assert watch_ms(250, 60_000) == 15_000_000
-    assert watch_ms(0, 60_000) == 0
-    assert hours(watch_ms(250, 60_000)) == 250 / 60
+def test_totals_watch_is_viewers_times_delta_and_zero_viewers_add_air_only() -> None:
+    totals = Totals()
+    totals.add(250, 60_000)
+    totals.add(0, 60_000)
+    assert (totals.watch, totals.air) == (15_000_000, 120_000)
+    other = Totals(5, 7)
+    totals.merge(other)
+    assert (totals.watch, totals.air) == (15_000_005, 120_007)
+    assert hours(totals.watch) == 15_000_005 / 3_600_000
+
+
+def test_sum_and_max_and_distinct() -> None:
+    count, peak, ids = Sum(), Max(), Distinct()
+    for value in (3, 9, 4):
+        count.add(value)
+        peak.add(value)
+    assert (count.total, peak.value) == (16, 9)
+    assert ids.count() == 0 and ids.items is None  # no set is made until the first id
+    for item in ("a", "b", "a"):
+        ids.add(item)
+    more = Distinct()
+    more.add("c")
+    ids.merge(more)
+    ids.merge(Distinct())
+    assert ids.count() == 3
+    count.merge(Sum(4))
+    peak.merge(Max(11))
+    assert (count.total, peak.value) == (20, 11)
+
+
+def test_peak_at_is_the_earliest_time_of_the_highest_value() -> None:
+    peak = PeakAt()
+    for viewers, t in ((5, 300), (9, 200), (9, 100), (9, 400), (2, 50)):
+        peak.add(viewers, t)
+    assert (peak.value, peak.at) == (9, 100)
+    peak.merge(PeakAt(9, 50))
+    assert (peak.value, peak.at) == (9, 50)
+
+
+def test_span_first_last_and_samples() -> None:
+    span = Span()
+    for t in (200, 100, 300):
+        span.add(t)
+    assert (span.first, span.last, span.samples) == (100, 300, 3)
+    span.merge(Span(50, 60, 2))
+    span.merge(Span())
+    assert (span.first, span.last, span.samples) == (50, 300, 5)
+
+
+def test_latest_keeps_the_newest_value_and_on_ties_the_one_seen_last() -> None:
+    name = Latest()
+    name.add("old", 100)
+    name.add("older", 50)
+    assert name.value == "old"
+    name.add("tie", 100)
+    assert name.value == "tie"
+    name.merge(Latest("merged", 100))
+    assert name.value == "merged"
+    name.merge(Latest())  # nothing seen: changes nothing
+    assert (name.value, name.t) == ("merged", 100)
+
+
+def test_poll_peaks_sum_per_poll_and_take_the_earliest_peak() -> None:
+    polls = PollPeaks()
+    polls.add(60_000, 5, 1)
+    polls.add(120_000, 7, 2)
+    other = PollPeaks()
+    other.add(120_000, 0, 1)
+    other.add(180_000, 7, 3)
+    polls.merge(other)
+    assert polls.peak() == (7, 120_000)
+    assert polls.peak_channels() == 3
+    at_poll = PollTotal()
+    at_poll.add(5, "G")
+    at_poll.add(0, "G")
+    assert (at_poll.viewers, at_poll.channels, at_poll.name) == (5, 2, "G")
 
 
 def test_new_stream_window_is_half_open() -> None:
@@ -73,35 +146,51 @@ def test_top_n_is_the_head_of_the_full_order_with_ties_at_the_cut() -> None:
     assert top_n(tied, 2) == [Candidate(9, "8"), Candidate(7, "4")]
 
 
-def test_channel_aggregate_main_game_is_most_air_ties_seen_last() -> None:
-    agg = ChannelAggregate()
-    agg.add(60_000, "a", "A", "g1", "One", 10, 60_000, "s", False)
-    agg.add(120_000, "a", "A", "g2", "Two", 30, 60_000, "s", False)
-    assert agg.main_game() == ("g2", "Two")
-    agg.add(180_000, "a2", "A2", "g1", "One", 20, 60_000, "s", True)
-    assert agg.main_game() == ("g1", "One")
-    assert (agg.watch, agg.air, agg.peak, agg.login) == (10 * 60_000 + 30 * 60_000 + 20 * 60_000, 180_000, 30, "a2")
-    assert agg.games["g1"].new_streams == ["s"]
-    assert average_while_live(agg.watch, agg.air) == 20.0
+def profile(login: str, started: int = 0) -> tuple[str, str, str, str, bool, int]:
+    return (login, login.upper(), "title", "en", False, started)
+
+
+def test_stream_aggregate_main_game_is_most_air_ties_seen_last() -> None:
+    stream = StreamAggregate("u1")
+    stream.add(60_000, 10, 60_000, "g1", "One", profile("a"))
+    stream.add(120_000, 30, 60_000, "g2", "Two", profile("a"))
+    assert main_game(stream.games) == ("g2", "Two")  # equal air: g2 was seen last
+    stream.add(180_000, 20, 60_000, "g1", "One", profile("a2"))
+    assert main_game(stream.games) == ("g1", "One")
+    assert (stream.totals.watch, stream.totals.air) == (10 * 60_000 + 30 * 60_000 + 20 * 60_000, 180_000)
+    assert (stream.peak.value, stream.peak.at) == (30, 120_000)
+    assert (stream.span.first, stream.span.last, stream.span.samples) == (60_000, 180_000, 3)
+    assert stream.profile.value == profile("a2") and len(stream.games) == 2
+
+
+def test_a_channel_is_the_merge_of_its_broadcasts() -> None:
+    first, second = StreamAggregate("u1"), StreamAggregate("u1")
+    first.add(60_000, 10, 60_000, "g1", "One", profile("old"))
+    first.games["g1"].new_streams.add("s1")
+    second.add(120_000, 40, 30_000, "g1", "One", profile("new"))
+    second.add(180_000, 5, 60_000, "g2", "Two", profile("new"))
+    channel = ChannelAggregate()
+    channel.absorb(second)
+    channel.absorb(first)
+    assert channel.who.value == ("new", "NEW")  # the login of the channel's last sample
+    assert (channel.totals.watch, channel.totals.air, channel.peak.value) == (600_000 + 1_200_000 + 300_000, 150_000, 40)
+    assert main_game(channel.games) == ("g1", "One")
+    share = channel.games["g1"]
+    assert (share.totals.watch, share.totals.air, share.peak.value, share.new_streams.count()) == (1_800_000, 90_000, 40, 1)
+    assert average_while_live(channel.totals.watch, channel.totals.air) == 14.0
     assert average_while_live(0, 0) is None
 
 
-def test_game_totals_peak_earliest_on_ties_and_averages_per_window_hour() -> None:
-    totals = GameTotals()
-    totals.add("Old", 60_000, 100, 10, 1, 0, [[60_000, 5, 1], [120_000, 7, 2]])
-    totals.add("New", 120_000, 50, 20, 2, 1, [[120_000, 0, 1], [180_000, 7, 3]])
-    assert totals.name == "New"
-    assert totals.peak() == (7, 120_000)
-    assert totals.peak_channels() == 3
-    assert (totals.watch, totals.air, totals.channels, totals.new_streams) == (150, 30, 3, 1)
+def test_game_share_merge_and_group_totals_across_keys() -> None:
+    share = GameShare()
+    share.add(60_000, 3, 60_000, "Name")
+    totals = GroupTotals()
+    totals.add("Old", 60_000, 100, 10, 1, 0, [(60_000, 5, 1), (120_000, 7, 2)])
+    totals.add("New", 120_000, 50, 20, 2, 1, [(120_000, 0, 1), (180_000, 7, 3)])
+    assert totals.name.value == "New"
+    assert totals.polls.peak() == (7, 120_000) and totals.polls.peak_channels() == 3
+    assert (totals.totals.watch, totals.totals.air, totals.channels.total, totals.new_streams.total) == (150, 30, 3, 1)
     assert per_window_hour(3_600_000, 600_000) == 6.0
-
-
-def test_poll_game_sums_viewers_and_channels() -> None:
-    at_poll = PollGame()
-    at_poll.add(5, "G")
-    at_poll.add(0, "G")
-    assert (at_poll.viewers, at_poll.channels) == (5, 2)
 
 
 def test_baseline_is_the_mean_of_the_previous_period_only() -> None:
@@ -118,15 +207,15 @@ def test_baseline_is_the_mean_of_the_previous_period_only() -> None:
 def test_channel_threshold_from_below_surge_and_cooldown() -> None:
     history: list[int] = []
     cooldowns: dict[str, int] = {}
-    stream = Sample(stream_id="9", user_id="1", user_login="a", user_name="A", game_id="g", game_name="G", title="",
+    stream = Stream(stream_id="9", user_id="1", user_login="a", user_name="A", game_id="g", game_name="G", title="",
                     language="en", type="live", tags=[], viewer_count=5_000, started_at="2024-01-01T00:00:00Z",
                     is_mature=False)
     for k in range(3):
         assert channel_alerts(CFG, history, cooldowns, stream, k * I) == []
     alerts = channel_alerts(CFG, history, cooldowns, msgspec.structs.replace(stream, viewer_count=12_000), 3 * I)
-    assert sorted(a["kind"] for a in alerts) == ["surge", "threshold"]
-    surge = next(a for a in alerts if a["kind"] == "surge")
-    assert surge["baseline"] == 5_000 and surge["threshold"] == 10_000
+    assert sorted(a.kind for a in alerts) == ["surge", "threshold"]
+    surge = next(a for a in alerts if a.kind == "surge")
+    assert surge.baseline == 5_000 and surge.threshold == 10_000
     assert channel_alerts(CFG, history, cooldowns, msgspec.structs.replace(stream, viewer_count=30_000), 4 * I) == []
 
 
@@ -135,4 +224,4 @@ def test_game_surge_needs_a_baseline_and_the_minimum() -> None:
     assert game_alerts(CFG, game, "g", "G", 5_000, 0) == []
     assert game_alerts(CFG, game, "g", "G", 900, I) == []
     alerts = game_alerts(CFG, game, "g", "G", 6_000, 2 * I)
-    assert [a["kind"] for a in alerts] == ["game_surge"] and alerts[0]["baseline"] == 2_950
+    assert [a.kind for a in alerts] == ["game_surge"] and alerts[0].baseline == 2_950

@@ -26,6 +26,7 @@ from sinks.snowflake.schema import bootstrap
 
 from . import dashboard_support as data
 from .dashboard_support import cards, charts, free_port, healthy, read_markup, tables
+from .models_support import build_platform_models
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 
@@ -53,6 +54,7 @@ def seeded(empty: Settings) -> Settings:
     conn = connect(empty)
     data.seed(conn)
     conn.close()
+    build_platform_models(empty)
     return empty
 
 

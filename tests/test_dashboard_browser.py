@@ -39,6 +39,7 @@ from sinks.snowflake.schema import bootstrap
 
 from . import dashboard_support as data
 from .dashboard_support import free_port, healthy
+from .models_support import build_platform_models
 
 ROOT = Path(__file__).resolve().parents[1]
 # The README's pictures are refreshed only on request (PULSE_UPDATE_SCREENSHOT=1), so a test run
@@ -66,6 +67,7 @@ def demo(settings: Settings, days: float = 1.5, channels: int = 300) -> None:
     bootstrap(conn)
     seed_synthetic(conn, datetime(2026, 3, 1), days=days, channels=channels)
     conn.close()
+    build_platform_models(settings)
 
 
 def newest_window(settings: Settings) -> tuple[datetime, datetime, list[str]]:

@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import socket
 import time
-from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -17,30 +15,26 @@ import pytest
 from devstack.pipeline import LocalPipeline
 from pulse import topics
 from pulse.kafka import ensure_topics
+from sinks import tables
 from sinks.snowflake import connect
 from tests import reference
 from tests.pipeline import TopicReader
+from tests.sink_support import as_contract
 from tests.test_processor import assert_rows_equal
 
 POLLS = 25  # 2.5 windows of 10 simulated minutes, 25 real seconds at x60
-TABLES = {"games": ("GAME_WINDOWS", ("window_start", "game_id")),
-          "channels": ("CHANNEL_WINDOWS", ("window_start", "user_id")),
-          "top_channels": ("GAME_TOP_CHANNELS", ("window_start", "game_id", "rank"))}
+# reference name -> (table, natural key): every window table of DESIGN §4
+TABLES = {"games": (tables.GAME_WINDOWS.table, tables.GAME_WINDOWS.key),
+          "channels": (tables.CHANNEL_WINDOWS.table, tables.CHANNEL_WINDOWS.key),
+          "top_channels": (tables.GAME_TOP_CHANNELS.table, tables.GAME_TOP_CHANNELS.key),
+          "streams": (tables.STREAM_WINDOWS.table, tables.STREAM_WINDOWS.key),
+          "languages": (tables.LANGUAGE_WINDOWS.table, tables.LANGUAGE_WINDOWS.key)}
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def as_contract(value: Any) -> Any:
-    """Warehouse values back to the topic contract's types (timestamps as RFC 3339 ms Z)."""
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    return value
 
 
 def table_rows(cur: Any, table: str, key: tuple[str, ...]) -> dict[str, dict]:

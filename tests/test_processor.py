@@ -23,7 +23,8 @@ from tests.scenario import I_S, T0 as T0_ALIGNED, W_S, build
 
 TOP_N = 3
 OUTPUTS = {"games": topics.WINDOWS_GAMES, "channels": topics.WINDOWS_CHANNELS,
-           "top_channels": topics.WINDOWS_TOP_CHANNELS}
+           "top_channels": topics.WINDOWS_TOP_CHANNELS, "streams": topics.WINDOWS_STREAMS,
+           "languages": topics.WINDOWS_LANGUAGES}
 
 
 def assert_rows_equal(expected: dict[str, dict], got: dict[str, dict], what: str) -> None:

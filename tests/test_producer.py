@@ -87,7 +87,7 @@ def test_polls_produce_deduplicated_chunks_for_every_key_then_final_chunks(make_
     assert len(polls) == 2
     # a finite run (max_polls) ends like a replay: one empty final chunk per key, after the last poll
     assert sorted(c["chunk"].key for c in msgs.finals) == list(range(8))
-    assert all(c["chunk"].captured_at_ms == polls[-1] and not c["chunk"].streams for c in msgs.finals)
+    assert all(c["t"] == polls[-1] and not c["chunk"].streams for c in msgs.finals)
     expected_total = duplicates = 0
     key_of_user: dict[str, int] = {}
     partition_of_key: dict[int, int] = {}
@@ -105,7 +105,7 @@ def test_polls_produce_deduplicated_chunks_for_every_key_then_final_chunks(make_
                 assert key_of_user.setdefault(stream["user_id"], c["chunk"].key) == c["chunk"].key
     # on each partition: the first poll's chunks, then the second's, then the final chunks
     for partition in range(3):
-        order = [(c["chunk"].final, c["chunk"].captured_at_ms) for c in sorted(msgs.chunks, key=lambda c: c["offset"])
+        order = [(c["chunk"].final, c["t"]) for c in sorted(msgs.chunks, key=lambda c: c["offset"])
                  if c["partition"] == partition]
         assert order == sorted(order)
     assert duplicates > 0

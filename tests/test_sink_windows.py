@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
+
 import pytest
 
 from pulse import outputs, topics
@@ -23,10 +25,14 @@ def _produce_windows(settings: Settings, windows: range, version: int = 0) -> di
     games = [game_window(w, g, version) for w in windows for g in range(8)]
     channels = [channel_window(w, u, version) for w in windows for u in range(20)]
     tops = [top_channel(w, g, r) for w in windows for g in range(3) for r in range(1, 4)]
-    produce(settings, topics.WINDOWS_GAMES, [(outputs.game_window_key(r), r) for r in games])
-    produce(settings, topics.WINDOWS_CHANNELS, [(outputs.channel_window_key(r), r) for r in channels])
-    produce(settings, topics.WINDOWS_TOP_CHANNELS, [(outputs.top_channel_key(r), r) for r in tops])
+    produce(settings, topics.WINDOWS_GAMES, [(key(outputs.GameWindow, r), r) for r in games])
+    produce(settings, topics.WINDOWS_CHANNELS, [(key(outputs.ChannelWindow, r), r) for r in channels])
+    produce(settings, topics.WINDOWS_TOP_CHANNELS, [(key(outputs.TopChannel, r), r) for r in tops])
     return {"GAME_WINDOWS": games, "CHANNEL_WINDOWS": channels, "GAME_TOP_CHANNELS": tops}
+
+
+def key(record: type[outputs.OutputRecord], row: dict) -> str:
+    return outputs.key_of(record(**row))
 
 
 def _ts(value) -> str:
@@ -61,7 +67,7 @@ def test_windows_exactly_once_after_crash(wh_settings: Settings, tmp_path: Path,
         wait_for(lambda: committed_all(wh_settings, "sink-windows", list(topics.WINDOW_TOPICS)), 120,
                  "every window offset committed")
         assert worker.stop() == 0, worker.log()
-    latest = {outputs.game_window_key(g): g for g in first["GAME_WINDOWS"] + newer["GAME_WINDOWS"]}
+    latest = {key(outputs.GameWindow, g): g for g in first["GAME_WINDOWS"] + newer["GAME_WINDOWS"]}
     _assert_games(wh_settings, list(latest.values()))
     channels = _keys(wh_settings, "CHANNEL_WINDOWS", "WINDOW_START, USER_ID, WATCH_HOURS")
     assert len(channels) == len({(c[0], c[1]) for c in channels}) == 8 * 20
@@ -85,12 +91,12 @@ def test_replay_of_old_record_never_regresses_a_row(wh_settings: Settings, tmp_p
     old, new = game_window(0, 1, version=0), game_window(0, 1, version=5)
     for offset, record in ((10, old), (11, new), (10, old)):
         batch = SinkBatch(topic, 0)
-        batch.append(value=record, key=b"k", timestamp=0, headers=[], offset=offset)
+        batch.append(value=orjson.dumps(record), key=b"k", timestamp=0, headers=[], offset=offset)
         sink.write(batch)
     # the same key twice in one batch: the source is de-duplicated, the later offset wins
     batch = SinkBatch(topic, 0)
     for offset, record in ((12, game_window(0, 1, version=7)), (13, game_window(0, 1, version=8))):
-        batch.append(value=record, key=b"k", timestamp=0, headers=[], offset=offset)
+        batch.append(value=orjson.dumps(record), key=b"k", timestamp=0, headers=[], offset=offset)
     sink.write(batch)
     sink.close()
     rows = query(wh_settings, f"SELECT WATCH_HOURS, KAFKA_OFFSET FROM {GAME_WINDOWS.table}")

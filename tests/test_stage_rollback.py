@@ -19,12 +19,12 @@ import random
 from collections import defaultdict
 from typing import Any, Optional
 
+import msgspec
 import orjson
 import pytest
 
-from processors.chunk_handler import handle_chunk, replay_chunk
+from processors.chunk_handler import handle_chunk, key_state_cache
 from processors.game_surge import on_game_poll
-from processors.keystate import KeyStateCache
 from processors.merge_stage import on_partial
 from processors.routing import DLQ, GAME_POLLS, PARTIALS, Output
 from pulse.events import cut_poll, final_chunks, format_ts
@@ -108,7 +108,7 @@ class TransactionalDriver:
 
     def __init__(self, faults: Optional[Faults] = None) -> None:
         self.faults = faults
-        self.cache = KeyStateCache(replay_chunk(CFG), journal_limit=4)  # survives aborts, as in a live process
+        self.cache = key_state_cache(CFG, journal_limit=4)  # survives aborts, as in a live process
         self.queues: dict[str, list[tuple[Any, Any]]] = {STREAMS: [], PARTIALS: [], GAME_POLLS: []}
         self.positions: dict[str, int] = {name: 0 for name in self.queues}
         self.durable: dict[tuple[str, Any], dict[str, bytes]] = defaultdict(dict)
@@ -153,7 +153,7 @@ class TransactionalDriver:
                 self.queues[out.route].append((out.key, out.value))
             elif out.route != DLQ:
                 assert out.key not in self.rows[out.route], f"{out.route} row {out.key} committed twice"
-                self.rows[out.route][out.key] = out.value
+                self.rows[out.route][out.key] = msgspec.to_builtins(out.value)
         return True
 
     def run(self) -> None:
@@ -196,7 +196,7 @@ def test_the_driver_without_faults_equals_the_reference() -> None:
     driver.queues[STREAMS] = scenario_messages(keys=5, chunk_streams=3)
     driver.run()
     expected = expected_rows()
-    for name in ("games", "channels", "top_channels"):
+    for name in ("games", "channels", "top_channels", "streams", "languages"):
         assert_rows_equal(expected[name], driver.rows[name], name)
 
 
@@ -216,6 +216,6 @@ def test_a_failure_anywhere_before_the_commit_changes_no_row(seed: int) -> None:
     driver.run()
     assert faults.fired >= 12 and driver.aborts == faults.fired
     expected = expected_rows()
-    for name in ("games", "channels", "top_channels"):
+    for name in ("games", "channels", "top_channels", "streams", "languages"):
         assert_rows_equal(expected[name], driver.rows[name], name)
     assert driver.rows["alerts"] == clean.rows["alerts"]

@@ -8,18 +8,21 @@ import msgspec
 import orjson
 import pytest
 
+from processors.chunk_stage import process_chunk
 from processors.config import ProcessorConfig
-from processors.chunk_handler import replay_chunk
+from processors.chunk_handler import key_state_cache, replay_chunk
 from processors.keystate import (
-    SLICE_BYTES, ChannelState, KeyState, KeyStateCache, decode_journal, encode_journal, encode_state,
+    SLICE_BYTES, ChannelState, KeyState, KeyStateCache, decode_journal, decode_state, encode_journal, encode_state,
+    snapshot_key,
 )
 from processors.merge_stage import on_partial, produce_rows
 from processors.records import (
-    ChannelPartial, GamePartial, TopCandidate, WindowPartial, decode_window_partial, split_partial,
+    ChannelPartial, GroupPartial, TopCandidate, WindowPartial, decode_window_partial, split_partial,
 )
 from processors.routing import CHANNELS, GAMES, TOP_CHANNELS
 from pulse.events import cut_poll, final_chunks, format_ts
-from pulse.samples import JournalSample, decode_samples
+from processors.journal import JournalSample
+from pulse.events import decode_streams
 from tests import reference
 from tests.pipeline import make_event, stream_of
 from tests.scenario import I_S, W_S, build
@@ -73,11 +76,10 @@ def play(driver: StageDriver, keys: int, chunk_streams: int) -> None:
 def test_stages_equal_batch_computation(keys: int, chunk_streams: int, cold: bool) -> None:
     sc = build()
     expected = reference.compute(sc.events, W_S, I_S, TOP_N, late=sc.late)
-    driver = StageDriver(CFG, ColdCache(KeyStateCache(replay_chunk(CFG), journal_limit=3)) if cold else None)
+    driver = StageDriver(CFG, ColdCache(key_state_cache(CFG, journal_limit=3)) if cold else None)
     play(driver, keys, chunk_streams)
-    assert_rows_equal(expected["games"], driver.rows["games"], "games")
-    assert_rows_equal(expected["channels"], driver.rows["channels"], "channels")
-    assert_rows_equal(expected["top_channels"], driver.rows["top_channels"], "top_channels")
+    for name in ("games", "channels", "top_channels", "streams", "languages"):
+        assert_rows_equal(expected[name], driver.rows[name], name)
     reasons = sorted(dict(o.headers)["x-pulse-dlq-reason"].decode() for o in driver.dlq)
     assert reasons == ["missing field viewer_count", "value is not JSON"]
 
@@ -118,7 +120,7 @@ def test_key_state_survives_a_cold_read_across_slices_and_journal() -> None:
     writer = KeyStateCache(replay, journal_limit=1)  # every save is a snapshot
     writer.load(1, state)
     writer.save(1, state, big, b"m0")
-    assert sum(1 for k in state.data if k.startswith("s")) >= 3
+    assert sum(1 for k in state.data if k.startswith("snapshot/")) >= 3
     assert KeyStateCache(replay).load(1, state) == big and replayed == []
     journaling = KeyStateCache(replay, journal_limit=3)
     value = journaling.load(1, state)
@@ -128,28 +130,30 @@ def test_key_state_survives_a_cold_read_across_slices_and_journal() -> None:
     small = KeyState(channels={"1": ChannelState(5)})
     writer.load(1, state)
     writer.save(1, state, small, b"m2")  # a snapshot again
-    assert [k for k in state.data if k.startswith(("s", "j"))] == ["s0"]
+    assert [k for k in state.data if k.startswith(("snapshot/", "journal/"))] == [snapshot_key(0)]
     assert KeyStateCache(replay).load(1, state) == small
 
 
 def test_a_partial_part_decodes_to_what_was_split() -> None:
     channels = [ChannelPartial(str(u), f"login{u}", f"Name {u}", "g", "G", u * 10, u, u) for u in range(12_000)]
-    games = [GamePartial("g", "G", 5, 1, 2, 3, 4, [(5, 6, 7)])]
+    games = [GroupPartial("g", "G", 5, 1, 2, 3, 4, [(5, 6, 7)])]
     top = [TopCandidate("g", "1", 10, 1, 1)]
-    parts = [decode_window_partial(p) for p in split_partial(600_000, 3, 8, channels, games, top)]
+    languages = [GroupPartial("en", "", 0, 1, 2, 3, 4, [(5, 6, 7)])]
+    parts = [decode_window_partial(p) for p in split_partial(600_000, 3, 8, channels, games, top, languages)]
     assert len(parts) > 1 and all(p.parts == len(parts) and (p.start, p.key, p.keys) == (600_000, 3, 8)
                                   for p in parts)
     assert [p.part for p in parts] == list(range(len(parts)))
     assert [c for p in parts for c in p.channels] == channels
     assert [g for p in parts for g in p.games] == games and [t for p in parts for t in p.top] == top
+    assert [g for p in parts for g in p.languages] == languages
     assert isinstance(parts[0], WindowPartial)
 
 
 def test_the_merge_hands_every_row_to_the_producer_as_its_topic_carries_it() -> None:
     channels = [ChannelPartial(str(u), f"login{u}", f"Name {u}", "g", "G", u * 10, u, u) for u in range(1, 6)]
-    games = [GamePartial("g", "G", 0, 150, 15, 5, 5, [(0, 150, 5)])]
+    games = [GroupPartial("g", "G", 0, 150, 15, 5, 5, [(0, 150, 5)])]
     top = [TopCandidate("g", str(u), u * 10, u, u) for u in range(1, 6)]
-    [value] = split_partial(0, 0, 1, channels, games, top)
+    [value] = split_partial(0, 0, 1, channels, games, top, [])
     rows = list(on_partial(CFG, value, DictState()))
     topics = {GAMES: "t.games", CHANNELS: "t.channels", TOP_CHANNELS: "t.top"}
     sent: list[dict] = []
@@ -157,31 +161,27 @@ def test_the_merge_hands_every_row_to_the_producer_as_its_topic_carries_it() -> 
 
     assert [m["topic"] for m in sent] == ["t.games"] + ["t.channels"] * 5 + ["t.top"] * TOP_N
     for message, row in zip(sent, rows, strict=True):
-        assert message["key"] == row.key.encode() and orjson.loads(message["value"]) == row.value
+        assert message["key"] == row.key.encode() and orjson.loads(message["value"]) == msgspec.to_builtins(row.value)
         assert message["timestamp"] == 1_700_000_000_000
     assert [orjson.loads(m["value"])["user_id"] for m in sent if m["topic"] == "t.top"] == ["5", "4", "3"]
 
 
 def test_the_journal_keeps_what_stage_one_reads_and_replays_to_the_same_state() -> None:
-    """A journal entry is the chunk's valid samples, eight fields each; replaying it, the same
-    entry as JSON (journals written before MessagePack), or the chunk's own bytes (a journal
-    written before encode_journal), gives the same state."""
+    """A journal entry is the chunk's valid samples, with the fields stage 1 reads; replaying
+    it gives the state that processing the chunk itself gave."""
     sc = build()
     streams = [stream_of(a[1]) for a in sc.actions if a[0] == "event"][:40]
     bad = {**streams[0], "viewer_count": "many"}
     chunk_value = next(v for _, v in cut_poll([*streams[:20], bad], 1_700_000_040_000, "p@1", "t", 1, 1, 500))
-    chunk, rejected = decode_samples(chunk_value)
+    chunk, rejected = decode_streams(chunk_value)
     assert [r.position for r in rejected] == [20]
     entry = encode_journal(chunk)
     journaled = decode_journal(entry)
     assert len(entry) < len(chunk_value) and len(journaled.streams) == 20
     for sample, kept in zip(chunk.streams, journaled.streams):
         assert all(getattr(kept, f) == getattr(sample, f) for f in JournalSample.__struct_fields__)
-    as_json = msgspec.json.encode(msgspec.msgpack.decode(entry))
-    assert as_json[:1] == b"[" and decode_journal(as_json) == journaled
-    replay = replay_chunk(CFG)
-    from_journal, from_json, from_bytes = KeyState(), KeyState(), KeyState()
-    replay(from_journal, entry)
-    replay(from_json, as_json)
-    replay(from_bytes, chunk_value)
-    assert from_journal == from_json == from_bytes and len(from_journal.channels) > 0
+    direct, from_journal = KeyState(), KeyState()
+    process_chunk(CFG, direct, chunk, lambda *_: None)
+    replay_chunk(CFG)(from_journal, entry)
+    assert from_journal == direct and len(direct.channels) > 0
+    assert decode_state(encode_state(direct)) == direct

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import orjson
 
 from ..errors import first_line
-from ..tables import TableSpec
+from ..tables import Kind, TableSpec
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,8 @@ MAX_STATEMENT_BYTES = 900_000  # under Snowflake's ~1 MB statement limit, leavin
 STAGE = "SINK_STAGE"
 LANDING = "SINK_LOAD"
 # the tables' column kinds (sinks.tables) as Snowflake types
-SQL_TYPES = {"timestamp": "TIMESTAMP_NTZ", "string": "VARCHAR", "float": "DOUBLE", "int": "BIGINT"}
+SQL_TYPES = {Kind.TIMESTAMP: "TIMESTAMP_NTZ", Kind.STRING: "VARCHAR", Kind.FLOAT: "DOUBLE", Kind.INT: "BIGINT",
+             Kind.BOOL: "BOOLEAN"}
 
 
 def now_ntz() -> str:
@@ -162,7 +163,7 @@ def merge_sql(spec: TableSpec, source_exprs: Sequence[str], source_from: str) ->
 
 
 def merge_from_landing(cur: Any, spec: TableSpec, load_id: str) -> int:
-    exprs = [f"V:{field}::{SQL_TYPES[kind]}" for field, kind in spec.columns] + ["V:p::INTEGER", "V:o::BIGINT"]
+    exprs = [f"V:{c.field}::{SQL_TYPES[c.kind]}" for c in spec.columns] + ["V:p::INTEGER", "V:o::BIGINT"]
     sql = merge_sql(spec, exprs, f"{LANDING} WHERE V:l::VARCHAR = %s")
     cur.execute(sql, (now_ntz(), load_id))
     return _merge_count(cur)
@@ -171,7 +172,7 @@ def merge_from_landing(cur: Any, spec: TableSpec, load_id: str) -> int:
 def merge_values(cur: Any, spec: TableSpec, rows: Sequence[Sequence[Any]]) -> int:
     """rows: spec.fields values (timestamps as NTZ text) then partition then offset."""
     n = len(spec.columns) + 2
-    exprs = [f"column{i + 1}::{SQL_TYPES[kind]}" for i, (_, kind) in enumerate(spec.columns)]
+    exprs = [f"column{i + 1}::{SQL_TYPES[c.kind]}" for i, c in enumerate(spec.columns)]
     exprs += [f"column{n - 1}::INTEGER", f"column{n}::BIGINT"]
     written = 0
     for part in chunks(rows):

@@ -40,6 +40,9 @@ def migrations() -> list[Migration]:
         match = re.fullmatch(r"(\d+)_(\w+)\.sql", entry.name)
         if match:
             found.append(Migration(int(match.group(1)), match.group(2), tuple(split_statements(entry.read_text()))))
+    versions = [m.version for m in found]
+    if len(versions) != len(set(versions)):
+        raise RuntimeError(f"two migrations share a version number in {__package__}.sql: {sorted(versions)}")
     return sorted(found, key=lambda m: m.version)
 
 
