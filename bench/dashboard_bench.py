@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
-PAGES = ("views/overview.py", "views/game.py", "views/channel.py", "views/alerts.py")
+PAGES = ("views/overview.py", "views/rankings.py", "views/game.py", "views/channel.py", "views/alerts.py")
 # (label, page, widget values): each page on the default range and the longest preset, and the
 # two searches that scan history
 CASES = [(f"{page.split('/')[1][:-3]}", page, {"range": rng}) for page in PAGES
@@ -47,8 +47,10 @@ CASES = [(f"{page.split('/')[1][:-3]}", page, {"range": rng}) for page in PAGES
 ]
 # In the browser: each page's URL path, and what it has once complete (tables, drawn charts)
 # The dbt models the dashboard reads (built once after the seed, as `models build` would)
-DBT_MODELS = ("platform_hourly", "platform_daily")
-BROWSER_PAGES = (("overview", "", 2, 5), ("game", "game", 1, 2), ("channel", "channel", 1, 3), ("alerts", "alerts", 1, 0))
+DBT_MODELS = ("platform_hourly", "platform_daily", "language_daily", "+game_daily", "+channel_daily",
+              "game_monthly", "channel_monthly", "broadcasts")
+BROWSER_PAGES = (("overview", "", 2, 6), ("rankings", "rankings", 2, 0), ("game", "game", 1, 2),
+                 ("channel", "channel", 2, 3), ("alerts", "alerts", 1, 0))
 
 GAMES = ("Just Chatting", "Grand Theft Auto V", "League of Legends", "Counter-Strike", "Valorant", "Fortnite",
          "Minecraft", "Dota 2", "World of Warcraft", "Call of Duty: Warzone", "Apex Legends", "EA Sports FC 25",
@@ -59,13 +61,20 @@ GAMES = ("Just Chatting", "Grand Theft Auto V", "League of Legends", "Counter-St
          "Talk Shows & Podcasts", "Special Events")
 
 
+# A channel's language, by its number: half English, then Spanish, German, Portuguese, ...
+LANGUAGE_OF = ("CASE WHEN MOD(CI, 20) < 10 THEN 'en' WHEN MOD(CI, 20) < 13 THEN 'es' WHEN MOD(CI, 20) < 15 THEN 'de' "
+               "WHEN MOD(CI, 20) = 15 THEN 'pt' WHEN MOD(CI, 20) = 16 THEN 'fr' WHEN MOD(CI, 20) = 17 THEN 'ja' "
+               "WHEN MOD(CI, 20) = 18 THEN 'ko' ELSE 'ru' END")
+
+
 def seed_synthetic(conn: Any, start: datetime, days: float, channels: int) -> int:
     """Fill the window tables with `days` of 10-minute windows for `channels` channels, in SQL
     (GENERATOR), deterministic: Zipf-like channel sizes, a daily cycle peaking about 11:40 after
-    `start`, a game switch every 6 h (the first games of GAMES draw the most channels).
-    GAME_WINDOWS, GAME_TOP_CHANNELS and ALERTS are derived from CHANNEL_WINDOWS, so the tables
-    agree (every window is complete, as the dashboard checks). Returns the number of
-    CHANNEL_WINDOWS rows."""
+    `start`, a game switch every 6 h (the first games of GAMES draw the most channels), one
+    broadcast per channel between switches, languages by channel (LANGUAGE_OF). GAME_WINDOWS,
+    GAME_TOP_CHANNELS, STREAM_WINDOWS, LANGUAGE_WINDOWS and ALERTS are derived from
+    CHANNEL_WINDOWS, so the tables agree (every window is complete, as the dashboard checks).
+    Returns the number of CHANNEL_WINDOWS rows."""
     windows = int(days * 144)
     cur = conn.cursor()
     names = " UNION ALL ".join(f"SELECT {i} AS GI, %s AS GAME_NAME" for i in range(len(GAMES)))
@@ -109,6 +118,24 @@ def seed_synthetic(conn: Any, start: datetime, days: float, channels: int) -> in
                'https://www.twitch.tv/' || USER_LOGIN
         FROM CHANNEL_WINDOWS
         WHERE RANK <= 3 AND MINUTE(WINDOW_START) = 0 AND MOD(HOUR(WINDOW_START), 6) = 0""")
+    # one broadcast per channel and 6 h (between game switches), in the channel's language
+    cur.execute(f"""
+        INSERT INTO STREAM_WINDOWS (WINDOW_START, WINDOW_END, STREAM_ID, USER_ID, USER_LOGIN, USER_NAME, STARTED_AT,
+                                    GAME_ID, GAME_NAME, GAMES, TITLE, LANGUAGE, IS_MATURE, WATCH_HOURS, AIR_HOURS,
+                                    PEAK_VIEWERS, PEAK_AT, FIRST_SEEN, LAST_SEEN, SAMPLES)
+        SELECT WINDOW_START, WINDOW_END, USER_ID || '-' || B, USER_ID, USER_LOGIN, USER_NAME,
+               DATEADD('minute', 360 * B - 3, %s::TIMESTAMP_NTZ), GAME_ID, GAME_NAME, 1,
+               USER_NAME || ' plays ' || GAME_NAME, {LANGUAGE_OF}, FALSE, WATCH_HOURS, AIR_HOURS, PEAK_VIEWERS,
+               DATEADD('minute', 5, WINDOW_START), WINDOW_START, DATEADD('minute', 9, WINDOW_START), 10
+        FROM (SELECT *, FLOOR(DATEDIFF('minute', %s::TIMESTAMP_NTZ, WINDOW_START) / 360) AS B,
+                     CAST(SUBSTR(USER_ID, 2) AS INTEGER) AS CI FROM CHANNEL_WINDOWS) C""", (start, start))
+    cur.execute("""
+        INSERT INTO LANGUAGE_WINDOWS (WINDOW_START, WINDOW_END, LANGUAGE, WATCH_HOURS, AIR_HOURS, AVG_VIEWERS,
+                                      AVG_CHANNELS, PEAK_VIEWERS, PEAK_CHANNELS, UNIQUE_CHANNELS, NEW_STREAMS, RANK)
+        SELECT WINDOW_START, MAX(WINDOW_END), LANGUAGE, SUM(WATCH_HOURS), SUM(AIR_HOURS), SUM(WATCH_HOURS) * 6,
+               SUM(AIR_HOURS) * 6, SUM(PEAK_VIEWERS), COUNT(*), COUNT(*), 0,
+               RANK() OVER (PARTITION BY WINDOW_START ORDER BY SUM(WATCH_HOURS) DESC)
+        FROM STREAM_WINDOWS GROUP BY WINDOW_START, LANGUAGE""")
     cur.execute("SELECT COUNT(*) FROM CHANNEL_WINDOWS")
     rows = int(cur.fetchone()[0])
     cur.close()

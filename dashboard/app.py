@@ -20,6 +20,7 @@ st.set_page_config(page_title="Twitch Pulse", page_icon=str(Path(__file__).with_
 
 navigation = st.navigation([
     st.Page("views/overview.py", title="Overview", icon=":material/leaderboard:", default=True),
+    st.Page("views/rankings.py", title="Rankings", icon=":material/format_list_numbered:"),
     st.Page("views/game.py", title="Game", icon=":material/sports_esports:"),
     st.Page("views/channel.py", title="Channel", icon=":material/live_tv:"),
     st.Page("views/alerts.py", title="Alerts", icon=":material/notifications_active:"),

@@ -122,3 +122,25 @@ def period_bars(df: pd.DataFrame, value: str, title: str, span: Optional[timedel
         tooltip=[alt.Tooltip("PERIOD_START:T", title="UTC", format="%Y-%m-%d %H:%M", formatType="utc"),
                  alt.Tooltip("VALUE:Q", title="", format=",.0f"), alt.Tooltip("WHY:N", title="partial")],
     )
+
+
+def shares(df: pd.DataFrame, title: str) -> alt.Chart:
+    """One bar per day (`PERIOD_START`), split by `LANGUAGE` into its `SHARE` of the day's watch
+    hours, in the frame's order of languages; a partial day (`PARTIAL`: the reason) is faded."""
+    data = _utc(df, "PERIOD_START").assign(DAY=lambda d: d["PERIOD_START"].dt.strftime("%Y-%m-%d"))
+    data["KIND"] = [PARTIAL.replace("period", "day") if isinstance(r, str) else WHOLE.replace("period", "day")
+                    for r in data["PARTIAL"]]
+    data["WHY"] = [r if isinstance(r, str) else "" for r in data["PARTIAL"]]
+    order = list(dict.fromkeys(df["LANGUAGE"]))
+    data["ORDER"] = [order.index(language) for language in data["LANGUAGE"]]
+    return alt.Chart(data, title=title, height=HEIGHT).mark_bar().encode(
+        x=alt.X("DAY:O", title=None, axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("SHARE:Q", title=None, stack="normalize", axis=alt.Axis(format="%")),
+        color=alt.Color("LANGUAGE:N", title=None, sort=order, legend=alt.Legend(orient="bottom", columns=4)),
+        order=alt.Order("ORDER:Q"),
+        opacity=alt.Opacity("KIND:N", title=None, legend=None,
+                            scale=alt.Scale(domain=["whole day", "partial day"], range=[0.9, 0.4])),
+        tooltip=[alt.Tooltip("DAY:O", title="UTC day"), alt.Tooltip("LANGUAGE:N", title="Language"),
+                 alt.Tooltip("SHARE:Q", title="Share of watch hours", format=".1%"),
+                 alt.Tooltip("WATCH_HOURS:Q", title="Watch hours", format=",.0f"), alt.Tooltip("WHY:N", title="partial")],
+    )

@@ -26,7 +26,6 @@ CSS = f"""<style>
 .pulse-table th {{ font-weight: 600; }}
 .pulse-table td.num, .pulse-table th.num {{ text-align: right; white-space: nowrap; }}
 .pulse-table td.name {{ overflow-wrap: break-word; min-width: 6.5em; }}
-.pulse-table td.nowrap {{ white-space: nowrap; }}
 .pulse-table a {{ text-decoration: none; }}
 .pulse-table a:hover {{ text-decoration: underline; }}
 .pulse-cards {{ display: flex; flex-wrap: wrap; gap: 0.75rem 2rem; margin: 0.25rem 0 1rem 0; }}
@@ -37,6 +36,9 @@ CSS = f"""<style>
 .pulse-row {{ display: flex; flex-wrap: wrap; gap: 0 2rem; }}
 .pulse-col {{ flex: 1 1 24rem; min-width: 0; }}
 .pulse-note {{ font-size: 0.875rem; opacity: 0.75; }}
+@media (min-width: {PHONE_WIDTH + 1}px) {{
+  .pulse-table td.nowrap {{ white-space: nowrap; }}
+}}
 @media (max-width: {PHONE_WIDTH}px) {{
   .pulse-table .wide {{ display: none; }}
   .pulse-table {{ font-size: 0.85rem; }}
@@ -69,7 +71,7 @@ class Column(NamedTuple):
     numeric: bool = False  # right-aligned, never wrapped
     phone: bool = True  # shown on a phone
     name: bool = False  # a long name: wraps between words, and inside one only if it must
-    nowrap: bool = False  # a date and time: on one line
+    nowrap: bool = False  # a date and time: on one line (but on a phone)
 
 
 Cell = Any  # text, a Link, or None (shown as –)

@@ -6,7 +6,8 @@ how many alerts) and the page's choices. So a page never shows two windows at on
 from the new window above a table from the old one), a refresh that finds nothing new costs no
 query, and a refresh that finds something redraws from a snapshot that is already loaded. The
 rollups change without new windows (dbt rebuilds them), so a snapshot is read again after
-`RELOAD_SECONDS` at the latest.
+`RELOAD_SECONDS` at the latest. A dbt model that is not built yet leaves its part of a page
+empty, with a sentence, and the rest of the page as it is.
 
 Only whole windows are used: every range ends at the latest complete window's end, so no
 chart or figure includes the window the sink is still writing.
@@ -25,12 +26,13 @@ import pandas as pd
 import streamlit as st
 
 from . import periods
+from .format import duration
 from . import queries as q
 from .timerange import Resolved, TimeRange, resolve
 from .watch import Fresh
 from .windows import Windows
 
-RELOAD_SECONDS = 300
+RELOAD_SECONDS = 60  # the dbt models are rebuilt every few minutes: read them again this often
 _CACHE: dict[str, Any] = {"ttl": 600, "max_entries": 64, "show_spinner": False}
 TOP = 10  # rows of the overview's top lists
 TOP_GAMES_OVER_TIME = 5
@@ -96,6 +98,7 @@ class Overview(Snapshot):
     rollup_missing: bool = False
     viewers: pd.DataFrame = field(default_factory=pd.DataFrame)
     range_watch_hours: float = 0.0
+    languages: Optional[pd.DataFrame] = None  # PERIOD_START, LANGUAGE, SHARE, ...; None: no model yet
 
 
 @st.cache_data(**_CACHE)
@@ -113,12 +116,43 @@ def overview(source: q.Source, fresh: Fresh, reload: int, choice: str, dates: tu
         top_games = _games_over_time(q.top_games_over_time(source, span.start, span.end, step, TOP_GAMES_OVER_TIME))
         platform, rollup_missing = platform_totals(source, grain, span)
         viewers = q.viewers_per_window(source, span.start, span.end)
+        languages = _language_split(_model(q.language_days, source, periods.floor(span.start, "daily"), span.end))
     row = totals.iloc[0].to_dict() if len(totals) else {}
     return _sealed(Overview(windows, previous=previous, games=games, totals=row, channels=channels, span=span,
                             warning=warning, step=step, top_games=top_games, grain=grain, platform=platform,
                             rollup_missing=rollup_missing, viewers=viewers,
-                            range_watch_hours=float(platform["WATCH_HOURS"].sum()) if len(platform) else 0.0),
+                            range_watch_hours=float(platform["WATCH_HOURS"].sum()) if len(platform) else 0.0,
+                            languages=languages),
                    durations)
+
+
+def _model(query: Any, *args: Any) -> Optional[pd.DataFrame]:
+    """A dbt model's rows, or None while dbt has not built it (its part of the page says so)."""
+    try:
+        return query(*args)
+    except q.NoTables:
+        return None
+
+
+LANGUAGES_SHOWN = 6  # the most watched languages of the range; the rest is "other"
+
+
+def _language_split(df: Optional[pd.DataFrame]) -> Optional[pd.DataFrame]:
+    """Each day's share of watch hours by language: the range's most watched languages, the rest
+    as "other"; a day its windows do not wholly cover is marked partial."""
+    if df is None or df.empty:
+        return df
+    top = list(df.groupby("LANGUAGE")["WATCH_HOURS"].sum().sort_values(ascending=False, kind="stable")
+               .index[:LANGUAGES_SHOWN])
+    df = df.assign(LANGUAGE=[lang if lang in top else "other" for lang in df["LANGUAGE"]])
+    days = df.groupby("PERIOD_START").agg(ALL=("WATCH_HOURS", "sum"), COVERED_HOURS=("COVERED_HOURS", "max"))
+    out = df.groupby(["PERIOD_START", "LANGUAGE"], as_index=False)["WATCH_HOURS"].sum()
+    out["SHARE"] = out["WATCH_HOURS"] / out["PERIOD_START"].map(days["ALL"])
+    covered = out["PERIOD_START"].map(days["COVERED_HOURS"]).astype(float).fillna(0.0)
+    out["PARTIAL"] = [period_partial("daily", to_datetime(day), hours) for day, hours in zip(out["PERIOD_START"], covered)]
+    order = {lang: i for i, lang in enumerate([*top, "other"])}
+    return out.sort_values(["PERIOD_START", "LANGUAGE"], key=lambda c: c.map(order) if c.name == "LANGUAGE" else c,
+                           kind="stable").reset_index(drop=True)
 
 
 def _games_over_time(df: pd.DataFrame) -> pd.DataFrame:
@@ -147,7 +181,7 @@ def platform_totals(source: q.Source, grain: str, span: TimeRange) -> tuple[pd.D
     columns = ["PERIOD_START", "PERIOD_END", "WATCH_HOURS", "AIR_HOURS", "DISTINCT_CHANNELS", "PARTIAL"]
     if not plan:
         return pd.DataFrame(columns=columns), False
-    covered = {_dt(r.PERIOD_START): float(r.HOURS)
+    covered = {to_datetime(r.PERIOD_START): float(r.HOURS)
                for r in q.window_coverage(source, grain, span.start, span.end).itertuples(index=False)}
     try:
         rolled = q.platform_rollup(source, grain, plan[0].start, plan[-1].end)
@@ -157,7 +191,7 @@ def platform_totals(source: q.Source, grain: str, span: TimeRange) -> tuple[pd.D
     rollup = {}
     for r in rolled.to_dict("records"):
         covered_hours = r.get("COVERED_HOURS")
-        rollup[_dt(r["PERIOD_START"])] = periods.Rollup(
+        rollup[to_datetime(r["PERIOD_START"])] = periods.Rollup(
             periods.Totals(float(r["WATCH_HOURS"]), float(r["AIR_HOURS"]), int(r["DISTINCT_CHANNELS"])),
             None if covered_hours is None or pd.isna(covered_hours) else float(covered_hours))
     computed = periods.from_windows(plan, rollup, covered)
@@ -167,14 +201,14 @@ def platform_totals(source: q.Source, grain: str, span: TimeRange) -> tuple[pd.D
     exact = {}
     if spans:
         for r in q.platform_exact(source, grain, spans).itertuples(index=False):
-            exact[_dt(r.PERIOD_START)] = periods.Totals(float(r.WATCH_HOURS), float(r.AIR_HOURS),
+            exact[to_datetime(r.PERIOD_START)] = periods.Totals(float(r.WATCH_HOURS), float(r.AIR_HOURS),
                                                         int(r.DISTINCT_CHANNELS))
     rows = periods.combine(plan, rollup, exact, covered, computed, span.end)
     return pd.DataFrame([(r.period.start, r.period.end, r.totals.watch_hours, r.totals.air_hours, r.totals.channels,
                           r.partial) for r in rows], columns=columns), missing
 
 
-def _dt(value: Any) -> datetime:
+def to_datetime(value: Any) -> datetime:
     return pd.Timestamp(value).to_pydatetime()
 
 
@@ -218,7 +252,7 @@ def game(source: q.Source, fresh: Fresh, reload: int, choice: str, dates: tuple,
         if name is not None and not name:
             name = "(no category)"
         history = q.game_history(source, game_id, span.start, span.end)
-        starts = [_dt(t) for t in history["WINDOW_START"]]
+        starts = [to_datetime(t) for t in history["WINDOW_START"]]
         if window not in starts:
             window = windows.latest if windows.latest in starts else (starts[-1] if starts else None)
         top = q.game_top_channels(source, game_id, window) if window is not None else pd.DataFrame()
@@ -238,6 +272,7 @@ class Channel(Snapshot):
     identity: Optional[tuple[str, str]] = None  # (login, display name); None: never seen
     history: pd.DataFrame = field(default_factory=pd.DataFrame)
     games: pd.DataFrame = field(default_factory=pd.DataFrame)
+    broadcasts: Optional[pd.DataFrame] = None  # None: the dbt model is not built yet
 
 
 @st.cache_data(**_CACHE)
@@ -257,8 +292,9 @@ def channel(source: q.Source, fresh: Fresh, reload: int, choice: str, dates: tup
                     if len(listed) else q.channel_identity(source, user_id))
         history = q.channel_history(source, user_id, span.start, span.end)
         games = q.channel_games(source, user_id, span.start, span.end)
+        broadcasts = _model(q.broadcasts, source, user_id, span.start, span.end)
     return _sealed(Channel(windows, span=span, warning=warning, found=found, user_id=user_id, identity=identity,
-                           history=history, games=games), durations)
+                           history=history, games=games, broadcasts=broadcasts), durations)
 
 
 # --- alerts ---------------------------------------------------------------------------------
@@ -283,3 +319,47 @@ def alerts(source: q.Source, fresh: Fresh, reload: int, choice: str, dates: tupl
         span, warning = resolve(choice, max(ends) + timedelta(seconds=1), dates)
         found = q.alerts(source, span.start, span.end)
     return _sealed(Alerts(windows, span=span, warning=warning, alerts=found), durations)
+
+
+# --- rankings (dbt models) -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rankings(Snapshot):
+    per: str = "daily"
+    built: bool = True  # False: dbt has not built the models yet
+    periods: pd.DataFrame = field(default_factory=pd.DataFrame)  # PERIOD_START, COVERED_HOURS, newest first
+    period: Optional[datetime] = None
+    partial: Optional[str] = None  # why the period is not whole, or None
+    games: pd.DataFrame = field(default_factory=pd.DataFrame)
+    channels: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+@st.cache_data(**_CACHE)
+def rankings(source: q.Source, fresh: Fresh, reload: int, per: str, period: Optional[datetime]) -> Rankings:
+    """A day's or month's game and channel rankings (the dbt marts); the newest period unless
+    `period` is one of those listed."""
+    windows = fresh.windows
+    with q.timed() as durations:
+        listed = _model(q.ranking_periods, source, per)
+        if listed is None or listed.empty:
+            return _sealed(Rankings(windows, per=per, built=listed is not None), durations)
+        starts = [to_datetime(t) for t in listed["PERIOD_START"]]
+        period = period if period in starts else starts[0]
+        covered = float(listed["COVERED_HOURS"].iloc[starts.index(period)] or 0)
+        games = q.game_ranking(source, per, period)
+        channels = q.channel_ranking(source, per, period)
+    return _sealed(Rankings(windows, per=per, periods=listed, period=period, partial=period_partial(per, period, covered),
+                            games=games, channels=channels), durations)
+
+
+def period_partial(per: str, start: datetime, covered_hours: float) -> Optional[str]:
+    """`windows cover 14.5 of 24 h so far` for a day (or month) its windows do not cover whole."""
+    if per == "daily":
+        length = 24.0
+    else:
+        following = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+        length = (following - start).total_seconds() / 3600
+    if covered_hours >= length - 1e-9:
+        return None
+    return f"windows cover {duration(covered_hours)} of its {duration(length)}"

@@ -38,6 +38,8 @@ TOP = 20  # rows of a "top" list
 PLATFORM_VIEWS = {"hourly": "PLATFORM_HOURLY", "daily": "PLATFORM_DAILY"}
 PERIOD = {"window": "WINDOW_START", "hourly": "DATE_TRUNC('hour', WINDOW_START)",
           "daily": "DATE_TRUNC('day', WINDOW_START)"}
+# The dbt marts (dbt/models/marts/) of the rankings, by period
+RANKINGS = {"daily": ("GAME_DAILY", "CHANNEL_DAILY"), "monthly": ("GAME_MONTHLY", "CHANNEL_MONTHLY")}
 
 
 class WarehouseError(Exception):
@@ -478,3 +480,56 @@ def alerts(source: Source, start: datetime, end: datetime, limit: int = 100) -> 
         ORDER BY A.CAPTURED_AT DESC, A.ALERT_ID
         LIMIT %s""", (start, end, limit))
 
+
+
+# --- dbt models (issue 19): broadcasts, languages, rankings ------------------------------------
+
+
+def broadcasts(source: Source, user_id: str, start: datetime, end: datetime, limit: int = 50) -> pd.DataFrame:
+    """A channel's broadcasts seen in [start, end), newest first (the `broadcasts` model)."""
+    return fetch(source, """
+        SELECT STREAM_ID, STARTED_AT, FIRST_SEEN, LAST_SEEN, ENDED, ENDED_AT, DURATION_HOURS, WATCH_HOURS,
+               AIR_HOURS, AVG_VIEWERS, PEAK_VIEWERS, PEAK_AT, GAME_ID, GAME_NAME, GAMES, TITLE, LANGUAGE
+        FROM BROADCASTS
+        WHERE USER_ID = %s AND LAST_SEEN >= %s AND FIRST_SEEN < %s
+        ORDER BY STARTED_AT DESC, STREAM_ID
+        LIMIT %s""", (user_id, start, end, limit))
+
+
+def language_days(source: Source, start: datetime, end: datetime) -> pd.DataFrame:
+    """Each language's watch hours per UTC day starting in [start, end), with the hours of the
+    day its windows cover (the `language_daily` model)."""
+    return fetch(source, """
+        SELECT PERIOD_START, LANGUAGE, WATCH_HOURS, AVG_VIEWERS, DISTINCT_CHANNELS, COVERED_HOURS, RANK
+        FROM LANGUAGE_DAILY
+        WHERE PERIOD_START >= %s AND PERIOD_START < %s
+        ORDER BY PERIOD_START, RANK, LANGUAGE
+        LIMIT %s""", (start, end, MAX_POINTS))
+
+
+def ranking_periods(source: Source, per: str, limit: int = 62) -> pd.DataFrame:
+    """The newest days or months of the rankings, with the hours their windows cover."""
+    games, _ = RANKINGS[per]
+    return fetch(source, f"""
+        SELECT PERIOD_START, MAX(COVERED_HOURS) AS COVERED_HOURS FROM {games}
+        GROUP BY PERIOD_START ORDER BY PERIOD_START DESC LIMIT %s""", (limit,))
+
+
+def game_ranking(source: Source, per: str, period: datetime, limit: int = 25) -> pd.DataFrame:
+    """A day's or month's games by rank, with the rank change against the period before."""
+    games, _ = RANKINGS[per]
+    return fetch(source, f"""
+        SELECT RANK, PREVIOUS_RANK, RANK_CHANGE, GAME_ID, GAME_NAME, WATCH_HOURS, AIR_HOURS, AVG_VIEWERS,
+               PEAK_VIEWERS, DISTINCT_CHANNELS
+        FROM {games} WHERE PERIOD_START = %s
+        ORDER BY RANK, GAME_ID LIMIT %s""", (period, limit))
+
+
+def channel_ranking(source: Source, per: str, period: datetime, limit: int = 25) -> pd.DataFrame:
+    """A day's or month's channels by rank, with the rank change and the main game."""
+    _, channels = RANKINGS[per]
+    return fetch(source, f"""
+        SELECT RANK, PREVIOUS_RANK, RANK_CHANGE, USER_ID, USER_LOGIN, USER_NAME, GAME_ID, GAME_NAME,
+               WATCH_HOURS, AIR_HOURS, AVG_VIEWERS, PEAK_VIEWERS
+        FROM {channels} WHERE PERIOD_START = %s
+        ORDER BY RANK, USER_ID LIMIT %s""", (period, limit))

@@ -26,6 +26,8 @@ DEFAULT_REFRESH = 2.0
 
 NO_WINDOW = ("No window has closed yet: the processor closes each window one poll after its end, "
              "and the sink writes it here within seconds. This page fills in by itself.")
+NOT_BUILT = ("The {model} model is not in the warehouse yet: dbt builds it (`twitch-pulse models build`; "
+             "`make run` builds the models every few minutes), and this part of the page fills in then.")
 NO_TABLES = ("The warehouse has no window tables yet: the sinks create them when they first start "
              "(`twitch-pulse bootstrap` does it by hand). This page fills in by itself once windows arrive.")
 

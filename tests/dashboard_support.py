@@ -43,6 +43,21 @@ CHANNELS = [
     (W2, "u4", "ninja", "Ninja", "33214", "Fortnite", 50000.0, 300000.0, 310000, 1),
 ]
 
+# The day before, for the daily and monthly rankings' rank changes: one window at 10:00
+DAY0 = datetime(2026, 2, 28, 10, 0)
+DAY0_GAMES = [(DAY0, "21779", "League of Legends", 8000.0, 48000.0, 50000, 1, 1),
+              (DAY0, "509658", "Just Chatting", 3500.0, 21000.0, 22000, 2, 2)]
+DAY0_CHANNELS = [(DAY0, "u3", "faker", "Faker", "21779", "League of Legends", 8000.0, 48000.0, 50000, 1),
+                 (DAY0, "u1", "kaicenat", "KaiCenat", "509658", "Just Chatting", 2000.0, 12000.0, 13000, 2),
+                 (DAY0, "u5", "xqc", "xQc", "509658", "Just Chatting", 1500.0, 9000.0, 9500, 3)]
+# Each channel's stream language; a channel's windows of one day are one broadcast
+LANGUAGES = {"u1": "en", "u2": "es", "u3": "ko", "u4": "en", "u5": "en"}
+
+
+def stream_id(window: datetime, user_id: str) -> str:
+    return f"{user_id}-{window:%m%d}"
+
+
 # (window, game_id, game_name, rank, user_id, login, name, watch_hours, air_hours, peak_viewers)
 TOP_CHANNELS = [
     (W1, "509658", "Just Chatting", 1, "u1", "kaicenat", "KaiCenat", 8345.6, 1 / 6, 52000),
@@ -77,9 +92,49 @@ def seed(conn: Any) -> None:
         "USER_NAME, WATCH_HOURS, AIR_HOURS, PEAK_VIEWERS) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         [(w, w + W, *rest) for w, *rest in TOP_CHANNELS])
     cur.executemany(
+        "INSERT INTO GAME_WINDOWS (WINDOW_START, WINDOW_END, GAME_ID, GAME_NAME, WATCH_HOURS, AIR_HOURS, AVG_VIEWERS, "
+        "PEAK_VIEWERS, UNIQUE_CHANNELS, RANK) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        [(w, w + W, g, n, wh, uc / 6, av, pk, uc, r) for w, g, n, wh, av, pk, uc, r in DAY0_GAMES])
+    cur.executemany(
+        "INSERT INTO CHANNEL_WINDOWS (WINDOW_START, WINDOW_END, USER_ID, USER_LOGIN, USER_NAME, GAME_ID, GAME_NAME, "
+        "WATCH_HOURS, AIR_HOURS, AVG_VIEWERS, PEAK_VIEWERS, RANK) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        [(w, w + W, u, lg, nm, g, gn, wh, 1 / 6, av, pk, r) for w, u, lg, nm, g, gn, wh, av, pk, r in DAY0_CHANNELS])
+    seed_streams_and_languages(cur, CHANNELS + DAY0_CHANNELS)
+    cur.executemany(
         "INSERT INTO ALERTS (ALERT_ID, KIND, SUBJECT_TYPE, SUBJECT_ID, SUBJECT_NAME, GAME_ID, GAME_NAME, VIEWERS, "
         "BASELINE, THRESHOLD, CAPTURED_AT, URL) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", ALERTS)
     cur.close()
+
+
+def seed_streams_and_languages(cur: Any, channels: list[tuple]) -> None:
+    """STREAM_WINDOWS and LANGUAGE_WINDOWS rows that agree with these CHANNEL_WINDOWS rows: each
+    channel row is one stream (live the whole window, one game), in the channel's language."""
+    starts = {}
+    for w, u, *_ in sorted(channels):
+        starts.setdefault(stream_id(w, u), w - timedelta(minutes=5))  # started before its first window
+    cur.executemany(
+        "INSERT INTO STREAM_WINDOWS (WINDOW_START, WINDOW_END, STREAM_ID, USER_ID, USER_LOGIN, USER_NAME, STARTED_AT, "
+        "GAME_ID, GAME_NAME, GAMES, TITLE, LANGUAGE, IS_MATURE, WATCH_HOURS, AIR_HOURS, PEAK_VIEWERS, PEAK_AT, "
+        "FIRST_SEEN, LAST_SEEN, SAMPLES) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+        "%s, %s, %s)",
+        [(w, w + W, stream_id(w, u), u, lg, nm, starts[stream_id(w, u)], g, gn, 1, f"{nm} live", LANGUAGES[u], False,
+          wh, 1 / 6, pk, w + timedelta(minutes=5), w, w + timedelta(minutes=9), 10)
+         for w, u, lg, nm, g, gn, wh, av, pk, r in channels])
+    sums: dict[tuple[datetime, str], list[float]] = {}
+    for w, u, lg, nm, g, gn, wh, av, pk, r in channels:
+        entry = sums.setdefault((w, LANGUAGES[u]), [0.0, 0.0, 0, 0])
+        entry[0] += wh
+        entry[1] += 1 / 6
+        entry[2] += pk
+        entry[3] += 1
+    rows = []
+    for (w, language), (wh, air, peak, n) in sums.items():
+        rank = 1 + sum(other[0] > wh for (w2, _), other in sums.items() if w2 == w)
+        rows.append((w, w + W, language, wh, air, wh * 6, air * 6, peak, n, n, 0, rank))
+    cur.executemany(
+        "INSERT INTO LANGUAGE_WINDOWS (WINDOW_START, WINDOW_END, LANGUAGE, WATCH_HOURS, AIR_HOURS, AVG_VIEWERS, "
+        "AVG_CHANNELS, PEAK_VIEWERS, PEAK_CHANNELS, UNIQUE_CHANNELS, NEW_STREAMS, RANK) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", rows)
 
 
 def free_port() -> int:

@@ -18,7 +18,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from dashboard import ui
-from dashboard.format import duration, human, viewers
+from dashboard.format import duration, human, rank_change, viewers
 from devstack.pipeline import LocalPipeline
 from pulse.settings import Settings
 from sinks.snowflake import connect
@@ -26,7 +26,7 @@ from sinks.snowflake.schema import bootstrap
 
 from . import dashboard_support as data
 from .dashboard_support import cards, charts, free_port, healthy, read_markup, tables
-from .models_support import build_platform_models
+from .models_support import build
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 
@@ -50,12 +50,18 @@ def empty(app_env: Settings) -> Settings:
 
 
 @pytest.fixture
-def seeded(empty: Settings) -> Settings:
+def seeded_tables(empty: Settings) -> Settings:
+    """The sinks' tables seeded, before any dbt build."""
     conn = connect(empty)
     data.seed(conn)
     conn.close()
-    build_platform_models(empty)
     return empty
+
+
+@pytest.fixture
+def seeded(seeded_tables: Settings) -> Settings:
+    build(seeded_tables, "run")  # every dbt model: the rollups, the broadcasts, the languages, the rankings
+    return seeded_tables
 
 
 def add(settings: Settings, *windows) -> None:
@@ -234,7 +240,8 @@ def test_custom_range_outside_the_data_and_reversed_dates(seeded):
     at.date_input(key="dates").set_value((date(2026, 3, 1), date(2026, 2, 28))).run()
     assert not at.exception
     assert "swapped" in texts(at.warning)
-    assert cards(at)["Watch hours in range"] == human(sum(c[6] for c in data.CHANNELS if c[0] != data.W2))
+    both_days = data.DAY0_CHANNELS + [c for c in data.CHANNELS if c[0] != data.W2]
+    assert cards(at)["Watch hours in range"] == human(sum(c[6] for c in both_days))
 
 
 def test_short_range_leaves_out_older_windows(seeded):
@@ -365,6 +372,86 @@ def test_channel_search_bad_input(seeded, text):
     at.text_input(key="channel_search").input(text).run()
     assert not at.exception and not at.error
     assert "No channel whose login or name contains" in texts(at.info)
+
+
+def test_channel_broadcasts_from_the_model(seeded):
+    """Its broadcasts in the range, from the broadcasts model: KaiCenat's of 1 March (12:00 and
+    12:10, started 11:55, unseen after 12:19 while the newest poll is 12:29, so ended)."""
+    at = open_page("views/channel.py", channel="u1")
+    rows = tables(at)[1]
+    watch = 5000.0 + 8345.6
+    assert [{k: v.text for k, v in r.items()} for r in rows] == [{
+        "Started (UTC)": "2026-03-01 11:55", "Ended": "2026-03-01 12:19", "Length": "24 min",
+        "Watch hours": human(watch), "Avg viewers": viewers(watch / (2 / 6)), "Peak viewers": viewers(52000),
+        "Main game": "Just Chatting", "Language": "en", "Title": "KaiCenat live"}]
+    assert rows[0]["Main game"].href == "game?game=509658"
+    live = tables(open_page("views/channel.py", channel="u4"))[1]
+    assert live[0]["Ended"].text == "live"  # seen at the newest poll
+
+
+def test_language_split_per_day(seeded):
+    """Each day's share of watch hours by language (language_daily), independent of dbt: the
+    seeded LANGUAGE_WINDOWS rows added up per day; both days are partial and said so."""
+    at = open_page("views/overview.py", range="Last 7 days")
+    split = charts(at)["Share of watch hours by language"].data
+    got = {(day.strftime("%m-%d"), lang): round(share, 9) for day, lang, share in
+           zip(split["PERIOD_START"], split["LANGUAGE"], split["SHARE"])}
+    expected = {}
+    for rows, day in ((data.DAY0_CHANNELS, "02-28"), (data.CHANNELS, "03-01")):
+        total = sum(c[6] for c in rows)
+        for lang in {data.LANGUAGES[c[1]] for c in rows}:
+            expected[(day, lang)] = round(sum(c[6] for c in rows if data.LANGUAGES[c[1]] == lang) / total, 9)
+    assert got == expected
+    assert ("Partial days, drawn faded: 2026-02-28 (windows cover 10 min of its 24 h); "
+            "2026-03-01 (windows cover 30 min of its 24 h).") in page_text(at)
+
+
+@pytest.mark.parametrize("per, period", [("daily", "2026-03-01"), ("monthly", "March 2026")])
+def test_rankings_with_rank_change(seeded, per, period):
+    """The day's (month's) games and channels by watch hours with the change against the day
+    (month) before, from the marts; checked against the seeded window rows added up per day.
+    1 March is partial (three windows) and the page says so."""
+    at = open_page("views/rankings.py", per=per)
+    markup = read_markup(at)
+    assert markup.headings == [f"Top of {period}"]
+    word = "day" if per == "daily" else "month"
+    length = "24 h" if per == "daily" else "744 h"
+    assert f"Partial {word}: windows cover 30 min of its {length}, so far" in texts(at.markdown)
+
+    def ranked(rows, name, watch):
+        """id -> (name, watch hours, competition rank) of rows summed by id (their column 1)."""
+        sums: dict = {}
+        for row in rows:
+            sums.setdefault(row[1], [row[name], 0.0])[1] += row[watch]
+        return {k: (n, wh, 1 + sum(o[1] > wh for o in sums.values())) for k, (n, wh) in sums.items()}
+
+    games_now, games_before = ranked(data.GAMES, 2, 3), ranked(data.DAY0_GAMES, 2, 3)
+    games, channels = tables(at)
+    assert [(r["#"].text, r["Game"].text, r["Watch hours"].text, r["Change"].text) for r in games] == [
+        (str(rank), name, human(wh), rank_change(rank, games_before.get(g, (0, 0, None))[2]))
+        for g, (name, wh, rank) in sorted(games_now.items(), key=lambda kv: (kv[1][2], kv[0]))]
+    assert [r["Change"].text for r in games] == ["new", "=", "▼2"]  # Fortnite, Just Chatting, League of Legends
+    channels_now, channels_before = ranked(data.CHANNELS, 3, 6), ranked(data.DAY0_CHANNELS, 3, 6)
+    assert [(r["#"].text, r["Channel"].text, r["Watch hours"].text, r["Change"].text) for r in channels] == [
+        (str(rank), name, human(wh), rank_change(rank, channels_before.get(u, (0, 0, None))[2]))
+        for u, (name, wh, rank) in sorted(channels_now.items(), key=lambda kv: (kv[1][2], kv[0]))]
+    assert channels[0]["Channel"].href == "channel?channel=u4" and channels[0]["Channel"].target == "_self"
+    at.selectbox(key=f"period_{per}").set_value(data.DAY0.replace(hour=0, day=1 if per == "monthly" else 28)).run()
+    assert [r["Change"].text for r in tables(at)[0]] == ["new", "new"]  # nothing ranked the day (month) before
+
+
+def test_models_not_built_yet_leave_their_part_empty_with_a_sentence(seeded_tables):
+    """Before dbt's first build: the rankings, the broadcasts and the language split say what
+    will fill them; the platform totals are added up from the window rows, and say so."""
+    rankings = open_page("views/rankings.py")
+    assert ui.NOT_BUILT.format(model="game_daily") in texts(rankings.info)
+    overview = open_page("views/overview.py")
+    assert ui.NOT_BUILT.format(model="language_daily") in texts(overview.info)
+    assert "The hourly rollup is not in the warehouse yet" in texts(overview.caption)
+    assert cards(overview)["Watch hours in range"] == human(sum(c[6] for c in data.CHANNELS if c[0] != data.W2))
+    channel = open_page("views/channel.py", channel="u1")
+    assert ui.NOT_BUILT.format(model="broadcasts") in texts(channel.info)
+    assert not channel.error and not overview.error and not rankings.error
 
 
 # --- Alerts ---------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ from sinks.snowflake.schema import bootstrap
 
 from . import dashboard_support as data
 from .dashboard_support import free_port, healthy
-from .models_support import build_platform_models
+from .models_support import build
 
 ROOT = Path(__file__).resolve().parents[1]
 # The README's pictures are refreshed only on request (PULSE_UPDATE_SCREENSHOT=1), so a test run
@@ -67,7 +67,7 @@ def demo(settings: Settings, days: float = 1.5, channels: int = 300) -> None:
     bootstrap(conn)
     seed_synthetic(conn, datetime(2026, 3, 1), days=days, channels=channels)
     conn.close()
-    build_platform_models(settings)
+    build(settings, "run")  # every dbt model: rollups, broadcasts, languages, rankings
 
 
 def newest_window(settings: Settings) -> tuple[datetime, datetime, list[str]]:
@@ -205,7 +205,7 @@ def test_browser_shows_the_overview_offline(seeded_warehouse, browser, phone, tm
     with serve(seeded_warehouse, tmp_path / "dashboard.log") as url:
         for driver, kind in ((browser, "wide"), (phone, "phone")):
             driver.get(url)
-            WebDriverWait(driver, 90).until(lambda d: drawn_charts(d) >= 5)  # 2 bars, top games, hours, viewers
+            WebDriverWait(driver, 90).until(lambda d: drawn_charts(d) >= 6)  # 2 bars, games, languages, hours, viewers
             assert ranking[0] in page_text(driver)
             assert bar_labels(driver, "Watch hours by game") == [f"{i}. {name}" for i, name in enumerate(ranking[:10], 1)]
             ticks = axis_labels(driver, "Watch hours by game")
@@ -304,7 +304,7 @@ def test_an_outage_is_said_within_10_s_with_the_data_kept_and_the_page_recovers(
     print(f"outage said {said_after:.1f} s after the warehouse stopped")
 
 
-PAGES = ("", "game", "channel", "alerts")
+PAGES = ("", "rankings", "game", "channel", "alerts")
 
 
 def test_no_page_scrolls_sideways_on_a_phone(seeded_warehouse, phone, tmp_path: Path):
@@ -312,7 +312,7 @@ def test_no_page_scrolls_sideways_on_a_phone(seeded_warehouse, phone, tmp_path: 
         for path in PAGES:
             phone.get(f"{url}/{path}")
             WebDriverWait(phone, 90).until(lambda d: d.find_elements(By.CSS_SELECTOR, "table.pulse-table"))
-            WebDriverWait(phone, 30).until(lambda d: drawn_charts(d) >= (0 if path == "alerts" else 2))
+            WebDriverWait(phone, 30).until(lambda d: drawn_charts(d) >= (0 if path in ("alerts", "rankings") else 2))
             widths = phone.execute_script("return [document.documentElement.scrollWidth, window.innerWidth, "
                                           "Math.max(...[...document.querySelectorAll('table.pulse-table')]"
                                           ".map(t => t.getBoundingClientRect().right))]")

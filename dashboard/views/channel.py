@@ -12,6 +12,12 @@ from dashboard.html import Card, Column
 
 st.title("Channel")
 
+BROADCAST_COLUMNS = [Column("STARTED", "Started (UTC)", nowrap=True), Column("ENDED", "Ended", nowrap=True),
+                     Column("DURATION", "Length", numeric=True), Column("WATCH_HOURS", "Watch hours", numeric=True),
+                     Column("AVG_VIEWERS", "Avg viewers", numeric=True),
+                     Column("PEAK_VIEWERS", "Peak viewers", numeric=True, phone=False),
+                     Column("GAME", "Main game", name=True, phone=False), Column("LANGUAGE", "Language", phone=False),
+                     Column("TITLE", "Title", name=True, phone=False)]
 GAME_COLUMNS = [Column("GAME", "Game", name=True), Column("WATCH_HOURS", "Watch hours", numeric=True),
                 Column("AIR_HOURS", "Streamed", numeric=True), Column("PEAK_VIEWERS", "Peak viewers", numeric=True),
                 Column("FIRST_SEEN", "First seen (UTC)", phone=False, nowrap=True),
@@ -104,6 +110,27 @@ def show_channel(ctx: ui.Context, s: loaders.Channel) -> None:
                    "WATCH_HOURS": human(r.WATCH_HOURS), "AIR_HOURS": duration(r.AIR_HOURS),
                    "PEAK_VIEWERS": viewers(r.PEAK_VIEWERS), "FIRST_SEEN": when(r.FIRST_SEEN), "LAST_SEEN": when(r.LAST_SEEN)}
                   for r in s.games.itertuples(index=False)], GAME_COLUMNS)
+    broadcasts(ctx, s)
+
+
+def broadcasts(ctx: ui.Context, s: loaders.Channel) -> None:
+    st.subheader("Broadcasts")
+    if s.broadcasts is None:
+        st.info(ui.NOT_BUILT.format(model="broadcasts"))
+        return
+    if s.broadcasts.empty:
+        st.info("No broadcast of this range is in the broadcasts model yet: dbt adds it at its next build.")
+        return
+    st.caption("Each stream seen in the range, newest first, whole (from its start, also before the range), from "
+               "the broadcasts model; a live one's figures are those of dbt's last build.")
+    ui.table([{"STARTED": when(r.STARTED_AT), "ENDED": when(r.ENDED_AT) if r.ENDED else "live",
+               "DURATION": duration(r.DURATION_HOURS), "WATCH_HOURS": human(r.WATCH_HOURS),
+               "AVG_VIEWERS": viewers(r.AVG_VIEWERS), "PEAK_VIEWERS": viewers(r.PEAK_VIEWERS),
+               "GAME": ui.link(ctx, name_or(r.GAME_NAME, "(no category)") + (f" (+{int(r.GAMES) - 1} more)"
+                                                                               if r.GAMES and r.GAMES > 1 else ""),
+                               "game", "game", r.GAME_ID),
+               "LANGUAGE": r.LANGUAGE, "TITLE": r.TITLE} for r in s.broadcasts.itertuples(index=False)],
+             BROADCAST_COLUMNS)
 
 
 ui.page("channel", load, draw, params=(search_text(), wanted()))

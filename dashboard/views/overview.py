@@ -41,6 +41,7 @@ def draw(ctx: ui.Context, s: loaders.Overview) -> None:
         return
     latest_window(ctx, s)
     games_over_time(s)
+    languages(s)
     platform(s)
 
 
@@ -98,6 +99,23 @@ def games_over_time(s: loaders.Overview) -> None:
         st.info("No window in this time range: pick a longer range, or wait for the next window to close.")
         return
     ui.chart(charts.games_over_time(s.top_games, "Average viewers", s.span.length))
+
+
+def languages(s: loaders.Overview) -> None:
+    st.subheader("Languages")
+    if s.languages is None:
+        st.info(ui.NOT_BUILT.format(model="language_daily"))
+        return
+    if s.languages.empty:
+        st.info("No day of this range is in the language_daily model yet: dbt adds it at its next build.")
+        return
+    st.caption("Each UTC day touching the range: the languages' shares of its watch hours (the range's six most "
+               "watched languages, the rest as other), from the language_daily model.")
+    ui.chart(charts.shares(s.languages, "Share of watch hours by language"))
+    partial = sorted({f"{day:%Y-%m-%d} ({why})" for day, why in zip(s.languages["PERIOD_START"], s.languages["PARTIAL"])
+                      if isinstance(why, str)})
+    if partial:
+        st.caption("Partial days, drawn faded: " + "; ".join(partial) + ".")
 
 
 def platform(s: loaders.Overview) -> None:
