@@ -88,7 +88,7 @@ def _cell(value: Cell) -> str:
     return _text(value)
 
 
-def table(rows: Sequence[dict[str, Cell]], columns: Sequence[Column], caption: Optional[str] = None) -> str:
+def table(rows: Sequence[dict[str, Cell]], columns: Sequence[Column]) -> str:
     """An HTML table of `rows` (dicts by column key), every row shown."""
     def classes(column: Column) -> str:
         names = [c for c, on in (("num", column.numeric), ("wide", not column.phone), ("name", column.name),
@@ -98,8 +98,7 @@ def table(rows: Sequence[dict[str, Cell]], columns: Sequence[Column], caption: O
     head = "".join(f"<th{classes(c)}>{_text(c.title)}</th>" for c in columns)
     body = "".join("<tr>" + "".join(f"<td{classes(c)}>{_cell(row.get(c.key))}</td>" for c in columns) + "</tr>"
                    for row in rows)
-    cap = f"<caption>{_text(caption)}</caption>" if caption else ""
-    return f'<table class="pulse-table">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    return f'<table class="pulse-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
 class Card(NamedTuple):
