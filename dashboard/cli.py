@@ -99,6 +99,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--refresh", type=float, default=os.environ.get(REFRESH_ENV, "2"),
                    help=f"seconds between looks for new data; each costs no query unless the newest windows "
                         f"changed (0 = no live updates; env {REFRESH_ENV})")
-    p.add_argument("--timeout", type=float, default=os.environ.get(TIMEOUT_ENV, "4"),
+    p.add_argument("--timeout", type=float, default=os.environ.get(TIMEOUT_ENV, "3"),
                    help=f"seconds the warehouse may take to answer before a page says it does not (env {TIMEOUT_ENV})")
     p.set_defaults(handler=_dashboard)

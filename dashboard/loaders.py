@@ -55,6 +55,22 @@ class Snapshot:
     seconds: float = field(default=0.0, compare=False)
 
 
+@dataclass(frozen=True)
+class Ranged(Snapshot):
+    """A snapshot over the sidebar's time range (None: no window yet), and what was wrong with
+    the range picked."""
+
+    span: Optional[TimeRange] = None
+    warning: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Searched(Ranged):
+    """A page of one game or channel: what its search found."""
+
+    found: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
 def _sealed(snapshot: Any, durations: list[float]) -> Any:
     content = [getattr(snapshot, f.name) for f in fields(snapshot) if f.name not in ("digest", "statements", "seconds")]
     digest = hashlib.sha1(pickle.dumps(content, protocol=5)).hexdigest()
@@ -84,13 +100,11 @@ def series_step(span: TimeRange) -> str:
 
 
 @dataclass(frozen=True)
-class Overview(Snapshot):
+class Overview(Ranged):
     previous: Optional[datetime] = None
     games: pd.DataFrame = field(default_factory=pd.DataFrame)
     totals: dict = field(default_factory=dict)
     channels: pd.DataFrame = field(default_factory=pd.DataFrame)
-    span: Optional[TimeRange] = None
-    warning: Optional[str] = None
     step: str = "window"
     top_games: pd.DataFrame = field(default_factory=pd.DataFrame)  # PERIOD_START, GAME_ID, GAME, AVG_VIEWERS, SHARE
     grain: str = "hourly"
@@ -224,10 +238,7 @@ def _shown(wanted: Optional[str], text: str, found: list[str]) -> Optional[str]:
 
 
 @dataclass(frozen=True)
-class Game(Snapshot):
-    span: Optional[TimeRange] = None
-    warning: Optional[str] = None
-    found: pd.DataFrame = field(default_factory=pd.DataFrame)  # GAME_ID, GAME_NAME, WATCH_HOURS
+class Game(Searched):  # found: GAME_ID, GAME_NAME, WATCH_HOURS
     game_id: Optional[str] = None
     name: Optional[str] = None  # None: the warehouse has never seen this id
     history: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -264,10 +275,7 @@ def game(source: q.Source, fresh: Fresh, reload: int, choice: str, dates: tuple,
 
 
 @dataclass(frozen=True)
-class Channel(Snapshot):
-    span: Optional[TimeRange] = None
-    warning: Optional[str] = None
-    found: pd.DataFrame = field(default_factory=pd.DataFrame)  # USER_ID, USER_LOGIN, USER_NAME, WATCH_HOURS
+class Channel(Searched):  # found: USER_ID, USER_LOGIN, USER_NAME, WATCH_HOURS
     user_id: Optional[str] = None
     identity: Optional[tuple[str, str]] = None  # (login, display name); None: never seen
     history: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -301,9 +309,7 @@ def channel(source: q.Source, fresh: Fresh, reload: int, choice: str, dates: tup
 
 
 @dataclass(frozen=True)
-class Alerts(Snapshot):
-    span: Optional[TimeRange] = None
-    warning: Optional[str] = None
+class Alerts(Ranged):
     alerts: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 

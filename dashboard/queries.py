@@ -30,7 +30,7 @@ import streamlit as st
 from . import TIMEOUT_ENV
 from .windows import CHECKED, TableWindow, WindowCheck
 
-DEFAULT_TIMEOUT = 4  # seconds the connector may take to log in or run a statement's request
+DEFAULT_TIMEOUT = 3  # seconds the connector may take to log in or run a statement's request
 MAX_POINTS = 5000  # rows of history one chart may draw
 TOP = 20  # rows of a "top" list
 

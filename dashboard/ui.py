@@ -166,7 +166,7 @@ def page(name: str, load: Loader, draw: Callable[[Context, Any], None], params: 
 
 
 def _attempt(ctx: Context, state: State, load: Loader, key: tuple) -> Outcome:
-    if state.fresh is None:
+    if state.fresh is None or not state.up:  # no statement while the warehouse does not answer: it would hang
         return Outcome(_last_good().get(key), state)
     try:
         snapshot = load(ctx, state.fresh, bucket())
@@ -229,6 +229,70 @@ def block(markup: str) -> None:
 
 def chart(spec: alt.TopLevelMixin) -> None:
     st.altair_chart(spec, width="stretch")
+
+
+class Search(NamedTuple):
+    """A search box's words for one kind of page."""
+
+    label: str  # "Search a game by name"
+    key: str  # the box's widget key
+    placeholder: str
+    nothing_found: str  # "No game whose name contains {text!r} ..."
+    nothing_listed: str  # without a search and without a link: why nothing is shown
+
+
+def search(words: Search, s: Any, shown: Optional[str]) -> Optional[str]:
+    """The search box, and what the snapshot `s` (a `loaders.Searched`) says about it: the text
+    searched, or None when nothing is to be shown (a sentence says why)."""
+    text = st.text_input(words.label, key=words.key, max_chars=100, placeholder=words.placeholder).strip()
+    if s.warning:
+        st.warning(s.warning)
+    if text and s.found.empty:
+        st.info(words.nothing_found.format(text=text))
+    if shown is None:
+        if not text:
+            st.info(words.nothing_listed)
+        return None
+    return text
+
+
+def picker(label: str, param: str, shown: str, names: dict[str, str], known: bool, searched: str) -> bool:
+    """The box listing the game or channel a page shows (`shown`, named by `?param=` in the
+    address) and what a search found. A box per item shown, so it always starts at that item;
+    picking another names it in the address (a reload or a copied link shows it). An id the
+    warehouse has never seen is said, and the address left as it is. False: nothing to show."""
+    kind = label.lower()
+    if names:
+        ids, key = list(names), f"{param}_pick_{shown}"
+        st.selectbox(label, ids, index=ids.index(shown) if shown in ids else None,
+                     format_func=lambda i: names.get(i, i), key=key, on_change=_name_in_address, args=(key, param),
+                     placeholder=f"pick a {kind}")
+    if not known:
+        st.warning(f"No {kind} with id {shown!r} is in the warehouse: the link may be mistyped, or the {kind} was last "
+                   f"streamed before the oldest window kept. Search for a {kind} above.")
+        return False
+    if searched and shown != st.query_params.get(param):
+        st.query_params[param] = shown  # the one the search led to
+    return True
+
+
+def _name_in_address(key: str, param: str) -> None:
+    if st.session_state.get(key):
+        st.query_params[param] = st.session_state[key]
+
+
+def model_part(title: str, rows: Any, model: str, empty: str, caption: str) -> bool:
+    """A part of a page read from a dbt model: its heading, then a sentence while dbt has not
+    built the model (`rows` None) or it has nothing here yet; else the caption. True: draw it."""
+    st.subheader(title)
+    if rows is None:
+        st.info(NOT_BUILT.format(model=model))
+        return False
+    if rows.empty:
+        st.info(empty)
+        return False
+    st.caption(caption)
+    return True
 
 
 def link(ctx: Context, text: Any, page: str, param: str, value: Any) -> h.Link:

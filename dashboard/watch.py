@@ -27,7 +27,7 @@ from .windows import Windows, judge
 
 log = logging.getLogger(__name__)
 
-INTERVAL_SECONDS = 2.0
+INTERVAL_SECONDS = 1.0
 
 
 class Fresh(NamedTuple):
@@ -82,40 +82,47 @@ class Watch:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
-            self.check()
+            with self._check_lock:
+                self._ask_now()
 
     def state(self) -> State:
         """The latest answer; a check in flight for longer than the timeout counts as failed."""
         with self._state_lock:
             state = self._state
         started = self._in_flight
-        if started is not None and state.up and self._clock() - started > self.timeout + 1:
+        if started is not None and state.up and self._clock() - started > self.timeout:
             return replace(state, down_since=started, problem=f"no answer within {self.timeout} s")
         return state
 
     def check(self, newer_than: Optional[float] = None) -> State:
-        """Ask the warehouse now and return the answer. A check already running is waited for
-        (up to the timeout) instead of starting another; if it began after `newer_than` (a
-        page's start), its answer is the one returned."""
-        if not self._check_lock.acquire(timeout=self.timeout + 1):
-            return self.state()
+        """Ask the warehouse now and return the answer, so a page drawn in full shows what the
+        warehouse holds at that moment. A check already running is waited for (a second at
+        most) instead of starting another; if it began after `newer_than` (the page's start),
+        its answer is the one returned. While the warehouse is down a page does not wait: the
+        background check keeps trying, and the page says so at once."""
+        state = self.state()
+        if not state.up or not self._check_lock.acquire(timeout=1.0):
+            return state if not state.up else self.state()
         try:
-            if newer_than is not None and self._last_start is not None and self._last_start >= newer_than:
-                return self.state()
-            self._in_flight = self._last_start = self._clock()
-            try:
-                self._record(self._ask())
-            except q.NoTables as exc:
-                self._drop()
-                self._record(None, problem=str(exc), no_tables=True)
-            except Exception as exc:  # any failure: a fresh session next time
-                self._drop()
-                self._record(None, problem=q.one_line(exc))
-            finally:
-                self._in_flight = None
+            if newer_than is None or self._last_start is None or self._last_start < newer_than:
+                self._ask_now()
         finally:
             self._check_lock.release()
         return self.state()
+
+    def _ask_now(self) -> None:
+        """One check, recorded (the caller holds the check lock)."""
+        self._in_flight = self._last_start = self._clock()
+        try:
+            self._record(self._ask())
+        except q.NoTables as exc:
+            self._drop()
+            self._record(None, problem=str(exc), no_tables=True)
+        except Exception as exc:  # any failure: a fresh session next time
+            self._drop()
+            self._record(None, problem=q.one_line(exc))
+        finally:
+            self._in_flight = None
 
     def _ask(self) -> Fresh:
         if self._conn is None:

@@ -82,23 +82,15 @@ def seed(conn: Any) -> None:
     cur.executemany(
         "INSERT INTO GAME_WINDOWS (WINDOW_START, WINDOW_END, GAME_ID, GAME_NAME, WATCH_HOURS, AIR_HOURS, AVG_VIEWERS, "
         "PEAK_VIEWERS, UNIQUE_CHANNELS, RANK) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        [(w, w + W, g, n, wh, uc / 6, av, pk, uc, r) for w, g, n, wh, av, pk, uc, r in GAMES])
+        [(w, w + W, g, n, wh, uc / 6, av, pk, uc, r) for w, g, n, wh, av, pk, uc, r in GAMES + DAY0_GAMES])
     cur.executemany(
         "INSERT INTO CHANNEL_WINDOWS (WINDOW_START, WINDOW_END, USER_ID, USER_LOGIN, USER_NAME, GAME_ID, GAME_NAME, "
         "WATCH_HOURS, AIR_HOURS, AVG_VIEWERS, PEAK_VIEWERS, RANK) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        [(w, w + W, u, lg, nm, g, gn, wh, 1 / 6, av, pk, r) for w, u, lg, nm, g, gn, wh, av, pk, r in CHANNELS])
+        [(w, w + W, u, lg, nm, g, gn, wh, 1 / 6, av, pk, r) for w, u, lg, nm, g, gn, wh, av, pk, r in CHANNELS + DAY0_CHANNELS])
     cur.executemany(
         "INSERT INTO GAME_TOP_CHANNELS (WINDOW_START, WINDOW_END, GAME_ID, GAME_NAME, RANK, USER_ID, USER_LOGIN, "
         "USER_NAME, WATCH_HOURS, AIR_HOURS, PEAK_VIEWERS) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         [(w, w + W, *rest) for w, *rest in TOP_CHANNELS])
-    cur.executemany(
-        "INSERT INTO GAME_WINDOWS (WINDOW_START, WINDOW_END, GAME_ID, GAME_NAME, WATCH_HOURS, AIR_HOURS, AVG_VIEWERS, "
-        "PEAK_VIEWERS, UNIQUE_CHANNELS, RANK) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        [(w, w + W, g, n, wh, uc / 6, av, pk, uc, r) for w, g, n, wh, av, pk, uc, r in DAY0_GAMES])
-    cur.executemany(
-        "INSERT INTO CHANNEL_WINDOWS (WINDOW_START, WINDOW_END, USER_ID, USER_LOGIN, USER_NAME, GAME_ID, GAME_NAME, "
-        "WATCH_HOURS, AIR_HOURS, AVG_VIEWERS, PEAK_VIEWERS, RANK) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        [(w, w + W, u, lg, nm, g, gn, wh, 1 / 6, av, pk, r) for w, u, lg, nm, g, gn, wh, av, pk, r in DAY0_CHANNELS])
     seed_streams_and_languages(cur, CHANNELS + DAY0_CHANNELS)
     cur.executemany(
         "INSERT INTO ALERTS (ALERT_ID, KIND, SUBJECT_TYPE, SUBJECT_ID, SUBJECT_NAME, GAME_ID, GAME_NAME, VIEWERS, "

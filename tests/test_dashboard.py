@@ -203,7 +203,7 @@ def test_bars_carry_their_order_and_whole_names(seeded):
 
 
 def test_the_status_line_says_when_the_data_last_changed(seeded):
-    assert "Updated just now · checked every 2 s" in texts(open_page("views/overview.py").caption)
+    assert "Updated just now · checked every 1 s" in texts(open_page("views/overview.py").caption)
 
 
 def test_empty_warehouse_says_what_will_happen(empty):
@@ -223,7 +223,7 @@ def test_unreachable_warehouse_is_a_sentence(app_env, monkeypatch):
     at = open_page("views/alerts.py")
     error = texts(at.error)
     assert "The warehouse (127.0.0.1:1) does not answer" in error
-    assert "tries again every 2 s and fills in by itself" in error
+    assert "tries again every 1 s and fills in by itself" in error
     assert "250001" not in error  # the connector's words are a caption of their own
     assert "What the connector said:" in texts(at.caption)
 

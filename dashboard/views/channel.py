@@ -12,6 +12,10 @@ from dashboard.html import Card, Column
 
 st.title("Channel")
 
+SEARCH = ui.Search("Search a channel by login or name", "channel_search",
+                   "leave empty for the latest window's top channels",
+                   "No channel whose login or name contains {text!r} was live in this time range.",
+                   "No channel rows in the latest window yet: CHANNEL_WINDOWS fills as windows close.")
 BROADCAST_COLUMNS = [Column("STARTED", "Started (UTC)", nowrap=True), Column("ENDED", "Ended", nowrap=True),
                      Column("DURATION", "Length", numeric=True), Column("WATCH_HOURS", "Watch hours", numeric=True),
                      Column("AVG_VIEWERS", "Avg viewers", numeric=True),
@@ -36,12 +40,6 @@ def load(ctx: ui.Context, fresh, reload: int) -> loaders.Channel:
     return loaders.channel(ctx.source, fresh, reload, ctx.choice, ctx.dates, search_text(), wanted())
 
 
-def pick(key: str) -> None:
-    """The channel box changed: the URL names the channel picked (links and reloads show it)."""
-    if st.session_state.get(key):
-        st.query_params["channel"] = st.session_state[key]
-
-
 def label(login: object, name: object) -> str:
     return f"{name_or(name, '?')} ({name_or(login, '?')})"
 
@@ -50,30 +48,14 @@ def draw(ctx: ui.Context, s: loaders.Channel) -> None:
     if s.windows.latest is None:
         st.info(ui.NO_WINDOW)
         return
-    text = st.text_input("Search a channel by login or name", key="channel_search", max_chars=100,
-                         placeholder="leave empty for the latest window's top channels").strip()
-    if s.warning:
-        st.warning(s.warning)
-    if text and s.found.empty:
-        st.info(f"No channel whose login or name contains {text!r} was live in this time range.")
-    if s.user_id is None:
-        if not text:
-            st.info("No channel rows in the latest window yet: CHANNEL_WINDOWS fills as windows close.")
+    text = ui.search(SEARCH, s, s.user_id)
+    if text is None or s.user_id is None:
         return
     names = {str(u): label(lg, nm) for u, lg, nm in zip(s.found["USER_ID"], s.found["USER_LOGIN"], s.found["USER_NAME"])}
     if s.identity is not None:
         names = {s.user_id: label(*s.identity), **names}
-    if names:
-        ids, key = list(names), f"channel_pick_{s.user_id}"
-        st.selectbox("Channel", ids, index=ids.index(s.user_id) if s.user_id in ids else None,
-                     format_func=lambda u: names.get(u, u), key=key, on_change=pick, args=(key,),
-                     placeholder="pick a channel")
-    if s.identity is None:
-        st.warning(f"No channel with id {s.user_id!r} is in the warehouse: the link may be mistyped, or the channel "
-                   "last streamed before the oldest window kept. Search for a channel above.")
+    if not ui.picker("Channel", "channel", s.user_id, names, known=s.identity is not None, searched=text):
         return
-    if text and s.user_id != wanted():
-        st.query_params["channel"] = s.user_id
     show_channel(ctx, s)
 
 
@@ -114,15 +96,11 @@ def show_channel(ctx: ui.Context, s: loaders.Channel) -> None:
 
 
 def broadcasts(ctx: ui.Context, s: loaders.Channel) -> None:
-    st.subheader("Broadcasts")
-    if s.broadcasts is None:
-        st.info(ui.NOT_BUILT.format(model="broadcasts"))
+    if not ui.model_part("Broadcasts", s.broadcasts, "broadcasts",
+                         "No broadcast of this range is in the broadcasts model yet: dbt adds it at its next build.",
+                         "Each stream seen in the range, newest first, whole (from its start, also before the range), "
+                         "from the broadcasts model; a live one's figures are those of dbt's last build."):
         return
-    if s.broadcasts.empty:
-        st.info("No broadcast of this range is in the broadcasts model yet: dbt adds it at its next build.")
-        return
-    st.caption("Each stream seen in the range, newest first, whole (from its start, also before the range), from "
-               "the broadcasts model; a live one's figures are those of dbt's last build.")
     ui.table([{"STARTED": when(r.STARTED_AT), "ENDED": when(r.ENDED_AT) if r.ENDED else "live",
                "DURATION": duration(r.DURATION_HOURS), "WATCH_HOURS": human(r.WATCH_HOURS),
                "AVG_VIEWERS": viewers(r.AVG_VIEWERS), "PEAK_VIEWERS": viewers(r.PEAK_VIEWERS),

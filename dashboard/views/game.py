@@ -11,6 +11,9 @@ from dashboard.html import Card, Column
 
 st.title("Game")
 
+SEARCH = ui.Search("Search a game by name", "game_search", "e.g. chatting",
+                   "No game whose name contains {text!r} has a window in this time range.",
+                   "No game has a window in this time range: pick a longer range.")
 TOP_COLUMNS = [Column("RANK", "#", numeric=True), Column("CHANNEL", "Channel", name=True),
                Column("USER_LOGIN", "Login", phone=False), Column("WATCH_HOURS", "Watch hours", numeric=True),
                Column("AIR_HOURS", "Streamed", numeric=True), Column("PEAK_VIEWERS", "Peak viewers", numeric=True)]
@@ -29,40 +32,18 @@ def load(ctx: ui.Context, fresh, reload: int) -> loaders.Game:
                         st.session_state.get("game_window"))
 
 
-def pick(key: str) -> None:
-    """The game box changed: the URL names the game picked (links and reloads show it)."""
-    if st.session_state.get(key):
-        st.query_params["game"] = st.session_state[key]
-
-
 def draw(ctx: ui.Context, s: loaders.Game) -> None:
     if s.windows.latest is None:
         st.info(ui.NO_WINDOW)
         return
-    text = st.text_input("Search a game by name", key="game_search", max_chars=100, placeholder="e.g. chatting").strip()
-    if s.warning:
-        st.warning(s.warning)
-    if text and s.found.empty:
-        st.info(f"No game whose name contains {text!r} has a window in this time range.")
-    if s.game_id is None:
-        if not text:
-            st.info("No game has a window in this time range: pick a longer range.")
+    text = ui.search(SEARCH, s, s.game_id)
+    if text is None or s.game_id is None:
         return
     names = {str(g): name_or(n, "(no category)") for g, n in zip(s.found["GAME_ID"], s.found["GAME_NAME"])}
     if s.name is not None:
         names = {s.game_id: s.name, **names}
-    if names:
-        ids, key = list(names), f"game_pick_{s.game_id}"
-        # a box per game shown, so it always starts at that game; picking another one names it in the URL
-        st.selectbox("Game", ids, index=ids.index(s.game_id) if s.game_id in ids else None,
-                     format_func=lambda g: names.get(g, g), key=key, on_change=pick, args=(key,),
-                     placeholder="pick a game")
-    if s.name is None:
-        st.warning(f"No game with id {s.game_id!r} is in the warehouse: the link may be mistyped, or the game was "
-                   "last streamed before the oldest window kept. Search for a game above.")
+    if not ui.picker("Game", "game", s.game_id, names, known=s.name is not None, searched=text):
         return
-    if text and s.game_id != wanted():
-        st.query_params["game"] = s.game_id  # the game the search led to, for a reload or a copied link
     show_game(ctx, s)
 
 

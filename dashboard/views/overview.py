@@ -102,15 +102,11 @@ def games_over_time(s: loaders.Overview) -> None:
 
 
 def languages(s: loaders.Overview) -> None:
-    st.subheader("Languages")
-    if s.languages is None:
-        st.info(ui.NOT_BUILT.format(model="language_daily"))
+    if not ui.model_part("Languages", s.languages, "language_daily",
+                         "No day of this range is in the language_daily model yet: dbt adds it at its next build.",
+                         "Each UTC day touching the range: the languages' shares of its watch hours (the range's six "
+                         "most watched languages, the rest as other), from the language_daily model."):
         return
-    if s.languages.empty:
-        st.info("No day of this range is in the language_daily model yet: dbt adds it at its next build.")
-        return
-    st.caption("Each UTC day touching the range: the languages' shares of its watch hours (the range's six most "
-               "watched languages, the rest as other), from the language_daily model.")
     ui.chart(charts.shares(s.languages, "Share of watch hours by language"))
     partial = sorted({f"{day:%Y-%m-%d} ({why})" for day, why in zip(s.languages["PERIOD_START"], s.languages["PARTIAL"])
                       if isinstance(why, str)})
