@@ -13,13 +13,18 @@ except ImportError:  # Streamlit in Snowflake: the files sit on a stage, not ins
 
 from dashboard import ui  # noqa: E402
 
-st.set_page_config(page_title="Twitch Pulse", page_icon=":material/monitoring:", layout="wide")
+# A favicon of our own: a Material icon would be fetched from Google's font servers, which
+# fails offline (and tells Google who looks).
+st.set_page_config(page_title="Twitch Pulse", page_icon=str(Path(__file__).with_name("favicon.png")),
+                   layout="wide")
 
 navigation = st.navigation([
     st.Page("views/overview.py", title="Overview", icon=":material/leaderboard:", default=True),
+    st.Page("views/rankings.py", title="Rankings", icon=":material/format_list_numbered:"),
     st.Page("views/game.py", title="Game", icon=":material/sports_esports:"),
     st.Page("views/channel.py", title="Channel", icon=":material/live_tv:"),
     st.Page("views/alerts.py", title="Alerts", icon=":material/notifications_active:"),
 ])
 ui.sidebar()
+ui.styles()
 navigation.run()

@@ -29,6 +29,14 @@ class TimeRange:
     def label(self) -> str:
         return f"{self.start:%Y-%m-%d %H:%M} – {self.end:%Y-%m-%d %H:%M} UTC"
 
+    def until(self, end: datetime) -> "TimeRange":
+        """This range, ending at `end` at the latest (a custom range past the newest window)."""
+        return TimeRange(self.start, min(self.end, end))
+
+    @property
+    def length(self) -> timedelta:
+        return self.end - self.start
+
 
 class Resolved(NamedTuple):
     span: TimeRange
@@ -36,10 +44,10 @@ class Resolved(NamedTuple):
 
 
 def resolve(choice: Any, anchor: datetime, dates: Any = ()) -> Resolved:
-    """A preset counts back from `anchor` (the newest data, not the wall clock: the local run's
-    clock runs ahead); `CUSTOM` takes whole UTC days from `dates` (one or two dates, inclusive).
-    The end is one second past the anchor so the newest alert is inside."""
-    end = anchor + timedelta(seconds=1)
+    """A preset is [anchor - its length, anchor): `anchor` is the newest data, not the wall
+    clock (the local run's clock runs ahead), i.e. the end of the latest complete window for
+    the window pages; `CUSTOM` takes whole UTC days from `dates` (one or two dates, inclusive)."""
+    end = anchor
     if choice in PRESETS:
         return Resolved(TimeRange(anchor - PRESETS[choice], end), None)
     fallback = TimeRange(anchor - PRESETS[DEFAULT], end)

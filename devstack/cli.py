@@ -93,7 +93,8 @@ def register_run(sub: argparse._SubParsersAction) -> None:
         description="Start the local Kafka and warehouse, then the Helix simulator, producer, processor, "
                     "every sink, the alerts worker and the dashboard as separate processes, with an "
                     "accelerated clock; print the dashboard's address, then the latest window's top games and "
-                    "channels and the latest alerts from the warehouse until Ctrl-C. Workers are supervised "
+                    "channels and the latest alerts from the warehouse until Ctrl-C or SIGTERM, which stop every "
+                    "worker cleanly (also while they start). Workers are supervised "
                     "like containers: a crashed one is restarted after 1, 2, 4 ... 30 s and the console says "
                     "so; after 5 crashes within 5 minutes, or a configuration error (exit 2), run stops "
                     "everything and prints that worker's log tail. The dbt models (broadcasts, daily and "
@@ -108,6 +109,9 @@ def register_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0 = until Ctrl-C)")
     p.add_argument("--dashboard-port", type=int, default=os.environ.get("DASHBOARD_PORT", "8501"),
                    help="port of the viewership dashboard started alongside (0 = do not start it; env DASHBOARD_PORT)")
+    p.add_argument("--first-metrics-port", type=int, default=int(os.environ.get("LOCAL_METRICS_PORT", 9101)),
+                   metavar="PORT", help="the workers serve /metrics and /healthz on PORT to PORT+5: producer, "
+                                        "processor, sink-raw, sink-windows, sink-alerts, alerts (env LOCAL_METRICS_PORT)")
     p.add_argument("--models-every", type=float, default=180.0, metavar="SECONDS",
                    help="real seconds between two `models build` runs (the first after a minute; 0 = never)")
     p.set_defaults(handler="devstack.run:run_command")

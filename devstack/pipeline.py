@@ -8,6 +8,7 @@ Prometheus metrics on its own port.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -23,9 +24,23 @@ from .service import port_open, tail
 
 SIMULATOR = "simulator"
 DASHBOARD = "dashboard"
+# The workers that serve /metrics and /healthz, in start order: ports first_metrics_port + 0..5
+WORKERS_WITH_METRICS = ("producer", "processor", "sink-raw", "sink-windows", "sink-alerts", "alerts")
 
 
 CONFIG_ERROR = 2  # the CLI's exit code for a bad setting: restarting cannot help
+
+
+def _stop_with_parent() -> None:
+    """In the worker, before it starts: on Linux, ask the kernel for a SIGTERM when the process
+    that started it dies, so a `run` killed with SIGKILL (which it cannot catch) leaves no
+    worker behind either. Elsewhere nothing: `run` stops its workers on every signal it can catch."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 @dataclass
@@ -81,12 +96,13 @@ class LocalPipeline:
             ("sink-alerts", ["sink", "alerts"]),
             ("alerts", ["alerts"]),
         ]
+        assert [name for name, _ in plan[1:]] == list(WORKERS_WITH_METRICS)
         for name, args in plan:
             self.workers.append(Worker(name, args + self.extra_args.get(name, []), 0 if name == SIMULATOR else port))
             port += name != SIMULATOR
         if self.dashboard_port:
             self.workers.append(Worker(DASHBOARD, ["dashboard", "--port", str(self.dashboard_port),
-                                                   "--address", "127.0.0.1", "--refresh", "10"], 0))
+                                                   "--address", "127.0.0.1"], 0))
 
     @property
     def dashboard_url(self) -> Optional[str]:
@@ -129,7 +145,7 @@ class LocalPipeline:
                 [sys.executable, "-m", "pulse", *worker.args], env=self.env(worker),
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 # own session: Ctrl-C reaches `run` only, which then stops each worker once, cleanly
-                start_new_session=True,
+                start_new_session=True, preexec_fn=_stop_with_parent,
             )
         worker.started_at = time.monotonic()
         worker.restart_at = None

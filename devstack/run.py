@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from pulse.settings import load_settings
 from sinks.choice import chosen
@@ -15,7 +16,7 @@ from sinks.dialect import sql
 
 from .cli import broker, warehouse
 from .models_job import ModelsJob
-from .pipeline import LocalPipeline
+from .pipeline import WORKERS_WITH_METRICS, LocalPipeline
 from .service import ServiceError, port_open
 
 
@@ -115,7 +116,30 @@ def _clock_anchor(run_dir: Path, speed: float) -> str:
     return anchor
 
 
+def _stop_like_ctrl_c() -> None:
+    """SIGTERM (a service manager, `kill`, a container runtime) and SIGHUP (the terminal closed)
+    stop `run` the way Ctrl-C does: the workers run in their own sessions, so only `run` can
+    stop them, and it must not die before it has."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.default_int_handler)
+
+
+def _ignore_stop_signals() -> None:
+    """While the workers stop, a second signal must not cut that short (the stop is bounded: a
+    worker still running after the timeout is killed)."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
+
+
+def _check_metrics_ports(first: int) -> None:
+    for offset, name in enumerate(WORKERS_WITH_METRICS):
+        if port_open("127.0.0.1", first + offset):
+            raise ServiceError(f"run: metrics port {first + offset} ({name}) is taken; pass --first-metrics-port PORT "
+                               f"(the workers use PORT to PORT+{len(WORKERS_WITH_METRICS) - 1})")
+
+
 def run_command(args: argparse.Namespace) -> int:
+    _stop_like_ctrl_c()
     os.environ.setdefault("CLOCK_SPEED", str(args.speed))
     os.environ.setdefault("CLOCK_ANCHOR", _clock_anchor(args.run_dir, float(os.environ["CLOCK_SPEED"])))
     settings = load_settings(kafka_bootstrap=f"127.0.0.1:{args.kafka_port}", snowflake_port=args.warehouse_port,
@@ -133,49 +157,65 @@ def run_command(args: argparse.Namespace) -> int:
     if args.dashboard_port and port_open("127.0.0.1", args.dashboard_port):
         raise ServiceError(f"dashboard: port {args.dashboard_port} is taken; pass --dashboard-port PORT "
                            f"(or 0 to run without the dashboard)")
-    for part in (broker(args), warehouse(args)):
-        part.start()
-        print(part.status(), flush=True)
+    _check_metrics_ports(args.first_metrics_port)
     pipeline = LocalPipeline(settings, args.run_dir, simulator_port=args.simulator_port, channels=args.channels,
-                             dashboard_port=args.dashboard_port or None)
-    pipeline.start()
+                             first_metrics_port=args.first_metrics_port, dashboard_port=args.dashboard_port or None)
+    models: Optional[ModelsJob] = None
+    code = 0
+    try:
+        for part in (broker(args), warehouse(args)):
+            part.start()
+            print(part.status(), flush=True)
+        pipeline.start()
+        _announce(pipeline, settings, args)
+        models = ModelsJob(settings, pipeline.log_dir, args.models_every) if args.models_every > 0 else None
+        _supervise(pipeline, settings, args, models)
+    except KeyboardInterrupt:
+        pass
+    except RuntimeError as exc:
+        print(f"twitch-pulse: {exc}", file=sys.stderr)
+        code = 1
+    finally:
+        _ignore_stop_signals()
+        if any(worker.proc is not None for worker in pipeline.workers):
+            print("stopping the workers (the local Kafka and warehouse keep running; `make stop` stops them) ...",
+                  flush=True)
+        if models is not None:
+            models.stop()
+        codes = pipeline.stop()
+    # -SIGTERM: a worker that got the signal before it could install its handler (still starting)
+    bad = {name: rc for name, rc in codes.items() if rc not in (0, -signal.SIGINT, -signal.SIGTERM, 130)}
+    if bad and not code:
+        print(f"workers that did not stop cleanly: {bad}", file=sys.stderr)
+        return 1
+    return code
+
+
+def _announce(pipeline: LocalPipeline, settings: Any, args: argparse.Namespace) -> None:
     ports = pipeline.metrics_ports
     print(f"pipeline running: simulator at {pipeline.helix_url} ({args.channels:,} channels, clock x{settings.producer.clock_speed:g}: "
           f"a {settings.processor.window_seconds // 60}-minute window every {settings.processor.window_seconds / settings.producer.clock_speed:.0f} s); "
           f"worker logs in {pipeline.log_dir}; metrics on ports {min(ports)}-{max(ports)}. Ctrl-C stops.", flush=True)
     if pipeline.dashboard_url:
         print(f"dashboard: open {pipeline.dashboard_url} (charts fill in as windows close)", flush=True)
-    models = ModelsJob(settings, pipeline.log_dir, args.models_every) if args.models_every > 0 else None
+
+
+def _supervise(pipeline: LocalPipeline, settings: Any, args: argparse.Namespace, models: Optional[ModelsJob]) -> None:
+    """Restart crashed workers, build the models when due and print the console board, until
+    the duration ends (or a signal, or a worker that crashes too often)."""
     started = time.monotonic()
-    try:
-        while not args.duration or time.monotonic() - started < args.duration:
-            refresh_at = time.monotonic() + args.refresh
-            while time.monotonic() < refresh_at:  # supervise the workers every half second
-                time.sleep(0.5)
-                pipeline.supervise(say=lambda line: print(f"[run] {line}", flush=True))
-                if models is not None:
-                    models.poll(say=lambda line: print(f"[run] {line}", flush=True))
-            try:
-                board = _dashboard(settings)
-            except Exception as exc:  # tables appear once the sinks have bootstrapped
-                board = f"waiting for the warehouse ({type(exc).__name__})"
+    say = lambda line: print(f"[run] {line}", flush=True)  # noqa: E731
+    while not args.duration or time.monotonic() - started < args.duration:
+        refresh_at = time.monotonic() + args.refresh
+        while time.monotonic() < refresh_at:  # supervise the workers every half second
+            time.sleep(0.5)
+            pipeline.supervise(say=say)
             if models is not None:
-                board += "\n" + _models_board(settings, models.last)
-            print(f"\n--- {time.strftime('%H:%M:%S')} (+{time.monotonic() - started:.0f}s) ---\n{board}", flush=True)
-    except KeyboardInterrupt:
-        pass
-    except RuntimeError as exc:
-        print(f"twitch-pulse: {exc}", file=sys.stderr)
+                models.poll(say=say)
+        try:
+            board = _dashboard(settings)
+        except Exception as exc:  # tables appear once the sinks have bootstrapped
+            board = f"waiting for the warehouse ({type(exc).__name__})"
         if models is not None:
-            models.stop()
-        pipeline.stop()
-        return 1
-    print("stopping the workers (the local Kafka and warehouse keep running; `make stop` stops them) ...", flush=True)
-    if models is not None:
-        models.stop()
-    codes = pipeline.stop()
-    bad = {name: code for name, code in codes.items() if code not in (0, -2, 130)}
-    if bad:
-        print(f"workers that did not stop cleanly: {bad}", file=sys.stderr)
-        return 1
-    return 0
+            board += "\n" + _models_board(settings, models.last)
+        print(f"\n--- {time.strftime('%H:%M:%S')} (+{time.monotonic() - started:.0f}s) ---\n{board}", flush=True)

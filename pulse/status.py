@@ -3,15 +3,18 @@ is `sinks.status`): a report of one line per check, and the Kafka checks.
 
   broker     reachable? (bootstrap servers, number of brokers)
   topic      every topic of DESIGN §1 and the processor's internal topics: partitions, or missing
-  group      every consumer group of this deployment (CONSUMER_GROUP_PREFIX-*): committed lag
+  group      every consumer group of this deployment (CONSUMER_GROUP_PREFIX-*): committed lag,
+             measured twice `sample` seconds apart, so a group that falls behind is not "ok"
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence, TextIO
+from datetime import datetime
+from typing import Any, Callable, NamedTuple, Sequence, TextIO
 
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
@@ -25,10 +28,12 @@ WORKER_GROUPS = ("processor", "sink-raw", "sink-windows", "sink-alerts", "slack-
 
 @dataclass
 class Report:
-    """Lines of the report, and whether a component is down."""
+    """Lines of the report, and whether a component is down or falling behind."""
 
     out: TextIO = sys.stdout
     down: list[str] = field(default_factory=list)
+    behind: list[str] = field(default_factory=list)
+    sample: float = 0.0  # seconds between the two measurements of each group's lag (0: one)
 
     def line(self, kind: str, state: str, text: str) -> None:
         print(f"{kind:<10} {state:<8} {text}", file=self.out, flush=True)
@@ -36,6 +41,58 @@ class Report:
     def fail(self, kind: str, text: str) -> None:
         self.down.append(kind)
         self.line(kind, "DOWN", text)
+
+
+def span(seconds: int) -> str:
+    """A duration for people, two units at most: `42 s`, `2 min`, `3 h 16 min`, `2 days 2 h`."""
+    days, rest = divmod(abs(int(seconds)), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} day{'s' if days > 1 else ''}" + (f" {hours} h" if hours else "")
+    if hours:
+        return f"{hours} h" + (f" {minutes} min" if minutes else "")
+    return f"{minutes} min" if minutes else f"{secs} s"
+
+
+def ago(moment: datetime, now: datetime) -> str:
+    """How long ago `moment` was: `42 s ago`, `3 h 16 min ago`; a moment ahead of `now`
+    (`make run`'s accelerated clock) says so."""
+    seconds = (now - moment).total_seconds()
+    if abs(seconds) < 1:
+        return "just now"
+    return f"{span(int(seconds))} ago" if seconds > 0 else f"{span(int(-seconds))} ahead of this clock"
+
+
+class Lag(NamedTuple):
+    """A group's position at one moment, over the partitions it has committed: the sum of its
+    committed offsets (messages written) and of those partitions' end offsets (arrived)."""
+
+    committed: int
+    end: int
+
+    @property
+    def messages(self) -> int:
+        return max(0, self.end - self.committed)
+
+
+def lag_state(before: Lag, after: Lag, seconds: float) -> tuple[str, str]:
+    """A group's state from two measurements `seconds` apart.
+
+    ok: no lag, or less than what arrived during the sample (a worker that commits every few
+    seconds is that far behind between commits); catching (up): the lag shrank; BEHIND: it did
+    not shrink and is more than the sample brought, so the group writes slower than messages
+    arrive (or not at all)."""
+    lag, wrote, arrived = after.messages, after.committed - before.committed, after.end - before.end
+    counts = f"(wrote {wrote:,}, {arrived:,} arrived)"
+    if lag == 0 or lag <= arrived:
+        return "ok", f"lag {lag:,}; wrote {wrote:,}, {arrived:,} arrived in {seconds:g} s"
+    change = lag - before.messages
+    if change >= 0:
+        return "BEHIND", f"lag {lag:,}, grew by {change:,} in {seconds:g} s {counts}"
+    pace = -change / seconds
+    return "catching", (f"lag {lag:,}, down {-change:,} in {seconds:g} s {counts}; at this pace caught up in "
+                        f"about {span(max(1, round(lag / pace)))}")
 
 
 def one_line(exc: Any) -> str:
@@ -84,27 +141,49 @@ def check_kafka(settings: Any, report: Report, timeout: float) -> None:
             report.line("topic", "ok", f"{name}: {len(tmeta.partitions)} partition(s)")
 
     groups = _deployment_groups(admin, settings, timeout)
+    first = {group: _position(admin, group, timeout) for group in groups}
+    if report.sample > 0 and any(isinstance(p, Position) for p in first.values()):
+        report.line("lag", "", f"measuring each group's lag twice, {report.sample:g} s apart (--sample)")
+        time.sleep(report.sample)
     for group in groups:
-        try:
-            committed = _committed(admin, group, timeout)
-        except KafkaException as exc:
-            report.line("group", "error", f"{group}: {one_line(exc)}")
+        before = first[group]
+        after = _position(admin, group, timeout) if report.sample > 0 and isinstance(before, Position) else before
+        if isinstance(after, str):
+            report.line("group", "idle" if after.startswith("no committed") else "error", f"{group}: {after}")
             continue
+        detail = ", ".join(f"{topic} {lag:,}" for topic, lag in sorted(after.per_topic.items()))
+        if isinstance(before, Position) and after is not before:
+            state, text = lag_state(before.total, after.total, report.sample)
+        else:
+            state, text = "ok", f"lag {after.total.messages:,}"
+        if state == "BEHIND":
+            report.behind.append(group)
+        report.line("group", state, f"{group}: {text} ({detail})")
+
+
+class Position(NamedTuple):
+    """A group's committed position against its topics' ends, now."""
+
+    total: Lag
+    per_topic: dict[str, int]  # lag per topic
+
+
+def _position(admin: Any, group: str, timeout: float) -> "Position | str":
+    """The group's position, or why there is none (one line)."""
+    try:
+        committed = _committed(admin, group, timeout)
         if not committed:
-            report.line("group", "idle", f"{group}: no committed offsets (worker not started yet)")
-            continue
-        try:
-            latest = _latest(admin, list(committed), timeout)
-        except KafkaException as exc:
-            report.line("group", "error", f"{group}: {one_line(exc)}")
-            continue
-        per_topic: dict[str, int] = {}
-        for tp, offset in committed.items():
-            end = latest.get(tp, offset)
-            per_topic[tp[0]] = per_topic.get(tp[0], 0) + max(0, end - max(offset, 0))
-        total = sum(per_topic.values())
-        detail = ", ".join(f"{topic} {lag}" for topic, lag in sorted(per_topic.items()))
-        report.line("group", "ok", f"{group}: lag {total} ({detail})")
+            return "no committed offsets (worker not started yet)"
+        latest = _latest(admin, list(committed), timeout)
+    except KafkaException as exc:
+        return one_line(exc)
+    per_topic: dict[str, int] = {}
+    done = end_total = 0
+    for tp, offset in committed.items():
+        end = max(latest.get(tp, offset), offset)
+        per_topic[tp[0]] = per_topic.get(tp[0], 0) + end - offset
+        done, end_total = done + offset, end_total + end
+    return Position(Lag(done, end_total), per_topic)
 
 
 def _deployment_groups(admin: Any, settings: Any, timeout: float) -> list[str]:
@@ -136,9 +215,10 @@ def _latest(admin: Any, partitions: list[tuple[str, int]], timeout: float) -> di
 Check = Callable[[Any, Report, float], None]
 
 
-def run_status(settings: Any, steps: Sequence[Check], out: TextIO = sys.stdout, timeout: float = 5.0) -> int:
-    """Run the checks in order; 1 when one of them found a component down."""
-    report = Report(out)
+def run_status(settings: Any, steps: Sequence[Check], out: TextIO = sys.stdout, timeout: float = 5.0,
+               sample: float = 0.0) -> int:
+    """Run the checks in order; 1 when one of them found a component down or a group behind."""
+    report = Report(out, sample=sample)
     for step in steps:
         step(settings, report, timeout)
-    return 1 if report.down else 0
+    return 1 if report.down or report.behind else 0

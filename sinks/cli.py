@@ -63,13 +63,18 @@ STATUS_DESCRIPTION = '''`twitch-pulse status`: is this deployment healthy, in on
 Checks, in order, each printed as one line:
   broker     reachable? (bootstrap servers, number of brokers)
   topic      every topic of DESIGN §1 and the processor's internal topics: partitions, or missing
-  group      every consumer group of this deployment (CONSUMER_GROUP_PREFIX-*): committed lag
+  group      every consumer group of this deployment (CONSUMER_GROUP_PREFIX-*): committed lag,
+             measured twice --sample seconds apart: ok (no lag, or less than arrived meanwhile),
+             catching (the lag shrank; when it will be caught up at that pace) or BEHIND (the lag
+             did not shrink: the worker writes slower than messages arrive, or not at all)
   warehouse  reachable? (database.schema, schema version)
-  window     newest window in GAME_WINDOWS, CHANNEL_WINDOWS, GAME_TOP_CHANNELS; newest alert
+  window     newest window in GAME_WINDOWS, CHANNEL_WINDOWS, GAME_TOP_CHANNELS and how long ago it
+             ended (old: more than three windows ago); newest alert
 
-Exit 0 when the broker and the warehouse answer, 1 when one of them is down (its line says
-why, in one line; the checks that need it are skipped). Missing topics, groups that never
-committed and empty tables are reported but are not failures: a fresh deployment has them.
+Exit 0 when the broker and the warehouse answer and no group is BEHIND; 1 when one of them is
+down (its line says why, in one line; the checks that need it are skipped) or a group is BEHIND.
+Missing topics, groups that never committed and empty tables are reported but are not
+failures: a fresh deployment has them.
 '''
 
 
@@ -78,6 +83,9 @@ def register_status(sub: argparse._SubParsersAction) -> None:
                        description=STATUS_DESCRIPTION, formatter_class=Formatter)
     p.add_argument("--timeout", type=float, default=5.0,
                    help="seconds to wait for the broker and the warehouse before calling them down")
+    p.add_argument("--sample", type=float, default=5.0, metavar="SECONDS",
+                   help="measure each consumer group's lag twice, this far apart, to tell a group that "
+                        "falls behind from one that keeps up (0: measure once)")
     p.add_argument("--skip", action="append", choices=("kafka", "warehouse"), default=None,
                    help="leave out a check (repeatable)")
     p.set_defaults(handler="sinks.status:status_command")

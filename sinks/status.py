@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import argparse
 import socket
+from datetime import datetime, timezone
 from typing import Any, Optional
 
 from pulse.settings import ConfigError, load_settings
-from pulse.status import Check, Report, check_kafka, one_line, run_status
+from pulse.status import Check, Report, ago, check_kafka, one_line, run_status
 
 from .choice import chosen, where
 from .dialect import sql
@@ -62,7 +63,7 @@ def check_warehouse(settings: Any, report: Report, timeout: float) -> None:
         state = f"schema version {version}" if version is not None else "schema not bootstrapped (run: twitch-pulse bootstrap)"
         report.line("warehouse", "ok", f"{where(settings)} at {target}: {state}")
         for table, start, end in WINDOW_TABLES:
-            _newest(cur, report, table, start, end, settings.warehouse)
+            _newest(cur, report, table, start, end, settings.warehouse, settings.processor.window_seconds)
     finally:
         conn.close()
 
@@ -80,7 +81,13 @@ def _fmt(value: Any) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if hasattr(value, "strftime") else str(value)
 
 
-def _newest(cur: Any, report: Report, table: str, start: str, end: Optional[str], warehouse: str) -> None:
+def _utc(value: Any) -> datetime:
+    """The warehouse's TIMESTAMP_NTZ values are UTC without a zone."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def _newest(cur: Any, report: Report, table: str, start: str, end: Optional[str], warehouse: str,
+            window_seconds: int) -> None:
     columns = f"MAX({start}), COUNT(*)" + (f", MAX({end})" if end else "")
     try:
         cur.execute(sql(f"SELECT {columns} FROM {table}", warehouse))
@@ -92,12 +99,18 @@ def _newest(cur: Any, report: Report, table: str, start: str, end: Optional[str]
         else:
             report.line("window", "error", f"{table}: {message}")
         return
+    now = datetime.now(timezone.utc)
     if not row or row[1] == 0:
         report.line("window", "empty", f"{table}: no rows yet")
     elif end:
-        report.line("window", "ok", f"{table}: newest window {_fmt(row[0])} .. {_fmt(row[2])} ({row[1]} rows)")
+        ended = _utc(row[2])
+        # windows close one poll after their end: three windows without a new one is news
+        state = "old" if (now - ended).total_seconds() > 3 * window_seconds else "ok"
+        report.line("window", state, f"{table}: newest window {_fmt(row[0])} .. {_fmt(row[2])}, ended "
+                                     f"{ago(ended, now)} ({row[1]} rows)")
     else:
-        report.line("window", "ok", f"{table}: newest alert at {_fmt(row[0])} ({row[1]} rows)")
+        report.line("window", "ok", f"{table}: newest alert at {_fmt(row[0])}, {ago(_utc(row[0]), now)} "
+                                    f"({row[1]} rows)")
 
 
 # --- Command -----------------------------------------------------------------------------
@@ -109,4 +122,4 @@ CHECKS: dict[str, Check] = {"kafka": check_kafka, "warehouse": check_warehouse}
 def status_command(args: argparse.Namespace) -> int:
     settings = load_settings()
     steps = [step for name, step in CHECKS.items() if name not in (args.skip or [])]
-    return run_status(settings, steps, timeout=args.timeout)
+    return run_status(settings, steps, timeout=args.timeout, sample=args.sample)

@@ -96,9 +96,3 @@ def build(settings: Settings, *args: str) -> Outcome:
     if outcome.code != 0:
         pytest.fail(f"{outcome.summary}\n" + "\n".join(lines[-60:]))
     return outcome
-
-
-def build_platform_models(settings: Settings) -> Outcome:
-    """PLATFORM_HOURLY and PLATFORM_DAILY, the models the dashboard reads, from the window tables."""
-    return build(settings, "run", "--select", "platform_hourly", "platform_daily")
-

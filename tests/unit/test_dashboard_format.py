@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from dashboard.format import human, rank_change
+from dashboard.format import duration, human, rank_change, seconds_ago, viewers
 from dashboard.timerange import CUSTOM, MAX_SPAN, TimeRange, resolve
 
 
@@ -18,6 +18,23 @@ from dashboard.timerange import CUSTOM, MAX_SPAN, TimeRange, resolve
 ])
 def test_human(value, text):
     assert human(value) == text
+
+
+@pytest.mark.parametrize("value, text", [(950.4, "950"), (0.4, "0"), (999.6, "1k"), (45_321.0, "45.3k"), (None, "–")])
+def test_viewers_are_whole_people(value, text):
+    assert viewers(value) == text
+
+
+@pytest.mark.parametrize("hours, text", [(1 / 6, "10 min"), (0.17, "10 min"), (1 + 2 / 3, "1 h 40 min"), (2.0, "2 h"),
+                                         (26.2, "26 h"), (3120.0, "3,120 h"), (0.001, "< 1 min"), (0, "0 min")])
+def test_duration(hours, text):
+    assert duration(hours) == text
+
+
+@pytest.mark.parametrize("seconds, text", [(0.4, "just now"), (12.9, "12 s ago"), (185, "3 min ago"),
+                                           (7300, "2 h ago"), (3 * 86400, "3 days ago")])
+def test_seconds_ago(seconds, text):
+    assert seconds_ago(seconds) == text
 
 
 def test_human_with_unit():
@@ -37,7 +54,7 @@ ANCHOR = datetime(2026, 3, 1, 12, 30)
 
 def test_presets_count_back_from_the_newest_data():
     span, warning = resolve("Last 6 hours", ANCHOR)
-    assert span == TimeRange(ANCHOR - timedelta(hours=6), ANCHOR + timedelta(seconds=1))
+    assert span == TimeRange(ANCHOR - timedelta(hours=6), ANCHOR)
     assert warning is None
 
 
