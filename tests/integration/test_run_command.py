@@ -17,10 +17,11 @@ import psutil
 import pytest
 
 from devstack.kafka import KafkaBroker
+from devstack.service import free_port
 from devstack.warehouse import WarehouseServer
 from pulse.settings import Settings
+from tests.pipeline import health
 from tests.sink_support import ROOT, settings_env, wait_for
-from tests.test_outages import free_ports, health
 
 WORKERS = 6  # metrics ports: producer, processor, three sinks, alerts
 
@@ -57,7 +58,7 @@ def start_run(run_dir: Path, settings: Settings, kafka_broker: KafkaBroker,
     runs: list[Run] = []
 
     def start(*extra: str, first_metrics_port: int = 0) -> Run:
-        first = first_metrics_port or free_ports(WORKERS)
+        first = first_metrics_port or free_port(WORKERS)
         env = settings_env(settings, CLOCK_SPEED="60", PYTHONUNBUFFERED="1")
         env.pop("METRICS_PORT", None)
         log = tmp_path / f"run-{len(runs)}.out"
@@ -65,7 +66,7 @@ def start_run(run_dir: Path, settings: Settings, kafka_broker: KafkaBroker,
             proc = subprocess.Popen(
                 [sys.executable, "-m", "pulse", "run", "--run-dir", str(run_dir),
                  "--kafka-port", str(kafka_broker.port), "--warehouse-port", str(warehouse_server.port),
-                 "--simulator-port", str(free_ports()), "--channels", "40", "--dashboard-port", "0",
+                 "--simulator-port", str(free_port()), "--channels", "40", "--dashboard-port", "0",
                  "--refresh", "1", "--first-metrics-port", str(first), *extra],
                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         runs.append(Run(proc, log, run_dir))
@@ -85,7 +86,7 @@ def _gone(processes: list[psutil.Process]) -> bool:
 
 
 def test_sigterm_stops_run_and_every_worker(start_run) -> None:
-    first = free_ports(WORKERS)
+    first = free_port(WORKERS)
     run = start_run(first_metrics_port=first)
     wait_for(lambda: "pipeline running" in run.output() or run.proc.poll() is not None, 120, "run to start")
     assert run.proc.poll() is None, run.output()[-3000:]
