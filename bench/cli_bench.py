@@ -1,7 +1,8 @@
 """The processor the way users run it: `twitch-pulse replay` of a recording, then a fresh
 `twitch-pulse processor` process, against the bare limits measured in the same run.
 
-For each shape (channels per poll x polls, at least 1M samples):
+For each shape (channels per poll x polls, at least 1M samples; `0x400` is 400 polls of no
+channel, only empty chunks: the processor's cost per chunk without samples):
 
 1. a synthetic recording (Helix objects as `record` writes them) is replayed into
    twitch.streams with `twitch-pulse replay`, before the processor starts (a warm broker);
@@ -50,7 +51,7 @@ from pulse.events import decode_chunk, decode_streams, v1_event
 from pulse.kafka import client_config, ensure_topics
 from pulse.settings import Settings, load_settings
 
-SHAPES = "1000x1000,13000x77,100000x10"
+SHAPES = "0x400,1000x1000,13000x77,100000x10"
 BARE_TOPIC = "bench.bare"
 TWITCH_PULSE = str(Path(sys.executable).with_name("twitch-pulse"))
 
@@ -89,11 +90,18 @@ class InputMap:
         cumulative.append((cumulative[-1] if cumulative else 0) + samples)
         self.total += samples
 
-    def before(self, partition: int, committed: int) -> int:
-        """Samples in the messages below offset `committed` of `partition`."""
+    @property
+    def messages(self) -> int:
+        return sum(len(o) for o in self.offsets.values())
+
+    def before(self, partition: int, committed: int) -> float:
+        """Share of the input (samples; messages for an input of empty chunks) below offset
+        `committed` of `partition`."""
         offsets = self.offsets.get(partition, [])
         i = bisect.bisect_left(offsets, committed)
-        return self.cumulative[partition][i - 1] if i else 0
+        if not self.total:
+            return i / self.messages
+        return (self.cumulative[partition][i - 1] if i else 0) / self.total
 
 
 def bare_chunks(settings: Settings) -> tuple[float, InputMap]:
@@ -190,8 +198,8 @@ class Run:
     rss_mib: float = 0.0
 
 
-def committed_samples(admin: AdminClient, settings: Settings, mapping: InputMap) -> Optional[int]:
-    """Samples below the processor group's committed input offsets (None: nothing committed)."""
+def committed_share(admin: AdminClient, settings: Settings, mapping: InputMap) -> Optional[float]:
+    """Share of the input below the processor group's committed offsets (None: nothing committed)."""
     topic = settings.topic(topics.STREAMS)
     request = ConsumerGroupTopicPartitions(settings.group("processor"),
                                            [TopicPartition(topic, p) for p in range(settings.topic_partitions)])
@@ -233,13 +241,13 @@ def run_processor(settings: Settings, mapping: InputMap, expected_rows: int, log
             now = time.monotonic()
             if now - launched > timeout:
                 raise SystemExit(f"timed out; processor log: {log}")
-            done = committed_samples(admin, settings, mapping)
+            done = committed_share(admin, settings, mapping)
             if done is not None and "first" not in marks:
                 marks["first"] = (now, cpu())
             for name, share in (("p10", 0.1), ("p90", 0.9)):
-                if done is not None and done >= share * mapping.total and name not in marks:
+                if done is not None and done >= share - 1e-9 and name not in marks:
                     marks[name] = (now, cpu())
-            if counter.rows >= expected_rows and done == mapping.total:
+            if counter.rows >= expected_rows and done is not None and done >= 1 - 1e-9:
                 marks["end"] = (now, cpu())
                 break
             time.sleep(0.05)
@@ -290,13 +298,20 @@ def shape(channels: int, polls: int, partitions: int, instances: int = 1, profil
     settings = shape_settings(run, partitions)
     samples, rows, replayed = prepare(settings, channels, polls, tmp)
     chunk_s, mapping = bare_chunks(settings)
-    chunks = sum(len(o) for o in mapping.offsets.values())
+    chunks = mapping.messages
     if mapping.total != samples:
         raise SystemExit(f"the chunk topic holds {mapping.total:,} samples, the recording {samples:,}")
-    bare_s = bare_events(settings, fill_bare(settings))
+    bare_s = bare_events(settings, fill_bare(settings)) if samples else 0.0
     result = run_processor(settings, mapping, rows, tmp / "processor.log", instances,
                            profile=profile and profile.with_name(f"{profile.name}-{channels}"))
-    steady_samples = 0.8 * samples
+    steady_samples, steady_chunks = 0.8 * samples, 0.8 * chunks
+    per_chunk = (f"{result.steady_cpu / steady_chunks * 1e6:,.0f} us CPU and {result.steady / steady_chunks * 1e6:,.0f} us "
+                 f"wall a chunk in steady state, samples included")
+    if not samples:
+        print(f"\nno samples: {chunks:,} empty chunks ({polls} polls), {partitions} partitions: {per_chunk}; "
+              f"start-up to the first commit {result.launch_to_first_commit:.2f} s; load average "
+              f"{os.getloadavg()[0]:.1f}", flush=True)
+        return
     print(f"\n{channels:,} channels x {polls} polls = {samples:,} samples in {chunks:,} chunks "
           f"({samples / chunks:.1f} a chunk), {partitions} partitions, {instances} processor process(es); "
           f"replay {samples / replayed:,.0f}/s")
@@ -316,7 +331,7 @@ def shape(channels: int, polls: int, partitions: int, instances: int = 1, profil
     print(f"  start-up to the first commit: {result.launch_to_first_commit:.2f} s; "
           f"from launch {result.from_launch:.1f} s, {result.cpu:.1f} CPU-s; RSS at the end {result.rss_mib:,.0f} MiB; "
           f"load average {os.getloadavg()[0]:.1f}")
-    print(f"  processor log: {tmp / 'processor.log'}", flush=True)
+    print(f"  {per_chunk}; processor log: {tmp / 'processor.log'}", flush=True)
 
 
 def main(argv: Optional[list[str]] = None) -> None:

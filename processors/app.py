@@ -26,8 +26,7 @@ from quixstreams.state.rocksdb import RocksDBOptions
 
 from pulse import topics
 from pulse.events import format_ts
-from pulse.kafka import (CONSUMER_POLL_SECONDS, app_connection, broker_topic, ensure_topics, partition_count,
-                         partition_lags)
+from pulse.kafka import CONSUMER_POLL_SECONDS, DeferredTopics, app_connection, partition_lags
 from pulse.metrics import start_metrics_server
 from pulse.resilience import BrokerProbe, StopSignal, run_resilient
 from pulse.settings import Settings
@@ -153,14 +152,22 @@ def kafka_extras(settings: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
     return consumer, producer
 
 
+def create_missing(manager: Optional[DeferredTopics]) -> None:
+    created = manager.create_missing() if manager is not None else []
+    if created:
+        log.info("processor: created %d topics: %s", len(created), ", ".join(created))
+
+
 def build(settings: Settings, commit_interval: Optional[float] = None) -> Application:
     """Create the topics the processor needs and wire the three stages."""
     gc.set_threshold(*GC_THRESHOLDS)
     out = {name: settings.topic(name) for name in topics.ALL}
-    ensure_topics(settings, list(out.values()))
-    partitions = partition_count(settings, broker_topic(settings, topics.STREAMS))
     cfg = ProcessorConfig.from_settings(settings)
     consumer_extra, producer_extra = kafka_extras(settings)
+    # Missing topics are created in two admin calls, without Quix's fixed second per topic
+    # (`DeferredTopics`): DESIGN's and the internal ones, then the stores' changelogs. On
+    # Quix-managed Kafka, Quix's own manager creates them.
+    manager = None if settings.uses_quix_broker else DeferredTopics(settings, "processor", producer_extra)
     app = Application(
         **app_connection(settings, "processor"),
         consumer_group=settings.group("processor"),
@@ -172,11 +179,15 @@ def build(settings: Settings, commit_interval: Optional[float] = None) -> Applic
         producer_extra_config=producer_extra,
         loglevel=None,  # records go through pulse.logs (secrets redacted, LOG_FORMAT)
         rocksdb_options=ROCKSDB,
+        topic_manager=manager,
     )
+    public = TopicConfig(num_partitions=settings.topic_partitions, replication_factor=settings.topic_replication)
+    streams = app.topic(out[topics.STREAMS], key_deserializer="bytes", value_deserializer="bytes", config=public)
+    partitions = streams.broker_config.num_partitions
     internal = TopicConfig(num_partitions=partitions, replication_factor=settings.topic_replication)
 
     def output(name: str, key_serializer: str = "str") -> Topic:
-        return app.topic(name, key_serializer=key_serializer, value_serializer=OutputSerializer())
+        return app.topic(name, key_serializer=key_serializer, value_serializer=OutputSerializer(), config=public)
 
     routes: dict[str, Topic] = {
         GAMES: output(out[topics.WINDOWS_GAMES]),
@@ -193,6 +204,7 @@ def build(settings: Settings, commit_interval: Optional[float] = None) -> Applic
                            value_serializer=OutputSerializer(), value_deserializer="bytes", config=internal)
     routes[PARTIALS] = partials
     routes[GAME_POLLS] = game_polls
+    create_missing(manager)  # the stores' changelog topics derive their settings from these
 
     def route(value: Output, *_: Any) -> Topic:
         return routes[value.route]
@@ -207,7 +219,6 @@ def build(settings: Settings, commit_interval: Optional[float] = None) -> Applic
     # go straight to the application's transactional producer (`produce_rows`): the same
     # transaction as the stage's state and input offsets, without `to_topic`'s per-row path,
     # about 4 us a row (1 s of a 250k-channel window). Only stage 1 dead-letters (with headers).
-    streams = app.topic(out[topics.STREAMS], key_deserializer="bytes", value_deserializer="bytes")
     chunks = app.dataframe(streams)
     produce = chunks.processing_context.producer.produce
     names = {name: routes[name].name for name in (GAMES, CHANNELS, TOP_CHANNELS, STREAMS, LANGUAGES)}
@@ -222,6 +233,7 @@ def build(settings: Settings, commit_interval: Optional[float] = None) -> Applic
     (app.dataframe(game_polls)
         .apply(lambda value, state: on_game_poll(cfg, value, state), stateful=True, expand=True)
         .to_topic(route, key=route_key))
+    create_missing(manager)
     log.info("processor: %s", compiled.describe())
     log.info("processor: %d input partitions, window %ss, grace %ss, interval %ss", partitions,
              settings.window_seconds, settings.window_grace_seconds, settings.poll_interval_seconds)
