@@ -38,7 +38,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import orjson
 import psutil
@@ -173,23 +173,30 @@ def bare_events(settings: Settings, expect: int) -> float:
 
 
 class RowCounter(threading.Thread):
-    """Counts the committed rows of twitch.windows.channels (read_committed) as they appear."""
+    """Keeps the committed rows of twitch.windows.channels (read_committed) as they appear."""
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(daemon=True)
         self.consumer = reader(settings, **{"isolation.level": "read_committed"})
         self.consumer.subscribe([settings.topic(topics.WINDOWS_CHANNELS)])
-        self.rows = 0
+        self.values: dict[bytes, bytes] = {}
         self.stop = threading.Event()
+
+    @property
+    def rows(self) -> int:
+        return len(self.values)
 
     def run(self) -> None:
         while not self.stop.is_set():
-            self.rows += sum(1 for m in self.consumer.consume(5000, 0.2) if not m.error())
+            for m in self.consumer.consume(5000, 0.2):
+                if not m.error():
+                    self.values[m.key()] = m.value()
         self.consumer.close()
 
 
 @dataclass
 class Run:
+    rows: dict[bytes, bytes] = field(default_factory=dict)  # twitch.windows.channels, key -> value
     launch_to_first_commit: float = 0.0
     from_launch: float = 0.0       # seconds, launch -> every expected window row committed
     steady: float = 0.0            # seconds, 10% -> 90% of the input committed
@@ -226,7 +233,7 @@ def run_processor(settings: Settings, mapping: InputMap, expected_rows: int, log
                                       stderr=subprocess.STDOUT))
     watched = [psutil.Process(p.pid) for p in procs]
     spies = [subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(p.pid),
-                               "--rate", "50", "--idle", "--format", "raw", "--nonblocking",
+                               "--rate", "100", "--idle", "--format", "raw", "--nonblocking",
                                "--output", f"{profile}.{i}.txt"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
              for i, p in enumerate(procs)] if profile else []
 
@@ -261,6 +268,7 @@ def run_processor(settings: Settings, mapping: InputMap, expected_rows: int, log
             spy.wait(60)
         counter.stop.set()
         counter.join(10)
+    run.rows = counter.values
     run.launch_to_first_commit = marks["first"][0] - launched
     run.from_launch = marks["end"][0] - launched
     run.cpu = marks["end"][1]
@@ -269,7 +277,7 @@ def run_processor(settings: Settings, mapping: InputMap, expected_rows: int, log
     return run
 
 
-def shape_settings(run: str, partitions: int, **extra: object) -> Settings:
+def shape_settings(run: str, partitions: int, **extra: Any) -> Settings:
     return load_settings(kafka_bootstrap=os.environ.get("BENCH_KAFKA", "127.0.0.1:9092"),
                          topic_prefix=f"cli{run}.", consumer_group_prefix=f"cli{run}",
                          state_dir=Path(tempfile.gettempdir()) / f"pulse-cli-{run}", topic_partitions=partitions,
@@ -292,18 +300,36 @@ def prepare(settings: Settings, channels: int, polls: int, tmp: Path) -> tuple[i
     return samples, channels * windows, time.monotonic() - began
 
 
-def shape(channels: int, polls: int, partitions: int, instances: int = 1, profile: Optional[Path] = None) -> None:
+def shape(channels: int, polls: int, partitions: int, instances: list[int], keys: int,
+          profile: Optional[Path] = None) -> None:
     run = uuid.uuid4().hex[:8]
     tmp = Path(tempfile.mkdtemp(prefix=f"pulse-cli-{run}-"))
-    settings = shape_settings(run, partitions)
+    settings = shape_settings(run, partitions, chunk_keys=keys)
     samples, rows, replayed = prepare(settings, channels, polls, tmp)
     chunk_s, mapping = bare_chunks(settings)
     chunks = mapping.messages
     if mapping.total != samples:
         raise SystemExit(f"the chunk topic holds {mapping.total:,} samples, the recording {samples:,}")
     bare_s = bare_events(settings, fill_bare(settings)) if samples else 0.0
-    result = run_processor(settings, mapping, rows, tmp / "processor.log", instances,
-                           profile=profile and profile.with_name(f"{profile.name}-{channels}"))
+    results: list[Run] = []
+    for count in instances:
+        # each count its own consumer group and outputs, on the same input topic
+        own = shape_settings(f"{run}n{count}", partitions, chunk_keys=keys, topic_streams=settings.topic(topics.STREAMS))
+        result = run_processor(own, mapping, rows, tmp / f"processor-{count}.log", count,
+                               profile=profile and profile.with_name(f"{profile.name}-{channels}-{count}"))
+        results.append(result)
+        report(channels, polls, partitions, keys, count, samples, chunks, replayed, bare_s, chunk_s, result,
+               tmp / f"processor-{count}.log")
+    if len(results) > 1:
+        same = all(r.rows == results[0].rows for r in results[1:])
+        steady = [0.8 * samples / r.steady for r in results]
+        print(f"  {' vs '.join(str(c) for c in instances)} processes: steady "
+              f"{' vs '.join(f'{x:,.0f}' for x in steady)} samples/s ({steady[-1] / steady[0]:.2f}x); "
+              f"the same {results[0].rows:,} channel rows: {same}", flush=True)
+
+
+def report(channels: int, polls: int, partitions: int, keys: int, instances: int, samples: int, chunks: int, replayed: float,
+           bare_s: float, chunk_s: float, result: Run, log: Path) -> None:
     steady_samples, steady_chunks = 0.8 * samples, 0.8 * chunks
     per_chunk = (f"{result.steady_cpu / steady_chunks * 1e6:,.0f} us CPU and {result.steady / steady_chunks * 1e6:,.0f} us "
                  f"wall a chunk in steady state, samples included")
@@ -313,7 +339,7 @@ def shape(channels: int, polls: int, partitions: int, instances: int = 1, profil
               f"{os.getloadavg()[0]:.1f}", flush=True)
         return
     print(f"\n{channels:,} channels x {polls} polls = {samples:,} samples in {chunks:,} chunks "
-          f"({samples / chunks:.1f} a chunk), {partitions} partitions, {instances} processor process(es); "
+          f"({samples / chunks:.1f} a chunk, CHUNK_KEYS={keys}), {partitions} partitions, {instances} processor process(es); "
           f"replay {samples / replayed:,.0f}/s")
     print(f"  {'measure':<58}{'samples/s':>12}{'of bare':>9}")
     bare_rate = samples / bare_s
@@ -331,20 +357,24 @@ def shape(channels: int, polls: int, partitions: int, instances: int = 1, profil
     print(f"  start-up to the first commit: {result.launch_to_first_commit:.2f} s; "
           f"from launch {result.from_launch:.1f} s, {result.cpu:.1f} CPU-s; RSS at the end {result.rss_mib:,.0f} MiB; "
           f"load average {os.getloadavg()[0]:.1f}")
-    print(f"  {per_chunk}; processor log: {tmp / 'processor.log'}", flush=True)
+    print(f"  {per_chunk}; processor log: {log}", flush=True)
 
 
 def main(argv: Optional[list[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shapes", default=SHAPES, help="channels x polls, comma-separated")
     parser.add_argument("--partitions", type=int, default=2)
-    parser.add_argument("--instances", type=int, default=1, help="processor processes in the consumer group")
+    parser.add_argument("--instances", default="1",
+                        help="processor processes in the consumer group; several counts (1,2) run one after "
+                             "the other on the same input, each in its own group, and their rows are compared")
+    parser.add_argument("--keys", type=int, default=256, help="CHUNK_KEYS of the recording's replay")
     parser.add_argument("--profile", type=Path, help="py-spy each processor into PROFILE-<channels>.<i>.txt "
                         "(collapsed stacks, idle included; py-spy from PyPI)")
     args = parser.parse_args(argv)
     for spec in args.shapes.split(","):
         channels, polls = (int(x) for x in spec.split("x"))
-        shape(channels, polls, args.partitions, args.instances, args.profile)
+        shape(channels, polls, args.partitions, [int(n) for n in args.instances.split(",")], args.keys,
+              args.profile)
 
 
 if __name__ == "__main__":
