@@ -29,7 +29,7 @@ from devstack.kafka import KafkaBroker
 from devstack.service import port_open
 from devstack.warehouse import WarehouseServer
 from pulse import topics
-from pulse.events import decode_chunk, format_ts
+from pulse.events import decode_chunk, format_ts, parse_ts
 from pulse.kafka import client_config, ensure_topics
 from pulse.settings import Settings
 from sinks.snowflake import connect
@@ -115,10 +115,11 @@ def input_in_order(settings: Settings) -> list[str]:
                     continue
                 offset = msg.offset()
                 chunk = decode_chunk(msg.value())
-                if chunk.captured_at_ms < newest.get(chunk.producer, chunk.captured_at_ms):
+                at = parse_ts(chunk.captured_at)
+                if at < newest.get(chunk.producer, at):
                     problems.append(f"partition {partition} offset {offset}: {chunk.producer} poll "
                                     f"{chunk.captured_at} after {format_ts(newest[chunk.producer])}")
-                newest[chunk.producer] = max(newest.get(chunk.producer, 0), chunk.captured_at_ms)
+                newest[chunk.producer] = max(newest.get(chunk.producer, 0), at)
     finally:
         consumer.close()
     return problems
