@@ -325,7 +325,7 @@ def shape(channels: int, polls: int, partitions: int, instances: list[int], keys
         steady = [0.8 * samples / r.steady for r in results]
         print(f"  {' vs '.join(str(c) for c in instances)} processes: steady "
               f"{' vs '.join(f'{x:,.0f}' for x in steady)} samples/s ({steady[-1] / steady[0]:.2f}x); "
-              f"the same {results[0].rows:,} channel rows: {same}", flush=True)
+              f"the same {len(results[0].rows):,} channel rows: {same}", flush=True)
 
 
 def report(channels: int, polls: int, partitions: int, keys: int, instances: int, samples: int, chunks: int, replayed: float,
