@@ -46,13 +46,13 @@ from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, To
 from confluent_kafka.admin import AdminClient
 
 from bench.backfill_bench import write_recording
+from bench.processor_bench import BARE_TOPIC, bare
 from pulse import topics
 from pulse.events import decode_chunk, decode_streams, v1_event
 from pulse.kafka import client_config, ensure_topics
 from pulse.settings import Settings, load_settings
 
 SHAPES = "0x400,1000x1000,13000x77,100000x10"
-BARE_TOPIC = "bench.bare"
 TWITCH_PULSE = str(Path(sys.executable).with_name("twitch-pulse"))
 
 
@@ -153,23 +153,6 @@ def fill_bare(settings: Settings) -> int:
     producer.flush(120)
     consumer.close()
     return sent
-
-
-def bare_events(settings: Settings, expect: int) -> float:
-    consumer = reader(settings)
-    consumer.subscribe([settings.topic(BARE_TOPIC)])
-    seen, started = 0, None
-    while seen < expect:
-        batch = consumer.consume(10_000, 1.0)
-        if batch and started is None:
-            started = time.perf_counter()
-        for msg in batch:
-            if not msg.error():
-                orjson.loads(msg.value())
-                seen += 1
-    elapsed = time.perf_counter() - (started or time.perf_counter())
-    consumer.close()
-    return elapsed
 
 
 class RowCounter(threading.Thread):
@@ -310,7 +293,7 @@ def shape(channels: int, polls: int, partitions: int, instances: list[int], keys
     chunks = mapping.messages
     if mapping.total != samples:
         raise SystemExit(f"the chunk topic holds {mapping.total:,} samples, the recording {samples:,}")
-    bare_s = bare_events(settings, fill_bare(settings)) if samples else 0.0
+    bare_s = bare(settings, fill_bare(settings)) if samples else 0.0
     results: list[Run] = []
     for count in instances:
         # each count its own consumer group and outputs, on the same input topic
