@@ -90,21 +90,32 @@ def rows_in(settings: Settings, table: str) -> int:
         conn.close()
 
 
-def copy_ceiling(settings: Settings, rows: int) -> float:
-    """Rows/s of the raw sink loading one batch of `rows` stream objects (PUT + COPY into
-    STREAM_LOGS) straight from memory: the warehouse's own pace, without the pipeline."""
-    from bench.sink_bench import _raw_batch
+def warehouse_rates(settings: Settings, rows: int) -> tuple[float, float]:
+    """Rows/s of the sinks' own loads of one batch of `rows`, straight from memory: the raw
+    sink's PUT + COPY into STREAM_LOGS and the windows sink's MERGE into CHANNEL_WINDOWS (the
+    warehouse's own pace, without Kafka or the other workers)."""
+    from bench.sink_bench import _raw_batch, _window_batch
     from sinks.snowflake import SNOWFLAKE
-    from sinks.writers import RawSink
+    from sinks.writers import MergeSink, RawSink
 
-    sink = RawSink(settings, SNOWFLAKE, "copy", sink_name="backfill-ceiling")
-    try:
-        batch = _raw_batch(settings.topic(topics.STREAMS), rows, 10**9)
-        started = time.perf_counter()
-        sink.write(batch)
-        return rows / (time.perf_counter() - started)
-    finally:
-        sink.close()
+    rates = []
+    for sink, batch in ((RawSink(settings, SNOWFLAKE, "copy", sink_name="backfill-ceiling"),
+                         _raw_batch(settings.topic(topics.STREAMS), rows, 10**9)),
+                        (MergeSink(settings, SNOWFLAKE, [topics.WINDOWS_CHANNELS], "copy"),
+                         _window_batch(settings.topic(topics.WINDOWS_CHANNELS), rows, 10**9))):
+        try:
+            started = time.perf_counter()
+            sink.write(batch)
+            rates.append(rows / (time.perf_counter() - started))
+        finally:
+            sink.close()
+    return rates[0], rates[1]
+
+
+def window_rows(settings: Settings) -> int:
+    """Rows the windows sink wrote, every window table."""
+    return sum(rows_in(settings, table) for table in
+               ("GAME_WINDOWS", "CHANNEL_WINDOWS", "GAME_TOP_CHANNELS", "STREAM_WINDOWS", "LANGUAGE_WINDOWS"))
 
 
 def main() -> None:
@@ -165,9 +176,13 @@ def main() -> None:
     if "STREAM_LOGS" in done:
         raw = done["STREAM_LOGS"]
         print(f"{'replay -> sink raw -> STREAM_LOGS (every sample a row)':<58}{raw:>10.1f}{samples / raw:>12,.0f}")
-        size = settings.sink_batch_rows
-        print(f"{f'the warehouse alone: one PUT + COPY of {size:,} raw rows':<58}{'':>10}"
-              f"{copy_ceiling(settings, size):>12,.0f}")
+    size, written = settings.sink_batch_rows, window_rows(settings)
+    copy_rate, merge_rate = warehouse_rates(settings, size)
+    print(f"the warehouse alone, {size:,} rows a batch: PUT + COPY into STREAM_LOGS {copy_rate:,.0f} rows/s, "
+          f"MERGE into CHANNEL_WINDOWS {merge_rate:,.0f} rows/s")
+    print(f"the window tables got {written:,} rows ({written / samples:.2f} a sample): at that MERGE rate alone "
+          f"{samples / (written / merge_rate):,.0f} samples/s"
+          + ("" if args.no_raw else f"; STREAM_LOGS at that COPY rate alone {copy_rate:,.0f} samples/s"))
     print(f"(before that, the workers' start-up: {startup:.1f} s; load average {os.getloadavg()[0]:.1f})")
     print(f"one day of full-Twitch recordings (170M samples) at the windows' rate: "
           f"{170e6 / (samples / elapsed) / 3600:.1f} h")

@@ -186,6 +186,7 @@ class Run:
     cpu: float = 0.0               # CPU seconds of the processor process, launch -> done
     steady_cpu: float = 0.0        # its CPU seconds from 10% to 90%
     rss_mib: float = 0.0
+    timeline: dict[str, float] = field(default_factory=dict)  # seconds after launch: first commit, 10%, ...
 
 
 def committed_share(admin: AdminClient, settings: Settings, mapping: InputMap) -> Optional[float]:
@@ -234,7 +235,7 @@ def run_processor(settings: Settings, mapping: InputMap, expected_rows: int, log
             done = committed_share(admin, settings, mapping)
             if done is not None and "first" not in marks:
                 marks["first"] = (now, cpu())
-            for name, share in (("p10", 0.1), ("p90", 0.9)):
+            for name, share in (("p10", 0.1), ("p90", 0.9), ("input", 1.0)):
                 if done is not None and done >= share - 1e-9 and name not in marks:
                     marks[name] = (now, cpu())
             if counter.rows >= expected_rows and done is not None and done >= 1 - 1e-9:
@@ -252,6 +253,7 @@ def run_processor(settings: Settings, mapping: InputMap, expected_rows: int, log
         counter.stop.set()
         counter.join(10)
     run.rows = counter.values
+    run.timeline = {name: at - launched for name, (at, _) in marks.items()}
     run.launch_to_first_commit = marks["first"][0] - launched
     run.from_launch = marks["end"][0] - launched
     run.cpu = marks["end"][1]
@@ -340,7 +342,9 @@ def report(channels: int, polls: int, partitions: int, keys: int, instances: int
     print(f"  start-up to the first commit: {result.launch_to_first_commit:.2f} s; "
           f"from launch {result.from_launch:.1f} s, {result.cpu:.1f} CPU-s; RSS at the end {result.rss_mib:,.0f} MiB; "
           f"load average {os.getloadavg()[0]:.1f}")
-    print(f"  {per_chunk}; processor log: {log}", flush=True)
+    print(f"  {per_chunk}; seconds after launch: " + ", ".join(f"{name} {at:.1f}" for name, at in result.timeline.items())
+          + " (input: every input offset committed; end: every window row too)")
+    print(f"  processor log: {log}", flush=True)
 
 
 def main(argv: Optional[list[str]] = None) -> None:

@@ -175,6 +175,9 @@ def build(settings: Settings, commit_interval: Optional[float] = None) -> Applic
         rocksdb_options=ROCKSDB,
         topic_manager=manager,
     )
+    if manager is not None:
+        internal_names = [settings.topic(name) for name in topics.PROCESSOR_INTERNAL]
+        manager.prefetch(list(out.values()) + internal_names, stateful=(out[topics.STREAMS], *internal_names))
     public = TopicConfig(num_partitions=settings.topic_partitions, replication_factor=settings.topic_replication)
     streams = app.topic(out[topics.STREAMS], key_deserializer="bytes", value_deserializer="bytes", config=public)
     partitions = streams.broker_config.num_partitions

@@ -40,6 +40,9 @@ from .routing import ALERTS, Output
 log = logging.getLogger(__name__)
 
 
+# Every key is written with a TTL (event time, longer than anything here waits), so the store
+# is in Quix's TTL mode from its first write (see `merge_stage.PARTS_TTL`).
+STATE_TTL = timedelta(days=3)
 PROGRESS_KEY = "progress"  # before issue 25: {"through": t, "pending": {t: [keys]}}
 THROUGH_KEY = "through"
 POLLS_KEY = "polls"
@@ -78,13 +81,13 @@ def _migrate(state: Any) -> None:
         state.delete("m")
         for t, keys in meta["pending"].items():
             for key in keys:
-                state.set_bytes(report_key(int(t), key), state.get_bytes(f"b:{t}:{key}"))
+                state.set_bytes(report_key(int(t), key), state.get_bytes(f"b:{t}:{key}"), ttl=STATE_TTL)
                 state.delete(f"b:{t}:{key}")
     if meta["through"] is not None:
-        state.set(THROUGH_KEY, meta["through"])
+        state.set(THROUGH_KEY, meta["through"], ttl=STATE_TTL)
     for t, keys in meta["pending"].items():
-        state.set(count_key(int(t)), len(keys))
-    state.set(POLLS_KEY, sorted(int(t) for t in meta["pending"]))
+        state.set(count_key(int(t)), len(keys), ttl=STATE_TTL)
+    state.set(POLLS_KEY, sorted(int(t) for t in meta["pending"]), ttl=STATE_TTL)
 
 
 def on_game_poll(cfg: ProcessorConfig, value: bytes, state: Any) -> list[Output]:
@@ -100,16 +103,16 @@ def on_game_poll(cfg: ProcessorConfig, value: bytes, state: Any) -> list[Output]
     name = report_key(report.t, report.key)
     if state.get_bytes(name) is not None:
         return []  # a report delivered twice counts once
-    state.set_bytes(name, value)
+    state.set_bytes(name, value, ttl=STATE_TTL)
     seen = state.get(count_key(report.t), 0) + 1
     if seen == 1:
         polls: list[int] = state.get(POLLS_KEY, [])
         bisect.insort(polls, report.t)
-        state.set(POLLS_KEY, polls)
+        state.set(POLLS_KEY, polls, ttl=STATE_TTL)
     if seen < report.keys:
-        state.set(count_key(report.t), seen)
+        state.set(count_key(report.t), seen, ttl=STATE_TTL)
         return []
-    state.set(count_key(report.t), seen)
+    state.set(count_key(report.t), seen, ttl=STATE_TTL)
     out: list[Output] = []
     polls = state.get(POLLS_KEY, [])
     while polls and polls[0] <= report.t:
@@ -123,8 +126,8 @@ def on_game_poll(cfg: ProcessorConfig, value: bytes, state: Any) -> list[Output]
                 state.delete(report_key(t, key))
             continue
         out.extend(evaluate(cfg, state, t, range(report.keys)))
-        state.set(THROUGH_KEY, t)
-    state.set(POLLS_KEY, polls)
+        state.set(THROUGH_KEY, t, ttl=STATE_TTL)
+    state.set(POLLS_KEY, polls, ttl=STATE_TTL)
     return out
 
 

@@ -36,6 +36,11 @@ from .routing import CHANNELS, GAMES, LANGUAGES, TOP_CHANNELS, Output
 
 log = logging.getLogger(__name__)
 DONE_TTL = timedelta(days=3)  # a merged window is remembered this long (late parts are dropped)
+# Every key of this store is written with a TTL (event time), so the store is in Quix's TTL
+# mode from its first write: a store that held keys without one is re-stamped, and its
+# changelog flushed, on its first TTL write (0.5 s of a fresh processor's first minute).
+# The parts of a window that never completes go after PARTS_TTL instead of staying forever.
+PARTS_TTL = DONE_TTL
 PROGRESS_KEY = "progress"
 _OLD_PROGRESS_KEY = "m"
 
@@ -77,7 +82,7 @@ def _save(state: Any, progress: MergeProgress) -> None:
         state.set(PROGRESS_KEY, {"done": True}, ttl=DONE_TTL)
     else:
         state.set(PROGRESS_KEY, {"keys": progress.keys, "parts": progress.parts, "expected": progress.expected,
-                                 "done": False, "old_names": progress.old_names})
+                                 "done": False, "old_names": progress.old_names}, ttl=PARTS_TTL)
 
 
 def on_partial(cfg: ProcessorConfig, value: bytes, state: Any) -> Iterable[Output]:
@@ -93,7 +98,7 @@ def on_partial(cfg: ProcessorConfig, value: bytes, state: Any) -> Iterable[Outpu
     received = progress.parts.setdefault(key, [])
     if partial.part not in received:
         received.append(partial.part)
-        state.set_bytes(partial_key(key, partial.part), value)
+        state.set_bytes(partial_key(key, partial.part), value, ttl=PARTS_TTL)
     progress.expected[key] = partial.parts
     if not progress.complete():
         _save(state, progress)

@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import time
 from functools import lru_cache
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Optional
 
 import orjson
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 from quixstreams.kafka.configuration import ConnectionConfig
-from quixstreams.models.topics import Topic, TopicAdmin, TopicManager
+from quixstreams.models.topics import Topic, TopicAdmin, TopicConfig, TopicManager
 from quixstreams.models.topics.exceptions import TopicConfigurationMismatch, TopicNotFoundError
 from quixstreams.platforms.quix.config import QuixKafkaConfigsBuilder
+from quixstreams.state.manager import DEFAULT_STATE_STORE_NAME
 
 from .settings import Settings
 
@@ -217,6 +218,24 @@ class DeferredTopics(TopicManager):
                          consumer_group=settings.group(app_name))
         self._settings = settings
         self._missing: list[Topic] = []
+        self._known: dict[str, Optional[TopicConfig]] = {}
+
+    def prefetch(self, names: list[str], stateful: tuple[str, ...] = ()) -> None:
+        """Read what the broker has of these topics, and of the changelogs of the `stateful`
+        ones (each dataframe's default store), in one call: Quix asks for each topic as it is
+        declared, two round trips each (0.6 s of a start with every topic there)."""
+        changelogs = [self._internal_name("changelog", name, DEFAULT_STATE_STORE_NAME) for name in stateful]
+        self._known.update(self._admin.inspect_topics([*names, *changelogs], timeout=self._timeout))
+
+    def _fetch_topic(self, topic: Topic) -> Topic:
+        if topic.name not in self._known:
+            return super()._fetch_topic(topic)
+        config = self._known.pop(topic.name)  # once: a topic created meanwhile is read from the broker
+        if config is None:
+            raise TopicNotFoundError(f'Topic "{topic.name}" not found on the broker')
+        fetched = Topic(name=topic.name)
+        fetched.broker_config = config
+        return fetched
 
     def _get_or_create_broker_topic(self, topic: Topic) -> Topic:
         try:
