@@ -203,6 +203,9 @@ def committed_share(admin: AdminClient, settings: Settings, mapping: InputMap) -
 def run_processor(settings: Settings, mapping: InputMap, expected_rows: int, log: Path,
                   instances: int = 1, timeout: float = 1200, profile: Optional[Path] = None) -> Run:
     """Launch `instances` `twitch-pulse processor` processes and watch them to the last window row."""
+    spy = Path(sys.executable).with_name("py-spy")
+    if profile and not spy.exists():
+        raise SystemExit(f"--profile needs py-spy in {spy.parent} (pip install py-spy)")
     admin = AdminClient(client_config(settings))
     counter = RowCounter(settings)
     counter.start()
@@ -216,7 +219,7 @@ def run_processor(settings: Settings, mapping: InputMap, expected_rows: int, log
         procs.append(subprocess.Popen([TWITCH_PULSE, "processor"], env=env, stdout=open(log, "ab"),
                                       stderr=subprocess.STDOUT))
     watched = [psutil.Process(p.pid) for p in procs]
-    spies = [subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(p.pid),
+    spies = [subprocess.Popen([str(spy), "record", "--pid", str(p.pid),
                                "--rate", "100", "--idle", "--format", "raw", "--nonblocking",
                                "--output", f"{profile}.{i}.txt"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
              for i, p in enumerate(procs)] if profile else []
@@ -248,8 +251,8 @@ def run_processor(settings: Settings, mapping: InputMap, expected_rows: int, log
             p.terminate()
         for p in procs:
             p.wait(60)
-        for spy in spies:
-            spy.wait(60)
+        for recorder in spies:
+            recorder.wait(60)
         counter.stop.set()
         counter.join(10)
     run.rows = counter.values
@@ -355,7 +358,7 @@ def main(argv: Optional[list[str]] = None) -> None:
                         help="processor processes in the consumer group; several counts (1,2) run one after "
                              "the other on the same input, each in its own group, and their rows are compared")
     parser.add_argument("--keys", type=int, default=256, help="CHUNK_KEYS of the recording's replay")
-    parser.add_argument("--profile", type=Path, help="py-spy each processor into PROFILE-<channels>.<i>.txt "
+    parser.add_argument("--profile", type=Path, help="py-spy each processor into PROFILE-<channels>-<processes>.<i>.txt "
                         "(collapsed stacks, idle included; py-spy from PyPI)")
     args = parser.parse_args(argv)
     for spec in args.shapes.split(","):
