@@ -109,10 +109,9 @@ def on_game_poll(cfg: ProcessorConfig, value: bytes, state: Any) -> list[Output]
         polls: list[int] = state.get(POLLS_KEY, [])
         bisect.insort(polls, report.t)
         state.set(POLLS_KEY, polls, ttl=STATE_TTL)
-    if seen < report.keys:
-        state.set(count_key(report.t), seen, ttl=STATE_TTL)
-        return []
     state.set(count_key(report.t), seen, ttl=STATE_TTL)
+    if seen < report.keys:
+        return []
     out: list[Output] = []
     polls = state.get(POLLS_KEY, [])
     while polls and polls[0] <= report.t:
