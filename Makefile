@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# dbt (the analytics models in dbt/) in a virtualenv of its own: its pins never meet the workers'
+DBT_VENV  := .venv-dbt
+DBT_STAMP := $(DBT_VENV)/.installed-$(shell cksum dbt/requirements.txt | cut -d' ' -f1)
 
 .PHONY: install browser run test bench stop clean
 
@@ -18,7 +21,13 @@ $(STAMP): pyproject.toml setup.py $(HOT)
 	@$(BIN)/python -c "import processors.chunk_stage as m; print('hot path:', 'compiled by mypyc' if m.__file__.endswith('.so') else 'INTERPRETED: the mypyc build failed (pip install -v . shows why)')"
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
-install: $(STAMP)
+$(DBT_STAMP): dbt/requirements.txt
+	test -x $(DBT_VENV)/bin/python || $(PYTHON) -m venv $(DBT_VENV)
+	$(DBT_VENV)/bin/python -m pip install -q --upgrade pip
+	$(DBT_VENV)/bin/python -m pip install -q -r dbt/requirements.txt
+	rm -f $(DBT_VENV)/.installed-* && touch $(DBT_STAMP)
+
+install: $(STAMP) $(DBT_STAMP)
 	$(BIN)/twitch-pulse stack fetch
 
 run: install

@@ -39,6 +39,8 @@ def main() -> int:
         ("end to end: closing poll -> window rows in the warehouse", [sys.executable, "-m", "bench.e2e_latency"]),
         ("dashboard: page render times, 7 days x 10k channels",
          [sys.executable, "-m", "bench.dashboard_bench", "--port", str(warehouse.port)]),
+        ("dbt models: build times, 1 day x 10k channels",
+         [sys.executable, "-m", "bench.models_bench", "--port", str(warehouse.port)]),
     ]
     failed = 0
     for title, argv in runs:

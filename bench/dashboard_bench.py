@@ -17,7 +17,6 @@ import logging
 import os
 import statistics
 import time
-import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
@@ -130,21 +129,20 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
-    from pulse.settings import load_settings
-    from sinks.snowflake import connect
-    from sinks.snowflake.schema import bootstrap
+    from analytics.runner import run_dbt
+    from bench.scratch import scratch_schema
 
-    overrides: dict[str, Any] = {"snowflake_schema": f"BENCH_{uuid.uuid4().hex[:8].upper()}"}
-    if args.port:
-        overrides["snowflake_port"] = args.port
-    settings = load_settings(**overrides)
-    conn = connect(settings)
-    try:
-        bootstrap(conn)
+    with scratch_schema(args.port) as (settings, conn):
         started = time.perf_counter()
         rows = seed_synthetic(conn, datetime(2026, 1, 5), args.days, args.channels)
         print(f"seeded {rows:,} CHANNEL_WINDOWS rows ({args.days:g} days x {args.channels:,} channels) "
               f"in {time.perf_counter() - started:.0f} s", flush=True)
+        started = time.perf_counter()
+        outcome = run_dbt(settings, ["run", "--select", "platform_hourly", "platform_daily"], say=lambda line: None)
+        if outcome.code:
+            raise RuntimeError(outcome.summary)
+        print(f"built the dashboard's dbt models (PLATFORM_HOURLY, PLATFORM_DAILY) in "
+              f"{time.perf_counter() - started:.0f} s", flush=True)
         os.environ.update(settings.as_env())
         os.environ["DASHBOARD_REFRESH"] = "0"
         render(PAGES[0])  # imports Streamlit, Altair and pandas once, outside the figures
@@ -157,9 +155,6 @@ def main() -> None:
             cold = statistics.median(colds)
             warm = min(render(page, state) for _ in range(args.repeat))
             print(f"{label:<16}{state['range_choice']:<15}{cold:>8.2f}{warm:>8.2f}", flush=True)
-    finally:
-        conn.cursor().execute(f"DROP SCHEMA IF EXISTS {settings.snowflake_database}.{settings.snowflake_schema} CASCADE")
-        conn.close()
 
 
 if __name__ == "__main__":

@@ -82,7 +82,8 @@ def register_run(sub: argparse._SubParsersAction) -> None:
                     "channels and the latest alerts from the warehouse until Ctrl-C. Workers are supervised "
                     "like containers: a crashed one is restarted after 1, 2, 4 ... 30 s and the console says "
                     "so; after 5 crashes within 5 minutes, or a configuration error (exit 2), run stops "
-                    "everything and prints that worker's log tail.",
+                    "everything and prints that worker's log tail. The dbt models (broadcasts, daily and "
+                    "monthly rankings, language split) are built every --models-every seconds.",
         formatter_class=Formatter)
     add_stack_arguments(p)
     p.add_argument("--speed", type=float, default=60.0,
@@ -93,6 +94,8 @@ def register_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0 = until Ctrl-C)")
     p.add_argument("--dashboard-port", type=int, default=os.environ.get("DASHBOARD_PORT", "8501"),
                    help="port of the viewership dashboard started alongside (0 = do not start it; env DASHBOARD_PORT)")
+    p.add_argument("--models-every", type=float, default=180.0, metavar="SECONDS",
+                   help="real seconds between two `models build` runs (the first after a minute; 0 = never)")
     p.set_defaults(handler="devstack.run:run_command")
 
 

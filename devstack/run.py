@@ -13,6 +13,7 @@ from pulse.settings import load_settings
 from sinks.snowflake import connect
 
 from .cli import broker, warehouse
+from .models_job import ModelsJob
 from .pipeline import LocalPipeline
 from .service import ServiceError, port_open
 
@@ -50,6 +51,44 @@ def _dashboard(settings: Any) -> str:
         return "\n".join(lines)
     finally:
         conn.close()
+
+
+def _models_board(settings: Any, last: str) -> str:
+    """The dbt models' latest day: top games with rank change, the language split, and the
+    latest ended broadcasts (read from the models, so as fresh as the last build)."""
+    lines = [last]
+    try:
+        conn = connect(settings)
+    except Exception as exc:
+        return f"{last}\n  (warehouse: {type(exc).__name__})"
+    try:
+        cur = conn.cursor()
+        cur.execute("SELECT MAX(PERIOD_START) FROM GAME_DAILY")
+        (day,) = cur.fetchone()
+        if day is None:
+            return last
+        cur.execute("SELECT RANK, GAME_NAME, WATCH_HOURS, RANK_CHANGE FROM GAME_DAILY WHERE PERIOD_START = %s "
+                    "ORDER BY RANK, GAME_ID LIMIT 3", (day,))
+        games = [f"#{rank} {(name or '(no category)')[:22]} {wh:,.0f} h {_change(change)}"
+                 for rank, name, wh, change in cur.fetchall()]
+        lines.append(f"  {day:%Y-%m-%d} (UTC day) top games: " + "; ".join(games))
+        cur.execute("SELECT LANGUAGE, WATCH_HOURS / NULLIF(SUM(WATCH_HOURS) OVER (), 0) FROM LANGUAGE_DAILY "
+                    "WHERE PERIOD_START = %s ORDER BY RANK, LANGUAGE LIMIT 5", (day,))
+        split = ", ".join(f"{lang} {share:.0%}" for lang, share in cur.fetchall() if share is not None)
+        lines.append("  languages: " + (split or "(no LANGUAGE_WINDOWS rows yet)"))
+        cur.execute("SELECT USER_NAME, STARTED_AT, LAST_SEEN, AVG_VIEWERS FROM BROADCASTS WHERE ENDED "
+                    "ORDER BY LAST_SEEN DESC, STREAM_ID LIMIT 3")
+        for name, start, end, avg in cur.fetchall():
+            lines.append(f"  ended broadcast: {name[:20]:<21}{start:%m-%d %H:%M}-{end:%H:%M}  avg {avg or 0:,.0f} viewers")
+    except Exception as exc:  # the models appear with the first build
+        lines.append(f"  (models not readable yet: {type(exc).__name__})")
+    finally:
+        conn.close()
+    return "\n".join(lines)
+
+
+def _change(change: Any) -> str:
+    return "new" if change is None else ("=" if change == 0 else f"{'▲' if change > 0 else '▼'}{abs(change)}")
 
 
 def _clock_anchor(run_dir: Path, speed: float) -> str:
@@ -94,6 +133,7 @@ def run_command(args: argparse.Namespace) -> int:
           f"worker logs in {pipeline.log_dir}; metrics on ports {min(ports)}-{max(ports)}. Ctrl-C stops.", flush=True)
     if pipeline.dashboard_url:
         print(f"dashboard: open {pipeline.dashboard_url} (charts fill in as windows close)", flush=True)
+    models = ModelsJob(settings, pipeline.log_dir, args.models_every) if args.models_every > 0 else None
     started = time.monotonic()
     try:
         while not args.duration or time.monotonic() - started < args.duration:
@@ -101,18 +141,26 @@ def run_command(args: argparse.Namespace) -> int:
             while time.monotonic() < refresh_at:  # supervise the workers every half second
                 time.sleep(0.5)
                 pipeline.supervise(say=lambda line: print(f"[run] {line}", flush=True))
+                if models is not None:
+                    models.poll(say=lambda line: print(f"[run] {line}", flush=True))
             try:
                 board = _dashboard(settings)
             except Exception as exc:  # tables appear once the sinks have bootstrapped
                 board = f"waiting for the warehouse ({type(exc).__name__})"
+            if models is not None:
+                board += "\n" + _models_board(settings, models.last)
             print(f"\n--- {time.strftime('%H:%M:%S')} (+{time.monotonic() - started:.0f}s) ---\n{board}", flush=True)
     except KeyboardInterrupt:
         pass
     except RuntimeError as exc:
         print(f"twitch-pulse: {exc}", file=sys.stderr)
+        if models is not None:
+            models.stop()
         pipeline.stop()
         return 1
     print("stopping the workers (the local Kafka and warehouse keep running; `make stop` stops them) ...", flush=True)
+    if models is not None:
+        models.stop()
     codes = pipeline.stop()
     bad = {name: code for name, code in codes.items() if code not in (0, -2, 130)}
     if bad:

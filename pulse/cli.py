@@ -26,7 +26,7 @@ from pulse.settings import ConfigError
 # "module:function" too, imported by `main` only when that command runs, so `--help` stays fast.
 AREAS = ("devstack.cli:register", "producers.cli:register", "devstack.cli:register_simulate", "processors.cli:register",
          "sinks.cli:register", "devstack.cli:register_run", "pulse.ops:register", "sinks.cli:register_status",
-         "dashboard.cli:register")
+         "dashboard.cli:register", "analytics.cli:register")
 
 
 class CommandError(Exception):

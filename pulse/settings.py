@@ -145,6 +145,12 @@ class Settings(BaseSettings):
     snowflake_port: int = Field(8765, ge=1, le=65535, validation_alias=_env("SNOWFLAKE_PORT"))
     snowflake_network_timeout: int = Field(60, ge=1, validation_alias=_env("SNOWFLAKE_NETWORK_TIMEOUT"))
 
+    # --- Analytics models (dbt, DESIGN §10) ---------------------------------------
+    # The dbt executable, from a virtualenv of its own (empty: the checkout's .venv-dbt/bin/dbt,
+    # else `dbt` on PATH); the project (empty: the checkout's dbt/, else ./dbt)
+    dbt_executable: str = Field("", validation_alias=_env("DBT_EXECUTABLE"))
+    dbt_project_dir: Optional[Path] = Field(None, validation_alias=_env("DBT_PROJECT_DIR"))
+
     # --- Windows and alerts (DESIGN §4, §5) --------------------------------------
     window_seconds: int = Field(600, ge=1, validation_alias=_env("WINDOW_SECONDS"))
     window_grace_seconds: int = Field(0, ge=0, validation_alias=_env("WINDOW_GRACE_SECONDS"))

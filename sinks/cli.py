@@ -44,7 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "bootstrap", help="create or upgrade the warehouse schema (idempotent, versioned)",
         description=(
             "Apply the numbered SQL files of sinks/snowflake/sql/ that SCHEMA_VERSION does not list yet:\n"
-            "tables, the STG_TWITCH_STREAMS view and the hourly/daily rollup views. Safe to re-run."),
+            "the tables the sinks write (the derived models, STG_TWITCH_STREAMS and the rollups, are\n"
+            "dbt's: `twitch-pulse models build`). Safe to re-run."),
         formatter_class=Formatter)
     boot.set_defaults(handler="sinks.commands:bootstrap")
 

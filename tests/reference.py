@@ -19,20 +19,21 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
-def compute(events: Iterable[dict[str, Any]], window_s: int, interval_s: int, top_n: int,
-            late: set[int] = frozenset()) -> dict[str, dict]:
-    """events: valid v1 events in send order. `late`: send positions whose window had
-    already closed when they were sent (they still count as a stream's previous sample)."""
+def samples(events: Iterable[dict[str, Any]], window_s: int, interval_s: int,
+            late: set[int] = frozenset()) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection holding table `s`: the samples DESIGN §4 credits, each with its
+    Δ `d` and window start `w` (ms). `late`: send positions whose window had already closed
+    when they were sent (they still count as a stream's previous sample)."""
     rows = [
         (seq, e["stream_id"], e["user_id"], e["user_login"], e["user_name"], e["game_id"], e["game_name"],
-         e["viewer_count"], _ms(e["captured_at"]), _ms(e["started_at"]), seq in late, e.get("language", ""),
-         e.get("title", ""), bool(e.get("is_mature", False)))
+         e["viewer_count"], _ms(e["captured_at"]), _ms(e["started_at"]), seq in late,
+         e.get("language"), e.get("title"), e.get("is_mature"))
         for seq, e in enumerate(events)
     ]
     con = duckdb.connect()
     con.execute("""CREATE TABLE ev (seq BIGINT, stream_id VARCHAR, user_id VARCHAR, login VARCHAR, uname VARCHAR,
                    game_id VARCHAR, game_name VARCHAR, v BIGINT, t BIGINT, started BIGINT, late BOOLEAN,
-                   lang VARCHAR, title VARCHAR, mature BOOLEAN)""")
+                   language VARCHAR, title VARCHAR, mature BOOLEAN)""")
     con.executemany("INSERT INTO ev VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
     W, I = window_s * 1000, interval_s * 1000
     con.execute(f"""
@@ -48,6 +49,15 @@ def compute(events: Iterable[dict[str, Any]], window_s: int, interval_s: int, to
            t - (t % {W}) AS w
     FROM credited WHERE NOT late
     """)
+    return con
+
+
+def compute(events: Iterable[dict[str, Any]], window_s: int, interval_s: int, top_n: int,
+            late: set[int] = frozenset()) -> dict[str, dict]:
+    """events: valid v1 events in send order. `late`: send positions whose window had
+    already closed when they were sent (they still count as a stream's previous sample)."""
+    con = samples(events, window_s, interval_s, late)
+    W = window_s * 1000
     games = con.execute(f"""
     WITH g AS (
         SELECT w, game_id, arg_max(game_name, t) AS game_name, sum(v * d) AS watch, sum(d) AS air,
@@ -88,23 +98,23 @@ def compute(events: Iterable[dict[str, Any]], window_s: int, interval_s: int, to
     """).fetchall()
     languages = con.execute(f"""
     WITH g AS (
-        SELECT w, lang, sum(v * d) AS watch, sum(d) AS air, count(DISTINCT user_id) AS uc,
+        SELECT w, language, sum(v * d) AS watch, sum(d) AS air, count(DISTINCT user_id) AS uc,
                count(DISTINCT CASE WHEN started >= w AND started < w + {W} THEN stream_id END) AS ns
-        FROM s GROUP BY w, lang),
-    p AS (SELECT w, lang, t, sum(v) AS sv, count(*) AS cnt FROM s GROUP BY w, lang, t),
-    pk AS (SELECT w, lang, max(cnt) AS peak_channels,
-                  arg_min(t, (-sv, t)) AS peak_at, max(sv) AS peak_viewers FROM p GROUP BY w, lang)
-    SELECT g.w, g.lang, g.watch / 3600000.0, g.air / 3600000.0, g.watch / {W}::DOUBLE, g.air / {W}::DOUBLE,
+        FROM s GROUP BY w, language),
+    p AS (SELECT w, language, t, sum(v) AS sv, count(*) AS cnt FROM s GROUP BY w, language, t),
+    pk AS (SELECT w, language, max(cnt) AS peak_channels,
+                  arg_min(t, (-sv, t)) AS peak_at, max(sv) AS peak_viewers FROM p GROUP BY w, language)
+    SELECT g.w, g.language, g.watch / 3600000.0, g.air / 3600000.0, g.watch / {W}::DOUBLE, g.air / {W}::DOUBLE,
            pk.peak_viewers, pk.peak_at, pk.peak_channels, g.uc, g.ns,
            rank() OVER (PARTITION BY g.w ORDER BY g.watch DESC)
-    FROM g JOIN pk USING (w, lang)
+    FROM g JOIN pk USING (w, language)
     """).fetchall()
     streams = con.execute("""
     WITH st AS (
         SELECT w, stream_id, arg_max(user_id, t) AS user_id, arg_max(login, t) AS login, arg_max(uname, t) AS uname,
                arg_max(started, t) AS started, sum(v * d) AS watch, sum(d) AS air, max(v) AS peak,
                arg_min(t, (-v, t)) AS peak_at, min(t) AS first_seen, max(t) AS last_seen, count(*) AS samples,
-               count(DISTINCT game_id) AS games, arg_max(title, t) AS title, arg_max(lang, t) AS lang,
+               count(DISTINCT game_id) AS games, arg_max(title, t) AS title, arg_max(language, t) AS language,
                arg_max(mature, t) AS mature
         FROM s GROUP BY w, stream_id),
     sg AS (SELECT w, stream_id, game_id, arg_max(game_name, t) AS game_name, sum(d) AS air_g, max(t) AS last_t
@@ -112,23 +122,23 @@ def compute(events: Iterable[dict[str, Any]], window_s: int, interval_s: int, to
     main AS (SELECT w, stream_id, arg_max(game_id, (air_g, last_t)) AS game_id,
                     arg_max(game_name, (air_g, last_t)) AS game_name FROM sg GROUP BY w, stream_id)
     SELECT st.w, st.stream_id, st.user_id, st.login, st.uname, st.started, main.game_id, main.game_name, st.games,
-           st.title, st.lang, st.mature, st.watch / 3600000.0, st.air / 3600000.0, st.peak, st.peak_at,
+           st.title, st.language, st.mature, st.watch / 3600000.0, st.air / 3600000.0, st.peak, st.peak_at,
            st.first_seen, st.last_seen, st.samples
     FROM st JOIN main USING (w, stream_id)
     """).fetchall()
     out: dict[str, dict] = {"games": {}, "channels": {}, "top_channels": {}, "languages": {}, "streams": {}}
-    for (w, lang, wh, ah, av, ac, pv, pat, pc, uc, ns, rank) in languages:
-        out["languages"][f"{_iso(w)}|{lang}"] = dict(
-            window_start=_iso(w), window_end=_iso(w + W), language=lang, watch_hours=wh, air_hours=ah,
+    for (w, language, wh, ah, av, ac, pv, pat, pc, uc, ns, rank) in languages:
+        out["languages"][f"{_iso(w)}|{language}"] = dict(
+            window_start=_iso(w), window_end=_iso(w + W), language=language, watch_hours=wh, air_hours=ah,
             avg_viewers=av, avg_channels=ac, peak_viewers=pv, peak_at=_iso(pat), peak_channels=pc,
             unique_channels=uc, new_streams=ns, rank=rank)
-    for (w, sid, uid, login, uname, started, gid, gname, games_, title, lang, mature, wh, ah, pv, pat, first, last,
-         samples) in streams:
+    for (w, sid, uid, login, uname, started, gid, gname, games_, title, language, mature, wh, ah, pv, pat, first, last,
+         count) in streams:
         out["streams"][f"{_iso(w)}|{sid}"] = dict(
             window_start=_iso(w), window_end=_iso(w + W), stream_id=sid, user_id=uid, user_login=login,
             user_name=uname, started_at=_iso(started), game_id=gid, game_name=gname, games=games_, title=title,
-            language=lang, is_mature=mature, watch_hours=wh, air_hours=ah, peak_viewers=pv, peak_at=_iso(pat),
-            first_seen=_iso(first), last_seen=_iso(last), samples=samples)
+            language=language, is_mature=mature, watch_hours=wh, air_hours=ah, peak_viewers=pv, peak_at=_iso(pat),
+            first_seen=_iso(first), last_seen=_iso(last), samples=count)
     for (w, gid, gname, wh, ah, av, ac, pv, pat, pc, uc, ns, rank) in games:
         key = f"{_iso(w)}|{gid}"
         out["games"][key] = dict(window_start=_iso(w), window_end=_iso(w + W), game_id=gid, game_name=gname,

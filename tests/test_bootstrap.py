@@ -1,4 +1,5 @@
-"""Schema bootstrap (versioned, idempotent), the views, prune, and the SQL guard's own rules."""
+"""Schema bootstrap (versioned, idempotent), prune, the staging model and rollups on the sinks'
+tables (dbt models since migration 006), and the SQL guard's own rules."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from snowflake.connector.errors import ProgrammingError
 
 from pulse.settings import Settings
 from sinks.snowflake import connect
 from pulse.settings import parse_age
 from sinks.snowflake.schema import bootstrap, current_version, migrations, prune
+from tests.models_support import build
 from tests.sink_support import game_window
 from tests.sqlguard import GuardViolation, check_static, merge_duplicate_check, sql_guard  # noqa: F401
 
@@ -25,11 +28,13 @@ def test_bootstrap_is_versioned_and_idempotent(wh_settings: Settings) -> None:
     cur = conn.cursor()
     cur.execute("SELECT COUNT(*), COUNT(DISTINCT VERSION) FROM SCHEMA_VERSION")
     assert cur.fetchone() == (len(migrations()), len(migrations()))
-    for table in ("STREAM_LOGS", "GAME_WINDOWS", "CHANNEL_WINDOWS", "GAME_TOP_CHANNELS", "ALERTS", "SINK_OFFSETS",
-                  "STG_TWITCH_STREAMS", "GAME_HOURLY", "GAME_DAILY", "CHANNEL_HOURLY", "CHANNEL_DAILY",
-                  "PLATFORM_HOURLY", "PLATFORM_DAILY"):
+    for table in ("STREAM_LOGS", "GAME_WINDOWS", "CHANNEL_WINDOWS", "GAME_TOP_CHANNELS", "ALERTS", "SINK_OFFSETS"):
         cur.execute(f"SELECT COUNT(*) FROM {table}")
         assert cur.fetchone() == (0,)
+    for view in ("STG_TWITCH_STREAMS", "GAME_HOURLY", "GAME_DAILY", "CHANNEL_HOURLY", "CHANNEL_DAILY",
+                 "PLATFORM_HOURLY", "PLATFORM_DAILY"):  # derived models are dbt's (migration 006)
+        with pytest.raises(ProgrammingError, match="does not exist"):
+            cur.execute(f"SELECT COUNT(*) FROM {view}")
     conn.close()
 
 
@@ -49,8 +54,8 @@ def test_a_v1_schema_gains_chunk_index_and_keeps_its_rows(wh_settings: Settings)
     cur.execute("ALTER TABLE STREAM_LOGS ADD COLUMN IF NOT EXISTS CHUNK_INDEX INTEGER")  # a second worker: harmless
     cur.execute("SELECT RAW_DATA:viewer_count::INT, CHUNK_INDEX FROM STREAM_LOGS")
     assert cur.fetchall() == [(42, None)]
-    cur.execute("SELECT STREAMER_NAME, VIEWER_COUNT FROM STG_TWITCH_STREAMS")
-    assert cur.fetchall() == [("A", 42)]
+    cur.execute("SELECT RAW_DATA:user_name::VARCHAR, CAPTURED_AT FROM STREAM_LOGS")
+    assert cur.fetchall() == [("A", datetime(2026, 1, 1, 10, 0))]
     conn.close()
 
 
@@ -63,12 +68,13 @@ def _raw(cur, captured: str, viewers: int, started: str = "2026-01-01T09:30:00Z"
                 (json.dumps(event), captured.replace("T", " ").rstrip("Z")))
 
 
-def test_staging_view_and_prune(wh_settings: Settings) -> None:
+def test_staging_model_and_prune(wh_settings: Settings) -> None:
     conn = connect(wh_settings)
     bootstrap(conn)
     cur = conn.cursor()
     _raw(cur, "2026-01-01T10:00:00.000Z", 42)
-    _raw(cur, "2026-01-01T10:01:00.000Z", 0)  # dropped by the view (viewer_count > 0)
+    _raw(cur, "2026-01-01T10:01:00.000Z", 0)  # dropped by the model (viewer_count > 0)
+    build(wh_settings, "run", "--select", "stg_twitch_streams")
     cur.execute("SELECT STREAMER_NAME, VIEWER_COUNT, STARTED_AT, STREAM_DURATION_MINUTES, IS_MATURE "
                 "FROM STG_TWITCH_STREAMS")
     assert cur.fetchall() == [("A", 42, datetime(2026, 1, 1, 9, 30), 30, False)]
@@ -82,7 +88,7 @@ def test_staging_view_and_prune(wh_settings: Settings) -> None:
     conn.close()
 
 
-def test_rollup_views_add_watch_hours_and_take_peak_max(wh_settings: Settings) -> None:
+def test_rollups_add_watch_hours_and_take_peak_max(wh_settings: Settings) -> None:
     from sinks.snowflake.load import merge_values
     from sinks.tables import CHANNEL_WINDOWS, GAME_WINDOWS
     from tests.sink_support import spec_row
@@ -104,6 +110,7 @@ def test_rollup_views_add_watch_hours_and_take_peak_max(wh_settings: Settings) -
         c = channel_window(w, u)
         ch.append(spec_row(CHANNEL_WINDOWS, c) + [0, len(ch)])
     merge_values(cur, CHANNEL_WINDOWS, ch)
+    build(wh_settings, "run", "--select", "+game_daily", "game_hourly", "platform_hourly")
     cur.execute("SELECT PERIOD_START, WATCH_HOURS, PEAK_VIEWERS, WINDOWS, DISTINCT_CHANNELS FROM GAME_HOURLY "
                 "ORDER BY PERIOD_START")
     assert cur.fetchall() == [(datetime(2026, 1, 1, 0, 0), 21.0, 600, 6, 2),

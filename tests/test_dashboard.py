@@ -25,6 +25,7 @@ from sinks.snowflake.schema import bootstrap
 
 from . import dashboard_support as data
 from .dashboard_support import free_port, healthy
+from .models_support import build_platform_models
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 
@@ -52,6 +53,7 @@ def seeded(empty: Settings) -> Settings:
     conn = connect(empty)
     data.seed(conn)
     conn.close()
+    build_platform_models(empty)
     return empty
 
 

@@ -29,6 +29,7 @@ from sinks.snowflake import connect
 from sinks.snowflake.schema import bootstrap
 
 from .dashboard_support import free_port, healthy
+from .models_support import build_platform_models
 
 ROOT = Path(__file__).resolve().parents[1]
 # The README's picture is refreshed only on request (PULSE_UPDATE_SCREENSHOT=1), so a test run
@@ -58,6 +59,7 @@ def seeded_warehouse(make_settings, warehouse_server) -> Iterator[tuple[Settings
     conn = connect(settings)
     bootstrap(conn)
     seed_synthetic(conn, datetime(2026, 3, 1), days=1.5, channels=300)
+    build_platform_models(settings)
     cur = conn.cursor()
     cur.execute("SELECT DISTINCT WINDOW_START FROM GAME_WINDOWS ORDER BY WINDOW_START DESC LIMIT 2")
     latest = cur.fetchall()[-1][0]

@@ -3,7 +3,7 @@ the Confluent Cloud + Snowflake values, every rendered object validated by kubec
 the Kubernetes JSON schemas shipped in the `kubernetes-validate` package (GitHub, kubeconform's
 default source, is not reachable everywhere), and the chart's shape checked against the code:
 one Deployment per worker, the processor a StatefulSet with a RocksDB volume, /healthz probes,
-scrape annotations, Secrets for every secret setting, a CronJob for prune."""
+scrape annotations, Secrets for every secret setting, CronJobs for prune and the dbt models."""
 
 from __future__ import annotations
 
@@ -132,15 +132,21 @@ def test_chart_shape_matches_the_workers(tools) -> None:
         spec = obj["spec"]["jobTemplate"]["spec"] if obj["kind"] == "CronJob" else obj["spec"]
         return spec["template"]["spec"]["containers"][0]
 
-    # one Deployment per long-running worker, the processor a StatefulSet, prune a CronJob;
+    # one Deployment per long-running worker, the processor a StatefulSet, prune and the dbt
+    # models CronJobs (Kubernetes schedules them; compose and Quix run `models build --every`);
     # each runs the worker's real CLI command
     deployments = {component(d): d for d in by_kind["Deployment"] if component(d) != "dashboard"}
-    assert set(deployments) == {app.name for app in gen.SERVICES} - {"processor"}
+    assert set(deployments) == {app.name for app in gen.SERVICES} - {"processor", "models"}
     (processor,) = by_kind["StatefulSet"]
-    (prune,) = by_kind["CronJob"]
-    workloads = {**deployments, "processor": processor, "prune": prune}
-    for app in gen.SERVICES + tuple(a for a in gen.APPS if a.name == "prune"):
-        assert tuple(container(workloads[app.name])["args"]) == app.command, app.name
+    cronjobs = {component(c): c for c in by_kind["CronJob"]}
+    assert set(cronjobs) == {"prune", "models"}
+    prune, models = cronjobs["prune"], cronjobs["models"]
+    workloads = {**deployments, "processor": processor, **cronjobs}
+    for app in gen.APPS:
+        if app.name == "dashboard":
+            continue  # its own Deployment, checked below
+        command = ("models", "build") if app.name == "models" else app.command  # one build per scheduled run
+        assert tuple(container(workloads[app.name])["args"]) == command, app.name
     # the processor keeps RocksDB on its own volume per replica, at STATE_DIR
     (claim,) = processor["spec"]["volumeClaimTemplates"]
     assert claim["spec"]["accessModes"] == ["ReadWriteOnce"] and claim["spec"]["resources"]["requests"]["storage"]
@@ -161,11 +167,12 @@ def test_chart_shape_matches_the_workers(tools) -> None:
         annotations = obj["spec"]["template"]["metadata"]["annotations"]
         assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/port"] == str(port)
         assert annotations["prometheus.io/path"] == "/metrics"
-    assert len(by_kind["ServiceMonitor"]) == len(gen.SERVICES)
-    # the prune CronJob: scheduled, never overlapping, no metrics server
-    assert re.fullmatch(r"\S+ \S+ \S+ \S+ \S+", prune["spec"]["schedule"])
-    assert prune["spec"]["concurrencyPolicy"] == "Forbid"
-    assert {"name": "METRICS_PORT", "value": "0"} in container(prune)["env"]
+    assert len(by_kind["ServiceMonitor"]) == len(gen.SERVICES) - 1  # not the models CronJob
+    # the CronJobs: scheduled, never overlapping, no metrics server
+    for job in (prune, models):
+        assert re.fullmatch(r"\S+ \S+ \S+ \S+ \S+", job["spec"]["schedule"])
+        assert job["spec"]["concurrencyPolicy"] == "Forbid"
+        assert {"name": "METRICS_PORT", "value": "0"} in container(job)["env"]
     # every secret setting comes from the Secret, every other setting the chart sets is a real one
     (secret,) = by_kind["Secret"]
     secret_envs = {_env_name(f) for f, info in Settings.model_fields.items()
@@ -284,7 +291,9 @@ def test_service_monitors_name_the_job_as_the_rules_and_the_dashboard_do(tools) 
         assert re.fullmatch(job_pattern, job) and re.fullmatch(up_pattern, job), job
         jobs.add(job)
     prometheus = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
-    assert jobs == {job["job_name"] for job in prometheus["scrape_configs"]} == {a.name for a in gen.SERVICES}
+    assert {job["job_name"] for job in prometheus["scrape_configs"]} == {a.name for a in gen.SERVICES}
+    # on Kubernetes the models build is a CronJob (one build a run), nothing to scrape
+    assert jobs == {a.name for a in gen.SERVICES} - {"models"}
 
 
 def test_the_chart_ships_the_alert_rules_and_the_slack_routing(tools) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Iterator, NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
-AREAS = ("producers", "processors", "sinks", "devstack", "dashboard")
+AREAS = ("producers", "processors", "sinks", "devstack", "dashboard", "analytics")
 WORKER_AREAS = ("producers", "processors", "sinks")
 
 
