@@ -14,6 +14,8 @@ import argparse
 import time
 import uuid
 
+import orjson
+
 from quixstreams.sinks import SinkBatch
 
 from pulse import events, topics
@@ -38,12 +40,12 @@ def _raw_batch(topic: str, n: int, start: int) -> SinkBatch:
 def _window_batch(topic: str, n: int, start: int) -> SinkBatch:
     batch = SinkBatch(topic, 0)
     for i in range(start, start + n):
-        batch.append(value={
+        batch.append(value=orjson.dumps({  # as the topic carries it: JSON bytes
             "window_start": events.format_ts(1_767_225_600_000 + (i // 100_000) * 600_000),
             "window_end": events.format_ts(1_767_226_200_000 + (i // 100_000) * 600_000),
             "user_id": f"u{i}", "user_login": f"user{i}", "user_name": f"User {i}", "game_id": "509658",
             "game_name": "Just Chatting", "watch_hours": i / 7, "air_hours": 1 / 6, "avg_viewers": i / 3,
-            "peak_viewers": i, "rank": i + 1}, key=b"k", timestamp=0, headers=[], offset=i)
+            "peak_viewers": i, "rank": i + 1}), key=b"k", timestamp=0, headers=[], offset=i)
     return batch
 
 
