@@ -36,10 +36,10 @@ from .routing import CHANNELS, GAMES, LANGUAGES, TOP_CHANNELS, Output
 
 log = logging.getLogger(__name__)
 DONE_TTL = timedelta(days=3)  # a merged window is remembered this long (late parts are dropped)
-# Every key of this store is written with a TTL (event time), so the store is in Quix's TTL
-# mode from its first write: a store that held keys without one is re-stamped, and its
-# changelog flushed, on its first TTL write (0.5 s of a fresh processor's first minute).
-# The parts of a window that never completes go after PARTS_TTL instead of staying forever.
+# Every key of this store is written with a TTL (event time): the parts of a window that never
+# completes go after PARTS_TTL instead of staying forever, and the store is in Quix's TTL mode
+# from its first write, not re-stamped (its changelog flushed) on its first `done` marker. Its
+# writes are few (two a partial, 256 partials a window), so stamping them all costs little.
 PARTS_TTL = DONE_TTL
 PROGRESS_KEY = "progress"
 _OLD_PROGRESS_KEY = "m"
