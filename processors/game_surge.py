@@ -40,10 +40,10 @@ from .routing import ALERTS, Output
 log = logging.getLogger(__name__)
 
 
-# Only `game/<id>` carries a TTL. Quix stamps every write of a store once its first TTL write
-# has flipped it into TTL mode; giving every key here a TTL (so that flip came with the first
-# write, before any key to re-stamp) cost 5-10% more CPU at 1,000 channels a poll than the
-# one-off re-stamp it saved (issue 25).
+# Only `game/<id>` carries a TTL. Giving every key here one (so that Quix's switch of the store
+# to TTL mode came with its first write, before any key to re-stamp) cost 5-10% more CPU at
+# 1,000 channels a poll than the one-off re-stamp it saved: Quix stamps every write of a store
+# in TTL mode (issue 25).
 PROGRESS_KEY = "progress"  # before issue 25: {"through": t, "pending": {t: [keys]}}
 THROUGH_KEY = "through"
 POLLS_KEY = "polls"

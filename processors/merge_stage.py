@@ -36,11 +36,6 @@ from .routing import CHANNELS, GAMES, LANGUAGES, TOP_CHANNELS, Output
 
 log = logging.getLogger(__name__)
 DONE_TTL = timedelta(days=3)  # a merged window is remembered this long (late parts are dropped)
-# Every key of this store is written with a TTL (event time): the parts of a window that never
-# completes go after PARTS_TTL instead of staying forever, and the store is in Quix's TTL mode
-# from its first write, not re-stamped (its changelog flushed) on its first `done` marker. Its
-# writes are few (two a partial, 256 partials a window), so stamping them all costs little.
-PARTS_TTL = DONE_TTL
 PROGRESS_KEY = "progress"
 _OLD_PROGRESS_KEY = "m"
 
@@ -82,7 +77,7 @@ def _save(state: Any, progress: MergeProgress) -> None:
         state.set(PROGRESS_KEY, {"done": True}, ttl=DONE_TTL)
     else:
         state.set(PROGRESS_KEY, {"keys": progress.keys, "parts": progress.parts, "expected": progress.expected,
-                                 "done": False, "old_names": progress.old_names}, ttl=PARTS_TTL)
+                                 "done": False, "old_names": progress.old_names})
 
 
 def on_partial(cfg: ProcessorConfig, value: bytes, state: Any) -> Iterable[Output]:
@@ -98,7 +93,7 @@ def on_partial(cfg: ProcessorConfig, value: bytes, state: Any) -> Iterable[Outpu
     received = progress.parts.setdefault(key, [])
     if partial.part not in received:
         received.append(partial.part)
-        state.set_bytes(partial_key(key, partial.part), value, ttl=PARTS_TTL)
+        state.set_bytes(partial_key(key, partial.part), value)
     progress.expected[key] = partial.parts
     if not progress.complete():
         _save(state, progress)
