@@ -27,8 +27,13 @@ def main() -> int:
            "BENCH_WAREHOUSE_PORT": str(warehouse.port)}
     runs = [
         ("producer: 120k-stream sweep, replay", [sys.executable, "-m", "bench.producer_bench"]),
-        ("processor: bare consume vs full topology, 1M samples", [sys.executable, "-m", "bench.processor_bench"]),
-        ("backfill: replay -> processor -> window rows in the warehouse", [sys.executable, "-m", "bench.backfill_bench"]),
+        ("processor as users run it: replay, then `twitch-pulse processor`; 1k, 13k, 100k channels a poll",
+         [sys.executable, "-m", "bench.cli_bench"]),
+        ("both cores: two processor processes in one group, 100k channels a poll",
+         [sys.executable, "-m", "bench.cli_bench", "--shapes", "100000x10", "--instances", "1,2"]),
+        ("processor in-process: bare consume vs full topology, 1M samples", [sys.executable, "-m", "bench.processor_bench"]),
+        ("backfill: replay -> processor and both sinks -> window and raw rows in the warehouse",
+         [sys.executable, "-m", "bench.backfill_bench"]),
         ("processor at scale: 250k channels over 3 windows; two replicas vs one",
          [sys.executable, "-m", "bench.scale_bench"]),
         ("processor failover: SIGKILL -> next window out", [sys.executable, "-m", "bench.failover_bench"]),

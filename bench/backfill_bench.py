@@ -1,15 +1,18 @@
-"""Backfill: a recording replayed through the whole path to the warehouse's window tables.
+"""Backfill: a recording replayed through the whole path into the warehouse, raw rows included.
 
-    replay FILE ──► twitch.streams ──► processor ──► twitch.windows.* ──► sink windows ──► warehouse
+    replay FILE ──► twitch.streams ──┬─► processor ──► twitch.windows.* ──► sink windows ──► window tables
+                                     └─► sink raw ──────────────────────────────────────────► STREAM_LOGS
 
 A synthetic recording (`--channels` streams x `--polls` polls, Helix objects as `record`
-writes them) is replayed as fast as possible while the processor and the windows sink run,
-each as its own process. The clock starts once both workers are in their consumer groups
-(their start-up, a few seconds once per backfill, is printed apart) and stops when every
-window row is in the warehouse. Prints samples/s end to end: the figure that says how long a
-day of full-Twitch recordings takes (about 170M samples, 144 windows). The default is three
-windows, so the stages overlap as they do over a day; `--polls 10` is one window, where the
-last window's merge and load are a third of the time.
+writes them) is replayed as fast as possible while the processor and both sinks run, each as
+its own process. The clock starts once the workers are in their consumer groups (their
+start-up, a few seconds once per backfill, is printed apart) and stops for each table when
+its last row is in the warehouse. Prints samples/s end to end for the windows and for the raw
+rows: the figures that say how long a day of full-Twitch recordings takes (about 170M
+samples, 144 windows). The default is three windows, so the stages overlap as they do over a
+day; `--polls 10` is one window, where the last window's merge and load are a third of the
+time. Then the warehouse's own ceiling: rows/s of the raw sink's load (PUT + COPY) of one
+batch of the same size, without Kafka or the other workers (`--no-raw` leaves the raw sink out).
 
     .venv/bin/python -m bench.backfill_bench [--channels 100000] [--polls 30]
 
@@ -75,11 +78,11 @@ def wait_in_groups(settings: Settings, workers: list[str], procs: list[subproces
         time.sleep(0.2)
 
 
-def rows_in(settings: Settings) -> int:
+def rows_in(settings: Settings, table: str) -> int:
     conn = connect(settings)
     try:
         cur = conn.cursor()
-        cur.execute("SELECT COUNT(*) FROM CHANNEL_WINDOWS")
+        cur.execute(f"SELECT COUNT(*) FROM {table}")  # table: one of this benchmark's own names
         return int(cur.fetchone()[0])
     except Exception:
         return 0
@@ -87,10 +90,39 @@ def rows_in(settings: Settings) -> int:
         conn.close()
 
 
+def warehouse_rates(settings: Settings, rows: int) -> tuple[float, float]:
+    """Rows/s of the sinks' own loads of one batch of `rows`, straight from memory: the raw
+    sink's PUT + COPY into STREAM_LOGS and the windows sink's MERGE into CHANNEL_WINDOWS (the
+    warehouse's own pace, without Kafka or the other workers)."""
+    from bench.sink_bench import _raw_batch, _window_batch
+    from sinks.snowflake import SNOWFLAKE
+    from sinks.writers import MergeSink, RawSink
+
+    rates = []
+    for sink, batch in ((RawSink(settings, SNOWFLAKE, "copy", sink_name="backfill-ceiling"),
+                         _raw_batch(settings.topic(topics.STREAMS), rows, 10**9)),
+                        (MergeSink(settings, SNOWFLAKE, [topics.WINDOWS_CHANNELS], "copy"),
+                         _window_batch(settings.topic(topics.WINDOWS_CHANNELS), rows, 10**9))):
+        try:
+            started = time.perf_counter()
+            sink.write(batch)
+            rates.append(rows / (time.perf_counter() - started))
+        finally:
+            sink.close()
+    return rates[0], rates[1]
+
+
+def window_rows(settings: Settings) -> int:
+    """Rows the windows sink wrote, every window table."""
+    return sum(rows_in(settings, table) for table in
+               ("GAME_WINDOWS", "CHANNEL_WINDOWS", "GAME_TOP_CHANNELS", "STREAM_WINDOWS", "LANGUAGE_WINDOWS"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--channels", type=int, default=100_000)
     parser.add_argument("--polls", type=int, default=30)
+    parser.add_argument("--no-raw", action="store_true", help="leave the raw sink out")
     args = parser.parse_args()
     run = uuid.uuid4().hex[:8]
     tmp = Path(tempfile.mkdtemp(prefix="pulse-backfill-"))
@@ -106,11 +138,14 @@ def main() -> None:
     ensure_topics(settings, [settings.topic(n) for n in topics.ALL])
     print(f"recording: {samples:,} samples ({args.channels:,} channels x {args.polls} polls, "
           f"{recording.stat().st_size / 1e6:.0f} MB gzipped); expecting {expected:,} channel-window rows", flush=True)
-    procs = [worker(["processor"], settings, tmp / "processor.log", PROCESSOR_INSTANCE_ID="0"),
-             worker(["sink", "windows"], settings, tmp / "sink.log")]
+    workers = {"processor": ["processor"], "sink-windows": ["sink", "windows"]}
+    if not args.no_raw:
+        workers["sink-raw"] = ["sink", "raw"]
+    procs = [worker(argv, settings, tmp / f"{name}.log", PROCESSOR_INSTANCE_ID="0") for name, argv in workers.items()]
+    done: dict[str, float] = {}
     try:
         started = time.monotonic()
-        wait_in_groups(settings, ["processor", "sink-windows"], procs)
+        wait_in_groups(settings, list(workers), procs)
         began = time.monotonic()
         startup = began - started
         replay = subprocess.run([sys.executable, "-m", "pulse", "replay", str(recording)],
@@ -119,23 +154,38 @@ def main() -> None:
         if replay.returncode != 0:
             raise SystemExit(f"replay failed: {replay.stderr[-2000:]}")
         replayed = time.monotonic() - began
-        while rows_in(settings) < expected:
+        goals = {"CHANNEL_WINDOWS": expected, **({} if args.no_raw else {"STREAM_LOGS": samples})}
+        while len(done) < len(goals):
             for p in procs:
                 if p.poll() is not None:
                     raise SystemExit(f"a worker exited; see {tmp}")
             if time.monotonic() - began > 1800:
                 raise SystemExit("timed out")
+            for table, goal in goals.items():
+                if table not in done and rows_in(settings, table) >= goal:
+                    done[table] = time.monotonic() - began
             time.sleep(0.5)
-        elapsed = time.monotonic() - began
     finally:
         for p in procs:
             p.terminate()
             p.wait(60)
-    print(f"\n{'measure':<52}{'seconds':>10}{'samples/s':>12}")
-    print(f"{'replay into Kafka (chunks)':<52}{replayed:>10.1f}{samples / replayed:>12,.0f}")
-    print(f"{'replay -> processor -> window rows in the warehouse':<52}{elapsed:>10.1f}{samples / elapsed:>12,.0f}")
-    print(f"(before that, the workers' start-up: {startup:.1f} s)")
-    print(f"one day of full-Twitch recordings (170M samples) at that rate: {170e6 / (samples / elapsed) / 3600:.1f} h")
+    elapsed = done["CHANNEL_WINDOWS"]
+    print(f"\n{'measure':<58}{'seconds':>10}{'samples/s':>12}")
+    print(f"{'replay into Kafka (chunks)':<58}{replayed:>10.1f}{samples / replayed:>12,.0f}")
+    print(f"{'replay -> processor -> window rows in the warehouse':<58}{elapsed:>10.1f}{samples / elapsed:>12,.0f}")
+    if "STREAM_LOGS" in done:
+        raw = done["STREAM_LOGS"]
+        print(f"{'replay -> sink raw -> STREAM_LOGS (every sample a row)':<58}{raw:>10.1f}{samples / raw:>12,.0f}")
+    size, written = settings.sink.batch_rows, window_rows(settings)
+    copy_rate, merge_rate = warehouse_rates(settings, size)
+    print(f"the warehouse alone, {size:,} rows a batch: PUT + COPY into STREAM_LOGS {copy_rate:,.0f} rows/s, "
+          f"MERGE into CHANNEL_WINDOWS {merge_rate:,.0f} rows/s")
+    print(f"the window tables got {written:,} rows ({written / samples:.2f} a sample): at that MERGE rate alone "
+          f"{samples / (written / merge_rate):,.0f} samples/s"
+          + ("" if args.no_raw else f"; STREAM_LOGS at that COPY rate alone {copy_rate:,.0f} samples/s"))
+    print(f"(before that, the workers' start-up: {startup:.1f} s; load average {os.getloadavg()[0]:.1f})")
+    print(f"one day of full-Twitch recordings (170M samples) at the windows' rate: "
+          f"{170e6 / (samples / elapsed) / 3600:.1f} h")
 
 
 if __name__ == "__main__":

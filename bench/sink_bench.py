@@ -43,7 +43,7 @@ def _window_batch(topic: str, n: int, start: int) -> SinkBatch:
     """`n` channel-window rows as the processor sends them (JSON bytes: the sinks decode them typed)."""
     batch = SinkBatch(topic, 0)
     for i in range(start, start + n):
-        batch.append(value=orjson.dumps({
+        batch.append(value=orjson.dumps({  # as the topic carries it: JSON bytes
             "window_start": events.format_ts(1_767_225_600_000 + (i // 100_000) * 600_000),
             "window_end": events.format_ts(1_767_226_200_000 + (i // 100_000) * 600_000),
             "user_id": f"u{i}", "user_login": f"user{i}", "user_name": f"User {i}", "game_id": "509658",

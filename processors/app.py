@@ -17,24 +17,16 @@ import gc
 import logging
 import time
 from datetime import timedelta
-from typing import Any, Callable, Literal, Optional
+from typing import Any, Callable, Optional
 
 from quixstreams import Application
 from quixstreams.context import message_context
-from quixstreams.models.topics import Topic, TopicConfig
+from quixstreams.models.topics import TopicConfig
 from quixstreams.state.rocksdb import RocksDBOptions
 
 from pulse import topics
 from pulse.events import format_ts
-from pulse.kafka import (
-    CONSUMER_POLL_SECONDS,
-    app_connection,
-    broker_topic,
-    ensure_topics,
-    partition_count,
-    partition_lags,
-    processor_clients,
-)
+from pulse.kafka import CONSUMER_POLL_SECONDS, DeferredTopics, app_connection, partition_lags, processor_clients
 from pulse.metrics import start_metrics_server
 from pulse.resilience import BrokerProbe, StopSignal, run_resilient
 from pulse.settings import Settings
@@ -44,7 +36,7 @@ from .chunk_handler import handle_chunk, key_state_cache
 from .chunk_stage import ChunkStats
 from .config import ProcessorConfig
 from .game_surge import on_game_poll
-from .merge_stage import on_partial, produce_rows
+from .merge_stage import on_partial
 from .routing import (
     ALERTS,
     CHANNELS,
@@ -55,8 +47,7 @@ from .routing import (
     PARTIALS,
     STREAMS,
     TOP_CHANNELS,
-    Output,
-    OutputSerializer,
+    produce_outputs,
 )
 
 log = logging.getLogger(__name__)
@@ -105,22 +96,17 @@ class ReorderLog:
                         stats.reordered)
 
 
-def chunk_stage(cfg: ProcessorConfig, produce: Callable[..., Any], row_topics: dict[str, str]
-                ) -> Callable[..., list[Output]]:
-    """Stage 1's step: its STREAM_WINDOWS rows go straight to the transactional producer (as
-    the merge's rows do, see `build`), everything else through the dataframe's `to_topic`."""
+def chunk_stage(cfg: ProcessorConfig, produce: Callable[..., Any], names: dict[str, str]) -> Callable[..., None]:
+    """Stage 1's step: its outputs go straight to the transactional producer (`produce_outputs`)."""
     cache = key_state_cache(cfg)
     reordering = ReorderLog()
 
-    def process(value: Optional[bytes], key: Optional[bytes], timestamp: int, headers: Any, state: Any
-                ) -> list[Output]:
+    def process(value: Optional[bytes], key: Optional[bytes], timestamp: int, headers: Any, state: Any) -> None:
         out, stats = handle_chunk(cfg, cache, value, key, state, _source)
+        produce_outputs(produce, names, out, timestamp)
         if stats is None:
             metrics.DROPPED.labels("invalid").inc()
-            return out
-        if any(o.route == STREAMS for o in out):
-            produce_rows(produce, row_topics, (o for o in out if o.route == STREAMS), timestamp)
-            out = [o for o in out if o.route != STREAMS]
+            return
         metrics.CHUNKS.inc()
         metrics.EVENTS.inc(stats.accepted)
         if stats.duplicate:
@@ -135,7 +121,6 @@ def chunk_stage(cfg: ProcessorConfig, produce: Callable[..., Any], row_topics: d
                 if o.route == ALERTS:
                     metrics.ALERTS.labels(o.value.kind).inc()
         metrics.EVENT_AGE.observe(max(0.0, time.time() - timestamp / 1000))
-        return out
 
     return process
 
@@ -147,14 +132,22 @@ def _lag_from_stats(stats_json: str) -> None:
         metrics.CONSUMER_LAG.labels(topic_name, pid).set(lag)
 
 
+def create_missing(manager: Optional[DeferredTopics]) -> None:
+    created = manager.create_missing() if manager is not None else []
+    if created:
+        log.info("processor: created %d topics: %s", len(created), ", ".join(created))
+
+
 def build(settings: Settings, commit_interval: Optional[float] = None) -> Application:
     """Create the topics the processor needs and wire the three stages."""
     gc.set_threshold(*GC_THRESHOLDS)
     out = {name: settings.topic(name) for name in topics.ALL}
-    ensure_topics(settings, list(out.values()))
-    partitions = partition_count(settings, broker_topic(settings, topics.STREAMS))
     cfg = ProcessorConfig.from_settings(settings)
     consumer_extra, producer_extra = processor_clients(settings, _lag_from_stats)
+    # Missing topics are created in two admin calls, without Quix's fixed second per topic
+    # (`DeferredTopics`): DESIGN's and the internal ones, then the stores' changelogs. On
+    # Quix-managed Kafka, Quix's own manager creates them.
+    manager = None if settings.kafka.uses_quix_broker else DeferredTopics(settings, "processor", producer_extra)
     app = Application(
         **app_connection(settings, "processor"),
         consumer_group=settings.group("processor"),
@@ -166,56 +159,41 @@ def build(settings: Settings, commit_interval: Optional[float] = None) -> Applic
         producer_extra_config=producer_extra,
         loglevel=None,  # records go through pulse.logs (secrets redacted, LOG_FORMAT)
         rocksdb_options=ROCKSDB,
+        topic_manager=manager,
     )
+    if manager is not None:
+        internal_names = [settings.topic(name) for name in topics.PROCESSOR_INTERNAL]
+        manager.prefetch(list(out.values()) + internal_names, stateful=(out[topics.STREAMS], *internal_names))
+    public = TopicConfig(num_partitions=settings.topics.partitions, replication_factor=settings.topics.replication)
+    streams = app.topic(out[topics.STREAMS], key_deserializer="bytes", value_deserializer="bytes", config=public)
+    partitions = streams.broker_config.num_partitions
     internal = TopicConfig(num_partitions=partitions, replication_factor=settings.topics.replication)
 
-    def output(name: str, key_serializer: Literal["str", "bytes"] = "str") -> Topic:
-        return app.topic(name, key_serializer=key_serializer, value_serializer=OutputSerializer())
+    routes = {GAMES: topics.WINDOWS_GAMES, CHANNELS: topics.WINDOWS_CHANNELS, TOP_CHANNELS: topics.WINDOWS_TOP_CHANNELS,
+              STREAMS: topics.WINDOWS_STREAMS, LANGUAGES: topics.WINDOWS_LANGUAGES, ALERTS: topics.ALERTS,
+              DLQ: topics.STREAMS_DLQ}
+    names = {route: app.topic(out[name], config=public).name for route, name in routes.items()}
+    partials = app.topic(settings.topic(topics.PROCESSOR_PARTIALS), key_deserializer="str", value_deserializer="bytes",
+                         config=internal)
+    game_polls = app.topic(settings.topic(topics.PROCESSOR_GAME_POLLS), key_deserializer="str",
+                           value_deserializer="bytes", config=internal)
+    names[PARTIALS], names[GAME_POLLS] = partials.name, game_polls.name
+    create_missing(manager)  # the stores' changelog topics derive their settings from these
 
-    routes: dict[str, Topic] = {
-        GAMES: output(out[topics.WINDOWS_GAMES]),
-        CHANNELS: output(out[topics.WINDOWS_CHANNELS]),
-        TOP_CHANNELS: output(out[topics.WINDOWS_TOP_CHANNELS]),
-        STREAMS: output(out[topics.WINDOWS_STREAMS]),
-        LANGUAGES: output(out[topics.WINDOWS_LANGUAGES]),
-        ALERTS: output(out[topics.ALERTS]),
-        DLQ: output(out[topics.STREAMS_DLQ], key_serializer="bytes"),
-    }
-    partials = app.topic(settings.topic(topics.PROCESSOR_PARTIALS), key_serializer="str", key_deserializer="str",
-                         value_serializer=OutputSerializer(), value_deserializer="bytes", config=internal)
-    game_polls = app.topic(settings.topic(topics.PROCESSOR_GAME_POLLS), key_serializer="str", key_deserializer="str",
-                           value_serializer=OutputSerializer(), value_deserializer="bytes", config=internal)
-    routes[PARTIALS] = partials
-    routes[GAME_POLLS] = game_polls
-
-    def route(value: Output, *_: Any) -> Topic:
-        return routes[value.route]
-
-    def route_key(value: Output) -> Any:
-        return value.key
-
-    def route_headers(value: Output, *_: Any) -> Any:
-        return value.headers or []
-
-    # Window rows (250k a window at full Twitch, from stage 1's STREAM_WINDOWS and the merge)
-    # go straight to the application's transactional producer (`produce_rows`): the same
-    # transaction as the stage's state and input offsets, without `to_topic`'s per-row path,
-    # about 4 us a row (1 s of a 250k-channel window). Only stage 1 dead-letters (with headers).
-    streams = app.topic(out[topics.STREAMS], key_deserializer="bytes", value_deserializer="bytes")
+    # Every stage hands its outputs straight to the application's transactional producer
+    # (`produce_outputs`): the same transaction as the stage's state and input offsets, without
+    # `to_topic`'s per-message path (about 4 us a message: 1 s of a 250k-channel window's rows,
+    # a fifth of what a chunk with no samples costs).
     chunks = app.dataframe(streams)
     produce = chunks.processing_context.producer.produce
-    names = {name: routes[name].name for name in (GAMES, CHANNELS, TOP_CHANNELS, STREAMS, LANGUAGES)}
-    (chunks
-        .apply(chunk_stage(cfg, produce, names), stateful=True, expand=True, metadata=True)
-        .set_headers(route_headers)
-        .to_topic(route, key=route_key))
-    merges = app.dataframe(partials)
-    merges.update(lambda value, key, timestamp, headers, state:
-                  produce_rows(produce, names, on_partial(cfg, value, state), timestamp),
-                  stateful=True, metadata=True)
-    (app.dataframe(game_polls)
-        .apply(lambda value, state: on_game_poll(cfg, value, state), stateful=True, expand=True)
-        .to_topic(route, key=route_key))
+    chunks.update(chunk_stage(cfg, produce, names), stateful=True, metadata=True)
+    app.dataframe(partials).update(
+        lambda value, key, timestamp, headers, state:
+        produce_outputs(produce, names, on_partial(cfg, value, state), timestamp), stateful=True, metadata=True)
+    app.dataframe(game_polls).update(
+        lambda value, key, timestamp, headers, state:
+        produce_outputs(produce, names, on_game_poll(cfg, value, state), timestamp), stateful=True, metadata=True)
+    create_missing(manager)
     log.info("processor: %s", compiled.describe())
     log.info("processor: %d input partitions, window %ss, grace %ss, interval %ss", partitions,
              settings.processor.window_seconds, settings.processor.window_grace_seconds, settings.producer.poll_interval_seconds)

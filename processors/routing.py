@@ -1,16 +1,15 @@
 """What the stages emit, and how it reaches its topic.
 
-Every stage returns `Output` records; one `to_topic` call per stage routes them by `route`,
-with the record's own key and headers. Output topics carry only the value: bytes as they
-are (internal records, DLQ payloads), anything else as JSON (the rows of `pulse.outputs`).
+Every stage returns `Output` records; `produce_outputs` hands each straight to the
+application's transactional producer, to the topic its `route` names, with the record's own
+key and headers. Output topics carry only the value: bytes as they are (internal records,
+DLQ payloads), anything else as JSON (the rows of `pulse.outputs`).
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Any, NamedTuple, Optional
-
-from quixstreams.models.serializers import SerializationContext, Serializer
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional
 
 from pulse import outputs
 
@@ -62,8 +61,14 @@ def value_bytes(payload: Any) -> Optional[bytes]:
     return outputs.encode(payload)
 
 
-class OutputSerializer(Serializer):
-    """Serialises an `Output`'s value (the topic never sees the routing envelope)."""
-
-    def __call__(self, value: Output, ctx: SerializationContext) -> Optional[bytes]:  # type: ignore[override]
-        return value_bytes(value.value)
+def produce_outputs(produce: Callable[..., Any], topics: Mapping[str, str], records: Iterable[Output],
+                    timestamp: int) -> None:
+    """Hand each output straight to the application's transactional producer (`produce` is
+    Quix's `InternalProducer.produce`: the same transaction as the stage's state and input
+    offsets), with the input message's timestamp, as `to_topic` would. Quix's per-message
+    path around it (the dataframe's steps, a `Row`, two serialisers, header merging) cost
+    about 4 us a message more: 1 s of a 250k-channel window's rows, and a fifth of the cost
+    of a chunk that only reports its poll (issue 25)."""
+    for o in records:
+        key = o.key.encode() if isinstance(o.key, str) else o.key
+        produce(topic=topics[o.route], key=key, value=value_bytes(o.value), headers=o.headers, timestamp=timestamp)

@@ -23,7 +23,7 @@ from processors.keystate import (
     encode_state,
     snapshot_key,
 )
-from processors.merge_stage import on_partial, produce_rows
+from processors.merge_stage import on_partial
 from processors.records import (
     ChannelPartial,
     GroupPartial,
@@ -32,7 +32,7 @@ from processors.records import (
     decode_window_partial,
     split_partial,
 )
-from processors.routing import CHANNELS, GAMES, TOP_CHANNELS
+from processors.routing import CHANNELS, GAMES, TOP_CHANNELS, produce_outputs
 from pulse.events import cut_poll, decode_streams, final_chunks, format_ts
 from tests import reference
 from tests.pipeline import make_event, stream_of
@@ -155,7 +155,7 @@ def test_a_partial_part_decodes_to_what_was_split() -> None:
     assert isinstance(parts[0], WindowPartial)
 
 
-def test_the_merge_hands_every_row_to_the_producer_as_its_topic_carries_it() -> None:
+def test_every_output_goes_to_the_producer_as_its_topic_carries_it() -> None:
     channels = [ChannelPartial(str(u), f"login{u}", f"Name {u}", "g", "G", u * 10, u, u) for u in range(1, 6)]
     games = [GroupPartial("g", "G", 0, 150, 15, 5, 5, [(0, 150, 5)])]
     top = [TopCandidate("g", str(u), u * 10, u, u) for u in range(1, 6)]
@@ -163,7 +163,7 @@ def test_the_merge_hands_every_row_to_the_producer_as_its_topic_carries_it() -> 
     rows = list(on_partial(CFG, value, DictState()))
     topics = {GAMES: "t.games", CHANNELS: "t.channels", TOP_CHANNELS: "t.top"}
     sent: list[dict] = []
-    produce_rows(lambda **message: sent.append(message), topics, iter(rows), 1_700_000_000_000)
+    produce_outputs(lambda **message: sent.append(message), topics, iter(rows), 1_700_000_000_000)
 
     assert [m["topic"] for m in sent] == ["t.games"] + ["t.channels"] * 5 + ["t.top"] * TOP_N
     for message, row in zip(sent, rows, strict=True):

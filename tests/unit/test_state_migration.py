@@ -17,8 +17,9 @@ import msgspec
 from quixstreams.state.rocksdb import RocksDBStorePartition
 
 from processors.chunk_handler import handle_chunk, key_state_cache
-from processors.game_surge import on_game_poll
+from processors.game_surge import count_key, game_key, on_game_poll, report_key
 from processors.merge_stage import on_partial
+from processors.records import GameAtPoll, GamePoll, encode
 from processors.routing import DLQ, GAME_POLLS, PARTIALS
 from pulse.events import cut_poll, final_chunks, format_ts
 from tests import reference
@@ -26,6 +27,7 @@ from tests.pipeline import stream_of
 from tests.reference import assert_rows_equal
 from tests.rocksdb_driver import RocksDBDriver
 from tests.scenario import CFG, I_S, TOP_N, W_S, build
+from tests.stage_driver import DictState
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "state_v1"
 
@@ -85,3 +87,19 @@ def test_format_1_state_on_disk_is_read_once_and_the_windows_stay_exact(tmp_path
         assert later and driver.rows[name] and set(driver.rows[name]) == set(later)
         assert_rows_equal(later, driver.rows[name], name)
     assert "version" in stage1 and not {name for name in stage1 if re.fullmatch(r"v|s\d+|j\d+", str(name))}
+
+
+def test_game_surge_progress_in_one_record_is_read_once_and_the_poll_completes() -> None:
+    """Stage 3 kept every pending poll's keys in one `progress` record before issue 25: a poll
+    half reported under it completes under today's keys, with every key's totals counted once."""
+    t = 1_700_000_400_000
+    first = encode(GamePoll(t, 0, 2, [GameAtPoll("g9", "Spiky", 400)]))
+    state = DictState()
+    state.set("progress", {"through": None, "pending": {str(t): [0]}})
+    state.set_bytes(report_key(t, 0), first)
+    again = on_game_poll(CFG, first, state)  # key 0's report delivered twice counts once
+    assert again == [] and state.get("progress") is None and state.get(count_key(t)) == 1
+    on_game_poll(CFG, encode(GamePoll(t, 1, 2, [GameAtPoll("g9", "Spiky", 600)])), state)
+    assert state.get("through") == t and state.get("polls") == []
+    assert state.get(game_key("g9"))["history"] == [t, 1_000]
+    assert not [name for name in state.data if name.startswith(("report/", "count/"))]

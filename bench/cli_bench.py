@@ -1,0 +1,371 @@
+"""The processor the way users run it: `twitch-pulse replay` of a recording, then a fresh
+`twitch-pulse processor` process, against the bare limits measured in the same run.
+
+For each shape (channels per poll x polls, at least 1M samples; `0x400` is 400 polls of no
+channel, only empty chunks: the processor's cost per chunk without samples):
+
+1. a synthetic recording (Helix objects as `record` writes them) is replayed into
+   twitch.streams with `twitch-pulse replay`, before the processor starts (a warm broker);
+2. bare chunk decoding: a plain consumer reads the chunk topic and decodes each chunk with the
+   processor's own decoder (`pulse.events.decode_streams`); the same pass maps each input
+   offset to the samples before it;
+3. bare per-event: the same samples one JSON message each (the v1 event), read and decoded
+   with orjson: what a per-event consumer cannot beat;
+4. `twitch-pulse processor` is started as a process, with the default settings (log level,
+   metrics server on a free port, commit interval); the benchmark watches its consumer
+   group's committed input offsets and the committed rows of twitch.windows.channels.
+
+It prints, per shape: samples/s from launch (to the last window's rows committed on the
+output topic), in steady state (10% -> 90% of the input committed), the start-up time to the
+first commit, samples per CPU-second of the processor process, and the two bare rates.
+
+    .venv/bin/python -m bench.cli_bench [--shapes 1000x1000,13000x77,100000x10] [--partitions 2]
+
+Needs a local broker (BENCH_KAFKA=host:port; `make bench` starts one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import orjson
+import psutil
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from bench.backfill_bench import write_recording
+from bench.processor_bench import BARE_TOPIC, bare
+from pulse import topics
+from pulse.events import decode_chunk, decode_streams, v1_event
+from pulse.kafka import client_config, ensure_topics
+from pulse.settings import Settings, load_settings
+
+SHAPES = "0x400,1000x1000,13000x77,100000x10"
+TWITCH_PULSE = str(Path(sys.executable).with_name("twitch-pulse"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def reader(settings: Settings, **extra: object) -> Consumer:
+    return Consumer(client_config(settings, **{
+        "group.id": f"cli-bench-{uuid.uuid4().hex[:6]}", "auto.offset.reset": "earliest",
+        "enable.auto.commit": False, "fetch.max.bytes": 52_428_800, "max.partition.fetch.bytes": 10_485_760,
+        **extra}))
+
+
+def read_all(consumer: Consumer, topic: str, partitions: int) -> dict[int, int]:
+    """Assign every partition from the start; returns each partition's end offset."""
+    ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(partitions)}
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+    return ends
+
+
+@dataclass
+class InputMap:
+    """Samples before each input offset, per partition (from the bare chunk pass)."""
+
+    offsets: dict[int, list[int]] = field(default_factory=dict)     # partition -> message offsets, ascending
+    cumulative: dict[int, list[int]] = field(default_factory=dict)  # partition -> samples up to and incl. it
+    total: int = 0
+
+    def add(self, partition: int, offset: int, samples: int) -> None:
+        offsets, cumulative = self.offsets.setdefault(partition, []), self.cumulative.setdefault(partition, [])
+        offsets.append(offset)
+        cumulative.append((cumulative[-1] if cumulative else 0) + samples)
+        self.total += samples
+
+    @property
+    def messages(self) -> int:
+        return sum(len(o) for o in self.offsets.values())
+
+    def before(self, partition: int, committed: int) -> float:
+        """Share of the input (samples; messages for an input of empty chunks) below offset
+        `committed` of `partition`."""
+        offsets = self.offsets.get(partition, [])
+        i = bisect.bisect_left(offsets, committed)
+        if not self.total:
+            return i / self.messages
+        return (self.cumulative[partition][i - 1] if i else 0) / self.total
+
+
+def bare_chunks(settings: Settings) -> tuple[float, InputMap]:
+    """(seconds, input map) of reading and decoding every chunk with the processor's decoder."""
+    topic = settings.topic(topics.STREAMS)
+    consumer = reader(settings)
+    ends = read_all(consumer, topic, settings.topics.partitions)
+    mapping, done = InputMap(), {p: end == 0 for p, end in ends.items()}
+    started: Optional[float] = None
+    while not all(done.values()):
+        for msg in consumer.consume(2000, 1.0):
+            if msg.error():
+                continue
+            started = started or time.perf_counter()
+            chunk, _ = decode_streams(msg.value())
+            mapping.add(msg.partition(), msg.offset(), len(chunk.streams))
+            if msg.offset() + 1 >= ends[msg.partition()]:
+                done[msg.partition()] = True
+    elapsed = time.perf_counter() - (started or time.perf_counter())
+    consumer.close()
+    return elapsed, mapping
+
+
+def fill_bare(settings: Settings) -> int:
+    """The chunk topic's samples one message each (v1 events) into the bare topic (not timed)."""
+    topic, bare = settings.topic(topics.STREAMS), settings.topic(BARE_TOPIC)
+    consumer = reader(settings)
+    ends = read_all(consumer, topic, settings.topics.partitions)
+    producer = Producer(client_config(settings, **{"linger.ms": 50, "batch.num.messages": 10_000,
+                                                   "compression.type": "lz4",
+                                                   "queue.buffering.max.messages": 500_000}))
+    done, sent = {p: end == 0 for p, end in ends.items()}, 0
+    while not all(done.values()):
+        for msg in consumer.consume(2000, 1.0):
+            if msg.error():
+                continue
+            chunk = decode_chunk(msg.value())
+            for stream in chunk.streams:
+                while True:
+                    try:
+                        producer.produce(bare, key=stream["user_id"].encode(), value=orjson.dumps(v1_event(stream, chunk)))
+                        break
+                    except BufferError:
+                        producer.poll(0.05)
+                sent += 1
+            producer.poll(0)
+            if msg.offset() + 1 >= ends[msg.partition()]:
+                done[msg.partition()] = True
+    producer.flush(120)
+    consumer.close()
+    return sent
+
+
+class RowCounter(threading.Thread):
+    """Keeps the committed rows of twitch.windows.channels (read_committed) as they appear."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(daemon=True)
+        self.consumer = reader(settings, **{"isolation.level": "read_committed"})
+        self.consumer.subscribe([settings.topic(topics.WINDOWS_CHANNELS)])
+        self.values: dict[bytes, bytes] = {}
+        self.stop = threading.Event()
+
+    @property
+    def rows(self) -> int:
+        return len(self.values)
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            for m in self.consumer.consume(5000, 0.2):
+                if not m.error():
+                    self.values[m.key()] = m.value()
+        self.consumer.close()
+
+
+@dataclass
+class Run:
+    rows: dict[bytes, bytes] = field(default_factory=dict)  # twitch.windows.channels, key -> value
+    launch_to_first_commit: float = 0.0
+    from_launch: float = 0.0       # seconds, launch -> every expected window row committed
+    steady: float = 0.0            # seconds, 10% -> 90% of the input committed
+    cpu: float = 0.0               # CPU seconds of the processor process, launch -> done
+    steady_cpu: float = 0.0        # its CPU seconds from 10% to 90%
+    rss_mib: float = 0.0
+    timeline: dict[str, float] = field(default_factory=dict)  # seconds after launch: first commit, 10%, ...
+
+
+def committed_share(admin: AdminClient, settings: Settings, mapping: InputMap) -> Optional[float]:
+    """Share of the input below the processor group's committed offsets (None: nothing committed)."""
+    topic = settings.topic(topics.STREAMS)
+    request = ConsumerGroupTopicPartitions(settings.group("processor"),
+                                           [TopicPartition(topic, p) for p in range(settings.topics.partitions)])
+    result = admin.list_consumer_group_offsets([request])[settings.group("processor")].result(10)
+    if all(tp.offset < 0 for tp in result.topic_partitions):
+        return None
+    return sum(mapping.before(tp.partition, tp.offset) for tp in result.topic_partitions if tp.offset >= 0)
+
+
+def run_processor(settings: Settings, mapping: InputMap, expected_rows: int, log: Path,
+                  instances: int = 1, timeout: float = 1200, profile: Optional[Path] = None) -> Run:
+    """Launch `instances` `twitch-pulse processor` processes and watch them to the last window row."""
+    spy = Path(sys.executable).with_name("py-spy")
+    if profile and not spy.exists():
+        raise SystemExit(f"--profile needs py-spy in {spy.parent} (pip install py-spy)")
+    admin = AdminClient(client_config(settings))
+    counter = RowCounter(settings)
+    counter.start()
+    run = Run()
+    procs = []
+    launched = time.monotonic()
+    for i in range(instances):
+        env = {**os.environ, **settings.as_env(), "TWITCH_PULSE_ENV_FILE": "/nonexistent",
+               "PROCESSOR_INSTANCE_ID": str(i), "METRICS_PORT": str(free_port())}
+        env.pop("LOG_LEVEL", None)
+        procs.append(subprocess.Popen([TWITCH_PULSE, "processor"], env=env, stdout=open(log, "ab"),
+                                      stderr=subprocess.STDOUT))
+    watched = [psutil.Process(p.pid) for p in procs]
+    spies = [subprocess.Popen([str(spy), "record", "--pid", str(p.pid),
+                               "--rate", "100", "--idle", "--format", "raw", "--nonblocking",
+                               "--output", f"{profile}.{i}.txt"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for i, p in enumerate(procs)] if profile else []
+
+    def cpu() -> float:
+        return sum(w.cpu_times().user + w.cpu_times().system for w in watched)
+
+    marks: dict[str, tuple[float, float]] = {}
+    try:
+        while True:
+            if any(p.poll() is not None for p in procs):
+                raise SystemExit(f"a processor exited; its log: {log}")
+            now = time.monotonic()
+            if now - launched > timeout:
+                raise SystemExit(f"timed out; processor log: {log}")
+            done = committed_share(admin, settings, mapping)
+            if done is not None and "first" not in marks:
+                marks["first"] = (now, cpu())
+            for name, share in (("p10", 0.1), ("p90", 0.9), ("input", 1.0)):
+                if done is not None and done >= share - 1e-9 and name not in marks:
+                    marks[name] = (now, cpu())
+            if counter.rows >= expected_rows and done is not None and done >= 1 - 1e-9:
+                marks["end"] = (now, cpu())
+                break
+            time.sleep(0.05)
+        run.rss_mib = sum(w.memory_info().rss for w in watched) / 2**20
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(60)
+        for recorder in spies:
+            recorder.wait(60)
+        counter.stop.set()
+        counter.join(10)
+    run.rows = counter.values
+    run.timeline = {name: at - launched for name, (at, _) in marks.items()}
+    run.launch_to_first_commit = marks["first"][0] - launched
+    run.from_launch = marks["end"][0] - launched
+    run.cpu = marks["end"][1]
+    run.steady = marks["p90"][0] - marks["p10"][0]
+    run.steady_cpu = marks["p90"][1] - marks["p10"][1]
+    return run
+
+
+def shape_settings(run: str, partitions: int, **extra: Any) -> Settings:
+    return load_settings(kafka_bootstrap=os.environ.get("BENCH_KAFKA", "127.0.0.1:9092"),
+                         topic_prefix=f"cli{run}.", consumer_group_prefix=f"cli{run}",
+                         state_dir=Path(tempfile.gettempdir()) / f"pulse-cli-{run}", topic_partitions=partitions,
+                         **extra)
+
+
+def prepare(settings: Settings, channels: int, polls: int, tmp: Path) -> tuple[int, int, float]:
+    """Write and replay the recording; (samples, expected channel-window rows, replay seconds)."""
+    t0 = 1_700_000_000_000 - 1_700_000_000_000 % 600_000
+    recording = tmp / "polls.jsonl.gz"
+    samples = write_recording(recording, channels, polls, t0)
+    windows = len({(t0 + k * 60_000) // (settings.processor.window_seconds * 1000) for k in range(polls)})
+    ensure_topics(settings, [settings.topic(n) for n in (topics.STREAMS, topics.WINDOWS_CHANNELS)]
+                  + [settings.topic(BARE_TOPIC)])
+    began = time.monotonic()
+    replay = subprocess.run([TWITCH_PULSE, "replay", str(recording)], capture_output=True, text=True,
+                            env={**os.environ, **settings.as_env(), "TWITCH_PULSE_ENV_FILE": "/nonexistent"})
+    if replay.returncode != 0:
+        raise SystemExit(f"replay failed: {replay.stderr[-2000:]}")
+    return samples, channels * windows, time.monotonic() - began
+
+
+def shape(channels: int, polls: int, partitions: int, instances: list[int], keys: int,
+          profile: Optional[Path] = None) -> None:
+    run = uuid.uuid4().hex[:8]
+    tmp = Path(tempfile.mkdtemp(prefix=f"pulse-cli-{run}-"))
+    settings = shape_settings(run, partitions, chunk_keys=keys)
+    samples, rows, replayed = prepare(settings, channels, polls, tmp)
+    chunk_s, mapping = bare_chunks(settings)
+    chunks = mapping.messages
+    if mapping.total != samples:
+        raise SystemExit(f"the chunk topic holds {mapping.total:,} samples, the recording {samples:,}")
+    bare_s = bare(settings, fill_bare(settings)) if samples else 0.0
+    results: list[Run] = []
+    for count in instances:
+        # each count its own consumer group and outputs, on the same input topic
+        own = shape_settings(f"{run}n{count}", partitions, chunk_keys=keys, topic_streams=settings.topic(topics.STREAMS))
+        result = run_processor(own, mapping, rows, tmp / f"processor-{count}.log", count,
+                               profile=profile and profile.with_name(f"{profile.name}-{channels}-{count}"))
+        results.append(result)
+        report(channels, polls, partitions, keys, count, samples, chunks, replayed, bare_s, chunk_s, result,
+               tmp / f"processor-{count}.log")
+    if len(results) > 1:
+        same = all(r.rows == results[0].rows for r in results[1:])
+        steady = [0.8 * samples / r.steady for r in results]
+        print(f"  {' vs '.join(str(c) for c in instances)} processes: steady "
+              f"{' vs '.join(f'{x:,.0f}' for x in steady)} samples/s ({steady[-1] / steady[0]:.2f}x); "
+              f"the same {len(results[0].rows):,} channel rows: {same}", flush=True)
+
+
+def report(channels: int, polls: int, partitions: int, keys: int, instances: int, samples: int, chunks: int, replayed: float,
+           bare_s: float, chunk_s: float, result: Run, log: Path) -> None:
+    steady_samples, steady_chunks = 0.8 * samples, 0.8 * chunks
+    per_chunk = (f"{result.steady_cpu / steady_chunks * 1e6:,.0f} us CPU and {result.steady / steady_chunks * 1e6:,.0f} us "
+                 f"wall a chunk in steady state, samples included")
+    if not samples:
+        print(f"\nno samples: {chunks:,} empty chunks ({polls} polls), {partitions} partitions: {per_chunk}; "
+              f"start-up to the first commit {result.launch_to_first_commit:.2f} s; load average "
+              f"{os.getloadavg()[0]:.1f}", flush=True)
+        return
+    print(f"\n{channels:,} channels x {polls} polls = {samples:,} samples in {chunks:,} chunks "
+          f"({samples / chunks:.1f} a chunk, CHUNK_KEYS={keys}), {partitions} partitions, {instances} processor process(es); "
+          f"replay {samples / replayed:,.0f}/s")
+    print(f"  {'measure':<58}{'samples/s':>12}{'of bare':>9}")
+    bare_rate = samples / bare_s
+    rows_out = [
+        ("bare per-event: consume + orjson, 1 message a sample", bare_rate, False),
+        ("bare chunks: consume + decode_streams", samples / chunk_s, False),
+        ("processor from launch (to the last window row committed)", samples / result.from_launch, True),
+        ("processor steady state (10% -> 90% of the input committed)", steady_samples / result.steady, True),
+        ("processor samples per CPU-second (launch -> done)", samples / result.cpu, False),
+        ("processor samples per CPU-second (steady)", steady_samples / result.steady_cpu, False),
+    ]
+    for name, rate, of_bare in rows_out:
+        share = f"{rate / bare_rate:.1%}" if of_bare else ""
+        print(f"  {name:<58}{rate:>12,.0f}{share:>9}")
+    print(f"  start-up to the first commit: {result.launch_to_first_commit:.2f} s; "
+          f"from launch {result.from_launch:.1f} s, {result.cpu:.1f} CPU-s; RSS at the end {result.rss_mib:,.0f} MiB; "
+          f"load average {os.getloadavg()[0]:.1f}")
+    print(f"  {per_chunk}; seconds after launch: " + ", ".join(f"{name} {at:.1f}" for name, at in result.timeline.items())
+          + " (input: every input offset committed; end: every window row too)")
+    print(f"  processor log: {log}", flush=True)
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shapes", default=SHAPES, help="channels x polls, comma-separated")
+    parser.add_argument("--partitions", type=int, default=2)
+    parser.add_argument("--instances", default="1",
+                        help="processor processes in the consumer group; several counts (1,2) run one after "
+                             "the other on the same input, each in its own group, and their rows are compared")
+    parser.add_argument("--keys", type=int, default=256, help="CHUNK_KEYS of the recording's replay")
+    parser.add_argument("--profile", type=Path, help="py-spy each processor into PROFILE-<channels>-<processes>.<i>.txt "
+                        "(collapsed stacks, idle included; py-spy from PyPI)")
+    args = parser.parse_args(argv)
+    for spec in args.shapes.split(","):
+        channels, polls = (int(x) for x in spec.split("x"))
+        shape(channels, polls, args.partitions, [int(n) for n in args.instances.split(",")], args.keys,
+              args.profile)
+
+
+if __name__ == "__main__":
+    main()
