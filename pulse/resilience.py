@@ -37,6 +37,7 @@ from quixstreams.checkpointing.exceptions import CheckpointProducerTimeout
 from quixstreams.exceptions import PartitionAssignmentError
 from quixstreams.kafka.exceptions import BaseKafkaException, KafkaBrokerUnavailableError
 from quixstreams.models.topics.exceptions import CreateTopicTimeout, TopicNotFoundError
+from quixstreams.state.exceptions import ChangelogFlushError
 
 from .errors import first_line
 from .kafka import client_config
@@ -45,10 +46,13 @@ from .settings import Settings
 
 log = logging.getLogger(__name__)
 
-# errors a broker outage (or a broker still settling after a restart) raises
+# errors a broker outage (or a broker still settling after a restart) raises; among them a
+# store's changelog that took no record within its flush timeout (Quix's one-off TTL re-stamp of
+# a store, at its first TTL write, met the outage): Quix aborts before the local commit, so the
+# store is never ahead of its changelog and the rebuilt application resumes exactly
 _BROKER_ERRORS: tuple[type[BaseException], ...] = (
     KafkaException, BaseKafkaException, KafkaBrokerUnavailableError, CheckpointProducerTimeout,
-    CreateTopicTimeout, TopicNotFoundError, PartitionAssignmentError,
+    CreateTopicTimeout, TopicNotFoundError, PartitionAssignmentError, ChangelogFlushError,
 )
 # ... but these mean "a person must act", not "wait"
 _FATAL_CODES = {

@@ -65,9 +65,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 # The longest modules, longest first (`pytest --durations=0`): started first, so that under
 # pytest-xdist none of them is left to run alone at the end. Others follow in collection order.
-LONGEST_FIRST = ("test_outage_exact", "test_quix_build", "test_outages", "test_processor_faults",
-                 "test_producer_outage", "test_end_to_end", "test_local_stack", "test_supervision",
-                 "test_bigquery_outages", "test_helm", "test_processor", "test_dashboard_browser")
+LONGEST_FIRST = ("test_outage_exact", "test_models", "test_outages", "test_processor_faults", "test_end_to_end",
+                 "test_producer_outage", "test_prometheus", "test_bigquery_outages", "test_sink_faults",
+                 "test_quix_build", "test_supervision", "test_models_cli", "test_emitter_order", "test_local_stack",
+                 "test_helm", "test_processor", "test_dashboard_browser")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -133,6 +134,10 @@ def once(name: str) -> FileLock:
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No developer `.env` or exported variable leaks into a test."""
+    _clean_env(monkeypatch, tmp_path)
+
+
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("TWITCH_PULSE_ENV_FILE", str(tmp_path / "no.env"))
     for name in list(os.environ):
         if name.upper().startswith(("TWITCH_", "KAFKA_", "SNOWFLAKE_", "SLACK_", "TOPIC_", "WINDOW_", "QUIX__",
@@ -171,6 +176,22 @@ def make_settings(kafka_broker: KafkaBroker, unique: str, tmp_path: Path) -> Cal
     return factory
 
 
+@pytest.fixture(scope="module")
+def module_wh_settings(kafka_broker: KafkaBroker, warehouse_server: WarehouseServer,
+                       tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Settings with a warehouse schema shared by one module's tests: for read-only tests over
+    data that takes long to set up (seeding and a dbt build); dropped afterwards."""
+    unique, tmp = uuid.uuid4().hex[:10], tmp_path_factory.mktemp("module")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _clean_env(monkeypatch, tmp)
+        settings = load_settings(kafka_bootstrap=kafka_broker.bootstrap, topic_prefix=f"t{unique}.",
+                                 consumer_group_prefix=f"g{unique}", state_dir=tmp / "state",
+                                 snowflake_port=WAREHOUSE_PORT, snowflake_schema=f"M_{unique.upper()}",
+                                 metrics_port=0)
+    yield settings
+    _drop_schema(settings)
+
+
 @pytest.fixture
 def settings(make_settings: Callable[..., Settings]) -> Settings:
     return make_settings()
@@ -200,6 +221,10 @@ def warehouse_settings(request: pytest.FixtureRequest) -> Settings:
 def wh_settings(warehouse_server: WarehouseServer, settings: Settings) -> Iterator[Settings]:
     """Settings whose warehouse schema is this test's own; dropped afterwards."""
     yield settings
+    _drop_schema(settings)
+
+
+def _drop_schema(settings: Settings) -> None:
     try:
         conn = connect(settings, with_schema=False)
         conn.cursor().execute(

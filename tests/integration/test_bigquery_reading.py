@@ -69,7 +69,10 @@ def test_status_on_bigquery(bq_settings: Settings) -> None:
     assert " ok " in warehouse and f"BigQuery twitch-pulse-local.{bq_settings.bigquery.dataset}" in warehouse
     assert f"(local bqemulator): schema version {max(m.version for m in migrations())}" in warehouse
     windows = {line.split()[2].rstrip(":"): line for line in status_lines(result.stdout, "window")}
-    assert "newest window 2026-01-01T00:20:00Z .. 2026-01-01T00:30:00Z (12 rows)" in windows["GAME_WINDOWS"]
+    line = windows["GAME_WINDOWS"]
+    assert "newest window 2026-01-01T00:20:00Z .. 2026-01-01T00:30:00Z, ended " in line, line
+    assert line.endswith(" ago (12 rows)"), line
+    assert windows["GAME_WINDOWS"].split()[1] == "old"  # far more than three windows ago
     assert "no rows yet" in windows["CHANNEL_WINDOWS"]
     assert result.stderr == ""
 

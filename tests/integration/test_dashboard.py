@@ -59,9 +59,32 @@ def seeded_tables(empty: Settings) -> Settings:
 
 
 @pytest.fixture
-def seeded(seeded_tables: Settings) -> Settings:
+def seeded_own(seeded_tables: Settings) -> Settings:
+    """The seeded warehouse of this test's own, for a test that adds windows to it."""
     build(seeded_tables, "run")  # every dbt model: the rollups, the broadcasts, the languages, the rankings
     return seeded_tables
+
+
+@pytest.fixture(scope="module")
+def seeded_once(module_wh_settings: Settings) -> Settings:
+    """The seeded warehouse and its dbt models, built once for the tests that only read it
+    (seeding and `dbt run` take 10-30 s)."""
+    conn = connect(module_wh_settings)
+    bootstrap(conn)
+    data.seed(conn)
+    conn.close()
+    build(module_wh_settings, "run")
+    return module_wh_settings
+
+
+@pytest.fixture
+def seeded(seeded_once: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """The shared seeded warehouse, named to the app through the environment (read only)."""
+    for name, value in seeded_once.as_env().items():
+        monkeypatch.setenv(name, value)
+    yield seeded_once
+    st.cache_data.clear()
+    st.cache_resource.clear()
 
 
 def add(settings: Settings, *windows) -> None:
@@ -164,11 +187,11 @@ def test_platform_totals_hourly_and_daily(seeded):
     assert cards(at)["Most channels live in a day"] == "5"
 
 
-def test_a_short_range_counts_only_its_windows_whatever_the_grain(seeded):
+def test_a_short_range_counts_only_its_windows_whatever_the_grain(seeded_own):
     """"Last 6 hours" with Daily counted the whole day (issue 20, defect 6): an earlier window
     of the same day is outside the range in both grains, and the day is marked partial."""
     early = data.T0 - timedelta(hours=9)  # 03:00, the same day
-    add(seeded, (early, [("509658", "Just Chatting", [("u1", "KaiCenat", 70000.0)])]))
+    add(seeded_own, (early, [("509658", "Just Chatting", [("u1", "KaiCenat", 70000.0)])]))
     at = open_page("views/overview.py")
     at.selectbox(key="range").set_value("Last 6 hours").run()
     in_range = human(sum(c[6] for c in data.CHANNELS if c[0] != data.W2))
@@ -180,10 +203,10 @@ def test_a_short_range_counts_only_its_windows_whatever_the_grain(seeded):
     assert "Partial periods, drawn faded" in page_text(at)
 
 
-def test_partial_periods_are_marked(seeded):
+def test_partial_periods_are_marked(seeded_own):
     """The hour in progress (the newest complete window ends at 12:20) is marked, the whole
     hours before it are not (issue 20, defect 5)."""
-    add(seeded, *[(data.T0 - timedelta(minutes=10 * i), [("21779", "League of Legends", [("u3", "Faker", 100.0 * i)])])
+    add(seeded_own, *[(data.T0 - timedelta(minutes=10 * i), [("21779", "League of Legends", [("u3", "Faker", 100.0 * i)])])
                   for i in range(1, 7)])  # 11:00 .. 11:50: a whole hour
     at = open_page("views/overview.py")
     hours = charts(at)["Watch hours, hourly"].data
@@ -244,8 +267,8 @@ def test_custom_range_outside_the_data_and_reversed_dates(seeded):
     assert cards(at)["Watch hours in range"] == human(sum(c[6] for c in both_days))
 
 
-def test_short_range_leaves_out_older_windows(seeded):
-    add(seeded, (data.T0 - timedelta(hours=7), [("21779", "League of Legends", [("u3", "Faker", 5000.0)])]))
+def test_short_range_leaves_out_older_windows(seeded_own):
+    add(seeded_own, (data.T0 - timedelta(hours=7), [("21779", "League of Legends", [("u3", "Faker", 5000.0)])]))
     at = open_page("views/game.py", game="21779")
     assert cards(at)["Watch hours"] == human(5000.0 + 9500.0 + 7500.0)
     at.selectbox(key="range").set_value("Last 6 hours").run()
@@ -281,11 +304,11 @@ def test_game_page_history_and_top_channels(seeded):
     assert [r["Channel"].text for r in tables(at)[0]] == ["KaiCenat", "xQc"]
 
 
-def test_a_link_to_a_game_outside_the_top_50_shows_that_game(seeded):
+def test_a_link_to_a_game_outside_the_top_50_shows_that_game(seeded_own):
     """A link to any game the warehouse knows shows that game, and the URL stays as it is
     (issue 20, defect 3: it showed Just Chatting and rewrote the URL)."""
     small = [(f"g{i}", f"Small Game {i:02}", [(f"s{i}", f"Small{i}", 1.0 + i)]) for i in range(55)]
-    add(seeded, (data.T0 - timedelta(minutes=30), small))
+    add(seeded_own, (data.T0 - timedelta(minutes=30), small))
     at = open_page("views/game.py", game="g0")  # the least watched of 58 games
     assert at.selectbox(key="game_pick_g0").value == "g0"
     assert texts(at.subheader) == "Small Game 00"
@@ -339,10 +362,10 @@ def test_channel_page_history_and_games(seeded):
         (link("Just Chatting", "game", "game", "509658"), human(watch), "20 min")]
 
 
-def test_channel_lines_break_where_it_was_offline(seeded):
+def test_channel_lines_break_where_it_was_offline(seeded_own):
     """Live at 11:30, offline, live again at 12:00: the charts get an empty row at 11:40, so
     the line breaks instead of joining 11:30 to 12:00 (issue 20, defect 7); ranks are whole."""
-    add(seeded, (data.T0 - timedelta(minutes=30), [("509658", "Just Chatting", [("u1", "KaiCenat", 3000.0)])]))
+    add(seeded_own, (data.T0 - timedelta(minutes=30), [("509658", "Just Chatting", [("u1", "KaiCenat", 3000.0)])]))
     drawn = charts(open_page("views/channel.py", channel="u1"))
     watch = drawn["Watch hours per window"].data
     assert [(t.strftime("%H:%M"), None if v != v else v) for t, v in zip(watch["T"], watch["VALUE"])] == [

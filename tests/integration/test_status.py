@@ -56,8 +56,9 @@ def test_status_reports_topics_lag_and_newest_window(wh_settings: Settings) -> N
     assert "no committed offsets" in groups[settings.group("sink-raw")]
     assert " ok " in status_lines(out, "warehouse")[0]
     windows = {line.split()[2].rstrip(":"): line for line in status_lines(out, "window")}
-    ended = ago(datetime(2024, 5, 1, 10, 20, tzinfo=timezone.utc), datetime.now(timezone.utc))
-    assert f"newest window 2024-05-01T10:10:00Z .. 2024-05-01T10:20:00Z, ended {ended} (2 rows)" in windows["GAME_WINDOWS"]
+    line = windows["GAME_WINDOWS"]  # how long ago is ago()'s (its own test below)
+    assert "newest window 2024-05-01T10:10:00Z .. 2024-05-01T10:20:00Z, ended " in line, line
+    assert line.endswith(" ago (2 rows)"), line
     assert windows["GAME_WINDOWS"].split()[1] == "old"  # far more than three windows ago
     assert "no such table" in windows["CHANNEL_WINDOWS"]
     assert result.stderr == ""

@@ -141,23 +141,3 @@ def test_the_first_sigterm_while_starting_stops_a_sink(moment: str, wh_settings:
         wait_for(lambda: moment in worker.log(), 60, f"'{moment}' in the log", interval=0.02)
         worker.proc.send_signal(signal.SIGTERM)
         assert worker.wait(30) == 0, worker.log()[-2000:]
-
-
-def test_broker_outage_classification() -> None:
-    from confluent_kafka import KafkaError, KafkaException
-    from quixstreams.checkpointing.exceptions import CheckpointConsumerCommitError
-
-    from pulse.resilience import is_broker_outage
-
-    assert is_broker_outage(KafkaException(KafkaError(KafkaError._TRANSPORT)))
-    assert is_broker_outage(CheckpointConsumerCommitError(KafkaError(KafkaError._WAIT_COORD)))
-    try:
-        try:
-            raise KafkaException(KafkaError(KafkaError._TIMED_OUT))
-        except KafkaException as inner:
-            raise RuntimeError("wrapped") from inner
-    except RuntimeError as outer:
-        assert is_broker_outage(outer)
-    assert not is_broker_outage(KafkaException(KafkaError(KafkaError.SASL_AUTHENTICATION_FAILED)))
-    assert not is_broker_outage(KafkaException(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED)))
-    assert not is_broker_outage(ValueError("a bug"))
