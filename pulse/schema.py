@@ -60,7 +60,7 @@ S = TypeVar("S")
 
 
 class Chunk(msgspec.Struct, Generic[S], kw_only=True, gc=False):
-    """One `twitch.streams` message (the README's "The `twitch.streams` message" says how the
+    """One `twitch.streams` message (docs/architecture.md, "The `twitch.streams` message", says how the
     bookkeeping lets a consumer know it has all of a poll for a key)."""
 
     schema: int = SCHEMA_VERSION

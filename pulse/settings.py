@@ -414,7 +414,7 @@ class CommonSettings(Group):
         return value
 
 
-# attribute of Settings -> its group (in the order the README's configuration table lists them)
+# attribute of Settings -> its group (in the order docs/configuration.md's table lists them)
 GROUPS: dict[str, type[Group]] = {
     "twitch": TwitchSettings, "producer": ProducerSettings, "kafka": KafkaSettings, "topics": TopicSettings,
     "snowflake": SnowflakeSettings, "bigquery": BigQuerySettings, "dbt": DbtSettings, "processor": ProcessorSettings, "slack": SlackSettings,

@@ -17,7 +17,7 @@
 Bad rows: the load job skips a row BigQuery cannot read (`max_bad_records`) instead of failing
 the batch; the skipped rows are counted (`records_skipped_total{reason="invalid"}`) and their
 errors logged, the dead letters of this path. `output_rows` of the load says how many landed.
-(The emulator reports neither per-row errors nor skips: the difference is in the README.)
+(The emulator reports neither per-row errors nor skips: the difference is in docs/bigquery.md.)
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Snowflake, the sinks' default warehouse: everything specific to it lives in this package (the
 connection, the load methods and their SQL, error classification, the versioned DDL in
-`sql/`). `Snowflake` implements `sinks.warehouse.Warehouse`; see the README's "Adding a warehouse"."""
+`sql/`). `Snowflake` implements `sinks.warehouse.Warehouse`; see "Adding a warehouse" in docs/architecture.md."""
 
 from __future__ import annotations
 

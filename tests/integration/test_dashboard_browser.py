@@ -3,7 +3,7 @@ fakesnow warehouse, loaded by headless Chromium (Debian's `chromium` + `chromium
 by Selenium). What only a browser shows (issue 20):
 
 - the overview draws its tables and charts, fetches nothing from outside this machine (the
-  favicon was a Material icon from Google's servers), and the README's screenshots (wide and
+  favicon was a Material icon from Google's servers), and the screenshots of docs/dashboard.md (wide and
   phone) are taken from it;
 - a window that lands while the page is open replaces the old one in one piece, and the bars
   take the new ranking's order (they kept the old order, newcomers at the bottom);
@@ -42,7 +42,7 @@ from tests.dashboard_support import healthy
 from tests.models_support import build
 
 ROOT = Path(__file__).resolve().parents[2]
-# The README's pictures are refreshed only on request (PULSE_UPDATE_SCREENSHOT=1), so a test run
+# The pictures of docs/dashboard.md are refreshed only on request (PULSE_UPDATE_SCREENSHOT=1), so a test run
 # never leaves the work tree modified; otherwise the screenshots go to the test's own directory.
 README_SCREENSHOTS = {"wide": ROOT / "docs" / "dashboard.png", "phone": ROOT / "docs" / "dashboard-phone.png"}
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")

@@ -1,5 +1,5 @@
 """Deployment files checked against the code: quix.yaml and the Quix applications, the
-Dockerfile, docker-compose.yml, the Grafana dashboard, the README's generated tables, and
+Dockerfile, docker-compose.yml, the Grafana dashboard, the generated tables of docs/, and
 `--help` of every command."""
 
 from __future__ import annotations
@@ -31,6 +31,12 @@ QUIX_TOPICS = {t["name"]: t for t in QUIX["topics"]}
 ENV_TO_FIELD = {gen.env_name(name): name for name in gen.SETTINGS}
 
 
+def _generated_block(page: str, tag: str) -> str:
+    """What deploy/generate.py wrote between the `tag` markers of docs/`page`."""
+    text = (ROOT / "docs" / page).read_text()
+    return text.split(f"<!-- BEGIN generated: {tag} -->", 1)[1].split(f"<!-- END generated: {tag} -->", 1)[0]
+
+
 def _variables(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     names = [v["name"] for v in entries]
     assert len(names) == len(set(names)), f"duplicate variables: {names}"
@@ -46,7 +52,27 @@ def test_generated_files_are_up_to_date() -> None:
     assert not stale, f"run `.venv/bin/python deploy/generate.py`: out of date: {stale}"
     # and every file that says it is generated is one the generator writes
     assert gen.orphans(files) == []
-    assert gen.claimed() == set(files) - {ROOT / "README.md"}
+    assert gen.claimed() == set(files) - set(gen.DOC_BLOCKS)
+
+
+def test_a_stale_generated_block_is_rewritten_and_missing_markers_name_the_page() -> None:
+    """The documentation pages are hand-written around their generated blocks: only what stands
+    between a block's markers is replaced, so a stale block differs from the generator's text
+    (and the test above fails) while the page's own text stays."""
+    page = ROOT / "docs" / "metrics.md"
+    begin, end = "<!-- BEGIN generated: metrics -->", "<!-- END generated: metrics -->"
+    text = f"# Metrics\n\nprose\n{begin}\n| stale |\n{end}\nmore\n"
+    filled = gen.fill_markers(page, text, {"metrics": "| fresh |"})
+    assert filled == f"# Metrics\n\nprose\n{begin}\n| fresh |\n{end}\nmore\n"
+    assert gen.fill_markers(page, filled, {"metrics": "| fresh |"}) == filled
+    with pytest.raises(SystemExit, match=r"docs/metrics.md: markers for 'configuration' not found"):
+        gen.fill_markers(page, text, {"configuration": "| x |"})
+    # every page with generated blocks is among the generator's outputs, its markers in place
+    files = gen.outputs()
+    for page, blocks in gen.DOC_BLOCKS.items():
+        assert page in files
+        for tag in blocks:
+            assert f"<!-- BEGIN generated: {tag} -->" in files[page] and f"<!-- END generated: {tag} -->" in files[page]
 
 
 def test_check_fails_on_a_file_that_claims_to_be_generated_but_is_not(tmp_path: Path) -> None:
@@ -67,14 +93,13 @@ def test_check_fails_on_a_file_that_claims_to_be_generated_but_is_not(tmp_path: 
     assert gen.orphans({written: ""}, root=tmp_path) == [stale]  # tracked or not
 
 
-def test_readme_configuration_table_lists_every_setting_with_default_and_secrecy() -> None:
-    readme = (ROOT / "README.md").read_text()
-    table = readme.split("<!-- BEGIN generated: configuration -->", 1)[1].split("<!-- END generated: configuration -->")[0]
+def test_configuration_table_lists_every_setting_with_default_and_secrecy() -> None:
+    table = _generated_block("configuration.md", "configuration")
     rows = {}
     for line in table.strip().splitlines()[2:]:
         cells = [c.strip() for c in line.strip("|").split("|")]
         rows[re.match(r"`([^`]+)`", cells[0]).group(1)] = cells
-    assert set(rows) == set(ENV_TO_FIELD), "README table and Settings fields differ"
+    assert set(rows) == set(ENV_TO_FIELD), "docs/configuration.md table and Settings fields differ"
     for env, field in ENV_TO_FIELD.items():
         assert rows[env][2] == ("yes" if gen.is_secret(field) else "no"), env
         default = gen.default_text(field)
@@ -82,15 +107,14 @@ def test_readme_configuration_table_lists_every_setting_with_default_and_secrecy
     assert "`client_id`" in rows["TWITCH_CLIENT_ID"][0]  # the first seed's .env names are documented
 
 
-def test_readme_metrics_reference_lists_every_registered_metric() -> None:
+def test_metrics_reference_lists_every_registered_metric() -> None:
     from prometheus_client import REGISTRY
 
     for module in gen.METRIC_MODULES:
         __import__(module)
     registered = {f.name + ("_total" if f.type == "counter" else "") for f in REGISTRY.collect()
                   if f.name.startswith("twitch_pulse_")}
-    readme = (ROOT / "README.md").read_text()
-    block = readme.split("<!-- BEGIN generated: metrics -->", 1)[1].split("<!-- END generated: metrics -->")[0]
+    block = _generated_block("metrics.md", "metrics")
     rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| `(twitch_pulse_\w+)` \| (\w+) \|", block, re.M)}
     assert set(rows) == registered
     for family in REGISTRY.collect():
@@ -236,11 +260,10 @@ def test_every_setting_is_declared_by_some_application_except_what_quix_provides
 
 
 def test_optional_secrets_are_bound_only_where_used_and_harmless_when_unset() -> None:
-    """Each optional secret is read by some deployment (the README's generated block binds it
+    """Each optional secret is read by some deployment (docs/deploying.md's generated block binds it
     there, in quix.yaml's own field names); unset, a deployment's environment (only what its
     app.yaml declares, secrets filled in) gives settings that do not use it."""
-    readme = (ROOT / "README.md").read_text()
-    block = readme.split("<!-- BEGIN generated: quix-optional-secrets -->", 1)[1].split("<!-- END generated")[0]
+    block = _generated_block("deploying.md", "quix-optional-secrets")
     bound: dict[str, dict[str, Any]] = {}
     for snippet in re.findall(r"```yaml\n(.*?)```", block, re.S):
         for var in yaml.safe_load(snippet)["variables"]:
