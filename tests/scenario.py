@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple, Sequence
 
 from processors.config import ProcessorConfig
+from pulse.events import cut_poll, final_chunks, format_ts
+from tests import reference
 from tests.pipeline import make_event, stream_of
 
 W_S, I_S = 600, 60
@@ -97,3 +99,36 @@ CFG = ProcessorConfig(window_ms=W_S * 1000, grace_ms=0, interval_ms=I_S * 1000, 
                       threshold_viewers=10**9, surge_min_viewers=10**9, surge_ratio=1.0,
                       game_surge_min_viewers=10**9, baseline_ms=900_000, cooldown_ms=3_600_000)
 
+
+class Message(NamedTuple):
+    """A message of `twitch.streams` as the producer sends it."""
+
+    key: bytes
+    value: bytes
+    timestamp: int  # the poll's captured_at (0 for a raw message)
+
+
+def messages(actions: Sequence[tuple], keys: int, chunk_streams: int) -> list[Message]:
+    """A scenario's actions as the producer sends them: the samples gathered per poll and each
+    poll cut into chunks (DESIGN §3) once a tick makes it due, raw messages as they are."""
+    sent: list[Message] = []
+    pending: dict[int, list] = {}
+    for action in actions:
+        kind = action[0]
+        if kind == "event":
+            pending.setdefault(int(reference._ms(action[1]["captured_at"])), []).append(stream_of(action[1]))
+        elif kind == "bad":
+            pending.setdefault(action[1], []).append(action[2])
+        elif kind == "raw":
+            sent.append(Message(action[1], action[2], 0))
+        else:
+            t = action[1]
+            pending.setdefault(t, [])
+            for poll_t in sorted(pending):
+                for chunk, value in cut_poll(pending.pop(poll_t), poll_t, f"p@{format_ts(poll_t)}", "p", 1, keys,
+                                             chunk_streams):
+                    sent.append(Message(chunk.message_key, value, poll_t))
+            if kind == "final":
+                sent.extend(Message(chunk.message_key, value, t)
+                            for chunk, value in final_chunks(t, "p-final", "p", 1, keys))
+    return sent

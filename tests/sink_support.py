@@ -25,6 +25,10 @@ from tests.helix_support import read_topic
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+# The raw sink in tests: small batches and quick retries. With CHUNK_STREAMS=10 it commits every
+# SINK_BATCH_ROWS // CHUNK_STREAMS = 25 chunks.
+RAW_SINK_ENV = {"SINK_BATCH_ROWS": 250, "CHUNK_STREAMS": 10, "SINK_COMMIT_INTERVAL_SECONDS": 0.3,
+                "SINK_RETRY_SECONDS": 1, "SINK_SESSION_TIMEOUT_MS": 6000}
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:

@@ -19,6 +19,7 @@ from pulse.schema import Chunk
 from pulse.settings import Settings
 from tests.sink_support import (
     BASE_MS,
+    RAW_SINK_ENV,
     Worker,
     assert_raw_exact,
     chunked,
@@ -37,8 +38,6 @@ from tests.sink_support import (
 
 pytestmark = pytest.mark.usefixtures("sql_guard")
 
-RAW_ENV = {"SINK_BATCH_ROWS": 250, "CHUNK_STREAMS": 10, "SINK_COMMIT_INTERVAL_SECONDS": 0.3,
-           "SINK_RETRY_SECONDS": 1, "SINK_SESSION_TIMEOUT_MS": 6000}
 MERGE_ENV = {"SINK_BATCH_ROWS": 150, "SINK_COMMIT_INTERVAL_SECONDS": 0.3, "SINK_RETRY_SECONDS": 1,
              "SINK_SESSION_TIMEOUT_MS": 6000}
 
@@ -50,7 +49,7 @@ def _ts(value) -> str:
 def test_raw_crash_between_warehouse_and_kafka_commit(bq_settings: Settings, tmp_path: Path) -> None:
     """SIGKILL right after the 3rd committed transaction (before Kafka's commit): the restart
     finds the marks and skips those rows."""
-    crash_after_commit_then_finish(bq_settings, tmp_path, RAW_ENV)
+    crash_after_commit_then_finish(bq_settings, tmp_path, RAW_SINK_ENV)
     # staging tables are dropped after each batch; the one the SIGKILL interrupted expires by itself
     from sinks.bigquery.connection import client, dataset_id
 
@@ -79,7 +78,7 @@ def test_raw_invalid_records_skipped_rest_of_chunk_lands(bq_settings: Settings, 
     expected = {**good.expected, **tail.expected}
     for index in (0, 2, 4):
         expected[mixed_streams[index]["stream_id"]] = events.v1_event(mixed_streams[index], mixed)
-    with Worker(bq_settings, ["sink", "raw"], tmp_path / "t.log", **RAW_ENV) as worker:
+    with Worker(bq_settings, ["sink", "raw"], tmp_path / "t.log", **RAW_SINK_ENV) as worker:
         wait_for(lambda: committed_all(bq_settings, "sink-raw", [topics.STREAMS]), 120, "all offsets committed")
         assert worker.stop() == 0
         assert "2 invalid stream objects skipped" in worker.log()
@@ -164,7 +163,7 @@ def test_missing_table_ends_the_worker_with_one_line(bq_settings: Settings, tmp_
     """Without bootstrap BigQuery answers notFound: retrying cannot help, so the worker stops
     with one line and exit 1, committing nothing."""
     produce(bq_settings, topics.STREAMS, chunked({0: [stream(1)]}).records)
-    worker = Worker(bq_settings, ["sink", "raw", "--no-bootstrap"], tmp_path / "p.log", **RAW_ENV)
+    worker = Worker(bq_settings, ["sink", "raw", "--no-bootstrap"], tmp_path / "p.log", **RAW_SINK_ENV)
     assert worker.wait(90) == 1, worker.log()
     lines = [line for line in worker.log().splitlines() if line.startswith("twitch-pulse:")]
     assert len(lines) == 1 and "raw sink: warehouse refused" in lines[0] and "Not found" in lines[0], worker.log()

@@ -31,14 +31,19 @@ from tests.models_support import build
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 
 
-@pytest.fixture
-def app_env(wh_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    """The app reads its warehouse from the environment, as `twitch-pulse dashboard` passes it."""
-    for name, value in wh_settings.as_env().items():
+def named_to_the_app(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """The app reads its warehouse from the environment, as `twitch-pulse dashboard` passes it;
+    its caches are emptied afterwards, so the next test reads its own warehouse."""
+    for name, value in settings.as_env().items():
         monkeypatch.setenv(name, value)
-    yield wh_settings
+    yield settings
     st.cache_data.clear()
     st.cache_resource.clear()
+
+
+@pytest.fixture
+def app_env(wh_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    yield from named_to_the_app(wh_settings, monkeypatch)
 
 
 @pytest.fixture
@@ -79,12 +84,8 @@ def seeded_once(module_wh_settings: Settings) -> Settings:
 
 @pytest.fixture
 def seeded(seeded_once: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    """The shared seeded warehouse, named to the app through the environment (read only)."""
-    for name, value in seeded_once.as_env().items():
-        monkeypatch.setenv(name, value)
-    yield seeded_once
-    st.cache_data.clear()
-    st.cache_resource.clear()
+    """The shared seeded warehouse (read only)."""
+    yield from named_to_the_app(seeded_once, monkeypatch)
 
 
 def add(settings: Settings, *windows) -> None:

@@ -15,6 +15,7 @@ from pulse.schema import Chunk
 from pulse.settings import Settings
 from tests.sink_support import (
     BASE_MS,
+    RAW_SINK_ENV,
     Worker,
     assert_raw_exact,
     chunked,
@@ -31,15 +32,12 @@ from tests.sink_support import (
 
 pytestmark = pytest.mark.usefixtures("sql_guard")
 
-# CHUNK_STREAMS=10: the raw sink commits every SINK_BATCH_ROWS // CHUNK_STREAMS = 25 chunks
-SINK_ENV = {"SINK_BATCH_ROWS": 250, "CHUNK_STREAMS": 10, "SINK_COMMIT_INTERVAL_SECONDS": 0.3,
-            "SINK_RETRY_SECONDS": 1, "SINK_SESSION_TIMEOUT_MS": 6000}
 
 
 @pytest.mark.parametrize("method", ["copy", "insert"])
 def test_crash_between_warehouse_and_kafka_commit(wh_settings: Settings, tmp_path: Path, method: str) -> None:
     """SIGKILL right after the 3rd warehouse COMMIT (before Kafka's): the restart skips those rows."""
-    crash_after_commit_then_finish(wh_settings, tmp_path, dict(SINK_ENV, SINK_LOAD_METHOD=method))
+    crash_after_commit_then_finish(wh_settings, tmp_path, dict(RAW_SINK_ENV, SINK_LOAD_METHOD=method))
     assert query(wh_settings, "SELECT COUNT(*) FROM SINK_LOAD")[0][0] == 0
 
 
@@ -47,12 +45,12 @@ def test_sigkill_mid_stream_and_restart(warehouse_settings: Settings, tmp_path: 
     """An outside SIGKILL at an arbitrary point of a running stream: no duplicate, no gap."""
     first = streams_chunked(0, 4000)
     produce(warehouse_settings, topics.STREAMS, first.records)
-    with Worker(warehouse_settings, ["sink", "raw"], tmp_path / "a.log", **SINK_ENV) as worker:
+    with Worker(warehouse_settings, ["sink", "raw"], tmp_path / "a.log", **RAW_SINK_ENV) as worker:
         wait_for(lambda: count(warehouse_settings, "STREAM_LOGS") >= 500, 120, "some rows in STREAM_LOGS")
         worker.kill()
     second = streams_chunked(4000, 500, final=True)
     produce(warehouse_settings, topics.STREAMS, second.records)
-    with Worker(warehouse_settings, ["sink", "raw"], tmp_path / "b.log", **SINK_ENV) as worker:
+    with Worker(warehouse_settings, ["sink", "raw"], tmp_path / "b.log", **RAW_SINK_ENV) as worker:
         wait_for(lambda: committed_all(warehouse_settings, "sink-raw", [topics.STREAMS]), 120, "all offsets committed")
         assert worker.stop() == 0
     records, expected = merged(first, second)
@@ -90,7 +88,7 @@ def test_invalid_values_and_stream_objects_are_skipped_and_the_rest_of_the_chunk
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with Worker(wh_settings, ["sink", "raw"], tmp_path / "t.log", METRICS_PORT=port, SINK_LOAD_METHOD=method,
-                **SINK_ENV) as worker:
+                **RAW_SINK_ENV) as worker:
         wait_for(lambda: committed_all(wh_settings, "sink-raw", [topics.STREAMS]), 120, "all offsets committed")
         body = _scrape(port)
         assert f'twitch_pulse_sink_rows_written_total{{table="STREAM_LOGS"}} {len(expected)}.0' in body

@@ -27,11 +27,9 @@ from processors.chunk_handler import handle_chunk, key_state_cache
 from processors.game_surge import on_game_poll
 from processors.merge_stage import on_partial
 from processors.routing import DLQ, GAME_POLLS, PARTIALS, Output
-from pulse.events import cut_poll, final_chunks, format_ts
 from tests import reference
-from tests.pipeline import stream_of
 from tests.reference import assert_rows_equal
-from tests.scenario import CFG, I_S, TOP_N, W_S, build
+from tests.scenario import CFG, I_S, TOP_N, W_S, build, messages
 
 STREAMS, CHECKPOINT = "streams", 5  # messages per stage and checkpoint
 _DELETED = object()
@@ -162,27 +160,7 @@ class TransactionalDriver:
 
 def scenario_messages(keys: int, chunk_streams: int) -> list[tuple[bytes, bytes]]:
     """The scenario as the producer cuts it: (message key, chunk) in send order."""
-    messages: list[tuple[bytes, bytes]] = []
-    pending: dict[int, list] = {}
-    for action in build().actions:
-        kind = action[0]
-        if kind == "event":
-            pending.setdefault(int(reference._ms(action[1]["captured_at"])), []).append(stream_of(action[1]))
-        elif kind == "bad":
-            pending.setdefault(action[1], []).append(action[2])
-        elif kind == "raw":
-            messages.append((action[1], action[2]))
-        else:
-            t = action[1]
-            pending.setdefault(t, [])
-            for poll_t in sorted(pending):
-                for chunk, value in cut_poll(pending.pop(poll_t), poll_t, f"p@{format_ts(poll_t)}", "p", 1, keys,
-                                             chunk_streams):
-                    messages.append((chunk.message_key, value))
-            if kind == "final":
-                for chunk, value in final_chunks(t, "p-final", "p", 1, keys):
-                    messages.append((chunk.message_key, value))
-    return messages
+    return [(m.key, m.value) for m in messages(build().actions, keys, chunk_streams)]
 
 
 def expected_rows() -> dict[str, dict]:

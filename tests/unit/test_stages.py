@@ -33,11 +33,11 @@ from processors.records import (
     split_partial,
 )
 from processors.routing import CHANNELS, GAMES, TOP_CHANNELS, produce_outputs
-from pulse.events import cut_poll, decode_streams, final_chunks, format_ts
+from pulse.events import cut_poll, decode_streams, format_ts
 from tests import reference
 from tests.pipeline import make_event, stream_of
 from tests.reference import assert_rows_equal
-from tests.scenario import CFG, I_S, TOP_N, W_S, build
+from tests.scenario import CFG, I_S, TOP_N, W_S, build, messages
 from tests.stage_driver import DictState, StageDriver
 
 
@@ -56,26 +56,8 @@ class ColdCache:
 
 
 def play(driver: StageDriver, keys: int, chunk_streams: int) -> None:
-    sc = build()
-    pending: dict[int, list] = {}
-    for action in sc.actions:
-        kind = action[0]
-        if kind == "event":
-            pending.setdefault(int(reference._ms(action[1]["captured_at"])), []).append(stream_of(action[1]))
-        elif kind == "bad":
-            pending.setdefault(action[1], []).append(action[2])
-        elif kind == "raw":
-            driver.send(action[2], action[1])
-        else:
-            t = action[1]
-            pending.setdefault(t, [])
-            for poll_t in sorted(pending):
-                for chunk, value in cut_poll(pending.pop(poll_t), poll_t, f"p@{format_ts(poll_t)}", "p", 1, keys,
-                                             chunk_streams):
-                    driver.send(value, chunk.message_key)
-            if kind == "final":
-                for chunk, value in final_chunks(t, "p-final", "p", 1, keys):
-                    driver.send(value, chunk.message_key)
+    for m in messages(build().actions, keys, chunk_streams):
+        driver.send(m.value, m.key)
 
 
 @pytest.mark.parametrize("keys,chunk_streams,cold", [(1, 500, False), (7, 2, False), (64, 500, True), (3, 4, True)])

@@ -21,12 +21,11 @@ from processors.game_surge import count_key, game_key, on_game_poll, report_key
 from processors.merge_stage import on_partial
 from processors.records import GameAtPoll, GamePoll, encode
 from processors.routing import DLQ, GAME_POLLS, PARTIALS
-from pulse.events import cut_poll, final_chunks, format_ts
+from pulse.events import format_ts
 from tests import reference
-from tests.pipeline import stream_of
 from tests.reference import assert_rows_equal
 from tests.rocksdb_driver import RocksDBDriver
-from tests.scenario import CFG, I_S, TOP_N, W_S, build
+from tests.scenario import CFG, I_S, TOP_N, W_S, build, messages
 from tests.stage_driver import DictState
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "state_v1"
@@ -52,26 +51,9 @@ def test_format_1_state_on_disk_is_read_once_and_the_windows_stay_exact(tmp_path
                            {"partials": PARTIALS, "game_polls": GAME_POLLS, "dlq": DLQ},
                            key_state_cache(CFG, journal_limit=4), CFG, msgspec.to_builtins)
     keys, chunk_streams = manifest["keys"], manifest["chunk_streams"]
-    pending: dict[int, list] = {}
     sc = build()
-    for action in sc.actions[manifest["cut"]:]:
-        kind = action[0]
-        if kind == "event":
-            pending.setdefault(reference._ms(action[1]["captured_at"]), []).append(stream_of(action[1]))
-        elif kind == "bad":
-            pending.setdefault(action[1], []).append(action[2])
-        elif kind == "raw":
-            driver.send(action[2], action[1], 0)
-        else:
-            t = action[1]
-            pending.setdefault(t, [])
-            for poll_t in sorted(pending):
-                for chunk, value in cut_poll(pending.pop(poll_t), poll_t, f"p@{format_ts(poll_t)}", "p", 1, keys,
-                                             chunk_streams):
-                    driver.send(value, chunk.message_key, poll_t)
-            if kind == "final":
-                for chunk, value in final_chunks(t, "p-final", "p", 1, keys):
-                    driver.send(value, chunk.message_key, t)
+    for m in messages(sc.actions[manifest["cut"]:], keys, chunk_streams):
+        driver.send(m.value, m.key, m.timestamp)
     stage1 = state_names(driver.stores["stage1"])
     driver.close()
 
