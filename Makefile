@@ -54,11 +54,13 @@ check: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit
 
 # Everything, the real parts included, over TEST_WORKERS processes (pytest-xdist): most of the
-# suite waits on real outages, restarts and deadlines, not on the CPU.
+# suite waits on real outages, restarts and deadlines, not on the CPU. The longest modules run
+# first (tests/conftest.py) and are handed out one test at a time (--maxschedchunk 1), so no
+# worker starts with a batch of them.
 TEST_WORKERS ?= 4
 PYTEST_ARGS ?=
 test: install bqemulator browser
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) $(PYTEST_ARGS) tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --maxschedchunk 1 $(PYTEST_ARGS) tests
 
 # The dashboard's real-browser test drives Debian's chromium with chromium-driver: installed here
 # when missing (as root, as in CI); without them that one test skips and says why.
