@@ -51,7 +51,7 @@ run: install $(if $(filter bigquery,$(WAREHOUSE)),bqemulator)
 check: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 tests/unit
 
 # Everything, the real parts included, over TEST_WORKERS processes (pytest-xdist): most of the
 # suite waits on real outages, restarts and deadlines, not on the CPU. The longest modules run

@@ -24,10 +24,14 @@ def catch_early_sigterm() -> None:
     """Until a worker installs its own handler, a SIGTERM stops the process at once and cleanly
     (exit 0): nothing runs yet. Called first by both entry points (`python -m pulse`, the
     `twitch-pulse` script); a handler already installed is left alone."""
-    import signal  # noqa: PLC0415  (this package's import stays as light as it is)
+    import os  # noqa: PLC0415  (this package's import stays as light as it is)
+    import signal  # noqa: PLC0415
 
     def stop(_signum: int, _frame: object) -> None:
-        raise SystemExit(0)
+        # os._exit, not SystemExit: the signal can land inside a C extension's import, and
+        # unwinding and finalising a half-imported extension can crash the interpreter (SIGSEGV
+        # seen once in the suite); there is nothing to flush or close yet
+        os._exit(0)
 
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, stop)

@@ -226,7 +226,7 @@ def test_bars_carry_their_order_and_whole_names(seeded):
     assert bars["layer"][1]["mark"]["type"] == "text"
 
 
-def test_the_status_line_says_when_the_data_last_changed(seeded):
+def test_the_status_line_says_when_the_data_last_changed(seeded_own):  # written just now
     assert "Updated just now · checked every 1 s" in texts(open_page("views/overview.py").caption)
 
 

@@ -58,6 +58,14 @@ pytestmark = pytest.mark.skipif(
 DEMO_SCHEMA = "DASHBOARD_DEMO"  # a fixed name, so the screenshot (which shows it) is the same on every run
 
 
+def demo_settings(make_settings, **overrides) -> Settings:
+    """This test's settings; in DEMO_SCHEMA when the pictures are refreshed (run those tests
+    alone then: parallel tests would share the schema), else in a schema of the test's own."""
+    if os.environ.get("PULSE_UPDATE_SCREENSHOT"):
+        overrides["snowflake_schema"] = DEMO_SCHEMA
+    return make_settings(**overrides)
+
+
 def demo(settings: Settings, days: float = 1.5, channels: int = 300) -> None:
     """A fresh schema with `days` of windows for `channels` channels, ending at the daily peak."""
     conn = connect(settings, with_schema=False)
@@ -84,11 +92,11 @@ def newest_window(settings: Settings) -> tuple[datetime, datetime, list[str]]:
 
 @pytest.fixture
 def seeded_warehouse(make_settings, warehouse_server) -> Iterator[Settings]:
-    settings = make_settings(snowflake_schema=DEMO_SCHEMA)
+    settings = demo_settings(make_settings)
     demo(settings)
     yield settings
     conn = connect(settings, with_schema=False)
-    conn.cursor().execute(f"DROP SCHEMA IF EXISTS {settings.snowflake.database}.{DEMO_SCHEMA} CASCADE")
+    conn.cursor().execute(f"DROP SCHEMA IF EXISTS {settings.snowflake.database}.{settings.snowflake.schema_name} CASCADE")
     conn.close()
 
 
@@ -271,7 +279,7 @@ def own_warehouse(make_settings, tmp_path: Path) -> Iterator[tuple[WarehouseServ
     """A fakesnow server of this test's own, to stop and start again (the session's is shared)."""
     server = WarehouseServer(tmp_path / "warehouse-run", port=free_port())
     server.start()
-    settings = make_settings(snowflake_port=server.port, snowflake_schema=DEMO_SCHEMA)
+    settings = demo_settings(make_settings, snowflake_port=server.port)
     try:
         demo(settings, days=0.5, channels=100)
         yield server, settings
