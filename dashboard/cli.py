@@ -15,14 +15,26 @@ from pathlib import Path
 from devstack.service import ServiceError, port_open
 from pulse.cli import Formatter
 from pulse.logs import setup_logging
-from pulse.settings import load_settings
+from pulse.settings import Settings, load_settings
 
 from . import REFRESH_ENV, TIMEOUT_ENV
 
 APP = Path(__file__).with_name("app.py")
 # Imported before the server starts: Streamlit imports a page's modules on its first run, and
 # these take 1-3 s, which the first viewer of a fresh server would wait for (issue 20, defect 12).
-PRELOAD = ("pandas", "pyarrow", "altair", "snowflake.connector")
+PRELOAD = ("pandas", "pyarrow", "altair")
+PRELOAD_SNOWFLAKE = ("snowflake.connector",)
+PRELOAD_BIGQUERY = ("google.cloud.bigquery", "sqlglot")
+
+
+def reading(settings: Settings) -> str:
+    """What the dashboard reads, for its first line: the schema and where the warehouse is."""
+    if settings.warehouse == "bigquery":
+        bq = settings.bigquery
+        where = f"local bqemulator {bq.host}:{bq.port}" if bq.uses_local else f"project {bq.project}"
+        return f"BigQuery dataset {bq.dataset} ({where})"
+    where = settings.snowflake.account or f"local warehouse {settings.snowflake.host}:{settings.snowflake.port}"
+    return f"{settings.snowflake.database}.{settings.snowflake.schema_name} ({where})"
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +78,10 @@ def _dashboard(args: argparse.Namespace) -> int:
         return 2
     if port_open(args.address if args.address not in ("0.0.0.0", "") else "127.0.0.1", args.port):
         raise ServiceError(f"dashboard: port {args.address}:{args.port} is taken; choose another with --port")
-    where = settings.snowflake.account or f"local warehouse {settings.snowflake.host}:{settings.snowflake.port}"
-    print(f"dashboard at http://{args.address}:{args.port} reading {settings.snowflake.database}."
-          f"{settings.snowflake.schema_name} ({where}); Ctrl-C stops", flush=True)
+    print(f"dashboard at http://{args.address}:{args.port} reading {reading(settings)}; Ctrl-C stops", flush=True)
     os.environ.update({**settings.as_env(), REFRESH_ENV: f"{args.refresh:g}", TIMEOUT_ENV: f"{args.timeout:g}"})
     setup_logging(settings.log_level, settings.secret_values, settings.log_format)
-    for module in PRELOAD:
+    for module in PRELOAD + (PRELOAD_BIGQUERY if settings.warehouse == "bigquery" else PRELOAD_SNOWFLAKE):
         importlib.import_module(module)
     from streamlit.web import cli as streamlit_cli  # Streamlit installs its own signal handlers
 
@@ -88,10 +98,11 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Serve the viewership dashboard: Overview (latest complete window's top games and channels,\n"
             "the top five games over time, platform hourly/daily totals), Game, Channel and Alerts pages.\n"
             "It reads only the warehouse (GAME_WINDOWS, CHANNEL_WINDOWS, GAME_TOP_CHANNELS, ALERTS and the\n"
-            "rollups) with the sinks' connection settings, so it works on Snowflake and on the local\n"
-            "fakesnow server. Pages look for new windows every --refresh seconds and redraw, in one\n"
-            "piece, when one is complete; a warehouse that does not answer within --timeout seconds is\n"
-            "said on the page, which keeps its data and recovers by itself."),
+            "rollups) with the sinks' connection settings, so it works on Snowflake, the local fakesnow\n"
+            "server, BigQuery and the local bqemulator (WAREHOUSE=bigquery). Pages look for new windows\n"
+            "every --refresh seconds and redraw, in one piece, when one is complete; a warehouse that does\n"
+            "not answer within --timeout seconds is said on the page, which keeps its data and recovers\n"
+            "by itself."),
         formatter_class=Formatter)
     p.add_argument("--port", type=int, default=os.environ.get("DASHBOARD_PORT", "8501"),
                    help="HTTP port (env DASHBOARD_PORT)")

@@ -1,5 +1,7 @@
-"""Every warehouse statement of the dashboard, in one place (one dialect to adapt for another
-warehouse).
+"""Every warehouse statement of the dashboard, in one place, written once in Snowflake SQL and
+run on the chosen warehouse (WAREHOUSE): BigQuery gets each statement transpiled by sqlglot
+(`sinks.dialect`, cached per statement), and `run` gives both warehouses' results the same
+frame (upper-case columns, naive UTC timestamps, floats and ints).
 
 Rules (issue 11): values are always bound (`%s`, never formatted into the SQL; the few
 identifiers and period expressions come from the fixed maps below), and every statement is
@@ -7,10 +9,10 @@ bounded (a LIMIT, and a time range where it reads history). Nothing here is cach
 reads all it shows as one snapshot (`dashboard.loaders`), cached as a whole, so a page never
 mixes two windows.
 
-The connection is the sinks' own (`sinks.snowflake.connect(settings)`), so the same code
-reads Snowflake and the local fakesnow server, with the dashboard's short timeout
-(`DASHBOARD_TIMEOUT`): a warehouse that does not answer is said within seconds, not after the
-connector's minute of retries. Inside Streamlit in Snowflake it is the app's own
+The connection is the sinks' own (`sinks.choice.chosen(settings).connect`), so the same code
+reads Snowflake, the local fakesnow server, BigQuery and the local bqemulator, with the
+dashboard's short timeout (`DASHBOARD_TIMEOUT`): a warehouse that does not answer is said within
+seconds, not after the connector's minute of retries. Inside Streamlit in Snowflake it is the app's own
 `st.connection("snowflake")` instead (no credentials there).
 """
 
@@ -20,7 +22,8 @@ import os
 import threading
 import time
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterator, NamedTuple, Optional, Sequence
 
@@ -53,9 +56,10 @@ class NoTables(WarehouseError):
 class Source(NamedTuple):
     """Which warehouse a result came from: the cache key part that keeps warehouses apart."""
 
-    where: str  # account or host:port
-    database: str
-    schema: str
+    where: str  # account or host:port; BigQuery's project or its local emulator's address
+    database: str  # BigQuery: the project
+    schema: str  # BigQuery: the dataset
+    warehouse: str = "snowflake"  # or "bigquery": the dialect of every statement
 
 
 # --- connection -----------------------------------------------------------------------------
@@ -91,6 +95,12 @@ def current_source() -> Source:
     from pulse.settings import load_settings
 
     settings = load_settings()
+    if settings.warehouse == "bigquery":
+        from sinks.bigquery.connection import project
+
+        bq = settings.bigquery
+        where = f"BigQuery emulator at {bq.host}:{bq.port}" if bq.uses_local else f"BigQuery project {bq.project}"
+        return Source(where, project(settings), bq.dataset, "bigquery")
     where = settings.snowflake.account or f"{settings.snowflake.host}:{settings.snowflake.port}"
     return Source(where, settings.snowflake.database, settings.snowflake.schema_name)
 
@@ -109,12 +119,17 @@ def connect(source: Source) -> Any:
         return st.connection("snowflake").raw_connection
     # imported here, not at the top: Streamlit in Snowflake runs without the pipeline's packages
     from pulse.settings import ConfigError, load_settings
-    from sinks.snowflake import connect as snowflake_connect
+    from sinks.choice import chosen
 
-    settings = load_settings(snowflake_database=source.database, snowflake_schema=source.schema,
-                             snowflake_network_timeout=timeout_seconds())
+    if source.warehouse == "bigquery":
+        settings = load_settings(warehouse="bigquery", bigquery_dataset=source.schema,
+                                 bigquery_timeout=timeout_seconds())
+    else:
+        settings = load_settings(warehouse="snowflake", snowflake_database=source.database,
+                                 snowflake_schema=source.schema, snowflake_network_timeout=timeout_seconds())
     try:
-        return snowflake_connect(settings)
+        # BigQuery: no dataset made here (the dashboard only reads); a missing one is NoTables
+        return chosen(settings).connect(settings, with_schema=source.warehouse != "bigquery")
     except ConfigError as exc:
         raise WarehouseError(str(exc)) from None
     except Exception as exc:
@@ -147,13 +162,20 @@ def one_line(exc: BaseException) -> str:
 
 
 def missing_table(exc: BaseException) -> bool:
+    """Snowflake's "does not exist", BigQuery's "Not found: Table ..." (or its dataset)."""
     text = str(exc).lower()
-    return "does not exist" in text or "not found" in text and "table" in text
+    return "does not exist" in text or "not found" in text and ("table" in text or "dataset" in text)
 
 
-def _lost_session(exc: BaseException) -> bool:
+def _lost_session(exc: BaseException, warehouse: str = "snowflake") -> bool:
     """The warehouse answered but no longer knows the session (a restarted local server, an
-    expired session): worth one new login. A network failure is not: it is said at once."""
+    expired session or, on BigQuery, expired credentials): worth one new login. A network
+    failure is not: it is said at once."""
+    if warehouse == "bigquery":
+        from sinks.bigquery.errors import lost_session as bigquery_lost
+
+        cause = exc.__cause__ or exc  # the DB-API error wraps Google's
+        return bigquery_lost(cause)
     try:
         from sinks.snowflake.errors import lost_session
     except ImportError:  # Streamlit in Snowflake: Snowflake keeps its own session alive
@@ -175,12 +197,66 @@ def timed() -> Iterator[list[float]]:
         _timing.durations = previous
 
 
-def run(conn: Any, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
-    """One bound statement on `conn`; a DataFrame with the warehouse's (upper-case) column names."""
+# BigQuery infers a parameter's type from its value, and cannot from None: the dashboard binds
+# None only where a timestamp goes (no previous window), so None is a TIMESTAMP.
+_BQ_TYPES: tuple[tuple[type, str], ...] = ((bool, "BOOL"), (int, "INT64"), (float, "FLOAT64"), (str, "STRING"),
+                                           (datetime, "TIMESTAMP"))
+
+
+def _bigquery_bind(value: Any) -> tuple[Any, str]:
+    """A value as a BigQuery parameter, and its type: naive datetimes are UTC (the tables'
+    TIMESTAMPs), so they are bound as TIMESTAMP, never as DATETIME."""
+    if isinstance(value, datetime) and value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    kind = next((name for cls, name in _BQ_TYPES if isinstance(value, cls)), "TIMESTAMP" if value is None else "")
+    if not kind:
+        raise TypeError(f"no BigQuery type for a bound {type(value).__name__}")
+    return value, kind
+
+
+def statement(sql: str, params: Sequence[Any], warehouse: str) -> tuple[str, Optional[tuple]]:
+    """The statement and its binds for `warehouse`: Snowflake's as written; BigQuery's
+    transpiled (once per statement: `sinks.dialect` caches it) with typed binds (None without
+    any: its DB-API takes no empty list)."""
+    if warehouse != "bigquery":
+        return sql, tuple(params)
+    from sinks.dialect import sql as dialect_sql
+
+    text = dialect_sql(sql, "bigquery")
+    bound = [_bigquery_bind(value) for value in params]
+    pieces = text.split("%s")
+    if len(pieces) != len(bound) + 1:
+        raise ValueError(f"{len(pieces) - 1} binds in the statement, {len(bound)} values")
+    typed = pieces[0] + "".join(f"%(:{kind})s{rest}" for (_, kind), rest in zip(bound, pieces[1:]))
+    return typed, tuple(value for value, _ in bound) or None
+
+
+def normalised(df: pd.DataFrame) -> pd.DataFrame:
+    """The same frame from either warehouse: upper-case column names, timestamps as naive UTC
+    (Snowflake's TIMESTAMP_NTZ comes back naive, BigQuery's TIMESTAMP with its zone), exact
+    decimals as floats."""
+    df.columns = [str(c).upper() for c in df.columns]
+    for name in df.columns:
+        column = df[name]
+        if isinstance(column.dtype, pd.DatetimeTZDtype):
+            df[name] = column.dt.tz_convert("UTC").dt.tz_localize(None)
+        elif column.dtype == object and len(column.dropna()) and all(
+                isinstance(v, Decimal) for v in column.dropna()):
+            df[name] = column.astype(float)
+        elif column.dtype == object and len(column.dropna()) and all(
+                isinstance(v, datetime) and v.tzinfo is not None for v in column.dropna()):
+            df[name] = pd.to_datetime(column, utc=True).dt.tz_localize(None)
+    return df
+
+
+def run(conn: Any, sql: str, params: Sequence[Any] = (), warehouse: str = "snowflake") -> pd.DataFrame:
+    """One bound statement (Snowflake SQL) on `conn`, a connection to `warehouse`; a DataFrame
+    with upper-case column names (see `normalised`)."""
     started = time.perf_counter()
+    text, binds = statement(sql, params, warehouse)
     cur = conn.cursor()
     try:
-        cur.execute(sql, tuple(params))
+        cur.execute(text, binds)
         rows = cur.fetchall()
         columns = [d[0] for d in cur.description]
     finally:
@@ -188,7 +264,7 @@ def run(conn: Any, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
         durations = getattr(_timing, "durations", None)
         if durations is not None:
             durations.append(time.perf_counter() - started)
-    return pd.DataFrame.from_records(rows, columns=columns)
+    return normalised(pd.DataFrame.from_records([tuple(r) for r in rows], columns=columns))
 
 
 def fetch(source: Source, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
@@ -198,13 +274,13 @@ def fetch(source: Source, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
         conn = _connection(source)
         try:
             with _lock:
-                return run(conn, sql, params)
+                return run(conn, sql, params, source.warehouse)
         except Exception as exc:
             if missing_table(exc):
                 raise NoTables(one_line(exc)) from None
             if source.where != SIS:
                 _connection.clear(source)  # a fresh session next time, whatever went wrong
-            if attempt == 2 or not _lost_session(exc):
+            if attempt == 2 or not _lost_session(exc, source.warehouse):
                 raise WarehouseError(f"query failed: {one_line(exc)}") from None
     raise AssertionError("unreachable")
 
@@ -232,10 +308,10 @@ WINDOW_CHECKS = f"""
     LIMIT {4 * CHECKED}"""
 
 
-def window_checks(conn: Any) -> list[WindowCheck]:
+def window_checks(conn: Any, warehouse: str = "snowflake") -> list[WindowCheck]:
     """The newest CHECKED windows of GAME_WINDOWS (and any newer one of CHANNEL_WINDOWS) with
     what each table holds of them, for `windows.judge`."""
-    df = run(conn, WINDOW_CHECKS)
+    df = run(conn, WINDOW_CHECKS, (), warehouse)
     found: dict[datetime, dict[str, Any]] = {}
     for row in df.itertuples(index=False):
         start = _ts(row.WINDOW_START)
@@ -250,8 +326,8 @@ class AlertsSeen(NamedTuple):
     newest: Optional[datetime]
 
 
-def alerts_seen(conn: Any) -> AlertsSeen:
-    df = run(conn, "SELECT COUNT(*) AS N, MAX(CAPTURED_AT) AS NEWEST FROM ALERTS LIMIT 1")
+def alerts_seen(conn: Any, warehouse: str = "snowflake") -> AlertsSeen:
+    df = run(conn, "SELECT COUNT(*) AS N, MAX(CAPTURED_AT) AS NEWEST FROM ALERTS LIMIT 1", (), warehouse)
     count = int(df["N"].iloc[0]) if len(df) else 0
     return AlertsSeen(count, _ts(df["NEWEST"].iloc[0]) if count else None)
 
@@ -484,10 +560,22 @@ def alerts(source: Source, start: datetime, end: datetime, limit: int = 100) -> 
 
 # --- dbt models (issue 19): broadcasts, languages, rankings ------------------------------------
 
+# dbt (dbt/) builds the models on Snowflake only. BigQuery's schema has views of its own under
+# some of the same names (GAME_DAILY, CHANNEL_DAILY: rollups without ranks), so asking them
+# would be a wrong-column error, not "not built": the parts say "not built" without a statement.
+MODELS_BUILT_ON = frozenset({"snowflake"})
+
+
+def fetch_model(source: Source, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+    """`fetch` for a dbt model's rows; NoTables where dbt does not build its models."""
+    if source.warehouse not in MODELS_BUILT_ON:
+        raise NoTables(f"dbt builds its models on Snowflake only, not on {source.warehouse}")
+    return fetch(source, sql, params)
+
 
 def broadcasts(source: Source, user_id: str, start: datetime, end: datetime, limit: int = 50) -> pd.DataFrame:
     """A channel's broadcasts seen in [start, end), newest first (the `broadcasts` model)."""
-    return fetch(source, """
+    return fetch_model(source, """
         SELECT STREAM_ID, STARTED_AT, FIRST_SEEN, LAST_SEEN, ENDED, ENDED_AT, DURATION_HOURS, WATCH_HOURS,
                AIR_HOURS, AVG_VIEWERS, PEAK_VIEWERS, PEAK_AT, GAME_ID, GAME_NAME, GAMES, TITLE, LANGUAGE
         FROM BROADCASTS
@@ -499,7 +587,7 @@ def broadcasts(source: Source, user_id: str, start: datetime, end: datetime, lim
 def language_days(source: Source, start: datetime, end: datetime) -> pd.DataFrame:
     """Each language's watch hours per UTC day starting in [start, end), with the hours of the
     day its windows cover (the `language_daily` model)."""
-    return fetch(source, """
+    return fetch_model(source, """
         SELECT PERIOD_START, LANGUAGE, WATCH_HOURS, AVG_VIEWERS, DISTINCT_CHANNELS, COVERED_HOURS, RANK
         FROM LANGUAGE_DAILY
         WHERE PERIOD_START >= %s AND PERIOD_START < %s
@@ -510,7 +598,7 @@ def language_days(source: Source, start: datetime, end: datetime) -> pd.DataFram
 def ranking_periods(source: Source, per: str, limit: int = 62) -> pd.DataFrame:
     """The newest days or months of the rankings, with the hours their windows cover."""
     games, _ = RANKINGS[per]
-    return fetch(source, f"""
+    return fetch_model(source, f"""
         SELECT PERIOD_START, MAX(COVERED_HOURS) AS COVERED_HOURS FROM {games}
         GROUP BY PERIOD_START ORDER BY PERIOD_START DESC LIMIT %s""", (limit,))
 
@@ -518,7 +606,7 @@ def ranking_periods(source: Source, per: str, limit: int = 62) -> pd.DataFrame:
 def game_ranking(source: Source, per: str, period: datetime, limit: int = 25) -> pd.DataFrame:
     """A day's or month's games by rank, with the rank change against the period before."""
     games, _ = RANKINGS[per]
-    return fetch(source, f"""
+    return fetch_model(source, f"""
         SELECT RANK, PREVIOUS_RANK, RANK_CHANGE, GAME_ID, GAME_NAME, WATCH_HOURS, AIR_HOURS, AVG_VIEWERS,
                PEAK_VIEWERS, DISTINCT_CHANNELS
         FROM {games} WHERE PERIOD_START = %s
@@ -528,7 +616,7 @@ def game_ranking(source: Source, per: str, period: datetime, limit: int = 25) ->
 def channel_ranking(source: Source, per: str, period: datetime, limit: int = 25) -> pd.DataFrame:
     """A day's or month's channels by rank, with the rank change and the main game."""
     _, channels = RANKINGS[per]
-    return fetch(source, f"""
+    return fetch_model(source, f"""
         SELECT RANK, PREVIOUS_RANK, RANK_CHANGE, USER_ID, USER_LOGIN, USER_NAME, GAME_ID, GAME_NAME,
                WATCH_HOURS, AIR_HOURS, AVG_VIEWERS, PEAK_VIEWERS
         FROM {channels} WHERE PERIOD_START = %s

@@ -128,7 +128,8 @@ class Watch:
         if self._conn is None:
             self._conn = self._connect(self.source)
         try:
-            return Fresh(judge(q.window_checks(self._conn)), q.alerts_seen(self._conn))
+            warehouse = self.source.warehouse
+            return Fresh(judge(q.window_checks(self._conn, warehouse)), q.alerts_seen(self._conn, warehouse))
         except Exception as exc:
             if q.missing_table(exc):
                 raise q.NoTables(q.one_line(exc)) from None
