@@ -149,11 +149,6 @@ def run_command(args: argparse.Namespace) -> int:
         print("twitch-pulse run uses the local stack; unset SNOWFLAKE_ACCOUNT (BIGQUERY_PROJECT with WAREHOUSE=bigquery) "
               "and KAFKA_KEY, or run the workers one by one (see --help of each)", file=sys.stderr)
         return 2
-    if settings.warehouse == "bigquery" and args.dashboard_port:
-        # the dashboard's queries (dashboard/queries.py) read Snowflake for now
-        print("dashboard: not started on WAREHOUSE=bigquery (it reads Snowflake only for now); "
-              "the console board below reads BigQuery", flush=True)
-        args.dashboard_port = 0
     if args.dashboard_port and port_open("127.0.0.1", args.dashboard_port):
         raise ServiceError(f"dashboard: port {args.dashboard_port} is taken; pass --dashboard-port PORT "
                            f"(or 0 to run without the dashboard)")
