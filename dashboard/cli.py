@@ -22,7 +22,9 @@ from . import REFRESH_ENV, TIMEOUT_ENV
 APP = Path(__file__).with_name("app.py")
 # Imported before the server starts: Streamlit imports a page's modules on its first run, and
 # these take 1-3 s, which the first viewer of a fresh server would wait for (issue 20, defect 12).
-PRELOAD = ("pandas", "pyarrow", "altair")
+# The standard library's html first: Streamlit puts the app's folder (dashboard/) at the head of
+# sys.path, where our html.py would shadow it for a module imported later (starlette's server).
+PRELOAD = ("html", "pandas", "pyarrow", "altair")
 PRELOAD_SNOWFLAKE = ("snowflake.connector",)
 PRELOAD_BIGQUERY = ("google.cloud.bigquery", "sqlglot")
 

@@ -226,3 +226,30 @@ def test_unreachable_bigquery_is_a_sentence(no_tables: Settings, monkeypatch: py
     monkeypatch.setenv("BIGQUERY_PORT", str(port))
     at = open_page("views/alerts.py")
     assert f"The warehouse (BigQuery emulator at 127.0.0.1:{port}) does not answer" in texts(at.error)
+
+
+def test_local_pipeline_serves_the_dashboard_on_bigquery(bq_settings: Settings, tmp_path: Path) -> None:
+    """`twitch-pulse run --warehouse bigquery`'s wiring: the dashboard worker starts, names the
+    dataset it reads, and its script runs whole against the emulator (Streamlit's script health
+    check runs the app once, as the warm-up does)."""
+    import urllib.request
+
+    from devstack.pipeline import LocalPipeline
+    from devstack.service import free_port
+    from tests.dashboard_support import healthy
+
+    conn = BIGQUERY.connect(bq_settings)
+    BIGQUERY.bootstrap(conn)
+    data.seed(Seeding(conn))
+    conn.close()
+    pipeline = LocalPipeline(bq_settings, tmp_path, dashboard_port=free_port())
+    try:
+        pipeline.start(only=["dashboard"])
+        assert pipeline.dashboard_url is not None and healthy(pipeline.dashboard_url)
+        with urllib.request.urlopen(f"{pipeline.dashboard_url}/_stcore/script-health-check", timeout=60) as answer:
+            assert answer.status == 200 and b"ok" in answer.read()
+    finally:
+        codes = pipeline.stop()
+    assert codes == {"dashboard": 0}
+    log = (pipeline.log_dir / "dashboard.log").read_text()
+    assert f"reading BigQuery dataset {bq_settings.bigquery.dataset} (local bqemulator 127.0.0.1:" in log
