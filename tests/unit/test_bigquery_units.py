@@ -127,3 +127,44 @@ def test_a_bad_key_is_one_line_without_its_content() -> None:
         connect(settings)
     assert "BIGQUERY_CREDENTIALS_JSON" in str(caught.value) and "secret" not in str(caught.value)
     assert "very secret" in settings.secret_values[0]  # redacted from logs like every secret
+
+
+def test_dashboard_statements_transpile_with_typed_positional_binds() -> None:
+    """The dashboard's `%s` binds on BigQuery: transpiled once, each bind typed by its value
+    (a naive datetime is a UTC TIMESTAMP, None a TIMESTAMP), sub-day date arithmetic on
+    timestamps; Snowflake's statement untouched."""
+    from datetime import datetime, timezone
+
+    from dashboard.queries import WINDOW_CHECKS, statement
+    from sinks.dialect import sql
+
+    text = ("SELECT DATEADD('second', -2 * DATEDIFF('second', WINDOW_START, WINDOW_END), WINDOW_START) AS T "
+            "FROM GAME_WINDOWS WHERE WINDOW_START >= %s AND GAME_ID = %s AND P = %s LIMIT %s")
+    params = (datetime(2026, 3, 1, 12, 0), "509658", None, 20)
+    assert statement(text, params, "snowflake") == (text, params)
+    typed, binds = statement(text, params, "bigquery")
+    assert typed == ("SELECT TIMESTAMP_ADD(WINDOW_START, INTERVAL (-2 * TIMESTAMP_DIFF(WINDOW_END, WINDOW_START, "
+                     "SECOND)) SECOND) AS T FROM GAME_WINDOWS WHERE WINDOW_START >= %(:TIMESTAMP)s AND "
+                     "GAME_ID = %(:STRING)s AND P = %(:TIMESTAMP)s LIMIT %(:INT64)s")
+    assert binds == (datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc), "509658", None, 20)
+    assert statement("SELECT 1", (), "bigquery") == ("SELECT 1", None)
+    assert "DATE_DIFF" not in sql(WINDOW_CHECKS, "bigquery") and "DATE_ADD" not in sql(WINDOW_CHECKS, "bigquery")
+    with pytest.raises(ValueError, match="2 binds in the statement, 1 values"):
+        statement("SELECT %s, %s", (1,), "bigquery")
+
+
+def test_dashboard_frames_are_the_same_from_either_warehouse() -> None:
+    """BigQuery's zone-aware timestamps and lower-case names become Snowflake's naive UTC and
+    upper-case ones."""
+    from datetime import datetime, timedelta, timezone
+    from decimal import Decimal
+
+    import pandas as pd
+
+    from dashboard.queries import normalised
+
+    aware = datetime(2026, 3, 1, 13, 0, tzinfo=timezone(timedelta(hours=1)))
+    df = normalised(pd.DataFrame({"window_start": [aware], "n": [Decimal("1.5")], "k": [3]}))
+    assert list(df.columns) == ["WINDOW_START", "N", "K"]
+    assert df["WINDOW_START"].iloc[0] == pd.Timestamp("2026-03-01 12:00") and df["WINDOW_START"].dt.tz is None
+    assert df["N"].iloc[0] == 1.5 and isinstance(df["N"].iloc[0], float) and df["K"].iloc[0] == 3
