@@ -10,10 +10,19 @@ import json
 import urllib.request
 from datetime import datetime, timedelta
 from html.parser import HTMLParser
-from typing import Any, NamedTuple, Optional
+from pathlib import Path
+from typing import Any, Iterator, NamedTuple, Optional
 
 import pandas as pd
 import pyarrow as pa
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from dashboard.format import human, viewers
+from pulse.settings import Settings
+
+APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 
 T0 = datetime(2026, 3, 1, 12, 0)
 W = timedelta(minutes=10)
@@ -51,6 +60,25 @@ DAY0_CHANNELS = [(DAY0, "u3", "faker", "Faker", "21779", "League of Legends", 80
                  (DAY0, "u5", "xqc", "xQc", "509658", "Just Chatting", 1500.0, 9000.0, 9500, 3)]
 # Each channel's stream language; a channel's windows of one day are one broadcast
 LANGUAGES = {"u1": "en", "u2": "es", "u3": "ko", "u4": "en", "u5": "en"}
+
+
+def expected_games_over_time() -> dict[tuple[str, str], tuple[float, float]]:
+    """(window HH:MM, game) -> (average viewers, share of all games' watch hours) of the
+    complete windows, from the rows above; a game without a row in a window at zero."""
+    expected = {}
+    for window in (W0, W1):
+        rows = [g for g in GAMES if g[0] == window]
+        every = sum(g[3] for g in rows)
+        for name in ("Just Chatting", "League of Legends", "Fortnite"):
+            wh = sum(g[3] for g in rows if g[2] == name)
+            expected[(f"{window:%H:%M}", name)] = (round(wh * 6, 6), round(wh / every, 6))
+    return expected
+
+
+def games_over_time(top: pd.DataFrame) -> dict[tuple[str, str], tuple[float, float]]:
+    """The "Average viewers" chart's rows in the shape of `expected_games_over_time`."""
+    return {(t.strftime("%H:%M"), game): (round(v, 6), round(sh, 6))
+            for t, game, v, sh in zip(top["T"], top["GAME"], top["VALUE"], top["SHARE"])}
 
 
 def stream_id(window: datetime, user_id: str) -> str:
@@ -157,6 +185,34 @@ def seed_window(conn: Any, start: datetime, games: list[tuple[str, str, list[tup
     cur.close()
 
 
+# --- opening a page ----------------------------------------------------------------------------
+
+
+def named_to_the_app(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """The app reads its warehouse from the environment, as `twitch-pulse dashboard` passes it;
+    its caches are emptied afterwards, so the next test reads its own warehouse."""
+    for name, value in settings.as_env().items():
+        monkeypatch.setenv(name, value)
+    yield settings
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def open_page(page: str, **query: str) -> AppTest:
+    """A page rendered by AppTest, `query` in its address; no exception on it."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    for name, value in query.items():
+        at.query_params[name] = value
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception[0].value
+    return at
+
+
+def texts(elements: Any) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
 # --- reading what a page shows ----------------------------------------------------------------
 
 
@@ -235,6 +291,24 @@ def tables(at: Any) -> list[list[dict[str, Cell]]]:
 def cards(at: Any) -> dict[str, str]:
     """The figure cards on the page: label -> value text."""
     return {label: cell.text for label, cell in read_markup(at).cards.items()}
+
+
+def link(text: str, page: str, param: str, value: str) -> Cell:
+    """A same-tab link to another page of the app, as a table cell holds it."""
+    return Cell(text, f"{page}?{param}={value}", "_self")
+
+
+def check_latest_window_cards(at: Any) -> None:
+    """The Overview's header and figure cards name W1, the latest complete window, and its
+    top game, with W1's rows added up."""
+    markup = read_markup(at)
+    assert markup.headings == ["Latest complete window: 2026-03-01 12:10 – 12:20 UTC"]
+    w1 = sorted((g for g in GAMES if g[0] == W1), key=lambda g: g[-1])
+    shown = cards(at)
+    assert markup.cards["Top game"] == link("Just Chatting", "game", "game", "509658")
+    assert shown["Top game's watch hours"] == human(w1[0][3]) == "12.3k"
+    assert shown["All games' watch hours"] == human(sum(g[3] for g in w1))
+    assert shown["Viewers (all games)"] == viewers(sum(g[4] for g in w1))
 
 
 class Chart(NamedTuple):

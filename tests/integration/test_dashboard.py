@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from dashboard import ui
@@ -25,20 +24,18 @@ from pulse.settings import Settings
 from sinks.snowflake import connect
 from sinks.snowflake.schema import bootstrap
 from tests import dashboard_support as data
-from tests.dashboard_support import cards, charts, healthy, read_markup, tables
+from tests.dashboard_support import (
+    cards,
+    charts,
+    healthy,
+    link,
+    named_to_the_app,
+    open_page,
+    read_markup,
+    tables,
+    texts,
+)
 from tests.models_support import build
-
-APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
-
-
-def named_to_the_app(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    """The app reads its warehouse from the environment, as `twitch-pulse dashboard` passes it;
-    its caches are emptied afterwards, so the next test reads its own warehouse."""
-    for name, value in settings.as_env().items():
-        monkeypatch.setenv(name, value)
-    yield settings
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 @pytest.fixture
@@ -96,27 +93,9 @@ def add(settings: Settings, *windows) -> None:
     conn.close()
 
 
-def open_page(page: str, **query: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    for name, value in query.items():
-        at.query_params[name] = value
-    at.run()
-    at.switch_page(page).run()
-    assert not at.exception, at.exception[0].value
-    return at
-
-
-def texts(elements) -> str:
-    return "\n".join(str(e.value) for e in elements)
-
-
 def page_text(at: AppTest) -> str:
     return "\n".join(texts(at.get(kind)) for kind in ("title", "subheader", "caption", "info", "warning", "error",
                                                       "markdown"))
-
-
-def link(text: str, page: str, param: str, value: str) -> data.Cell:
-    return data.Cell(text, f"{page}?{param}={value}", "_self")
 
 
 # --- Overview -------------------------------------------------------------------------------
@@ -124,14 +103,8 @@ def link(text: str, page: str, param: str, value: str) -> data.Cell:
 
 def test_overview_shows_the_latest_complete_window(seeded):
     at = open_page("views/overview.py")
-    markup = read_markup(at)
-    assert markup.headings == ["Latest complete window: 2026-03-01 12:10 – 12:20 UTC"]
+    data.check_latest_window_cards(at)
     w1 = sorted((g for g in data.GAMES if g[0] == data.W1), key=lambda g: g[-1])
-    shown = cards(at)
-    assert markup.cards["Top game"] == link("Just Chatting", "game", "game", "509658")
-    assert shown["Top game's watch hours"] == human(w1[0][3]) == "12.3k"
-    assert shown["All games' watch hours"] == human(sum(g[3] for g in w1))
-    assert shown["Viewers (all games)"] == viewers(sum(g[4] for g in w1))
 
     games, channels = tables(at)[:2]
     assert [(r["#"].text, r["Game"], r["Watch hours"].text, r["Avg viewers"].text, r["Peak viewers"].text,
@@ -163,16 +136,7 @@ def test_top_five_games_over_time(seeded):
     """Average viewers per window = the game's watch hours ÷ the window's hours, and its share
     of all games' watch hours; a game without a window row is at zero there."""
     top = charts(open_page("views/overview.py"))["Average viewers"].data
-    got = {(t.strftime("%H:%M"), game): (round(v, 6), round(sh, 6))
-           for t, game, v, sh in zip(top["T"], top["GAME"], top["VALUE"], top["SHARE"])}
-    expected = {}
-    for window in (data.W0, data.W1):
-        rows = [g for g in data.GAMES if g[0] == window]
-        every = sum(g[3] for g in rows)
-        for name in ("Just Chatting", "League of Legends", "Fortnite"):
-            wh = sum(g[3] for g in rows if g[2] == name)
-            expected[(f"{window:%H:%M}", name)] = (round(wh * 6, 6), round(wh / every, 6))
-    assert got == expected
+    assert data.games_over_time(top) == data.expected_games_over_time()
     assert list(dict.fromkeys(top["GAME"])) == ["Just Chatting", "League of Legends", "Fortnite"]  # by watch hours
 
 

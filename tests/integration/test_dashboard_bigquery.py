@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import pytest
-import streamlit as st
-from streamlit.testing.v1 import AppTest
 
 from dashboard import queries as q
 from dashboard import ui
@@ -22,9 +20,7 @@ from sinks.bigquery import BIGQUERY
 from sinks.bigquery.connection import client, dataset_id
 from tests import dashboard_support as data
 from tests.conftest import _clean_env
-from tests.dashboard_support import cards, charts, read_markup, tables
-
-APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
+from tests.dashboard_support import cards, charts, link, named_to_the_app, open_page, tables, texts
 
 
 class Transpiling:
@@ -76,40 +72,14 @@ def seeded_once(bq_module: Settings) -> Settings:
     return bq_module
 
 
-def _named_to_the_app(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    for name, value in settings.as_env().items():
-        monkeypatch.setenv(name, value)
-    yield settings
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
 @pytest.fixture
 def seeded(seeded_once: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    yield from _named_to_the_app(seeded_once, monkeypatch)
+    yield from named_to_the_app(seeded_once, monkeypatch)
 
 
 @pytest.fixture
 def no_tables(bq_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    yield from _named_to_the_app(bq_settings, monkeypatch)
-
-
-def open_page(page: str, **query: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    for name, value in query.items():
-        at.query_params[name] = value
-    at.run()
-    at.switch_page(page).run()
-    assert not at.exception, at.exception[0].value
-    return at
-
-
-def texts(elements) -> str:
-    return "\n".join(str(e.value) for e in elements)
-
-
-def link(text: str, page: str, param: str, value: str) -> data.Cell:
-    return data.Cell(text, f"{page}?{param}={value}", "_self")
+    yield from named_to_the_app(bq_settings, monkeypatch)
 
 
 def complete(rows: list[tuple]) -> list[tuple]:
@@ -118,14 +88,8 @@ def complete(rows: list[tuple]) -> list[tuple]:
 
 def test_overview_on_bigquery(seeded: Settings) -> None:
     at = open_page("views/overview.py")
-    markup = read_markup(at)
-    assert markup.headings == ["Latest complete window: 2026-03-01 12:10 – 12:20 UTC"]
+    data.check_latest_window_cards(at)
     w1 = sorted((g for g in data.GAMES if g[0] == data.W1), key=lambda g: g[-1])
-    shown = cards(at)
-    assert markup.cards["Top game"] == link("Just Chatting", "game", "game", "509658")
-    assert shown["Top game's watch hours"] == human(w1[0][3]) == "12.3k"
-    assert shown["All games' watch hours"] == human(sum(g[3] for g in w1))
-    assert shown["Viewers (all games)"] == viewers(sum(g[4] for g in w1))
     games, channels = tables(at)[:2]
     assert [(r["#"].text, r["Game"].text, r["Watch hours"].text) for r in games] == [
         (str(g[-1]), g[2], human(g[3])) for g in w1]
@@ -153,16 +117,7 @@ def test_overview_on_bigquery(seeded: Settings) -> None:
 
 def test_top_five_games_over_time_on_bigquery(seeded: Settings) -> None:
     top = charts(open_page("views/overview.py"))["Average viewers"].data
-    got = {(t.strftime("%H:%M"), game): (round(v, 6), round(sh, 6))
-           for t, game, v, sh in zip(top["T"], top["GAME"], top["VALUE"], top["SHARE"])}
-    expected = {}
-    for window in (data.W0, data.W1):
-        rows = [g for g in data.GAMES if g[0] == window]
-        every = sum(g[3] for g in rows)
-        for name in ("Just Chatting", "League of Legends", "Fortnite"):
-            wh = sum(g[3] for g in rows if g[2] == name)
-            expected[(f"{window:%H:%M}", name)] = (round(wh * 6, 6), round(wh / every, 6))
-    assert got == expected
+    assert data.games_over_time(top) == data.expected_games_over_time()
 
 
 def test_game_page_on_bigquery(seeded: Settings) -> None:
