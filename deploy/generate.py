@@ -156,8 +156,8 @@ APPS = (
     # (Quix docs, "How to deploy a public service": listen on 0.0.0.0:80)
     App("dashboard", ("dashboard", "--address", "0.0.0.0", "--port", "80"),
         "The viewership dashboard (Streamlit) over the warehouse, on a public URL. Read-only: a "
-        "Snowflake role with SELECT on the schema is enough.",
-        ("dashboard", "sinks/snowflake"), (), (), cpu=500, memory=1024, worker=False, extras=("dashboard",),
+        "Snowflake role with SELECT on the schema (on BigQuery, a reader of the dataset) is enough.",
+        ("dashboard", "sinks/snowflake", "sinks/choice.py", "sinks/bigquery", "sinks/dialect.py"), (), (), cpu=500, memory=1024, worker=False, extras=("dashboard",),
         folders=(*INCLUDED_FOLDERS, "dashboard"), public_prefix="dashboard", port=80),
 )
 # The long-running Kafka workers: one metrics job each (Prometheus, compose, Helm)
@@ -236,7 +236,7 @@ DESCRIPTIONS = {
     "SNOWFLAKE_PORT": "local fakesnow server port (only without SNOWFLAKE_ACCOUNT)",
     "SNOWFLAKE_NETWORK_TIMEOUT": "connector network and login timeout, seconds",
     # BigQuery, the second warehouse (pulse/settings.py's BigQuery block)
-    "WAREHOUSE": "snowflake or bigquery: the warehouse of the sinks, bootstrap, prune and status",
+    "WAREHOUSE": "snowflake or bigquery: the warehouse of the sinks, bootstrap, prune, status and the dashboard",
     "BIGQUERY_PROJECT": "Google Cloud project of the dataset (empty = local bqemulator server)",
     "BIGQUERY_DATASET": "BigQuery dataset (created at bootstrap when missing and allowed)",
     "BIGQUERY_LOCATION": "location of the dataset and its jobs (US, EU, a region)",
