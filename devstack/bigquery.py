@@ -60,6 +60,9 @@ class BigQueryServer:
             time.sleep(0.1)
         return stopped
 
+    def status(self) -> str:
+        return self.service.status()
+
     def _own_processes(self) -> list[psutil.Process]:
         """Live emulator processes started on this data directory (no other can have it)."""
         wanted = [str(LAUNCHER), "--data-dir", str(self.data_dir)]
@@ -80,6 +83,3 @@ def _terminate(proc: psutil.Process, timeout: float) -> None:
         proc.kill()
     except psutil.NoSuchProcess:
         pass
-
-    def status(self) -> str:
-        return self.service.status()

@@ -127,3 +127,19 @@ def test_the_final_sigkill_reaches_the_process_group(tmp_path: Path) -> None:
                 psutil.Process(pid).send_signal(signal.SIGKILL)
             except psutil.NoSuchProcess:
                 pass
+
+
+def test_every_local_server_says_its_status(tmp_path: Path) -> None:
+    """`run` and `stack start` print each part's status line: the BigQuery stand-in's too (its
+    `status` once sat inside a function below the class, and `run --warehouse bigquery` crashed)."""
+    from devstack.bigquery import BigQueryServer
+    from devstack.kafka import KafkaBroker
+    from devstack.warehouse import WarehouseServer
+
+    for server, name in ((BigQueryServer(tmp_path, port=free_port(), grpc_port=free_port()), "bqemulator"),
+                         (WarehouseServer(tmp_path, port=free_port()), None),
+                         (KafkaBroker(tmp_path, port=free_port()), None)):
+        line = server.status()
+        assert line.endswith(": stopped"), line
+        if name:
+            assert line == f"{name}: stopped"
