@@ -100,7 +100,11 @@ def test_sink_rides_out_an_emulator_outage(settings_on: Callable[[BigQueryServer
             assert stays_up(worker, outage), f"the sink exited during the outage:\n{worker.log()[-3000:]}"
             assert "warehouse unavailable" in worker.log()
         own_bigquery.start()
-        wait_for(lambda: committed_all(settings, "sink-alerts", [topics.ALERTS]), 240, "the sink to catch up")
+        try:
+            wait_for(lambda: committed_all(settings, "sink-alerts", [topics.ALERTS]), 240, "the sink to catch up")
+        except AssertionError as exc:  # what the sink was doing, and what the emulator said
+            raise AssertionError(f"{exc}\nsink:\n{worker.log()[-4000:]}\nemulator:\n"
+                                 f"{own_bigquery.service.log_file.read_text(errors='replace')[-2000:]}") from None
         wait_for(lambda: health(metrics)[0] == 200, 30, "/healthz 200 again")
         assert worker.stop() == 0, worker.log()[-3000:]
     ids = _alert_ids(settings)
