@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -29,6 +30,7 @@ from pulse.cli import CommandError
 # How far two readings of one process's start time may differ (the boot time they are counted
 # from moves when the wall clock is adjusted); a reused pid starts later than that.
 START_TOLERANCE_SECONDS = 1.0
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 
 
 class ServiceError(CommandError):
@@ -37,23 +39,36 @@ class ServiceError(CommandError):
 
 def free_port(count: int = 1) -> int:
     """A port p with p .. p+count-1 free now (a broker takes two): servers a test or a benchmark
-    starts for itself, so no fixed port collides with another process on a shared machine."""
+    starts for itself, so no fixed port collides with another process on a shared machine.
+    Chosen outside the kernel's ephemeral range, so no client socket's local port takes it
+    between this check and the server's bind (a worker's metrics port was lost that way)."""
+    low, high = _unreserved_range()
     while True:
-        with socket.socket() as first:
-            first.bind(("127.0.0.1", 0))
-            port = first.getsockname()[1]
-            others: list[socket.socket] = []
-            try:
-                for i in range(1, count):
-                    other = socket.socket()
-                    others.append(other)
-                    other.bind(("127.0.0.1", port + i))
-                return port
-            except OSError:
-                continue
-            finally:
-                for other in others:
-                    other.close()
+        port = random.randrange(low, high - count + 1)
+        held: list[socket.socket] = []
+        try:
+            for i in range(count):
+                sock = socket.socket()
+                held.append(sock)
+                sock.bind(("127.0.0.1", port + i))
+            return port
+        except OSError:
+            continue
+        finally:
+            for sock in held:
+                sock.close()
+
+
+def _unreserved_range() -> tuple[int, int]:
+    """[low, high) of ports the kernel never hands out as ephemeral: above its range when
+    there is room (Linux's default 32768-60999 leaves 61000-65535), else below it."""
+    try:
+        first, last = (int(n) for n in EPHEMERAL_RANGE.read_text().split())
+    except (OSError, ValueError):
+        first, last = 32768, 60999
+    if 65536 - (last + 1) >= 1000:
+        return last + 1, 65536
+    return 10000, first
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:

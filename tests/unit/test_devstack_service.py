@@ -143,3 +143,12 @@ def test_every_local_server_says_its_status(tmp_path: Path) -> None:
         assert line.endswith(": stopped"), line
         if name:
             assert line == f"{name}: stopped"
+
+
+def test_free_ports_are_outside_the_kernels_ephemeral_range() -> None:
+    """A client socket's local port can never take a port free_port handed out."""
+    first, last = (int(n) for n in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    for _ in range(50):
+        port = free_port(6)
+        assert not any(first <= p <= last for p in range(port, port + 6)), port
+        assert port + 5 <= 65535
