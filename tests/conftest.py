@@ -153,6 +153,20 @@ def unique() -> str:
     return uuid.uuid4().hex[:10]
 
 
+def settings_for(kafka_broker: KafkaBroker, unique: str, tmp: Path, **overrides: Any) -> Settings:
+    """The local broker, topic and group prefixes and a schema of `unique`'s own, state in `tmp`."""
+    base: dict[str, Any] = dict(
+        kafka_bootstrap=kafka_broker.bootstrap,
+        topic_prefix=f"t{unique}.",
+        consumer_group_prefix=f"g{unique}",
+        state_dir=tmp / "state",
+        snowflake_port=WAREHOUSE_PORT,
+        snowflake_schema=f"T_{unique.upper()}",
+        metrics_port=0,
+    )
+    return load_settings(**{**base, **overrides})
+
+
 @pytest.fixture
 def make_settings(kafka_broker: KafkaBroker, unique: str, tmp_path: Path) -> Callable[..., Settings]:
     """Settings for this test: the local broker, its own topic prefix, group prefix and state dir.
@@ -161,17 +175,7 @@ def make_settings(kafka_broker: KafkaBroker, unique: str, tmp_path: Path) -> Cal
     """
 
     def factory(**overrides) -> Settings:
-        base = dict(
-            kafka_bootstrap=kafka_broker.bootstrap,
-            topic_prefix=f"t{unique}.",
-            consumer_group_prefix=f"g{unique}",
-            state_dir=tmp_path / "state",
-            snowflake_port=WAREHOUSE_PORT,
-            snowflake_schema=f"T_{unique.upper()}",
-            metrics_port=0,
-        )
-        base.update(overrides)
-        return load_settings(**base)
+        return settings_for(kafka_broker, unique, tmp_path, **overrides)
 
     return factory
 
@@ -184,10 +188,7 @@ def module_wh_settings(kafka_broker: KafkaBroker, warehouse_server: WarehouseSer
     unique, tmp = uuid.uuid4().hex[:10], tmp_path_factory.mktemp("module")
     with pytest.MonkeyPatch.context() as monkeypatch:
         _clean_env(monkeypatch, tmp)
-        settings = load_settings(kafka_bootstrap=kafka_broker.bootstrap, topic_prefix=f"t{unique}.",
-                                 consumer_group_prefix=f"g{unique}", state_dir=tmp / "state",
-                                 snowflake_port=WAREHOUSE_PORT, snowflake_schema=f"M_{unique.upper()}",
-                                 metrics_port=0)
+        settings = settings_for(kafka_broker, unique, tmp, snowflake_schema=f"M_{unique.upper()}")
     yield settings
     _drop_schema(settings)
 
