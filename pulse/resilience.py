@@ -23,6 +23,7 @@ Typical use (see `sinks.worker.run_sink`):
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -35,6 +36,7 @@ from confluent_kafka.admin import AdminClient
 from quixstreams import Application
 from quixstreams.checkpointing.exceptions import CheckpointProducerTimeout
 from quixstreams.exceptions import PartitionAssignmentError
+from quixstreams.internal_producer import InternalProducer
 from quixstreams.kafka.exceptions import BaseKafkaException, KafkaBrokerUnavailableError
 from quixstreams.models.topics.exceptions import CreateTopicTimeout, TopicNotFoundError
 from quixstreams.state.exceptions import ChangelogFlushError
@@ -220,10 +222,14 @@ def run_resilient(build: Callable[[], Application], probe: BrokerProbe, stop: St
     error that is not a broker outage.
     """
     attempt = 0
+    failed: Optional[Application] = None
     while not stop.is_set():
         app: Optional[Application] = None
         began = time.monotonic()
         try:
+            if failed is not None:
+                retire_producer(failed._producer, name)
+                failed = None
             app = build()
             app._setup_signal_handlers = lambda: None  # type: ignore[method-assign]  # keep StopSignal's (see its doc)
             stop.app = app
@@ -254,8 +260,37 @@ def run_resilient(build: Callable[[], Application], probe: BrokerProbe, stop: St
                 return
             log.info("%s: kafka broker reachable again; restarting the application", name)
             probe.report_outage(None)
+            failed = app  # retired at the top of the loop, once this traceback is gone
         finally:
             stop.app = None
+
+
+def retire_producer(producer: InternalProducer, name: str = "worker", timeout: float = 30.0) -> None:
+    """Finish the failed application's transaction, then destroy its Kafka producer.
+
+    Quix never closes an application's producer. After an outage its abort had timed out
+    ("retry call to resume"), and librdkafka finishes it in the background once the broker
+    is back: the epoch bump of that late abort fenced the rebuilt application's producer,
+    which shares the `transactional.id`, and the worker died with `_FENCED` (issue 24).
+    So the abort is completed here, within `timeout`, and the producer is destroyed before
+    the next application initialises its transactions. Errors are only logged: a producer
+    that is already fenced or still cut off is destroyed all the same.
+    """
+    inner = producer._producer  # Quix's Producer wrapper; its librdkafka handle is created lazily
+    if inner._inner_producer is None:
+        return
+    try:
+        producer.abort_transaction(timeout)
+    except KafkaException as exc:
+        log.info("%s: the failed application's transaction did not abort (%s); destroying its producer",
+                 name, first_line(exc, with_type=True))
+    handle, inner._inner_producer = inner._inner_producer, None
+    try:
+        handle.purge()
+    except KafkaException:
+        pass  # a fatally failed producer refuses even this; destroying it is all that is left
+    del handle
+    gc.collect()  # the failed run's traceback cycles may still reach the handle; its last reference destroys it
 
 
 class _StopWatcher:

@@ -1,12 +1,16 @@
-"""Which errors `run_resilient` waits out as a broker outage, and which it lets through."""
+"""Which errors `run_resilient` waits out as a broker outage, and how it retires a failed application."""
 
 from __future__ import annotations
 
+import weakref
+from typing import Optional
+
 from confluent_kafka import KafkaError, KafkaException
 from quixstreams.checkpointing.exceptions import CheckpointConsumerCommitError
+from quixstreams.internal_producer import InternalProducer
 from quixstreams.state.exceptions import ChangelogFlushError
 
-from pulse.resilience import is_broker_outage
+from pulse.resilience import is_broker_outage, retire_producer
 
 
 def test_broker_outage_classification() -> None:
@@ -24,3 +28,54 @@ def test_broker_outage_classification() -> None:
     # Quix's TTL re-stamp of a store could not get its changelog out while the broker was down
     assert is_broker_outage(ChangelogFlushError("14 legacy-TTL backfill changelog record(s) made no delivery progress"))
     assert not is_broker_outage(ValueError("a bug"))
+
+
+class _Handle:
+    """Stands in for the librdkafka handle: records what the retirement asked of it."""
+
+    def __init__(self, abort_error: Optional[KafkaError] = None) -> None:
+        self.calls: list[str] = []
+        self.abort_error = abort_error
+
+    def abort_transaction(self, timeout: float) -> None:
+        self.calls.append(f"abort {timeout:.0f}")
+        if self.abort_error is not None:
+            raise KafkaException(self.abort_error)
+
+    def poll(self, timeout: float = 0) -> int:
+        return 0  # delivery reports of the aborted messages: none here
+
+    def purge(self) -> None:
+        self.calls.append("purge")
+
+
+def _producer_with(handle: Optional[_Handle]) -> InternalProducer:
+    producer = InternalProducer(broker_address="127.0.0.1:1", transactional=True)
+    producer._producer._inner_producer = handle  # type: ignore[assignment]
+    producer._active_transaction = handle is not None
+    return producer
+
+
+def test_a_failed_application_producer_finishes_its_abort_and_is_destroyed() -> None:
+    handle = _Handle()
+    calls, gone = handle.calls, weakref.ref(handle)
+    producer = _producer_with(handle)
+    del handle
+    retire_producer(producer, timeout=7)
+    assert calls == ["abort 7", "purge"]
+    assert producer._producer._inner_producer is None and gone() is None
+
+
+def test_a_fenced_producer_is_destroyed_without_an_error() -> None:
+    handle = _Handle(KafkaError(KafkaError._FENCED, fatal=True))
+    calls, gone = handle.calls, weakref.ref(handle)
+    producer = _producer_with(handle)
+    del handle
+    retire_producer(producer, timeout=3)
+    assert calls == ["abort 3", "purge"] and gone() is None
+
+
+def test_a_producer_that_never_connected_is_left_alone() -> None:
+    producer = _producer_with(None)
+    retire_producer(producer)
+    assert producer._producer._inner_producer is None
