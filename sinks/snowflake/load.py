@@ -78,7 +78,7 @@ def stage_lines(cur: Any, load_id: str, lines: Iterable[bytes], workdir: str) ->
 
 
 def clear_landing(cur: Any, load_id: str) -> None:
-    cur.execute(f"DELETE FROM {LANDING} WHERE V:l::VARCHAR = %s", (load_id,))
+    cur.execute(f"DELETE FROM {LANDING} WHERE V:load_id::VARCHAR = %s", (load_id,))
 
 
 # --- STREAM_LOGS ---------------------------------------------------------------------------
@@ -89,15 +89,16 @@ _MARK = ("COALESCE((SELECT MAX(KAFKA_OFFSET) FROM SINK_OFFSETS "
 
 
 def raw_line(load_id: str, offset: int, index: int, captured: str, raw: bytes) -> bytes:
-    """One staged line: the v1 event embedded verbatim as `r` (a JSON object we encoded)."""
-    return b'{"l":"%s","o":%d,"i":%d,"c":"%s","r":%s}\n' % (load_id.encode(), offset, index, captured.encode(), raw)
+    """One staged line: the v1 event embedded verbatim as `raw_data` (a JSON object we encoded)."""
+    return (b'{"load_id":"%s","kafka_offset":%d,"chunk_index":%d,"captured_at":"%s","raw_data":%s}\n'
+            % (load_id.encode(), offset, index, captured.encode(), raw))
 
 
 def insert_raw_from_landing(cur: Any, sink: str, topic: str, partition: int, load_id: str) -> int:
     cur.execute(
         f"INSERT INTO STREAM_LOGS ({_RAW_COLUMNS}) "
-        f"SELECT V:r, V:c::TIMESTAMP_NTZ, %s, %s, V:o::BIGINT, V:i::INTEGER, %s::TIMESTAMP_NTZ FROM {LANDING} "
-        f"WHERE V:l::VARCHAR = %s AND V:o::BIGINT > {_MARK}",
+        f"SELECT V:raw_data, V:captured_at::TIMESTAMP_NTZ, %s, %s, V:kafka_offset::BIGINT, V:chunk_index::INTEGER, "
+        f"%s::TIMESTAMP_NTZ FROM {LANDING} WHERE V:load_id::VARCHAR = %s AND V:kafka_offset::BIGINT > {_MARK}",
         (topic, partition, now_ntz(), load_id, sink, topic, partition),
     )
     return _count(cur)
@@ -145,8 +146,9 @@ def merge_sql(spec: TableSpec, source_exprs: Sequence[str], source_from: str) ->
 
 
 def merge_from_landing(cur: Any, spec: TableSpec, load_id: str) -> int:
-    exprs = [f"V:{c.field}::{SQL_TYPES[c.kind]}" for c in spec.columns] + ["V:p::INTEGER", "V:o::BIGINT"]
-    sql = merge_sql(spec, exprs, f"{LANDING} WHERE V:l::VARCHAR = %s")
+    exprs = [f"V:{c.field}::{SQL_TYPES[c.kind]}" for c in spec.columns] + ["V:kafka_partition::INTEGER",
+                                                                            "V:kafka_offset::BIGINT"]
+    sql = merge_sql(spec, exprs, f"{LANDING} WHERE V:load_id::VARCHAR = %s")
     cur.execute(sql, (now_ntz(), load_id))
     return _merge_count(cur)
 
@@ -209,8 +211,8 @@ def merge(cur: Any, spec: TableSpec, rows: Sequence[Sequence[Any]], method: str,
     if method != "copy":
         return merge_values(cur, spec, rows)
     load_id = new_load_id()
-    lines = (orjson.dumps({"l": load_id, **dict(zip(spec.fields, row)), "p": row[-2], "o": row[-1]}) + b"\n"
-             for row in rows)
+    lines = (orjson.dumps({"load_id": load_id, **dict(zip(spec.fields, row)), "kafka_partition": row[-2],
+                           "kafka_offset": row[-1]}) + b"\n" for row in rows)
     stage_lines(cur, load_id, lines, workdir)
     try:
         return merge_from_landing(cur, spec, load_id)
