@@ -45,8 +45,8 @@ def migrate_state(cfg: ProcessorConfig) -> Callable[[Any], Optional[tuple[KeySta
         old_keys = state_v1.keys_of(state)
         if old_keys is None:
             return None
-        def apply(ks: KeyState, chunk: Chunk) -> None:
-            process_chunk(cfg, ks, chunk, _ignore)
+        def apply(key_state: KeyState, chunk: Chunk) -> None:
+            process_chunk(cfg, key_state, chunk, _ignore)
 
         value = state_v1.read(state, apply)
         if value is None:
@@ -80,8 +80,8 @@ def handle_chunk(cfg: ProcessorConfig, cache: KeyStateCache, value: Optional[byt
 
     for r in rejected:
         reject(r.stream, r.position, r.reason)
-    ks = cache.load(chunk.key, state)
-    out, stats = process_chunk(cfg, ks, chunk, reject)
-    cache.save(chunk.key, state, ks, encode_journal(chunk))
+    key_state = cache.load(chunk.key, state)
+    out, stats = process_chunk(cfg, key_state, chunk, reject)
+    cache.save(chunk.key, state, key_state, encode_journal(chunk))
     stats.invalid += len(rejected)
     return dead + out if dead else out, stats

@@ -56,12 +56,12 @@ class ChunkStats:
     reordered_after: int = -1   # that newer poll (for the log line)
 
 
-def watermark(ks: KeyState) -> Optional[int]:
+def watermark(state: KeyState) -> Optional[int]:
     """The newest poll every expected producer shard has completed in this key (None: not yet)."""
-    if len(ks.shards) < ks.shards_expected:
+    if len(state.shards) < state.shards_expected:
         return None
     low: Optional[int] = None
-    for shard in ks.shards.values():
+    for shard in state.shards.values():
         mark = FINAL_WATERMARK if shard.final else shard.done
         if mark is None:
             return None
@@ -69,26 +69,26 @@ def watermark(ks: KeyState) -> Optional[int]:
     return low
 
 
-def _window_closed(cfg: ProcessorConfig, ks: KeyState, start: int, wm: Optional[int]) -> bool:
-    if ks.closed_through is not None and start <= ks.closed_through:
+def _window_closed(cfg: ProcessorConfig, state: KeyState, start: int, mark: Optional[int]) -> bool:
+    if state.closed_through is not None and start <= state.closed_through:
         return True
-    return wm is not None and (wm >= FINAL_WATERMARK or cfg.window_complete(start, wm))
+    return mark is not None and (mark >= FINAL_WATERMARK or cfg.window_complete(start, mark))
 
 
-def process_chunk(cfg: ProcessorConfig, ks: KeyState, chunk: Chunk, reject) -> tuple[list[Output], ChunkStats]:
+def process_chunk(cfg: ProcessorConfig, state: KeyState, chunk: Chunk, reject) -> tuple[list[Output], ChunkStats]:
     """One valid chunk of this key, its streams `pulse.schema.Stream`s (None: rejected when
     decoded). `reject(sample, index, reason)` dead-letters one the stage itself refuses."""
     out: list[Output] = []
     stats = ChunkStats()
     t = parse_ts(chunk.captured_at)
-    ks.shards_expected = chunk.shards
-    shard = ks.shards.get(chunk.producer)
+    state.shards_expected = chunk.shards
+    shard = state.shards.get(chunk.producer)
     if shard is None:
-        shard = ks.shards[chunk.producer] = ShardProgress()
+        shard = state.shards[chunk.producer] = ShardProgress()
     if chunk.final:
         if shard.done is None or t >= shard.done:
             shard.done, shard.final = t, True
-        return out + advance(cfg, ks, chunk), stats
+        return out + advance(cfg, state, chunk), stats
     if shard.done is not None and t <= shard.done:
         # Reordered (or repeated) input: the shard already completed this poll or a newer one
         # here, so its samples could only be credited with the wrong Δ. The producer keeps
@@ -99,20 +99,20 @@ def process_chunk(cfg: ProcessorConfig, ks: KeyState, chunk: Chunk, reject) -> t
         return out, stats
     if shard.final:
         shard.final = False  # live polling after a backfill: an ordinary shard again
-    ks.newest = t if ks.newest is None or t > ks.newest else ks.newest
+    state.newest = t if state.newest is None or t > state.newest else state.newest
 
     start = cfg.window_start(t)
     window: Optional[OpenWindow] = None
     polls: Optional[PollGroups] = None
-    if not _window_closed(cfg, ks, start, watermark(ks)):
-        window = ks.windows.get(start)
+    if not _window_closed(cfg, state, start, watermark(state)):
+        window = state.windows.get(start)
         if window is None:
-            window = ks.windows[start] = OpenWindow()
+            window = state.windows[start] = OpenWindow()
         polls = window.polls.get(t)
         if polls is None:
             polls = window.polls[t] = PollGroups()
     if chunk.streams:
-        _samples(cfg, ks, chunk, t, window, polls, start, reject, out, stats)
+        _samples(cfg, state, chunk, t, window, polls, start, reject, out, stats)
 
     parts = shard.pending.get(t)
     if parts is None:
@@ -122,15 +122,15 @@ def process_chunk(cfg: ProcessorConfig, ks: KeyState, chunk: Chunk, reject) -> t
     if len(parts) >= chunk.parts:
         del shard.pending[t]
         shard.done = t
-    out.extend(advance(cfg, ks, chunk))
+    out.extend(advance(cfg, state, chunk))
     return out, stats
 
 
-def _samples(cfg: ProcessorConfig, ks: KeyState, chunk: Chunk, t: int, window: Optional[OpenWindow],
+def _samples(cfg: ProcessorConfig, state: KeyState, chunk: Chunk, t: int, window: Optional[OpenWindow],
              polls: Optional[PollGroups], start: int, reject, out: list[Output], stats: ChunkStats) -> None:
     interval, cap, window_ms = cfg.interval_ms, cfg.cap_ms, cfg.window_ms
     quiet_below, baseline_ms = quiet_below_viewers(cfg), cfg.baseline_ms
-    channels = ks.channels
+    channels = state.channels
     key, keys = chunk.key, chunk.keys
     for index, stream in enumerate(chunk.streams):
         if stream is None:
@@ -209,30 +209,30 @@ def _samples(cfg: ProcessorConfig, ks: KeyState, chunk: Chunk, t: int, window: O
         stats.accepted += 1
 
 
-def advance(cfg: ProcessorConfig, ks: KeyState, chunk: Chunk) -> list[Output]:
+def advance(cfg: ProcessorConfig, state: KeyState, chunk: Chunk) -> list[Output]:
     """Hand on every poll and every window the watermark has passed, oldest first."""
-    wm = watermark(ks)
-    if wm is None:
+    mark = watermark(state)
+    if mark is None:
         return []
     out: list[Output] = []
-    ready = sorted(t for window in ks.windows.values() for t in window.polls
-                   if t <= wm and (ks.reported_through is None or t > ks.reported_through))
+    ready = sorted(t for window in state.windows.values() for t in window.polls
+                   if t <= mark and (state.reported_through is None or t > state.reported_through))
     for t in ready:
-        groups = ks.windows[cfg.window_start(t)].polls[t]
+        groups = state.windows[cfg.window_start(t)].polls[t]
         record = GamePoll(t, chunk.key, chunk.keys,
                           [GameAtPoll(gid, p.name, p.viewers) for gid, p in sorted(groups.games.items())])
         out.append(Output(GAME_POLLS, GAME_POLLS_KEY, encode(record)))
-        ks.reported_through = t
-    for start in sorted(ks.windows):
-        if not (wm >= FINAL_WATERMARK or cfg.window_complete(start, wm)):
+        state.reported_through = t
+    for start in sorted(state.windows):
+        if not (mark >= FINAL_WATERMARK or cfg.window_complete(start, mark)):
             break
-        window = ks.windows.pop(start)
+        window = state.windows.pop(start)
         if window.legacy_channels is None:
             out.extend(stream_rows(cfg, start, window))
         for part in window_partial(cfg, start, window, chunk.key, chunk.keys):
             out.append(Output(PARTIALS, str(start), part))
-        ks.closed_through = start if ks.closed_through is None else max(ks.closed_through, start)
-        forget_channels(ks, cfg)
+        state.closed_through = start if state.closed_through is None else max(state.closed_through, start)
+        forget_channels(state, cfg)
     return out
 
 
@@ -307,12 +307,12 @@ def window_partial(cfg: ProcessorConfig, start: int, window: OpenWindow, key: in
     return split_partial(start, key, keys, channel_rows, game_rows, top, language_rows)
 
 
-def forget_channels(ks: KeyState, cfg: ProcessorConfig) -> None:
+def forget_channels(state: KeyState, cfg: ProcessorConfig) -> None:
     """Channels with no sample for longer than anything about them matters (stream memory,
     cooldown) are dropped, so channel churn does not grow the state."""
-    if ks.newest is None:
+    if state.newest is None:
         return
-    horizon = ks.newest - max(STREAM_MEMORY_MS, cfg.cooldown_ms)
-    stale = [user for user, channel in ks.channels.items() if channel.last_t < horizon]
+    horizon = state.newest - max(STREAM_MEMORY_MS, cfg.cooldown_ms)
+    stale = [user for user, channel in state.channels.items() if channel.last_t < horizon]
     for user in stale:
-        del ks.channels[user]
+        del state.channels[user]

@@ -173,9 +173,9 @@ def merge_window(cfg: ProcessorConfig, start: int, partials: list[WindowPartial]
             unique_channels=total.channels.total, new_streams=total.new_streams.total, rank=rank)
         yield Output(LANGUAGES, key_of(language_row), language_row)
 
-    who: dict[str, ChannelPartial] = {}
+    channels_by_id: dict[str, ChannelPartial] = {}
     for channel, rank in zip(channels, competition_ranks([c.watch for c in channels])):
-        who[channel.user_id] = channel
+        channels_by_id[channel.user_id] = channel
         channel_row = ChannelWindow(
             window_start=ws, window_end=we, user_id=channel.user_id, user_login=channel.user_login,
             user_name=channel.user_name, game_id=channel.game_id, game_name=channel.game_name,
@@ -185,7 +185,7 @@ def merge_window(cfg: ProcessorConfig, start: int, partials: list[WindowPartial]
 
     for game_id, entries in candidates.items():
         for rank, c in enumerate(top_n(entries, cfg.top_n), start=1):
-            channel = who[c.user_id]
+            channel = channels_by_id[c.user_id]
             top_row = TopChannel(
                 window_start=ws, window_end=we, game_id=game_id, game_name=games[game_id].name.text(),
                 rank=rank, user_id=c.user_id, user_login=channel.user_login, user_name=channel.user_name,
