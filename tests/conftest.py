@@ -76,51 +76,81 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))
 
 
-# The run that owns the shared stack: the process that sets this first (the controller under
-# pytest-xdist); its workers, and a pytest run nested in a test, inherit it and own nothing.
+# One pytest run (its controller under pytest-xdist, with its workers and any pytest run nested
+# in a test, which inherit these) is one user of the shared stack.
 RUN_ID = "PULSE_TEST_RUN_ID"
+RUN_PID = "PULSE_TEST_RUN_PID"
 OWNER = RUN_ID not in os.environ
 os.environ.setdefault(RUN_ID, uuid.uuid4().hex)
+os.environ.setdefault(RUN_PID, str(os.getpid()))
+SERVICES: dict[str, Callable[[], Any]] = {
+    "kafka": lambda: KafkaBroker(RUN_DIR, port=KAFKA_PORT),
+    "warehouse": lambda: WarehouseServer(RUN_DIR, port=WAREHOUSE_PORT),
+    "bigquery": lambda: BigQueryServer(RUN_DIR, port=BIGQUERY_PORT, grpc_port=BIGQUERY_PORT + 1),
+}
 
 
-def _shared(name: str, service: Any) -> Any:
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def _users(name: str) -> Path:
+    return RUN_DIR / f"{name}.users"
+
+
+def _shared(name: str) -> Any:
     """Start one of the stack's services for the whole run: under pytest-xdist every worker
-    asks, one starts it (a file lock orders them), the rest find it running. A marker file names
-    the run that started it, and that run's owning process stops it at the end
-    (`pytest_sessionfinish`), never a worker or a nested run while others still use it."""
+    asks, one starts it (a file lock orders them), the rest find it running. Every run that
+    uses it leaves its controller's pid in `<name>.users/`; a service the tests started is
+    stopped by the last run to finish (`pytest_sessionfinish`), so a second `pytest` beside
+    `make test` never stops what the other still uses, and a user's own stack is never stopped."""
     RUN_DIR.mkdir(parents=True, exist_ok=True)
+    service = SERVICES[name]()
     with FileLock(str(RUN_DIR / f"{name}.lock")):
         if service.start():
-            (RUN_DIR / f"{name}.started-by-tests").write_text(os.environ[RUN_ID])
+            (RUN_DIR / f"{name}.started-by-tests").touch()
+        _users(name).mkdir(exist_ok=True)
+        (_users(name) / os.environ[RUN_ID]).write_text(os.environ[RUN_PID])
     return service
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     if not OWNER or os.environ.get("PULSE_KEEP_STACK"):
         return
-    for name, service in (("kafka", KafkaBroker(RUN_DIR, port=KAFKA_PORT)),
-                          ("warehouse", WarehouseServer(RUN_DIR, port=WAREHOUSE_PORT)),
-                          ("bigquery", BigQueryServer(RUN_DIR, port=BIGQUERY_PORT, grpc_port=BIGQUERY_PORT + 1))):
-        marker = RUN_DIR / f"{name}.started-by-tests"
-        if marker.exists() and marker.read_text() == os.environ[RUN_ID]:
-            service.stop()
-            marker.unlink()
+    for name, make in SERVICES.items():
+        users = _users(name)
+        if not users.is_dir():
+            continue
+        with FileLock(str(RUN_DIR / f"{name}.lock")):
+            (users / os.environ[RUN_ID]).unlink(missing_ok=True)
+            others = [u for u in users.iterdir() if u.read_text().isdigit() and _alive(int(u.read_text()))]
+            marker = RUN_DIR / f"{name}.started-by-tests"
+            if not others and marker.exists():
+                make().stop()
+                marker.unlink()
+                shutil.rmtree(users, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def kafka_broker() -> KafkaBroker:
-    return _shared("kafka", KafkaBroker(RUN_DIR, port=KAFKA_PORT))
+    return _shared("kafka")
 
 
 @pytest.fixture(scope="session")
 def warehouse_server() -> WarehouseServer:
-    return _shared("warehouse", WarehouseServer(RUN_DIR, port=WAREHOUSE_PORT))
+    return _shared("warehouse")
 
 
 @pytest.fixture(scope="session")
 def bigquery_server() -> BigQueryServer:
     """The local BigQuery stand-in (bqemulator over REST and gRPC), its data on disk."""
-    return _shared("bigquery", BigQueryServer(RUN_DIR, port=BIGQUERY_PORT, grpc_port=BIGQUERY_PORT + 1))
+    return _shared("bigquery")
 
 
 def once(name: str) -> FileLock:
