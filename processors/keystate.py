@@ -60,6 +60,9 @@ class StreamMemo:
     started_at: str = ""
     started_ms: int = 0
 
+    def __init__(self, last_t: int = -1, started_at: str = "", started_ms: int = 0) -> None:
+        self.last_t, self.started_at, self.started_ms = last_t, started_at, started_ms
+
 
 @dataclass(slots=True)
 class ChannelState:
@@ -68,6 +71,13 @@ class ChannelState:
     history: list[int] = field(default_factory=list)  # t, viewers, t, viewers, ... of the baseline period
     cooldowns: dict[str, int] = field(default_factory=dict)  # alert kind -> when it last fired
 
+    def __init__(self, last_t: int = -1, streams: Optional[dict[str, StreamMemo]] = None,
+                 history: Optional[list[int]] = None, cooldowns: Optional[dict[str, int]] = None) -> None:
+        self.last_t = last_t
+        self.streams = {} if streams is None else streams
+        self.history = [] if history is None else history
+        self.cooldowns = {} if cooldowns is None else cooldowns
+
 
 @dataclass(slots=True)
 class PollGroups:
@@ -75,6 +85,11 @@ class PollGroups:
 
     games: dict[str, PollTotal] = field(default_factory=dict)
     languages: dict[str, PollTotal] = field(default_factory=dict)
+
+    def __init__(self, games: Optional[dict[str, PollTotal]] = None,
+                 languages: Optional[dict[str, PollTotal]] = None) -> None:
+        self.games = {} if games is None else games
+        self.languages = {} if languages is None else languages
 
 
 @dataclass(slots=True)
@@ -86,6 +101,14 @@ class OpenWindow:
     # its channels so far, and no STREAM_WINDOWS / LANGUAGE_WINDOWS rows for it.
     legacy_channels: Optional[dict[str, ChannelAggregate]] = None
 
+    def __init__(self, streams: Optional[dict[str, StreamAggregate]] = None,
+                 languages: Optional[dict[str, GroupAggregate]] = None, polls: Optional[dict[int, PollGroups]] = None,
+                 legacy_channels: Optional[dict[str, ChannelAggregate]] = None) -> None:
+        self.streams = {} if streams is None else streams
+        self.languages = {} if languages is None else languages
+        self.polls = {} if polls is None else polls
+        self.legacy_channels = legacy_channels
+
 
 @dataclass(slots=True)
 class ShardProgress:
@@ -94,6 +117,11 @@ class ShardProgress:
     done: Optional[int] = None
     final: bool = False
     pending: dict[int, list[int]] = field(default_factory=dict)  # poll t -> the parts received
+
+    def __init__(self, done: Optional[int] = None, final: bool = False,
+                 pending: Optional[dict[int, list[int]]] = None) -> None:
+        self.done, self.final = done, final
+        self.pending = {} if pending is None else pending
 
 
 @dataclass(slots=True)
@@ -105,6 +133,16 @@ class KeyState:
     newest: Optional[int] = None            # newest poll seen (event time for forgetting channels)
     channels: dict[str, ChannelState] = field(default_factory=dict)
     windows: dict[int, OpenWindow] = field(default_factory=dict)
+
+    def __init__(self, shards_expected: int = 1, shards: Optional[dict[str, ShardProgress]] = None,
+                 closed_through: Optional[int] = None, reported_through: Optional[int] = None,
+                 newest: Optional[int] = None, channels: Optional[dict[str, ChannelState]] = None,
+                 windows: Optional[dict[int, OpenWindow]] = None) -> None:
+        self.shards_expected = shards_expected
+        self.shards = {} if shards is None else shards
+        self.closed_through, self.reported_through, self.newest = closed_through, reported_through, newest
+        self.channels = {} if channels is None else channels
+        self.windows = {} if windows is None else windows
 
 
 # --- the one place KeyState becomes bytes and back --------------------------------------

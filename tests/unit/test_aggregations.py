@@ -3,11 +3,15 @@ numbers (no broker, no stage logic)."""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import random
 from typing import NamedTuple
 
 import msgspec
+import pytest
 
+from processors import aggregations, keystate
 from processors.aggregations import (
     ChannelAggregate,
     Distinct,
@@ -246,3 +250,19 @@ def test_game_surge_needs_a_baseline_and_the_minimum() -> None:
     assert game_alerts(CFG, game, "g", "G", 900, I) == []
     alerts = game_alerts(CFG, game, "g", "G", 6_000, 2 * I)
     assert [a.kind for a in alerts] == ["game_surge"] and alerts[0].baseline == 2_950
+
+
+@pytest.mark.parametrize("cls", [c for module in (aggregations, keystate) for c in vars(module).values()
+                                 if dataclasses.is_dataclass(c) and c.__module__ == module.__name__],
+                         ids=lambda c: c.__name__)
+def test_a_written_init_agrees_with_the_dataclass_fields(cls: type) -> None:
+    """The `__init__`s written for mypyc (see processors/aggregations.py) take the fields in
+    their order, and make the same empty object the field defaults describe."""
+    fields = dataclasses.fields(cls)
+    made = cls()
+    for f in fields:
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        assert getattr(made, f.name) == default, (cls.__name__, f.name)
+    assert cls(*[getattr(made, f.name) for f in fields]) == made
+    if getattr(cls.__init__, "__code__", None) is not None:  # interpreted: the signature reads
+        assert list(inspect.signature(cls.__init__).parameters)[1:] == [f.name for f in fields]
