@@ -82,7 +82,7 @@ def test_emulator_keeps_rows_and_schema_across_restarts(settings_on: Callable[[B
 @pytest.mark.parametrize("outage", [0.0, BIGQUERY_OUTAGE], ids=["restart", "stopped"])
 def test_sink_rides_out_an_emulator_outage(settings_on: Callable[[BigQueryServer], Settings],
                                            own_bigquery: BigQueryServer, outage: float, tmp_path: Path) -> None:
-    """The emulator stops mid-stream (the sink writing), stays down for `outage` seconds and
+    """The emulator stops mid-stream (records still coming), stays down for `outage` seconds and
     comes back on the same files: /healthz 503 within 10 s, the sink's writes fail as
     transient, it backs off, and every record is there exactly once."""
     settings = settings_on(own_bigquery)
@@ -91,14 +91,16 @@ def test_sink_rides_out_an_emulator_outage(settings_on: Callable[[BigQueryServer
     metrics = free_port()
     with Worker(settings, ["sink", "alerts"], tmp_path / "sink.log", METRICS_PORT=metrics, **ENV) as worker:
         wait_for(lambda: _alert_ids(settings), 90, "the sink to write")
-        produce(settings, topics.ALERTS, records[1500:])
         own_bigquery.stop()
+        # the second half arrives while the emulator is down, so the sink has writes that fail
+        # (produced before the stop, the sink could write them all first and only its probe would fail)
+        produce(settings, topics.ALERTS, records[1500:])
         if outage:
             status, reason = wait_for(lambda: (h := health(metrics))[0] == 503 and h, HEALTH_DEADLINE,
                                       "/healthz 503 after the emulator stopped")
             assert "warehouse" in reason, reason
+            wait_for(lambda: "warehouse unavailable (" in worker.log(), 60, "a failed write, logged as transient")
             assert stays_up(worker, outage), f"the sink exited during the outage:\n{worker.log()[-3000:]}"
-            assert "warehouse unavailable" in worker.log()
         own_bigquery.start()
         try:
             wait_for(lambda: committed_all(settings, "sink-alerts", [topics.ALERTS]), 240, "the sink to catch up")
