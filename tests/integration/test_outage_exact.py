@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -133,6 +134,16 @@ def test_a_broker_outage_leaves_every_value_exact_and_the_input_in_order(
                 log = (tmp_path / f"{name}.log").read_text()[-3000:]
                 pytest.fail(f"{name} exited with {proc.returncode} during the test:\n{log}")
 
+    def stacks() -> str:
+        """Every live worker's threads (`twitch-pulse` dumps them on SIGUSR1) and log tail: what
+        a worker that stopped making progress was doing."""
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGUSR1)
+        time.sleep(2)  # faulthandler writes at once; give the log a moment to reach the file
+        return "\n".join(f"--- {name}:\n{(tmp_path / f'{name}.log').read_text(errors='replace')[-6000:]}"
+                         for name in procs)
+
     try:
         # the outage starts mid-stream, a window and a bit into the source, chunks in flight
         read_topic(settings, settings.topic(topics.STREAMS), lambda m: (alive(), len(m.polls()) >= 12)[1],
@@ -154,7 +165,10 @@ def test_a_broker_outage_leaves_every_value_exact_and_the_input_in_order(
             raw, got = warehouse_rows(settings)
             return raw == len(events) and all(len(got[n]) >= len(expected[n]) for n in TABLES)
 
-        wait_for(complete, 300, "every row in the warehouse", alive)
+        try:
+            wait_for(complete, 300, "every row in the warehouse", alive)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{stacks()}") from None
         raw, got = warehouse_rows(settings)
         assert raw == len(events)
         for name in TABLES:
