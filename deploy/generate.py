@@ -265,6 +265,7 @@ DESCRIPTIONS = {
     "CHUNK_KEYS": "chunk keys: a channel's key is crc32(user_id) % CHUNK_KEYS; fixed for the life of the topic",
     "SLACK_TIMEOUT_SECONDS": "Slack HTTP timeout",
     "SINK_SESSION_TIMEOUT_MS": "Kafka session timeout of sink and Slack consumers",
+    "SINK_STALL_SECONDS": "a sink or Slack worker whose main loop has not turned this long exits to be restarted (/healthz 503 from a quarter of it)",
     "PROCESSOR_INSTANCE_ID": "stable id per processor replica: static membership, stable transactional.id",
     "PROCESSOR_SESSION_TIMEOUT_MS": "how soon a processor replica that died for good loses its partitions",
     "PROCESSOR_TRANSACTION_TIMEOUT_MS": "how long a dead replica's open transaction can block its outputs",

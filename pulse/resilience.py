@@ -28,6 +28,7 @@ import logging
 import signal
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -45,6 +46,7 @@ from .errors import first_line
 from .kafka import client_config
 from .metrics import HealthCheck
 from .settings import Settings
+from .watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -214,23 +216,27 @@ class Backoff:
 
 def run_resilient(build: Callable[[], Application], probe: BrokerProbe, stop: StopSignal,
                   backoff: Backoff = Backoff(), name: str = "worker",
-                  on_outage: Optional[Callable[[BaseException], None]] = None) -> None:
+                  on_outage: Optional[Callable[[BaseException], None]] = None,
+                  watchdog: Optional[Watchdog] = None) -> None:
     """Run `build()`'s application until `stop`; rebuild it after each broker outage.
 
     `build` is called again for every attempt (a fresh Application, consumer and producer);
     objects it closes over, such as a sink, are reused. Returns when stopped; re-raises any
-    error that is not a broker outage.
+    error that is not a broker outage. A `watchdog` watches only `run()`: building and
+    waiting out an outage are not its main loop.
     """
     attempt = 0
     failed: Optional[Application] = None
+    resting = watchdog.idle if watchdog is not None else nullcontext
     while not stop.is_set():
         app: Optional[Application] = None
         began = time.monotonic()
         try:
-            if failed is not None:
-                retire_producer(failed._producer, name)
-                failed = None
-            app = build()
+            with resting():
+                if failed is not None:
+                    retire_producer(failed._producer, name)
+                    failed = None
+                app = build()
             app._setup_signal_handlers = lambda: None  # type: ignore[method-assign]  # keep StopSignal's (see its doc)
             stop.app = app
             if stop.is_set():
@@ -256,8 +262,9 @@ def run_resilient(build: Callable[[], Application], probe: BrokerProbe, stop: St
                 on_outage(exc)
             delay = backoff.delay(attempt)
             log.warning("%s: %s; rebuilding in %.0fs (attempt %d)", name, reason, delay, attempt)
-            if stop.event.wait(delay) or not probe.wait_reachable(stop.event):
-                return
+            with resting():
+                if stop.event.wait(delay) or not probe.wait_reachable(stop.event):
+                    return
             log.info("%s: kafka broker reachable again; restarting the application", name)
             probe.report_outage(None)
             failed = app  # retired at the top of the loop, once this traceback is gone

@@ -325,6 +325,9 @@ class SinkSettings(Group):
     # Kafka session timeout of the sink and Slack consumers: how soon a crashed worker's partitions
     # move, and how long a sink rebuilt after a broker outage waits for its stale member to expire
     session_timeout_ms: int = Field(15_000, ge=6_000)
+    # A sink whose main loop has not turned for this long (a Kafka call that never returned)
+    # exits for its supervisor to restart it; /healthz says so from a quarter of it (pulse.watchdog)
+    stall_seconds: float = Field(600.0, ge=30)
     # Default age for `prune`: STREAM_LOGS rows captured before now minus this are deleted
     raw_retention: str = Field("7d", validation_alias=_var("RAW_RETENTION"))
 

@@ -25,6 +25,7 @@ from quixstreams.sinks import BaseSink, SinkBackpressureError
 
 from pulse import topics
 from pulse.settings import Settings
+from pulse.watchdog import Watchdog
 
 from . import metrics
 from .worker import build_app, run_until_stopped
@@ -240,13 +241,14 @@ def run_alerts(settings: Settings) -> int:
         log.info("alerts: no SLACK_WEBHOOK_URL; alerts go to the console")
     delivered = DeliveredLog(Path(settings.state_dir) / "slack-alerts" / "delivered.log")
     sink = SlackSink(settings, delivered)
+    watchdog = Watchdog("alerts", settings.sink.stall_seconds)
 
     def build():
         return build_app(settings, "slack-alerts", (topics.ALERTS,), sink, value_deserializer="json",
-                         commit_interval=1.0)
+                         commit_interval=1.0, watchdog=watchdog)
 
     try:
-        run_until_stopped(settings, build, sink, SlackError, "alerts")
+        run_until_stopped(settings, build, sink, SlackError, "alerts", watchdog=watchdog)
     finally:
         sys.stdout.flush()
     return 0

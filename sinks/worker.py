@@ -14,6 +14,7 @@ from pulse.kafka import CONSUMER_POLL_SECONDS, app_connection, ensure_topics, pa
 from pulse.metrics import HealthCheck, start_metrics_server
 from pulse.resilience import BrokerProbe, StopSignal, combine, run_resilient
 from pulse.settings import Settings
+from pulse.watchdog import Watchdog
 
 from . import metrics
 from .base import WarehouseSink
@@ -38,9 +39,12 @@ def build_sink(settings: Settings, kind: str, method: Optional[str] = None) -> W
     return MergeSink(settings, warehouse, list(KINDS[kind]), method, label=kind)
 
 
-def _lag_gauge(group: str) -> Callable[[str], None]:
-    """A librdkafka stats_cb setting this sink's lag gauges (`sink` = its worker name)."""
+def _lag_gauge(group: str, watchdog: Optional[Watchdog] = None) -> Callable[[str], None]:
+    """A librdkafka stats_cb setting this sink's lag gauges (`sink` = its worker name); served
+    by the main loop's `poll()`, it is also the loop's heartbeat for `watchdog`."""
     def update(stats_json: str) -> None:
+        if watchdog is not None:
+            watchdog.beat()
         for topic, partition, lag in partition_lags(stats_json, committed=True):
             metrics.CONSUMER_LAG.labels(group, topic, partition).set(lag)
     return update
@@ -48,7 +52,7 @@ def _lag_gauge(group: str) -> Callable[[str], None]:
 
 def build_app(settings: Settings, group: str, topic_names: tuple[str, ...], sink: BaseSink,
               value_deserializer: Literal["json", "bytes"] = "json", commit_every: int = 0,
-              commit_interval: Optional[float] = None) -> Application:
+              commit_interval: Optional[float] = None, watchdog: Optional[Watchdog] = None) -> Application:
     """A consumer of `topic_names` (un-prefixed) feeding every record into `sink`."""
     names = [settings.topic(name) for name in topic_names]
     ensure_topics(settings, names)
@@ -62,7 +66,7 @@ def build_app(settings: Settings, group: str, topic_names: tuple[str, ...], sink
         consumer_poll_timeout=CONSUMER_POLL_SECONDS,  # an idle sink still writes its batch on time
         loglevel=None,  # records go through pulse.logs (secrets redacted)
         auto_create_topics=settings.kafka.uses_quix_broker,  # Quix: missing topics via the Portal API
-        consumer_extra_config=sink_consumer(settings, _lag_gauge(group)),
+        consumer_extra_config=sink_consumer(settings, _lag_gauge(group, watchdog)),
     )
     for name in names:
         topic = app.topic(name, key_deserializer="bytes", value_deserializer=value_deserializer)
@@ -82,25 +86,32 @@ class RunningSink(Protocol):
 
 def run_until_stopped(settings: Settings, build: Callable[[], Application], sink: RunningSink,
                       permanent: type[Exception] | tuple[type[Exception], ...], name: str,
-                      health: Optional[HealthCheck] = None, stop: Optional[StopSignal] = None) -> None:
+                      health: Optional[HealthCheck] = None, stop: Optional[StopSignal] = None,
+                      watchdog: Optional[Watchdog] = None) -> None:
     """Serve metrics and `/healthz`, then run `build()`'s application until SIGTERM/SIGINT,
     rebuilding it after each broker outage (`pulse.resilience`). A permanent error the sink
     raised comes back unwrapped, so the CLI prints it as one line; the sink, the probes and
-    the metrics server are closed whatever happens."""
+    the metrics server are closed whatever happens. `watchdog` (fed by `build_app`'s consumer)
+    ends a worker whose main loop stopped turning (`pulse.watchdog`)."""
     probe = BrokerProbe(settings)
-    checks = [probe] + ([health] if health else []) + [lambda: sink.healthy]
+    # a stalled main loop first: while it lasts, nothing else the check could say is acted on
+    checks = ([watchdog] if watchdog else []) + [probe] + ([health] if health else []) + [lambda: sink.healthy]
     server = start_metrics_server(settings.metrics_port, combine(*checks))  # a port clash ends here
     stop = stop or StopSignal()
     probe.start()
+    if watchdog is not None:
+        watchdog.start()
     try:
         # a failed application leaves its last batch in the sink: drop it, Kafka replays it
-        run_resilient(build, probe, stop, name=name, on_outage=lambda _exc: sink.on_paused())
+        run_resilient(build, probe, stop, name=name, on_outage=lambda _exc: sink.on_paused(), watchdog=watchdog)
     except Exception as exc:
         cause = exc if isinstance(exc, permanent) else (exc.__cause__ or exc.__context__)
         if isinstance(cause, permanent):
             raise cause from None
         raise
     finally:
+        if watchdog is not None:
+            watchdog.stop()
         probe.stop()
         sink.close()
         if server:
@@ -116,15 +127,17 @@ def run_sink(settings: Settings, kind: str, method: Optional[str] = None) -> int
     commit_every = max(1, settings.sink.batch_rows // settings.producer.chunk_streams) if kind == "raw" \
         else settings.sink.batch_rows
 
+    watchdog = Watchdog(f"sink {kind}", settings.sink.stall_seconds)
+
     def build() -> Application:
         return build_app(settings, f"sink-{kind}", KINDS[kind], sink,
-                         value_deserializer="bytes", commit_every=commit_every)
+                         value_deserializer="bytes", commit_every=commit_every, watchdog=watchdog)
 
     log.info("sink %s: %s -> warehouse %s (%s)", kind, ", ".join(settings.topic(t) for t in KINDS[kind]),
              where(settings), sink.method)
     warehouse.start()
     try:
-        run_until_stopped(settings, build, sink, PermanentSinkError, f"sink {kind}", warehouse, stop)
+        run_until_stopped(settings, build, sink, PermanentSinkError, f"sink {kind}", warehouse, stop, watchdog)
     finally:
         warehouse.stop()
     log.info("sink %s stopped", kind)

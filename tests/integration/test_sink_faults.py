@@ -13,8 +13,10 @@ import pytest
 from devstack.service import free_port
 from pulse import topics
 from pulse.settings import Settings
+from pulse.watchdog import EXIT_STALLED
 from sinks.snowflake.errors import is_transient
 from tests.conftest import BIGQUERY_PORT, WAREHOUSE_PORT
+from tests.pipeline import health
 from tests.sink_support import (
     Worker,
     assert_raw_exact,
@@ -99,6 +101,52 @@ def test_missing_table_or_privilege_ends_the_worker(wh_settings: Settings, tmp_p
     assert "Traceback" not in worker.log()
     assert count(wh_settings, "STREAM_LOGS") == -1
     assert not committed_all(wh_settings, "sink-raw", [topics.STREAMS])
+
+
+class BlackHole:
+    """A warehouse that accepts connections and never answers: a sink's call into it blocks
+    for as long as its client's timeout allows."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.held: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                self.held.append(self.listener.accept()[0])
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.listener.close()
+        for conn in self.held:
+            conn.close()
+
+
+def test_a_sink_whose_main_loop_is_blocked_ends_for_a_restart_with_its_stacks(make_settings, tmp_path: Path) -> None:
+    """The main thread blocked in a call that does not return within SINK_STALL_SECONDS (here a
+    login to a warehouse that never answers, with a longer client timeout; in the wild a Kafka
+    commit that hung): /healthz says so, then the worker exits 70 with every thread's stack in
+    its log, for its supervisor to restart it."""
+    hole = BlackHole()
+    metrics = free_port()
+    try:
+        settings = make_settings(snowflake_port=hole.port)
+        produce(settings, topics.ALERTS, [("a", {"alert_id": "x"})])
+        worker = Worker(settings, ["sink", "alerts"], tmp_path / "stall.log", METRICS_PORT=metrics,
+                        SINK_STALL_SECONDS=30, SNOWFLAKE_NETWORK_TIMEOUT=600)
+        reason = wait_for(lambda: (h := health(metrics))[0] == 503 and "main loop stalled" in h[1] and h[1], 60,
+                          "/healthz to report the stall")
+        assert "restarting at 30s" in reason
+        assert worker.wait(90) == EXIT_STALLED, worker.log()[-3000:]
+        log = worker.log()
+        assert "sink alerts: main loop stalled for 3" in log and "Current thread" in log
+        assert "snowflake/connector" in log  # where the main thread was: the connector, waiting on the hole
+    finally:
+        hole.close()
 
 
 def test_classification_of_connector_errors() -> None:
