@@ -112,9 +112,15 @@ def start_worker(args: list[str], settings: Settings, log_path: Path, **env: str
 
 
 def stop_worker(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+    """Send `sig` and return the exit code; a worker still running after `timeout` is killed
+    (-9), never left behind to outlive its test."""
     if proc.poll() is None:
         proc.send_signal(sig)
-    return proc.wait(timeout)
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait(30)
 
 
 class TopicReader:

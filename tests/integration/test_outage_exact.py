@@ -192,9 +192,11 @@ def test_a_broker_outage_leaves_every_value_exact_and_the_input_in_order(
         if restarted:  # the values held through it; say so in the test report
             print(f"restarted by their watchdog: {restarted}")
     finally:
-        for name, proc in procs.items():
-            if proc.poll() is None:
-                assert stop_worker(proc) == 0 or name == "simulator", (tmp_path / f"{name}.log").read_text()[-3000:]
+        # every worker is stopped (killed if it must be) before any verdict: none outlives the test
+        codes = {name: stop_worker(proc) for name, proc in procs.items() if proc.poll() is None}
+        unclean = {name: code for name, code in codes.items() if code != 0 and name != "simulator"}
+        assert not unclean, "\n".join(f"{name} exited {code}:\n{(tmp_path / f'{name}.log').read_text()[-3000:]}"
+                                      for name, code in unclean.items())
         try:
             conn = connect(settings, with_schema=False)
             conn.cursor().execute(f"DROP SCHEMA IF EXISTS {settings.snowflake.database}.{settings.snowflake.schema_name} CASCADE")
