@@ -41,6 +41,7 @@ from quixstreams.internal_producer import InternalProducer
 from quixstreams.kafka.exceptions import BaseKafkaException, KafkaBrokerUnavailableError
 from quixstreams.models.topics.exceptions import CreateTopicTimeout, TopicNotFoundError
 from quixstreams.state.exceptions import ChangelogFlushError
+from rocksdict import DbClosedError
 
 from .errors import first_line
 from .kafka import client_config
@@ -53,10 +54,14 @@ log = logging.getLogger(__name__)
 # errors a broker outage (or a broker still settling after a restart) raises; among them a
 # store's changelog that took no record within its flush timeout (Quix's one-off TTL re-stamp of
 # a store, at its first TTL write, met the outage): Quix aborts before the local commit, so the
-# store is never ahead of its changelog and the rebuilt application resumes exactly
+# store is never ahead of its changelog and the rebuilt application resumes exactly; and a store
+# closed under a checkpoint (`DbClosedError` from Quix's TTL sweep in `prepare`): the consumer
+# lost its partitions to a session timeout during the outage and Quix closed their stores while
+# the checkpoint still held their transactions; it fails before any commit, so the rebuilt
+# application reads the stores and their changelogs as they were
 _BROKER_ERRORS: tuple[type[BaseException], ...] = (
     KafkaException, BaseKafkaException, KafkaBrokerUnavailableError, CheckpointProducerTimeout,
-    CreateTopicTimeout, TopicNotFoundError, PartitionAssignmentError, ChangelogFlushError,
+    CreateTopicTimeout, TopicNotFoundError, PartitionAssignmentError, ChangelogFlushError, DbClosedError,
 )
 # ... but these mean "a person must act", not "wait"
 _FATAL_CODES = {

@@ -9,6 +9,7 @@ from confluent_kafka import KafkaError, KafkaException
 from quixstreams.checkpointing.exceptions import CheckpointConsumerCommitError
 from quixstreams.internal_producer import InternalProducer
 from quixstreams.state.exceptions import ChangelogFlushError
+from rocksdict import DbClosedError
 
 from pulse.resilience import is_broker_outage, retire_producer
 
@@ -27,6 +28,8 @@ def test_broker_outage_classification() -> None:
     assert not is_broker_outage(KafkaException(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED)))
     # Quix's TTL re-stamp of a store could not get its changelog out while the broker was down
     assert is_broker_outage(ChangelogFlushError("14 legacy-TTL backfill changelog record(s) made no delivery progress"))
+    # a store Quix closed under its checkpoint when the outage cost the consumer its partitions
+    assert is_broker_outage(DbClosedError("DB instance already closed"))
     assert not is_broker_outage(ValueError("a bug"))
 
 
