@@ -125,6 +125,41 @@ def chunk_stage(cfg: ProcessorConfig, produce: Callable[..., Any], names: dict[s
     return process
 
 
+class IdleCommit:
+    """Commits as soon as the input runs dry instead of at the end of the commit interval.
+
+    Each stage reads the one before it read_committed, so a window's partials reach the merge,
+    and its rows the sinks, one commit after they were produced: at the end of a poll's burst
+    (or of a backlog) every hop waited for the rest of the interval, up to a second each.
+    Quix Streams commits on an interval only; this runs as one of the application's periodic
+    tasks, after each consumer poll, and commits when that poll found nothing (it waits
+    `CONSUMER_POLL_SECONDS`) while the checkpoint holds work. In a backlog the consumer is never
+    idle, so commits keep to the interval there."""
+
+    def __init__(self) -> None:
+        self._context: Any = None
+        self._messages = 0
+        self._seen = 0
+        self.commits = 0
+
+    def attach(self, app: Application) -> None:
+        """Runs `tick` after each consumer poll. Quix Streams 3.28 has no public accessor for
+        either the processing context or the periodic tasks its lookup joins use."""
+        self._context = app._processing_context
+        app._dataframe_registry.register_periodic_task(self.tick)
+
+    def processed(self, topic: str, partition: int, offset: int) -> None:
+        """`Application(on_message_processed=...)`: one message done."""
+        self._messages += 1
+
+    def tick(self) -> None:
+        idle = self._messages == self._seen
+        self._seen = self._messages
+        if idle and not self._context.checkpoint.empty():
+            self._context.commit_checkpoint(force=True)
+            self.commits += 1
+
+
 def _lag_from_stats(stats_json: str) -> None:
     """librdkafka statistics -> consumer lag gauge per topic partition (read position: its
     offsets are committed through the transaction, see pulse.kafka.partition_lags)."""
@@ -148,6 +183,7 @@ def build(settings: Settings, commit_interval: Optional[float] = None) -> Applic
     # (`DeferredTopics`): DESIGN's and the internal ones, then the stores' changelogs. On
     # Quix-managed Kafka, Quix's own manager creates them.
     manager = None if settings.kafka.uses_quix_broker else DeferredTopics(settings, "processor", producer_extra)
+    idle = IdleCommit()
     app = Application(
         **app_connection(settings, "processor"),
         consumer_group=settings.group("processor"),
@@ -160,7 +196,9 @@ def build(settings: Settings, commit_interval: Optional[float] = None) -> Applic
         loglevel=None,  # records go through pulse.logs (secrets redacted, LOG_FORMAT)
         rocksdb_options=ROCKSDB,
         topic_manager=manager,
+        on_message_processed=idle.processed,
     )
+    idle.attach(app)
     if manager is not None:
         internal_names = [settings.topic(name) for name in topics.PROCESSOR_INTERNAL]
         manager.prefetch(list(out.values()) + internal_names, stateful=(out[topics.STREAMS], *internal_names))
