@@ -186,6 +186,7 @@ class Run:
     cpu: float = 0.0               # CPU seconds of the processor process, launch -> done
     steady_cpu: float = 0.0        # its CPU seconds from 10% to 90%
     rss_mib: float = 0.0
+    broker_cpu: Optional[float] = None  # CPU seconds of the local broker's process, launch -> done
     timeline: dict[str, float] = field(default_factory=dict)  # seconds after launch: first commit, 10%, ...
 
 
@@ -200,6 +201,27 @@ def committed_share(admin: AdminClient, settings: Settings, mapping: InputMap) -
     return sum(mapping.before(tp.partition, tp.offset) for tp in result.topic_partitions if tp.offset >= 0)
 
 
+def broker_process(settings: Settings) -> Optional[psutil.Process]:
+    """The local broker's process (the one listening on the bootstrap port), to count the CPU it
+    takes beside the processors on the same cores; None when it is not on this machine or not
+    visible to this user."""
+    port = int(settings.kafka.bootstrap.split(",")[0].rsplit(":", 1)[1])
+    try:
+        for conn in psutil.net_connections("tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:
+                return psutil.Process(conn.pid)
+    except (psutil.AccessDenied, PermissionError):
+        return None
+    return None
+
+
+def _cpu_of(process: Optional[psutil.Process]) -> Optional[float]:
+    if process is None:
+        return None
+    times = process.cpu_times()
+    return times.user + times.system
+
+
 def run_processor(settings: Settings, mapping: InputMap, expected_rows: int, log: Path,
                   instances: int = 1, timeout: float = 1200, profile: Optional[Path] = None) -> Run:
     """Launch `instances` `twitch-pulse processor` processes and watch them to the last window row."""
@@ -211,6 +233,8 @@ def run_processor(settings: Settings, mapping: InputMap, expected_rows: int, log
     counter.start()
     run = Run()
     procs = []
+    broker = broker_process(settings)
+    broker_began = _cpu_of(broker)
     launched = time.monotonic()
     for i in range(instances):
         env = {**os.environ, **settings.as_env(), "TWITCH_PULSE_ENV_FILE": "/nonexistent",
@@ -243,6 +267,9 @@ def run_processor(settings: Settings, mapping: InputMap, expected_rows: int, log
                     marks[name] = (now, cpu())
             if counter.rows >= expected_rows and done is not None and done >= 1 - 1e-9:
                 marks["end"] = (now, cpu())
+                broker_ended = _cpu_of(broker)
+                if broker_began is not None and broker_ended is not None:
+                    run.broker_cpu = broker_ended - broker_began
                 break
             time.sleep(0.05)
         run.rss_mib = sum(w.memory_info().rss for w in watched) / 2**20
@@ -345,6 +372,10 @@ def report(channels: int, polls: int, partitions: int, keys: int, instances: int
     print(f"  start-up to the first commit: {result.launch_to_first_commit:.2f} s; "
           f"from launch {result.from_launch:.1f} s, {result.cpu:.1f} CPU-s; RSS at the end {result.rss_mib:,.0f} MiB; "
           f"load average {os.getloadavg()[0]:.1f}")
+    if result.broker_cpu is not None:
+        used = (result.cpu + result.broker_cpu) / result.from_launch
+        print(f"  the broker beside it: {result.broker_cpu:.1f} CPU-s over the same {result.from_launch:.1f} s; "
+              f"processor(s) and broker together used {used:.2f} of {psutil.cpu_count()} cores")
     print(f"  {per_chunk}; seconds after launch: " + ", ".join(f"{name} {at:.1f}" for name, at in result.timeline.items())
           + " (input: every input offset committed; end: every window row too)")
     print(f"  processor log: {log}", flush=True)
