@@ -35,6 +35,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,6 +188,8 @@ class Run:
     steady_cpu: float = 0.0        # its CPU seconds from 10% to 90%
     rss_mib: float = 0.0
     broker_cpu: Optional[float] = None  # CPU seconds of the local broker's process, launch -> done
+    merges: int = 0                # windows the processes merged (stage 2), from their /metrics
+    merge_seconds: float = 0.0     # the time those merges took, rows emitted included
     timeline: dict[str, float] = field(default_factory=dict)  # seconds after launch: first commit, 10%, ...
 
 
@@ -222,6 +225,16 @@ def _cpu_of(process: Optional[psutil.Process]) -> Optional[float]:
     return times.user + times.system
 
 
+def merge_time(port: int) -> tuple[int, float]:
+    """(windows merged, seconds) from a processor's `window_assembly_seconds` histogram."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    found = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+             if line.startswith("twitch_pulse_processor_window_assembly_seconds_")}
+    return (int(found.get("twitch_pulse_processor_window_assembly_seconds_count", 0)),
+            found.get("twitch_pulse_processor_window_assembly_seconds_sum", 0.0))
+
+
 def run_processor(settings: Settings, mapping: InputMap, expected_rows: int, log: Path,
                   instances: int = 1, timeout: float = 1200, profile: Optional[Path] = None) -> Run:
     """Launch `instances` `twitch-pulse processor` processes and watch them to the last window row."""
@@ -232,13 +245,14 @@ def run_processor(settings: Settings, mapping: InputMap, expected_rows: int, log
     counter = RowCounter(settings)
     counter.start()
     run = Run()
-    procs = []
+    procs, ports = [], []
     broker = broker_process(settings)
     broker_began = _cpu_of(broker)
     launched = time.monotonic()
     for i in range(instances):
         env = {**os.environ, **settings.as_env(), "TWITCH_PULSE_ENV_FILE": "/nonexistent",
                "PROCESSOR_INSTANCE_ID": str(i), "METRICS_PORT": str(free_port())}
+        ports.append(int(env["METRICS_PORT"]))
         env.pop("LOG_LEVEL", None)
         procs.append(subprocess.Popen([TWITCH_PULSE, "processor"], env=env, stdout=open(log, "ab"),
                                       stderr=subprocess.STDOUT))
@@ -273,6 +287,10 @@ def run_processor(settings: Settings, mapping: InputMap, expected_rows: int, log
                 break
             time.sleep(0.05)
         run.rss_mib = sum(w.memory_info().rss for w in watched) / 2**20
+        for port in ports:
+            merges, seconds = merge_time(port)
+            run.merges += merges
+            run.merge_seconds += seconds
     finally:
         for p in procs:
             p.terminate()
@@ -372,6 +390,9 @@ def report(channels: int, polls: int, partitions: int, keys: int, instances: int
     print(f"  start-up to the first commit: {result.launch_to_first_commit:.2f} s; "
           f"from launch {result.from_launch:.1f} s, {result.cpu:.1f} CPU-s; RSS at the end {result.rss_mib:,.0f} MiB; "
           f"load average {os.getloadavg()[0]:.1f}")
+    if result.merges:
+        print(f"  the windows' merges (stage 2): {result.merges} windows in {result.merge_seconds:.2f} s, "
+              f"{result.merge_seconds / result.merges * 1000:,.0f} ms a window, rows emitted included")
     if result.broker_cpu is not None:
         used = (result.cpu + result.broker_cpu) / result.from_launch
         print(f"  the broker beside it: {result.broker_cpu:.1f} CPU-s over the same {result.from_launch:.1f} s; "
