@@ -31,6 +31,7 @@ from pulse.settings import ConfigError, Settings
 from . import metrics
 from .emitter import Emitter, cut
 from .helix import AuthError, HelixClient
+from .key_advice import KeyAdvice
 from .recording import Recorder
 from .sharding import Shard, plan
 from .sweep import Polled, Query, SweepResult, dedupe, sweep
@@ -83,6 +84,7 @@ class Poller:
         self.recorder = recorder
         self.clients = make_clients(settings, self.clock, self.stop, **client_kwargs)
         self.emitter: Optional[Emitter] = Emitter(settings, self.shard, stop=self.stop) if produce else None
+        self.key_advice = KeyAdvice(settings.producer.chunk_keys, settings.topics.partitions, self.shard.count)
         self.queries: list[Query] = []
         self.last_poll_at: Optional[float] = None
         self.started_at = self.clock.now()
@@ -136,6 +138,8 @@ class Poller:
             log.info("poll %s abandoned: stopping", format_ts(captured_at_ms))
             return None
         polled = dedupe(result.streams)
+        if result.complete and self.emitter is not None:
+            self.key_advice.observe(len(polled.streams))
         if self.recorder is not None:
             self.recorder.write(captured_at_ms, result.streams)
         undelivered = self._emit(polled, captured_at_ms)

@@ -30,6 +30,7 @@ from pulse.settings import Settings
 
 from . import metrics
 from .emitter import EmitReport, Emitter, Message, Pending, cut, messages
+from .key_advice import KeyAdvice
 from .recording import Reader
 from .sharding import Shard
 from .sweep import dedupe
@@ -62,9 +63,10 @@ def _consume(data: list[Any]) -> Iterator[Any]:
 
 
 def _prepare(settings: Settings, shard: Shard, captured_at_ms: int, data: list[Any],
-             report: ReplayReport) -> list[Message]:
+             report: ReplayReport, advice: KeyAdvice) -> list[Message]:
     """A recorded poll -> its messages, exactly as the live poll cut them."""
     polled = dedupe(_consume(data))
+    advice.observe(len(polled.streams))
     batch = list(messages(cut(settings, shard, polled, captured_at_ms)))
     metrics.DUPLICATES.inc(polled.duplicates)
     metrics.MALFORMED_STREAMS.inc(polled.malformed)
@@ -92,6 +94,7 @@ def replay(settings: Settings, path: Path, speed: Optional[float] = None,
     own_emitter = emitter is None
     emitter = emitter or Emitter(settings, shard, stop=stop)
     report = ReplayReport()
+    advice = KeyAdvice(settings.producer.chunk_keys, settings.topics.partitions, shard.count)
     began = time.monotonic()
     last_progress = began
     first_ms: Optional[int] = None
@@ -103,7 +106,7 @@ def replay(settings: Settings, path: Path, speed: Optional[float] = None,
             if stop.is_set():
                 log.info("replay stopped after %d polls", report.polls + (pending is not None))
                 break
-            batch = _prepare(settings, shard, captured_at_ms, data, report)
+            batch = _prepare(settings, shard, captured_at_ms, data, report, advice)
             _settle(emitter, pending, report)  # the previous poll, sent while this one was cut
             pending = None
             if speed:
