@@ -45,6 +45,7 @@ import orjson
 import psutil
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.backfill_bench import write_recording
 from bench.processor_bench import BARE_TOPIC, bare
@@ -229,8 +230,8 @@ def merge_time(port: int) -> tuple[int, float]:
     """(windows merged, seconds) from a processor's `window_assembly_seconds` histogram."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
         text = response.read().decode()
-    found = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
-             if line.startswith("twitch_pulse_processor_window_assembly_seconds_")}
+    found = {sample.name: sample.value for family in text_string_to_metric_families(text)
+             if family.name == "twitch_pulse_processor_window_assembly_seconds" for sample in family.samples}
     return (int(found.get("twitch_pulse_processor_window_assembly_seconds_count", 0)),
             found.get("twitch_pulse_processor_window_assembly_seconds_sum", 0.0))
 
