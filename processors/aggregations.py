@@ -309,36 +309,77 @@ def main_game(games: dict[str, GameShare]) -> tuple[str, str]:
 
 @dataclass(slots=True)
 class StreamAggregate:
-    """One broadcast (stream id) within a window: STREAM_WINDOWS, and the channel's share."""
+    """One broadcast (stream id) within a window: STREAM_WINDOWS, and the channel's share.
+
+    Nearly every broadcast stays in one game for a window. While it does, its game share is
+    the stream's own totals and peak, so only the game (`game_id`, `game_name`, `new`: some
+    sample started in the window) is kept, and `games` stays None: a GameShare with its four
+    metrics and a dict for each of 250k streams were ~130 MiB of the processor (issue 25).
+    When a second game appears, the first game's share so far is split out into `games`, and
+    from then on every sample goes to its game's share there. A stream written by an earlier
+    processor (its `games` always filled) reads as one already split."""
 
     user_id: str = ""
     totals: Totals = field(default_factory=Totals)
     peak: PeakAt = field(default_factory=PeakAt)
     span: Span = field(default_factory=Span)
     profile: Latest = field(default_factory=Latest)  # a `Profile`, at the stream's last sample
-    games: dict[str, GameShare] = field(default_factory=dict)
+    games: Optional[dict[str, GameShare]] = None  # None while the stream has had one game
+    game_id: str = ""     # that one game, its name at the last sample, and whether a sample
+    game_name: str = ""   # counted the stream as new (started in the window)
+    new: bool = False
 
     def __init__(self, user_id: str = "", totals: Optional[Totals] = None, peak: Optional[PeakAt] = None,
                  span: Optional[Span] = None, profile: Optional[Latest] = None,
-                 games: Optional[dict[str, GameShare]] = None) -> None:
+                 games: Optional[dict[str, GameShare]] = None, game_id: str = "", game_name: str = "",
+                 new: bool = False) -> None:
         self.user_id = user_id
         self.totals = Totals() if totals is None else totals
         self.peak = PeakAt() if peak is None else peak
         self.span = Span() if span is None else span
         self.profile = Latest() if profile is None else profile
-        self.games = {} if games is None else games
+        self.games = games or None
+        self.game_id, self.game_name, self.new = game_id, game_name, new
 
-    def add(self, t: int, viewers: int, delta: int, game_id: str, game_name: str, profile: Profile) -> GameShare:
-        """Credit one sample; returns its game share (for the caller's new-stream mark)."""
+    def add(self, t: int, viewers: int, delta: int, game_id: str, game_name: str, profile: Profile,
+            stream_id: str, is_new: bool) -> None:
+        """Credit one sample (a stream's samples come in time order: Δ needs it)."""
+        games = self.games
+        if games is None and self.span.samples and game_id != self.game_id:
+            games = self.games = {self.game_id: self._single_share(stream_id)}
         self.totals.add(viewers, delta)
         self.peak.add(viewers, t)
         self.span.add(t)
         self.profile.add(profile, t)
-        share = self.games.get(game_id)
+        if games is None:
+            self.game_id, self.game_name = game_id, game_name
+            if is_new:
+                self.new = True
+            return
+        share = games.get(game_id)
         if share is None:
-            share = self.games[game_id] = GameShare()
+            share = games[game_id] = GameShare()
         share.add(t, viewers, delta, game_name)
-        return share
+        if is_new:
+            share.new_streams.add(stream_id)
+
+    def _single_share(self, stream_id: str) -> GameShare:
+        """The one game's share so far: the stream's own sums, peak and newest name."""
+        return GameShare(Totals(self.totals.watch, self.totals.air), Max(self.peak.value),
+                         Latest(self.game_name, self.span.last), Distinct({stream_id}) if self.new else Distinct())
+
+    def shares(self, stream_id: str) -> dict[str, GameShare]:
+        """Its game shares, by game id (made for the one game while there is only one)."""
+        if self.games is not None:
+            return self.games
+        return {self.game_id: self._single_share(stream_id)} if self.span.samples else {}
+
+    def main_game(self) -> tuple[str, str]:
+        """(game_id, name) of the stream's main game (`main_game`)."""
+        return main_game(self.games) if self.games is not None else (self.game_id, self.game_name)
+
+    def game_count(self) -> int:
+        return len(self.games) if self.games is not None else 1
 
 
 @dataclass(slots=True)
@@ -358,13 +399,13 @@ class ChannelAggregate:
         self.peak = Max() if peak is None else peak
         self.games = {} if games is None else games
 
-    def absorb(self, stream: StreamAggregate) -> None:
+    def absorb(self, stream_id: str, stream: StreamAggregate) -> None:
         profile = stream.profile.values()
         if profile:
             self.who.add((profile[0], profile[1]), stream.profile.t)
         self.totals.merge(stream.totals)
         self.peak.add(stream.peak.value)
-        for game_id, share in stream.games.items():
+        for game_id, share in stream.shares(stream_id).items():
             mine = self.games.get(game_id)
             if mine is None:
                 mine = self.games[game_id] = GameShare()

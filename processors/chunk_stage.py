@@ -185,12 +185,10 @@ def _samples(cfg: ProcessorConfig, state: KeyState, chunk: Chunk, t: int, window
         aggregate = window.streams.get(stream_id)
         if aggregate is None:
             aggregate = window.streams[stream_id] = StreamAggregate(user)
-        share = aggregate.add(t, viewers, delta, game_id, game_name,
-                              (stream.user_login, stream.user_name, stream.title, language, stream.is_mature,
-                               started_ms))
         is_new = started_in_window(started_ms, start, window_ms)
-        if is_new:
-            share.new_streams.add(stream_id)
+        aggregate.add(t, viewers, delta, game_id, game_name,
+                      (stream.user_login, stream.user_name, stream.title, language, stream.is_mature, started_ms),
+                      stream_id, is_new)
         group = window.languages.get(language)
         if group is None:
             group = window.languages[language] = GroupAggregate()
@@ -242,11 +240,11 @@ def stream_rows(cfg: ProcessorConfig, start: int, window: OpenWindow) -> list[Ou
     rows: list[Output] = []
     for stream_id, agg in window.streams.items():
         login, name, title, language, is_mature, started_ms = agg.profile.values()  # every stream has a sample
-        game_id, game_name = main_game(agg.games)
+        game_id, game_name = agg.main_game()
         row = StreamWindow(
             window_start=ws, window_end=we, stream_id=stream_id, user_id=agg.user_id, user_login=login,
             user_name=name, started_at=format_ts(started_ms), game_id=game_id, game_name=game_name,
-            games=len(agg.games), title=title, language=language, is_mature=is_mature,
+            games=agg.game_count(), title=title, language=language, is_mature=is_mature,
             watch_hours=hours(agg.totals.watch), air_hours=hours(agg.totals.air), peak_viewers=agg.peak.value,
             peak_at=format_ts(agg.peak.at), first_seen=format_ts(agg.span.first), last_seen=format_ts(agg.span.last),
             samples=agg.span.samples)
@@ -259,11 +257,11 @@ def channel_aggregates(window: OpenWindow) -> dict[str, ChannelAggregate]:
     """The window's channels, each merged from its broadcasts (and, for a window that was
     open when its state was written in format 1, from what that state held)."""
     channels: dict[str, ChannelAggregate] = dict(window.legacy_channels or {})
-    for agg in window.streams.values():
+    for stream_id, agg in window.streams.items():
         channel = channels.get(agg.user_id)
         if channel is None:
             channel = channels[agg.user_id] = ChannelAggregate()
-        channel.absorb(agg)
+        channel.absorb(stream_id, agg)
     return channels
 
 

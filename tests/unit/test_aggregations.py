@@ -177,26 +177,54 @@ def profile(login: str, started: int = 0) -> tuple[str, str, str, str, bool, int
 
 def test_stream_aggregate_main_game_is_most_air_ties_seen_last() -> None:
     stream = StreamAggregate("u1")
-    stream.add(60_000, 10, 60_000, "g1", "One", profile("a"))
-    stream.add(120_000, 30, 60_000, "g2", "Two", profile("a"))
-    assert main_game(stream.games) == ("g2", "Two")  # equal air: g2 was seen last
-    stream.add(180_000, 20, 60_000, "g1", "One", profile("a2"))
-    assert main_game(stream.games) == ("g1", "One")
+    stream.add(60_000, 10, 60_000, "g1", "One", profile("a"), "s1", False)
+    assert stream.main_game() == ("g1", "One") and stream.game_count() == 1
+    stream.add(120_000, 30, 60_000, "g2", "Two", profile("a"), "s1", False)
+    assert stream.main_game() == ("g2", "Two")  # equal air: g2 was seen last
+    stream.add(180_000, 20, 60_000, "g1", "One", profile("a2"), "s1", False)
+    assert stream.main_game() == ("g1", "One")
     assert (stream.totals.watch, stream.totals.air) == (10 * 60_000 + 30 * 60_000 + 20 * 60_000, 180_000)
     assert (stream.peak.value, stream.peak.at) == (30, 120_000)
     assert (stream.span.first, stream.span.last, stream.span.samples) == (60_000, 180_000, 3)
-    assert stream.profile.value == profile("a2") and len(stream.games) == 2
+    assert stream.profile.value == profile("a2") and stream.game_count() == 2
+
+
+def _shares_the_long_way(samples: list[tuple[int, int, int, str, str, bool]]) -> dict[str, GameShare]:
+    """A GameShare per game, fed every sample of its game (what StreamAggregate keeps compact)."""
+    shares: dict[str, GameShare] = {}
+    for t, viewers, delta, game_id, name, is_new in samples:
+        share = shares.setdefault(game_id, GameShare())
+        share.add(t, viewers, delta, name)
+        if is_new:
+            share.new_streams.add("s1")
+    return shares
+
+
+def test_a_stream_keeps_one_game_compact_and_splits_exactly_at_a_second() -> None:
+    rng = random.Random(5)
+    for _ in range(300):
+        samples, t = [], 0
+        for _ in range(rng.randint(1, 8)):
+            t += rng.choice([30_000, 60_000])
+            game = rng.choice(["g1", "g1", "g1", "g2", ""])
+            samples.append((t, rng.randint(0, 50), rng.randint(0, 60_000), game, f"{game}@{t}", rng.random() < 0.3))
+        stream = StreamAggregate("u1")
+        for t, viewers, delta, game_id, name, is_new in samples:
+            stream.add(t, viewers, delta, game_id, name, profile("a"), "s1", is_new)
+        expected = _shares_the_long_way(samples)
+        assert stream.shares("s1") == expected
+        assert (stream.games is None) == (len(expected) == 1)
+        assert stream.main_game() == main_game(expected) and stream.game_count() == len(expected)
 
 
 def test_a_channel_is_the_merge_of_its_broadcasts() -> None:
     first, second = StreamAggregate("u1"), StreamAggregate("u1")
-    first.add(60_000, 10, 60_000, "g1", "One", profile("old"))
-    first.games["g1"].new_streams.add("s1")
-    second.add(120_000, 40, 30_000, "g1", "One", profile("new"))
-    second.add(180_000, 5, 60_000, "g2", "Two", profile("new"))
+    first.add(60_000, 10, 60_000, "g1", "One", profile("old"), "s1", True)
+    second.add(120_000, 40, 30_000, "g1", "One", profile("new"), "s2", False)
+    second.add(180_000, 5, 60_000, "g2", "Two", profile("new"), "s2", False)
     channel = ChannelAggregate()
-    channel.absorb(second)
-    channel.absorb(first)
+    channel.absorb("s2", second)
+    channel.absorb("s1", first)
     assert channel.who.value == ("new", "NEW")  # the login of the channel's last sample
     assert (channel.totals.watch, channel.totals.air, channel.peak.value) == (600_000 + 1_200_000 + 300_000, 150_000, 40)
     assert main_game(channel.games) == ("g1", "One")
