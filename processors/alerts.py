@@ -3,14 +3,18 @@
 Detection runs on event time (captured_at), so a replay raises the same alerts as the live
 run did. A channel's history and cooldowns live in its chunk key's state (stage 1), a game's
 in the game_surge stage's state, so both move with their partition and survive restarts.
-History is a flat list `t, viewers, t, viewers, ...` of the samples of the baseline period.
+History is a flat sequence `t, viewers, t, viewers, ...` of the samples of the baseline period:
+a channel's is an `array('q')` (`new_history`), 8 bytes an entry where a list held a pointer
+and an int object, about 40 bytes (at 250k channels, 15 polls of baseline: ~110 MiB less);
+a game's stays a list in the game_surge stage's JSON state.
 """
 
 from __future__ import annotations
 
 import math
+from array import array
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Iterable, MutableSequence, Optional
 from urllib.parse import quote
 
 from pulse.events import format_ts
@@ -19,7 +23,12 @@ from pulse.outputs import Alert
 from .config import ProcessorConfig
 
 
-def baseline(history: list[int], t: int, period_ms: int) -> Optional[float]:
+def new_history(values: Iterable[int] = ()) -> array:
+    """A channel's history: signed 64-bit entries (times in ms, viewer counts below 2**53)."""
+    return array("q", values)
+
+
+def baseline(history: MutableSequence[int], t: int, period_ms: int) -> Optional[float]:
     """Mean viewers over the samples in [t − period, t), or None when there are none."""
     total = count = 0
     for i in range(0, len(history), 2):
@@ -29,7 +38,7 @@ def baseline(history: list[int], t: int, period_ms: int) -> Optional[float]:
     return total / count if count else None
 
 
-def remember(history: list[int], t: int, viewers: int, period_ms: int) -> None:
+def remember(history: MutableSequence[int], t: int, viewers: int, period_ms: int) -> None:
     """Append a sample and forget those older than the baseline period."""
     history.append(t)
     history.append(viewers)
@@ -70,7 +79,7 @@ def quiet_below_viewers(cfg: ProcessorConfig) -> int:
     return min(cfg.surge_min_viewers, cfg.threshold_viewers)
 
 
-def channel_alerts(cfg: ProcessorConfig, history: list[int], cooldowns: dict[str, int], stream: Any, t: int
+def channel_alerts(cfg: ProcessorConfig, history: MutableSequence[int], cooldowns: dict[str, int], stream: Any, t: int
                    ) -> list[Alert]:
     """Check one accepted sample of a channel (a `pulse.samples.Sample` or `JournalSample`), then remember it.
 

@@ -24,6 +24,7 @@ A key written by the processor before format 2 (keys `v`, `s<i>`, `j<i>`) is rea
 from __future__ import annotations
 
 import uuid
+from array import array
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
@@ -33,6 +34,7 @@ from pulse.schema import Chunk
 
 from . import compiled
 from .aggregations import ChannelAggregate, GroupAggregate, PollTotal, StreamAggregate
+from .alerts import new_history
 from .journal import JournalChunk, StateVersion
 
 STATE_FORMAT = 2
@@ -68,14 +70,14 @@ class StreamMemo:
 class ChannelState:
     last_t: int = -1
     streams: dict[str, StreamMemo] = field(default_factory=dict)
-    history: list[int] = field(default_factory=list)  # t, viewers, t, viewers, ... of the baseline period
+    history: array = field(default_factory=new_history)  # t, viewers, t, viewers, ... of the baseline period
     cooldowns: dict[str, int] = field(default_factory=dict)  # alert kind -> when it last fired
 
     def __init__(self, last_t: int = -1, streams: Optional[dict[str, StreamMemo]] = None,
-                 history: Optional[list[int]] = None, cooldowns: Optional[dict[str, int]] = None) -> None:
+                 history: Optional[array] = None, cooldowns: Optional[dict[str, int]] = None) -> None:
         self.last_t = last_t
         self.streams = {} if streams is None else streams
-        self.history = [] if history is None else history
+        self.history = new_history() if history is None else history
         self.cooldowns = {} if cooldowns is None else cooldowns
 
 
@@ -150,13 +152,29 @@ class KeyState:
 # a compiled build keeps only `dict`, `type` of these classes' annotations: msgspec needs them whole
 compiled.declare_types("processors.aggregations")
 compiled.declare_types(__name__)
-_STATE = msgspec.msgpack.Decoder(KeyState)
+
+
+def _encode_custom(value: Any) -> Any:
+    """A channel's history array is written as the list of ints it was before it was an array."""
+    if isinstance(value, array):
+        return value.tolist()
+    raise NotImplementedError(f"cannot encode {type(value).__name__} in a KeyState")
+
+
+def _decode_custom(kind: type, value: Any) -> Any:
+    if kind is array and isinstance(value, list):
+        return new_history(value)
+    raise NotImplementedError(f"cannot decode {kind.__name__} in a KeyState")
+
+
+_STATE = msgspec.msgpack.Decoder(KeyState, dec_hook=_decode_custom)
+_STATE_ENCODER = msgspec.msgpack.Encoder(enc_hook=_encode_custom)
 _VERSION = msgspec.json.Decoder(StateVersion)
 _JOURNAL = msgspec.msgpack.Decoder(JournalChunk)
 
 
 def encode_state(state: KeyState) -> bytes:
-    return msgspec.msgpack.encode(state)
+    return _STATE_ENCODER.encode(state)
 
 
 def decode_state(value: bytes) -> KeyState:

@@ -24,6 +24,7 @@ from pulse.events import decode_streams, format_ts
 from pulse.schema import Chunk
 
 from .aggregations import ChannelAggregate, Distinct, GameShare, Latest, Max, PollTotal, Totals
+from .alerts import new_history
 from .keystate import ChannelState, KeyState, OpenWindow, PollGroups, ShardProgress, StreamMemo
 
 TOKEN_KEY = "v"
@@ -98,7 +99,7 @@ def _decode_snapshot(value: bytes) -> KeyState:
     raw = orjson.loads(value)
     channels = {
         user: ChannelState(c["last_t"], {sid: StreamMemo(m["last_t"], m["started_at"], m["started_ms"])
-                                         for sid, m in c["streams"].items()}, c["history"], c["cooldowns"])
+                                         for sid, m in c["streams"].items()}, new_history(c["history"]), c["cooldowns"])
         for user, c in raw["channels"].items()
     }
     windows = {int(start): _window(w) for start, w in raw["windows"].items()}

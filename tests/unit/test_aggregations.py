@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import random
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import msgspec
 import pytest
@@ -38,7 +38,7 @@ from processors.aggregations import (
     top_order,
     user_order,
 )
-from processors.alerts import GameState, baseline, channel_alerts, game_alerts, remember, surge_level
+from processors.alerts import GameState, baseline, channel_alerts, game_alerts, new_history, remember, surge_level
 from processors.config import ProcessorConfig
 from pulse.schema import Stream
 
@@ -246,19 +246,20 @@ def test_game_share_merge_and_group_totals_across_keys() -> None:
     assert per_window_hour(3_600_000, 600_000) == 6.0
 
 
-def test_baseline_is_the_mean_of_the_previous_period_only() -> None:
-    history: list[int] = []
+@pytest.mark.parametrize("make", [list, new_history])  # a game's history, a channel's
+def test_baseline_is_the_mean_of_the_previous_period_only(make: Any) -> None:
+    history = make()
     for k, viewers in enumerate([100, 200, 300]):
         remember(history, k * I, viewers, 900_000)
     assert baseline(history, 3 * I, 900_000) == 200
     assert baseline(history, 20 * I, 900_000) is None
     remember(history, 20 * I, 50, 900_000)
-    assert history == [20 * I, 50]
+    assert list(history) == [20 * I, 50]
     assert surge_level(1_000, 1.0, 700.2) == 1_401
 
 
 def test_channel_threshold_from_below_surge_and_cooldown() -> None:
-    history: list[int] = []
+    history = new_history()
     cooldowns: dict[str, int] = {}
     stream = Stream(stream_id="9", user_id="1", user_login="a", user_name="A", game_id="g", game_name="G", title="",
                     language="en", type="live", tags=[], viewer_count=5_000, started_at="2024-01-01T00:00:00Z",
@@ -294,3 +295,16 @@ def test_a_written_init_agrees_with_the_dataclass_fields(cls: type) -> None:
     assert cls(*[getattr(made, f.name) for f in fields]) == made
     if getattr(cls.__init__, "__code__", None) is not None:  # interpreted: the signature reads
         assert list(inspect.signature(cls.__init__).parameters)[1:] == [f.name for f in fields]
+
+
+def test_a_channel_history_array_is_written_as_the_list_it_was() -> None:
+    """The snapshot format did not change when the history became an array: a snapshot of
+    either reads back, with an array, and the same state writes the same bytes."""
+    memo = {"s1": keystate.StreamMemo(60_000, "2024-01-01T00:00:00Z", 0)}
+    state = keystate.KeyState(channels={"u1": keystate.ChannelState(120_000, memo, new_history([60_000, 7, 120_000, 9]))})
+    data = keystate.encode_state(state)
+    as_list = msgspec.msgpack.encode({"u1": {"history": [60_000, 7, 120_000, 9]}})
+    assert msgspec.msgpack.decode(data)["channels"]["u1"]["history"] == msgspec.msgpack.decode(as_list)["u1"]["history"]
+    back = keystate.decode_state(data)
+    assert isinstance(back.channels["u1"].history, type(new_history())) and back == state
+    assert keystate.encode_state(back) == data

@@ -8,6 +8,7 @@ import msgspec
 import orjson
 import pytest
 
+from processors.alerts import new_history
 from processors.chunk_handler import key_state_cache, replay_chunk
 from processors.chunk_stage import process_chunk
 from processors.config import ProcessorConfig
@@ -102,7 +103,7 @@ def test_key_state_survives_a_cold_read_across_slices_and_journal() -> None:
         replayed.append(message)
         value.channels[message.decode()] = ChannelState(7)
 
-    big = KeyState(channels={str(u): ChannelState(u, {}, [u, 1] * 20, {}) for u in range(20_000)})
+    big = KeyState(channels={str(u): ChannelState(u, {}, new_history([u, 1] * 20), {}) for u in range(20_000)})
     assert len(encode_state(big)) > 2 * SLICE_BYTES
     state = DictState()
     writer = KeyStateCache(replay, journal_limit=1)  # every save is a snapshot
