@@ -4,6 +4,8 @@ of chunk keys, or whether each key's state is re-read from its durable copy ever
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 import orjson
 import pytest
@@ -146,7 +148,11 @@ def test_every_output_goes_to_the_producer_as_its_topic_carries_it() -> None:
     rows = list(on_partial(CFG, value, DictState()))
     topics = {GAMES: "t.games", CHANNELS: "t.channels", TOP_CHANNELS: "t.top"}
     sent: list[dict] = []
-    produce_outputs(lambda **message: sent.append(message), topics, iter(rows), 1_700_000_000_000)
+
+    def produce(topic: str, key: bytes, value: bytes, headers: Any, timestamp: int) -> None:
+        sent.append({"topic": topic, "key": key, "value": value, "headers": headers, "timestamp": timestamp})
+
+    produce_outputs(produce, topics, iter(rows), 1_700_000_000_000)
 
     assert [m["topic"] for m in sent] == ["t.games"] + ["t.channels"] * 5 + ["t.top"] * TOP_N
     for message, row in zip(sent, rows, strict=True):
