@@ -405,7 +405,18 @@ class ChannelAggregate:
             self.who.add((profile[0], profile[1]), stream.profile.t)
         self.totals.merge(stream.totals)
         self.peak.add(stream.peak.value)
-        for game_id, share in stream.shares(stream_id).items():
+        if stream.games is None:  # one game: its share is the stream's own (no share made to merge)
+            if stream.span.samples:
+                mine = self.games.get(stream.game_id)
+                if mine is None:
+                    mine = self.games[stream.game_id] = GameShare()
+                mine.totals.merge(stream.totals)
+                mine.peak.add(stream.peak.value)
+                mine.name.add(stream.game_name, stream.span.last)
+                if stream.new:
+                    mine.new_streams.add(stream_id)
+            return
+        for game_id, share in stream.games.items():
             mine = self.games.get(game_id)
             if mine is None:
                 mine = self.games[game_id] = GameShare()

@@ -215,6 +215,10 @@ def test_a_stream_keeps_one_game_compact_and_splits_exactly_at_a_second() -> Non
         assert stream.shares("s1") == expected
         assert (stream.games is None) == (len(expected) == 1)
         assert stream.main_game() == main_game(expected) and stream.game_count() == len(expected)
+        channel = ChannelAggregate()
+        channel.absorb("s1", stream)
+        channel.absorb("s1", stream)  # twice: the second merges into the shares the first made
+        assert channel.games == _shares_the_long_way(samples + samples)
 
 
 def test_a_channel_is_the_merge_of_its_broadcasts() -> None:
