@@ -40,7 +40,12 @@ from .records import ChannelPartial, GroupPartial, TopCandidate, WindowPartial, 
 from .routing import CHANNELS, GAMES, LANGUAGES, TOP_CHANNELS, Output
 
 log = logging.getLogger(__name__)
-DONE_TTL = timedelta(days=3)  # a merged window is remembered this long (late parts are dropped)
+# Every record of a window's merge carries this TTL: a merged window is remembered this long
+# (late parts are dropped), a window with no part for this long is forgotten, parts included.
+# That its first write carries one also matters: Quix switches a store to TTL mode at its first
+# write with a TTL, at once while the store is empty, but by re-stamping every record when not
+# (0.5 s at the end of the first window's merge, in every fresh processor: issue 25).
+DONE_TTL = timedelta(days=3)
 PROGRESS_KEY = "progress"
 _OLD_PROGRESS_KEY = "m"
 
@@ -82,7 +87,7 @@ def _save(state: Any, progress: MergeProgress) -> None:
         state.set(PROGRESS_KEY, {"done": True}, ttl=DONE_TTL)
     else:
         state.set(PROGRESS_KEY, {"keys": progress.keys, "parts": progress.parts, "expected": progress.expected,
-                                 "done": False, "old_names": progress.old_names})
+                                 "done": False, "old_names": progress.old_names}, ttl=DONE_TTL)
 
 
 def on_partial(cfg: ProcessorConfig, value: bytes, state: Any) -> Iterable[Output]:
@@ -98,7 +103,7 @@ def on_partial(cfg: ProcessorConfig, value: bytes, state: Any) -> Iterable[Outpu
     received = progress.parts.setdefault(key, [])
     if partial.part not in received:
         received.append(partial.part)
-        state.set_bytes(partial_key(key, partial.part), value)
+        state.set_bytes(partial_key(key, partial.part), value, ttl=DONE_TTL)
     progress.expected[key] = partial.parts
     if not progress.complete():
         _save(state, progress)

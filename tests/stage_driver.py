@@ -34,6 +34,7 @@ class DictState:
 
     def __init__(self) -> None:
         self.data: dict[str, Any] = {}
+        self.ttls: dict[str, Any] = {}  # the TTL of each key's last write (None: none)
 
     def get(self, key: str, default: Optional[Any] = None) -> Any:
         value = self.data.get(key)
@@ -41,12 +42,14 @@ class DictState:
 
     def set(self, key: str, value: Any, ttl: Any = None) -> None:
         self.data[key] = orjson.dumps(value)
+        self.ttls[key] = ttl
 
     def get_bytes(self, key: str, default: Optional[bytes] = None) -> Optional[bytes]:
         return self.data.get(key, default)
 
     def set_bytes(self, key: str, value: bytes, ttl: Any = None) -> None:
         self.data[key] = bytes(value)
+        self.ttls[key] = ttl
 
     def delete(self, key: str) -> None:
         self.data.pop(key, None)

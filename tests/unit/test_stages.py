@@ -26,7 +26,7 @@ from processors.keystate import (
     encode_state,
     snapshot_key,
 )
-from processors.merge_stage import on_partial
+from processors.merge_stage import DONE_TTL, on_partial
 from processors.records import (
     ChannelPartial,
     GroupPartial,
@@ -159,6 +159,21 @@ def test_every_output_goes_to_the_producer_as_its_topic_carries_it() -> None:
         assert message["key"] == row.key.encode() and orjson.loads(message["value"]) == msgspec.to_builtins(row.value)
         assert message["timestamp"] == 1_700_000_000_000
     assert [orjson.loads(m["value"])["user_id"] for m in sent if m["topic"] == "t.top"] == ["5", "4", "3"]
+
+
+def test_every_write_of_a_merge_carries_a_ttl_from_the_first() -> None:
+    """So Quix switches the store to TTL mode with its first write, while it is empty, rather
+    than by re-stamping every record at the first window's merge."""
+    channels = [ChannelPartial(str(u), f"login{u}", f"Name {u}", "g", "G", u * 10, u, u) for u in range(1, 6)]
+    games = [GroupPartial("g", "G", 0, 150, 15, 5, 5, [(0, 150, 5)])]
+    state = DictState()
+    for key in range(2):
+        [value] = split_partial(0, key, 2, channels[key::2], games, [], [])
+        rows = list(on_partial(CFG, value, state))
+        if key == 0:
+            assert rows == [] and state.ttls and all(ttl == DONE_TTL for ttl in state.ttls.values())
+    assert len([r for r in rows if r.route == CHANNELS]) == 5
+    assert all(ttl == DONE_TTL for ttl in state.ttls.values())
 
 
 def test_the_journal_keeps_what_stage_one_reads_and_replays_to_the_same_state() -> None:
