@@ -298,6 +298,8 @@ class DeferredTopics(TopicManager):
                      replication_factor=t.create_config.replication_factor,
                      config={k: str(v) for k, v in t.create_config.extra_config.items()})
             for t in missing if t.create_config is not None], timeout)
+        # what the broker made of them, in one call (Quix reads each alone: 0.9 s for 12 topics)
+        self._known.update(self._admin.inspect_topics([t.name for t in missing], timeout=self._timeout))
         for topic in missing:
             planned = topic.create_config.num_partitions if topic.create_config is not None else None
             self._configure_topic(topic, self._fetch_topic(topic=topic))
