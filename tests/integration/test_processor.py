@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import hashlib
 import signal
+import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import pytest
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+    ResourceType,
+)
 
 from processors.routing import DLQ_HASH_HEADER, DLQ_MAX_BYTES, DLQ_REASON_HEADER, DLQ_SIZE_HEADER
 from pulse import topics
@@ -28,6 +36,21 @@ def processor_settings(make_settings: Callable[..., Settings], partitions: int =
                              surge_min_viewers=10**9, game_surge_min_viewers=10**9)
     ensure_topics(settings, [settings.topic(name) for name in topics.ALL])
     return settings
+
+
+def send_action(sender: Sender, action: tuple) -> None:
+    """One step of the scenario, as the producer would send it."""
+    kind = action[0]
+    if kind == "event":
+        sender.event(action[1])
+    elif kind == "raw":
+        sender.raw(action[1], action[2])
+    elif kind == "bad":
+        sender.bad_stream(action[1], action[2])
+    elif kind == "ticks":
+        sender.ticks(action[1])
+    elif kind == "final":
+        sender.ticks(action[1], final=True)
 
 
 def run_scenario(settings: Settings, partitions: int, tmp_path: Path, workers: int = 1,
@@ -49,17 +72,7 @@ def run_scenario(settings: Settings, partitions: int, tmp_path: Path, workers: i
     sender = Sender(settings, settings.topic(topics.STREAMS), partitions)
     try:
         for index, action in enumerate(sc.actions):
-            kind = action[0]
-            if kind == "event":
-                sender.event(action[1])
-            elif kind == "raw":
-                sender.raw(action[1], action[2])
-            elif kind == "bad":
-                sender.bad_stream(action[1], action[2])
-            elif kind == "ticks":
-                sender.ticks(action[1])
-            elif kind == "final":
-                sender.ticks(action[1], final=True)
+            send_action(sender, action)
             if kill_at is not None and index == kill_at:
                 sender.flush()
                 # let the first window come out, then kill every worker without warning
@@ -161,3 +174,66 @@ def test_oversized_poison_records_go_to_the_dlq_cut_to_fit(make_settings, tmp_pa
         assert size in poison and h[DLQ_REASON_HEADER] == b"value is not JSON"
         assert h[DLQ_HASH_HEADER].decode() == hashlib.sha256(poison[size]).hexdigest()
         assert len(value) == DLQ_MAX_BYTES and value == poison[size][:DLQ_MAX_BYTES]
+
+
+def set_max_message_bytes(settings: Settings, topic: str, limit: int) -> None:
+    admin = AdminClient(client_config(settings))
+    resource = ConfigResource(ResourceType.TOPIC, topic,
+                              incremental_configs=[ConfigEntry("max.message.bytes", str(limit),
+                                                               incremental_operation=AlterConfigOpType.SET)])
+    for future in admin.incremental_alter_configs([resource]).values():
+        future.result(30)
+
+
+def test_an_output_the_broker_refuses_commits_nothing_until_it_is_taken(make_settings, tmp_path: Path) -> None:
+    """The stages hand their rows to the transactional client without a delivery callback
+    (processors.routing.transactional_produce): a row that fails delivery (here, larger than
+    its topic takes) must fail the whole transaction, so the processor rebuilds and tries again
+    (the broker's reason in its log) and commits nothing of it. Had any of it been committed
+    (the window's game rows, its `done` marker), the run after the topic is fixed could not give
+    every row; it must give each exactly once."""
+    settings = processor_settings(make_settings, partitions=2)
+    channels = settings.topic(topics.WINDOWS_CHANNELS)
+    set_max_message_bytes(settings, channels, 128)  # a channel row is about 270 bytes
+    sc = build()
+    expected = reference.compute(sc.events, W_S, I_S, TOP_N, late=sc.late)
+    log = tmp_path / "processor-refused.log"
+    proc = start_worker(["processor"], settings, log, PROCESSOR_INSTANCE_ID="0")
+    sender = Sender(settings, settings.topic(topics.STREAMS), 2)
+    try:
+        for action in sc.actions:
+            send_action(sender, action)
+        sender.flush()
+        deadline = time.monotonic() + 120
+        while log.read_text().count("Message size too large") < 2:  # refused, and refused again after a rebuild
+            assert proc.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "the broker's refusal never reached the processor's log"
+            time.sleep(0.2)
+    finally:
+        assert stop_worker(proc, signal.SIGTERM) == 0
+
+    set_max_message_bytes(settings, channels, 1_048_588)
+    reader = run_until_complete(settings, tmp_path, expected)
+    try:
+        check_outputs(settings, expected, reader)
+    finally:
+        reader.close()
+
+
+def run_until_complete(settings: Settings, tmp_path: Path, expected: dict[str, dict]) -> TopicReader:
+    """A processor on input already sent, until every expected row is out (the reader has them)."""
+    proc = start_worker(["processor"], settings, tmp_path / "processor-0.log", PROCESSOR_INSTANCE_ID="0")
+    reader = TopicReader(settings, [settings.topic(t) for t in OUTPUTS.values()])
+    total = sum(len(v) for v in expected.values())
+
+    def alive() -> None:
+        if proc.poll() is not None:
+            raise AssertionError(f"processor exited with {proc.returncode}:\n"
+                                 f"{(tmp_path / 'processor-0.log').read_text()[-3000:]}")
+
+    try:
+        reader.poll_until(lambda r: sum(len(r.get(settings.topic(t), [])) for t in OUTPUTS.values()) >= total,
+                          timeout=180, alive=alive)
+    finally:
+        assert stop_worker(proc, signal.SIGTERM) == 0
+    return reader
