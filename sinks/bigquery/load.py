@@ -41,6 +41,11 @@ log = logging.getLogger(__name__)
 
 STAGE_PREFIX = "_PULSE_STAGE_"
 STAGE_LIFETIME = timedelta(days=1)
+# The upload's own retries (after 1, 2 and 4 s): google-cloud-bigquery's default of 6 retries
+# sleeps 63 s before it gives up on a warehouse that is down, so the sink's write hung for a
+# minute with nothing in its log; like the other calls' `retry` (connection.py), it now gives
+# up within about the timeout and the sink backs off and writes the batch again.
+UPLOAD_RETRIES = 3
 # the tables' column kinds (sinks.tables) as BigQuery types
 SQL_TYPES = {Kind.TIMESTAMP: "TIMESTAMP", Kind.STRING: "STRING", Kind.FLOAT: "FLOAT64", Kind.INT: "INT64",
              Kind.BOOL: "BOOL"}
@@ -78,7 +83,7 @@ def stage(cur: Any, table: str, schema: Sequence[bigquery.SchemaField], lines: I
                                     write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
                                     max_bad_records=rows)
     job = cur.client.load_table_from_file(io.BytesIO(b"".join(lines)), target, job_config=config,
-                                          timeout=cur.timeout)
+                                          timeout=cur.timeout, num_retries=UPLOAD_RETRIES)
     job.result(timeout=cur.timeout, retry=cur.retry)
     loaded = int(job.output_rows if job.output_rows is not None else rows)
     if loaded < rows:
