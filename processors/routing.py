@@ -77,7 +77,7 @@ def transactional_produce(producer: InternalProducer) -> Produce:
     250k-channel window's 500k rows. Nothing is lost without the callback: a message that
     fails delivery fails the transaction's commit (librdkafka), so the checkpoint aborts and
     its input is processed again, as with Quix's latched error. Quix Streams 3.28 has no public
-    handle on the client; `tests/unit/test_idle_commit.py` checks it on a real Application."""
+    handle on the client; `tests/unit/test_transactional_produce.py` checks it on a real Application."""
     quix_producer = producer._producer  # noqa: SLF001 (see above)
 
     def produce(topic: str, key: Optional[bytes], value: Optional[bytes],

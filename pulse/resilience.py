@@ -101,6 +101,17 @@ def is_broker_outage(exc: BaseException) -> bool:
     return any(isinstance(link, _BROKER_ERRORS) for link in _chain(exc))
 
 
+def outage_reason(exc: BaseException) -> str:
+    """What `run_resilient` logs and /healthz shows for an outage it waits out. librdkafka's
+    "Erroneous state" alone says nothing: it is every produce after a message of the open
+    transaction failed delivery (a broker that timed it out, or one that refused it)."""
+    reason = f"kafka broker unavailable: {first_line(exc, with_type=True)}"
+    error = kafka_error(exc)
+    if error is not None and error.code() == KafkaError._STATE:
+        reason += " (the transaction failed: a message of it was not delivered; librdkafka's TXNERR error before this says why)"
+    return reason
+
+
 class BrokerProbe:
     """Asks the broker for cluster metadata every `interval` seconds in a daemon thread.
 
@@ -261,7 +272,7 @@ def run_resilient(build: Callable[[], Application], probe: BrokerProbe, stop: St
             if time.monotonic() - began > backoff.settled:
                 attempt = 0  # it ran fine for a while: start the backoff afresh
             attempt += 1
-            reason = f"kafka broker unavailable: {first_line(exc, with_type=True)}"
+            reason = outage_reason(exc)
             probe.report_outage(reason)
             if on_outage is not None:
                 on_outage(exc)

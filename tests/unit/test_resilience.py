@@ -11,7 +11,7 @@ from quixstreams.internal_producer import InternalProducer
 from quixstreams.state.exceptions import ChangelogFlushError
 from rocksdict import DbClosedError
 
-from pulse.resilience import is_broker_outage, retire_producer
+from pulse.resilience import is_broker_outage, outage_reason, retire_producer
 
 
 def test_broker_outage_classification() -> None:
@@ -31,6 +31,17 @@ def test_broker_outage_classification() -> None:
     # a store Quix closed under its checkpoint when the outage cost the consumer its partitions
     assert is_broker_outage(DbClosedError("DB instance already closed"))
     assert not is_broker_outage(ValueError("a bug"))
+
+
+def test_a_failed_transaction_is_named_in_the_outage_reason() -> None:
+    """After a message of the open transaction failed delivery, every produce fails with a bare
+    "Erroneous state": the reason says what that means (and still names the broker: /healthz)."""
+    failed = outage_reason(KafkaException(KafkaError(KafkaError._STATE, "Unable to produce message: Local: Erroneous state")))
+    assert failed.startswith("kafka broker unavailable: KafkaException: ")
+    assert failed.endswith("(the transaction failed: a message of it was not delivered; librdkafka's TXNERR error "
+                           "before this says why)")
+    down = outage_reason(KafkaException(KafkaError(KafkaError._TRANSPORT, "Local: Broker transport failure")))
+    assert down.startswith("kafka broker unavailable: ") and "transaction" not in down
 
 
 class _Handle:
