@@ -119,8 +119,10 @@ def _clock_anchor(run_dir: Path, speed: float) -> str:
 def _stop_like_ctrl_c() -> None:
     """SIGTERM (a service manager, `kill`, a container runtime) and SIGHUP (the terminal closed)
     stop `run` the way Ctrl-C does: the workers run in their own sessions, so only `run` can
-    stop them, and it must not die before it has."""
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    stop them, and it must not die before it has. SIGINT too, explicitly: started in the
+    background by a shell without job control (`make run &` in a script), it begins ignored,
+    and Python then leaves it so: `kill -INT` did nothing."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.default_int_handler)
 
 

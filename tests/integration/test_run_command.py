@@ -57,7 +57,7 @@ def start_run(run_dir: Path, settings: Settings, kafka_broker: KafkaBroker,
               warehouse_server: WarehouseServer, tmp_path: Path) -> Iterator:
     runs: list[Run] = []
 
-    def start(*extra: str, first_metrics_port: int = 0) -> Run:
+    def start(*extra: str, first_metrics_port: int = 0, sigint_ignored: bool = False) -> Run:
         first = first_metrics_port or free_port(WORKERS)
         env = settings_env(settings, CLOCK_SPEED="60", PYTHONUNBUFFERED="1")
         env.pop("METRICS_PORT", None)
@@ -68,7 +68,9 @@ def start_run(run_dir: Path, settings: Settings, kafka_broker: KafkaBroker,
                  "--kafka-port", str(kafka_broker.port), "--warehouse-port", str(warehouse_server.port),
                  "--simulator-port", str(free_port()), "--channels", "40", "--dashboard-port", "0",
                  "--refresh", "1", "--first-metrics-port", str(first), *extra],
-                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                # as a shell without job control starts `make run &`: SIGINT ignored from the start
+                preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None)
         runs.append(Run(proc, log, run_dir))
         return runs[-1]
 
@@ -95,6 +97,17 @@ def test_sigterm_stops_run_and_every_worker(start_run) -> None:
     assert len(workers) == WORKERS + 1  # and the simulator
     wait_for(lambda: health(first)[0] == 200, 60, "the producer's /healthz on the first metrics port")
     run.proc.send_signal(signal.SIGTERM)
+    assert run.proc.wait(90) == 0, run.output()[-3000:]
+    assert "stopping the workers" in run.output()
+    assert _gone(workers), [p.cmdline() for p in workers if p.is_running()]
+
+
+def test_sigint_stops_run_even_when_it_began_ignored(start_run) -> None:
+    run = start_run(sigint_ignored=True)
+    wait_for(lambda: "pipeline running" in run.output() or run.proc.poll() is not None, 120, "run to start")
+    assert run.proc.poll() is None, run.output()[-3000:]
+    workers = run.workers()
+    run.proc.send_signal(signal.SIGINT)
     assert run.proc.wait(90) == 0, run.output()[-3000:]
     assert "stopping the workers" in run.output()
     assert _gone(workers), [p.cmdline() for p in workers if p.is_running()]
