@@ -6,6 +6,7 @@ import argparse
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -116,14 +117,26 @@ def _clock_anchor(run_dir: Path, speed: float) -> str:
     return anchor
 
 
+_STOP_ASKED = threading.Event()
+
+
+def _stop_asked(signum: int, frame: Any) -> None:
+    """Remember the signal, then interrupt like Ctrl-C. The flag is what `_supervise` obeys: the
+    KeyboardInterrupt lands wherever the main thread is, and code there (a connector's retry
+    loop, say) may swallow it; the flag cannot be lost."""
+    _STOP_ASKED.set()
+    raise KeyboardInterrupt
+
+
 def _stop_like_ctrl_c() -> None:
     """SIGTERM (a service manager, `kill`, a container runtime) and SIGHUP (the terminal closed)
     stop `run` the way Ctrl-C does: the workers run in their own sessions, so only `run` can
     stop them, and it must not die before it has. SIGINT too, explicitly: started in the
     background by a shell without job control (`make run &` in a script), it begins ignored,
     and Python then leaves it so: `kill -INT` did nothing."""
+    _STOP_ASKED.clear()
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, signal.default_int_handler)
+        signal.signal(signum, _stop_asked)
 
 
 def _ignore_stop_signals() -> None:
@@ -205,10 +218,13 @@ def _supervise(pipeline: LocalPipeline, settings: Any, args: argparse.Namespace,
     while not args.duration or time.monotonic() - started < args.duration:
         refresh_at = time.monotonic() + args.refresh
         while time.monotonic() < refresh_at:  # supervise the workers every half second
-            time.sleep(0.5)
+            if _STOP_ASKED.wait(0.5):
+                return
             pipeline.supervise(say=say)
             if models is not None:
                 models.poll(say=say)
+        if _STOP_ASKED.is_set():
+            return
         try:
             board = _dashboard(settings)
         except Exception as exc:  # tables appear once the sinks have bootstrapped
