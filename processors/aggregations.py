@@ -368,12 +368,6 @@ class StreamAggregate:
         return GameShare(Totals(self.totals.watch, self.totals.air), Max(self.peak.value),
                          Latest(self.game_name, self.span.last), Distinct({stream_id}) if self.new else Distinct())
 
-    def shares(self, stream_id: str) -> dict[str, GameShare]:
-        """Its game shares, by game id (made for the one game while there is only one)."""
-        if self.games is not None:
-            return self.games
-        return {self.game_id: self._single_share(stream_id)} if self.span.samples else {}
-
     def main_game(self) -> tuple[str, str]:
         """(game_id, name) of the stream's main game (`main_game`)."""
         return main_game(self.games) if self.games is not None else (self.game_id, self.game_name)
