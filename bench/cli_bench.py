@@ -49,6 +49,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.backfill_bench import write_recording
 from bench.processor_bench import BARE_TOPIC, bare
+from producers.chunk_keys import DEFAULT_KEYS, written_keys
 from pulse import topics
 from pulse.events import decode_chunk, decode_streams, v1_event
 from pulse.kafka import client_config, ensure_topics
@@ -334,12 +335,14 @@ def prepare(settings: Settings, channels: int, polls: int, tmp: Path) -> tuple[i
     return samples, channels * windows, time.monotonic() - began
 
 
-def shape(channels: int, polls: int, partitions: int, instances: list[int], keys: int,
+def shape(channels: int, polls: int, partitions: int, instances: list[int], keys: Optional[int],
           profile: Optional[Path] = None) -> None:
     run = uuid.uuid4().hex[:8]
     tmp = Path(tempfile.mkdtemp(prefix=f"pulse-cli-{run}-"))
-    settings = shape_settings(run, partitions, chunk_keys=keys)
+    # auto (None) sends nothing until a poll has channels: polls of no channel get the default
+    settings = shape_settings(run, partitions, chunk_keys=keys or (None if channels else DEFAULT_KEYS))
     samples, rows, replayed = prepare(settings, channels, polls, tmp)
+    keys = written_keys(settings, settings.topic(topics.STREAMS)) or 0
     chunk_s, mapping = bare_chunks(settings)
     chunks = mapping.messages
     if mapping.total != samples:
@@ -410,7 +413,8 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--instances", default="1",
                         help="processor processes in the consumer group; several counts (1,2) run one after "
                              "the other on the same input, each in its own group, and their rows are compared")
-    parser.add_argument("--keys", type=int, default=256, help="CHUNK_KEYS of the recording's replay")
+    parser.add_argument("--keys", type=int, help="CHUNK_KEYS of the recording's replay (default: auto, as users "
+                        "run it; the count chosen is printed)")
     parser.add_argument("--profile", type=Path, help="py-spy each processor into PROFILE-<channels>-<processes>.<i>.txt "
                         "(collapsed stacks, idle included; py-spy from PyPI)")
     args = parser.parse_args(argv)

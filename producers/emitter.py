@@ -48,6 +48,7 @@ from pulse.kafka import broker_topic, client_config, ensure_topics
 from pulse.settings import Settings
 
 from . import metrics
+from .chunk_keys import ChunkKeys
 from .sharding import Shard
 from .sweep import Polled
 
@@ -113,6 +114,7 @@ class Emitter:
         if create_topics:
             ensure_topics(settings, [self.topic, settings.topic(topics.STREAMS_DLQ)],
                           configs={self.topic: TOPIC_CONFIG})
+        self.keys = ChunkKeys.for_topic(settings, self.topic, shard.count)
         self.producer = self._new_producer()
         self._seq = itertools.count()
         self._failed: list[Failed] = []
@@ -256,10 +258,13 @@ class Emitter:
         return self.settle(self.send(messages(chunks), captured_at_ms))
 
     def finish(self, captured_at_ms: int) -> EmitReport:
-        """The end of the source (a finite run, a replay): one empty `final` chunk per key."""
+        """The end of the source (a finite run, a replay): one empty `final` chunk per key
+        (nothing when no poll was sent: the key count is still undecided)."""
+        if self.keys.count is None:
+            return EmitReport()
         poll_id = poll_id_of(self.shard, captured_at_ms)
         report = self.emit(final_chunks(captured_at_ms, poll_id, self.shard.name, self.shard.count,
-                                        self.settings.producer.chunk_keys), captured_at_ms)
+                                        self.keys.count), captured_at_ms)
         if report.failed_chunks:
             log.error("%d final chunks could not be delivered", report.failed_chunks)
         return report
@@ -273,15 +278,16 @@ def poll_id_of(shard: Shard, captured_at_ms: int) -> str:
     return f"{shard.name}@{format_ts(captured_at_ms)}"
 
 
-def cut(settings: Settings, shard: Shard, polled: Polled, captured_at_ms: int) -> Iterator[tuple[Chunk, bytes]]:
-    """A poll's stream objects -> its chunks, with this deployment's chunk settings.
+def cut(settings: Settings, shard: Shard, polled: Polled, captured_at_ms: int, keys: int
+        ) -> Iterator[tuple[Chunk, bytes]]:
+    """A poll's stream objects -> its chunks, in `keys` keys (`Emitter.keys`).
 
     A stream object too large to fit in a chunk alone (never seen from Helix) is dropped from
     `polled` and counted in `polled.malformed`; the check costs nothing when none is.
     """
     def chunks() -> Iterator[tuple[Chunk, bytes]]:
         return cut_poll(polled.streams, captured_at_ms, poll_id_of(shard, captured_at_ms), shard.name, shard.count,
-                        settings.producer.chunk_keys, settings.producer.chunk_streams)
+                        keys, settings.producer.chunk_streams)
 
     cutting = chunks()
     try:

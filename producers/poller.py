@@ -31,7 +31,6 @@ from pulse.settings import ConfigError, Settings
 from . import metrics
 from .emitter import Emitter, cut
 from .helix import AuthError, HelixClient
-from .key_advice import KeyAdvice
 from .recording import Recorder
 from .sharding import Shard, plan
 from .sweep import Polled, Query, SweepResult, dedupe, sweep
@@ -84,7 +83,6 @@ class Poller:
         self.recorder = recorder
         self.clients = make_clients(settings, self.clock, self.stop, **client_kwargs)
         self.emitter: Optional[Emitter] = Emitter(settings, self.shard, stop=self.stop) if produce else None
-        self.key_advice = KeyAdvice(settings.producer.chunk_keys, settings.topics.partitions, self.shard.count)
         self.queries: list[Query] = []
         self.last_poll_at: Optional[float] = None
         self.started_at = self.clock.now()
@@ -138,21 +136,23 @@ class Poller:
             log.info("poll %s abandoned: stopping", format_ts(captured_at_ms))
             return None
         polled = dedupe(result.streams)
-        if result.complete and self.emitter is not None:
-            self.key_advice.observe(len(polled.streams))
         if self.recorder is not None:
             self.recorder.write(captured_at_ms, result.streams)
-        undelivered = self._emit(polled, captured_at_ms)
+        undelivered = self._emit(polled, captured_at_ms, result.complete)
         seconds = time.monotonic() - began
         report = PollReport(captured_at_ms, len(polled.streams), result.pages, polled.duplicates,
                             polled.malformed, seconds, result.complete, len(result.streams), undelivered)
         self._account(report, result)
         return report
 
-    def _emit(self, polled: Polled, captured_at_ms: int) -> int:
+    def _emit(self, polled: Polled, captured_at_ms: int, complete: bool) -> int:
         if self.emitter is None:
             return 0
-        return self.emitter.emit(cut(self.settings, self.shard, polled, captured_at_ms), captured_at_ms).failed
+        # an incomplete sweep undercounts the channels: it does not choose the key count
+        keys = self.emitter.keys.for_poll(len(polled.streams) if complete else 0)
+        if keys is None:
+            return 0
+        return self.emitter.emit(cut(self.settings, self.shard, polled, captured_at_ms, keys), captured_at_ms).failed
 
     def _account(self, r: PollReport, result: SweepResult) -> None:
         metrics.POLLS.labels("complete" if r.complete else "incomplete").inc()

@@ -29,8 +29,8 @@ from pulse.events import format_ts
 from pulse.settings import Settings
 
 from . import metrics
+from .chunk_keys import ChunkKeys
 from .emitter import EmitReport, Emitter, Message, Pending, cut, messages
-from .key_advice import KeyAdvice
 from .recording import Reader
 from .sharding import Shard
 from .sweep import dedupe
@@ -63,11 +63,12 @@ def _consume(data: list[Any]) -> Iterator[Any]:
 
 
 def _prepare(settings: Settings, shard: Shard, captured_at_ms: int, data: list[Any],
-             report: ReplayReport, advice: KeyAdvice) -> list[Message]:
-    """A recorded poll -> its messages, exactly as the live poll cut them."""
+             report: ReplayReport, chunk_keys: ChunkKeys) -> list[Message]:
+    """A recorded poll -> its messages, exactly as the live poll cut them (none while the key
+    count waits for a poll with channels)."""
     polled = dedupe(_consume(data))
-    advice.observe(len(polled.streams))
-    batch = list(messages(cut(settings, shard, polled, captured_at_ms)))
+    keys = chunk_keys.for_poll(len(polled.streams))
+    batch = [] if keys is None else list(messages(cut(settings, shard, polled, captured_at_ms, keys)))
     metrics.DUPLICATES.inc(polled.duplicates)
     metrics.MALFORMED_STREAMS.inc(polled.malformed)
     report.duplicates += polled.duplicates
@@ -94,7 +95,6 @@ def replay(settings: Settings, path: Path, speed: Optional[float] = None,
     own_emitter = emitter is None
     emitter = emitter or Emitter(settings, shard, stop=stop)
     report = ReplayReport()
-    advice = KeyAdvice(settings.producer.chunk_keys, settings.topics.partitions, shard.count)
     began = time.monotonic()
     last_progress = began
     first_ms: Optional[int] = None
@@ -106,9 +106,11 @@ def replay(settings: Settings, path: Path, speed: Optional[float] = None,
             if stop.is_set():
                 log.info("replay stopped after %d polls", report.polls + (pending is not None))
                 break
-            batch = _prepare(settings, shard, captured_at_ms, data, report, advice)
+            batch = _prepare(settings, shard, captured_at_ms, data, report, emitter.keys)
             _settle(emitter, pending, report)  # the previous poll, sent while this one was cut
             pending = None
+            if not batch:
+                continue
             if speed:
                 first_ms = captured_at_ms if first_ms is None else first_ms
                 due = began + (captured_at_ms - first_ms) / 1000 / speed

@@ -134,8 +134,15 @@ class ProducerSettings(Group):
     # Snapshot chunks (DESIGN §3): at most this many streams per twitch.streams message
     chunk_streams: int = Field(500, ge=1, le=5000, validation_alias=_var("CHUNK_STREAMS"))
     # Chunk keys: a channel belongs to key crc32(user_id) % CHUNK_KEYS. Fixed for the life of
-    # the topic (the processor keeps its per-channel state per key); at least the partition count
-    chunk_keys: int = Field(256, ge=1, le=65536, validation_alias=_var("CHUNK_KEYS"))
+    # the topic (the processor keeps its per-channel state per key). None (`auto`): the count
+    # the topic was written with, else one chosen from the first poll with channels
+    # (`producers.chunk_keys`)
+    chunk_keys: Optional[int] = Field(None, ge=1, le=65536, validation_alias=_var("CHUNK_KEYS"))
+
+    @field_validator("chunk_keys", mode="before")
+    @classmethod
+    def _auto_keys(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and value.strip().lower() in ("auto", "") else value
 
     @field_validator("shard")
     @classmethod

@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable, Optional
 import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from producers.chunk_keys import DEFAULT_KEYS
 from pulse import topics
 from pulse.events import Chunk, cut_poll, final_chunks, format_ts, parse_ts
 from pulse.kafka import client_config
@@ -57,7 +58,7 @@ class Sender:
                  chunk_streams: Optional[int] = None) -> None:
         self.topic = topic
         self.partitions = partitions
-        self.keys = keys or settings.producer.chunk_keys
+        self.keys = keys or settings.producer.chunk_keys or DEFAULT_KEYS
         self.chunk_streams = chunk_streams or settings.producer.chunk_streams
         self.producer = Producer(client_config(settings, **{"enable.idempotence": True, "linger.ms": 5}))
         self.sent: list[dict[str, Any]] = []

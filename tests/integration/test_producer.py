@@ -177,7 +177,7 @@ def test_chunks_stay_under_the_byte_limit_and_an_oversized_stream_is_dropped(mak
     raw = [_helix(i, title="x" * 200_000) for i in range(12)] + [_helix(99, title="y" * 1_000_000)]
     polled = dedupe(raw)
     assert len(polled.streams) == 13 and polled.malformed == 0  # valid, only too large
-    chunks = list(cut(settings, Shard(), polled, 1_714_557_600_000))
+    chunks = list(cut(settings, Shard(), polled, 1_714_557_600_000, keys=2))
     assert polled.malformed == 1 and "s99" not in {s["stream_id"] for s in polled.streams}
     assert all(len(value) < MAX_CHUNK_BYTES for _, value in chunks)
     assert sorted(s["stream_id"] for c, _ in chunks for s in c.streams) == sorted(f"s{i}" for i in range(12))

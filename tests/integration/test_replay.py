@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import os
+import subprocess
+import sys
 import threading
 
 import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from devstack.simulator import Faults, SimulatorConfig, SimulatorServer
 from producers.emitter import Emitter
@@ -14,6 +18,7 @@ from producers.recording import Reader, Recorder, RecordingError
 from producers.replay import replay
 from pulse import topics
 from pulse.clock import Clock
+from pulse.kafka import client_config
 from tests.helix_support import read_topic, sim_settings
 
 
@@ -105,3 +110,56 @@ def test_replay_stopped_midway_settles_what_it_sent_and_sends_no_final_chunks(ma
     assert (report.polls, report.events) == (1, 1)
     msgs = read_topic(settings, settings.topic(topics.STREAMS), lambda m: len(m.chunks) >= 2)
     assert not msgs.finals and [s["stream_id"] for s in msgs.streams()] == ["s0"]
+
+
+def _streams(n: int, t: int) -> list[dict]:
+    return [{"id": f"s{i}", "user_id": str(1000 + i), "user_login": f"c{i}", "viewer_count": 5 + t % 7,
+             "started_at": "2024-05-01T10:00:00Z", "tags": []} for i in range(n)]
+
+
+def test_auto_chunk_keys_suit_the_first_poll_and_stay_for_the_life_of_the_topic(make_settings, tmp_path):
+    """CHUNK_KEYS=auto (the default): an empty first poll is not sent, the first poll with
+    channels chooses the count, and a later replay into the same topic keeps it, whatever it
+    sees; an explicit count the topic disagrees with is refused in one line, before anything
+    is sent. Garbage at the end of the topic does not hide the chunks before it."""
+    t0 = 1_714_557_600_000
+    first = tmp_path / "first.jsonl"
+    recorder = Recorder(first)
+    recorder.write(t0, [])
+    recorder.write(t0 + 60_000, _streams(300, 1))
+    recorder.close()
+    settings = make_settings(topic_partitions=2)
+    assert settings.producer.chunk_keys is None
+    topic = settings.topic(topics.STREAMS)
+    report = replay(settings, first)
+    assert (report.polls, report.events) == (1, 300)
+    msgs = read_topic(settings, topic, lambda m: m.complete(keys=16))
+    assert {c["chunk"].keys for c in msgs.chunks} == {16}  # 300 channels, 2 partitions: 8 keys a partition
+    assert {c["t"] for c in msgs.chunks} == {t0 + 60_000}  # the empty poll was not sent
+    assert sorted(c["chunk"].key for c in msgs.finals) == list(range(16))
+
+    producer = Producer(client_config(settings))
+    for partition in (0, 1):
+        producer.produce(topic, value=b"not a chunk", partition=partition)
+    assert producer.flush(30) == 0
+
+    second = tmp_path / "second.jsonl"
+    recorder = Recorder(second)
+    recorder.write(t0 + 120_000, _streams(9_000, 2))  # would suit 32 keys on a new topic
+    recorder.close()
+    assert replay(settings, second).events == 9_000
+    later = read_topic(settings, topic, lambda m: any(c["t"] == t0 + 120_000 and c["chunk"].final for c in m.chunks))
+    assert {c["chunk"].keys for c in later.chunks if c["t"] == t0 + 120_000} == {16}
+
+    refused = subprocess.run([sys.executable, "-m", "pulse", "replay", str(second)], capture_output=True, text=True,
+                             env={**os.environ, **settings.as_env(), "CHUNK_KEYS": "32",
+                                  "TWITCH_PULSE_ENV_FILE": "/nonexistent"}, timeout=120)
+    assert refused.returncode == 2, refused.stderr
+    last = refused.stderr.strip().splitlines()[-1]
+    assert "CHUNK_KEYS=32" in last and "written with 16 keys" in last and "Traceback" not in refused.stderr
+    consumer = Consumer(client_config(settings, **{"group.id": "test-ends"}))
+    try:
+        ends = [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in (0, 1)]
+    finally:
+        consumer.close()
+    assert sum(ends) == len(later.chunks) + 2  # nothing was sent: the chunks and the two garbage messages

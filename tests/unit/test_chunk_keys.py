@@ -1,0 +1,94 @@
+"""How many chunk keys the producer cuts polls into (`producers.chunk_keys`): chosen once,
+from the topic when it holds chunks, else from the first poll with channels."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from producers.chunk_keys import DEFAULT_KEYS, ChunkKeys, KeyAdvice, suited_keys
+from pulse.settings import ConfigError, load_settings
+
+
+@pytest.mark.parametrize("channels, partitions, keys", [
+    (1_000, 2, 16),       # 62 a key: the 1k benchmark's 255k samples/s against 65k with 256
+    (13_000, 2, 64),      # 203 a key: 365k steady against 250k with 256
+    (50_000, 2, 128),
+    (100_000, 2, 256),    # never more than 256
+    (250_000, 2, 256),
+    (120, 2, 16),         # eight keys a partition at least, so they spread over partitions and replicas
+    (120, 6, 64),         # 48, rounded up to a power of two
+    (0, 1, 8),
+    (10_000, 64, 256),    # the floor never passes 256 ...
+    (10_000, 300, 300),   # ... unless the partitions do: a key per partition at least
+])
+def test_suited_keys(channels: int, partitions: int, keys: int) -> None:
+    assert suited_keys(channels, partitions) == keys
+
+
+def test_auto_waits_for_a_poll_with_channels_then_keeps_its_choice(caplog: pytest.LogCaptureFixture) -> None:
+    keys = ChunkKeys(configured=None, written=None, partitions=2, shards=1, topic="t")
+    assert keys.count is None
+    assert keys.for_poll(0) is None  # an empty poll says nothing about the deployment: not sent
+    with caplog.at_level(logging.INFO, logger="producers.chunk_keys"):
+        assert keys.for_poll(1_000) == 16
+    assert keys.for_poll(250_000) == 16  # fixed for the life of the topic
+    assert keys.for_poll(0) == 16
+    assert any("16 chunk keys for t" in r.getMessage() for r in caplog.records)
+
+
+def test_a_topic_that_holds_chunks_decides() -> None:
+    keys = ChunkKeys(configured=None, written=256, partitions=2, shards=1, topic="t")
+    assert keys.for_poll(1_000) == 256  # what its channels' state was keyed by
+    assert ChunkKeys(configured=16, written=16, partitions=2, shards=1, topic="t").for_poll(1_000) == 16
+
+
+def test_a_count_the_topic_disagrees_with_is_refused_in_one_line() -> None:
+    with pytest.raises(ConfigError) as caught:
+        ChunkKeys(configured=16, written=256, partitions=2, shards=1, topic="twitch.streams")
+    text = str(caught.value)
+    assert "\n" not in text and "CHUNK_KEYS=16" in text and "written with 256 keys" in text
+
+
+def test_several_shards_on_a_new_topic_take_the_default_count() -> None:
+    keys = ChunkKeys(configured=None, written=None, partitions=2, shards=3, topic="t")
+    assert keys.count == DEFAULT_KEYS and keys.for_poll(300) == DEFAULT_KEYS
+    assert ChunkKeys(configured=32, written=None, partitions=2, shards=3, topic="t").for_poll(0) == 32
+
+
+@pytest.mark.parametrize("text, expected", [("auto", None), ("AUTO", None), ("", None), ("32", 32)])
+def test_chunk_keys_setting_reads_auto(text: str, expected: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHUNK_KEYS", text)
+    assert load_settings().producer.chunk_keys == expected
+
+
+def test_a_bad_chunk_keys_setting_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHUNK_KEYS", "lots")
+    with pytest.raises(ConfigError, match="CHUNK_KEYS"):
+        load_settings()
+
+
+def test_too_many_keys_are_named_once_with_the_count_that_suits(caplog: pytest.LogCaptureFixture) -> None:
+    advice = KeyAdvice(chunk_keys=256, partitions=2, shards=1)
+    with caplog.at_level(logging.WARNING, logger="producers.chunk_keys"):
+        advice.observe(0)     # an empty poll says nothing about the deployment
+        advice.observe(1_000)
+        advice.observe(1_000)
+    assert [r.getMessage() for r in caplog.records] == [advice.advice]
+    assert advice.advice is not None and "CHUNK_KEYS=256" in advice.advice and "CHUNK_KEYS=16" in advice.advice
+
+
+def test_keys_that_suit_are_left_alone() -> None:
+    advice = KeyAdvice(chunk_keys=256, partitions=2, shards=1)
+    advice.observe(100_000)
+    assert advice.advice is None
+    small = KeyAdvice(chunk_keys=16, partitions=2, shards=1)
+    small.observe(1_000)
+    assert small.advice is None
+
+
+def test_each_shard_sees_its_share_of_the_channels() -> None:
+    advice = KeyAdvice(chunk_keys=256, partitions=2, shards=4)
+    advice.observe(13_000)  # about 52k channels over four shards: 128 suits them, 256 is within twice
+    assert advice.advice is None
