@@ -262,7 +262,7 @@ DESCRIPTIONS = {
     "SINK_BOOTSTRAP": "apply the schema when a sink starts",
     "RAW_RETENTION": "default age for `prune` of STREAM_LOGS",
     "CHUNK_STREAMS": "at most this many stream objects per twitch.streams message (chunk)",
-    "CHUNK_KEYS": "chunk keys: a channel's key is crc32(user_id) % CHUNK_KEYS, fixed for the life of the topic; empty or `auto`: the count the topic was written with, else the one that suits the first poll with channels (about 200 a key, at least 8 a partition, at most 256; 256 with several shards); a count the topic disagrees with is refused",
+    "CHUNK_KEYS": "chunk keys: a channel's key is crc32(user_id) % CHUNK_KEYS, fixed for the life of the topic; empty or `auto`: the count the topic was written with, else the one that suits the first poll with channels (about 200 a key, at least 4 a partition, at most 256; 256 with several shards); a count the topic disagrees with is refused",
     "SLACK_TIMEOUT_SECONDS": "Slack HTTP timeout",
     "SINK_SESSION_TIMEOUT_MS": "Kafka session timeout of sink and Slack consumers",
     "SINK_STALL_SECONDS": "a sink or Slack worker whose main loop has not turned this long exits to be restarted (/healthz 503 from a quarter of it)",

@@ -33,7 +33,7 @@ from pulse.settings import ConfigError, Settings
 log = logging.getLogger(__name__)
 
 CHANNELS_PER_KEY = 200  # below about this many a chunk, the per-chunk cost shows (benchmarked)
-KEYS_PER_PARTITION = 8  # at least, so that the keys spread over the partitions, and replicas
+KEYS_PER_PARTITION = 4  # at least, so that every partition gets keys (murmur2 spreads them unevenly)
 MAX_KEYS = 256
 DEFAULT_KEYS = 256  # several shards on a new topic, which cannot wait for each other's polls
 TAIL = 16           # messages read back from the end of each partition

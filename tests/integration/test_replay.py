@@ -133,10 +133,10 @@ def test_auto_chunk_keys_suit_the_first_poll_and_stay_for_the_life_of_the_topic(
     topic = settings.topic(topics.STREAMS)
     report = replay(settings, first)
     assert (report.polls, report.events) == (1, 300)
-    msgs = read_topic(settings, topic, lambda m: m.complete(keys=16))
-    assert {c["chunk"].keys for c in msgs.chunks} == {16}  # 300 channels, 2 partitions: 8 keys a partition
+    msgs = read_topic(settings, topic, lambda m: m.complete(keys=8))
+    assert {c["chunk"].keys for c in msgs.chunks} == {8}  # 300 channels, 2 partitions: 4 keys a partition
     assert {c["t"] for c in msgs.chunks} == {t0 + 60_000}  # the empty poll was not sent
-    assert sorted(c["chunk"].key for c in msgs.finals) == list(range(16))
+    assert sorted(c["chunk"].key for c in msgs.finals) == list(range(8))
 
     producer = Producer(client_config(settings))
     for partition in (0, 1):
@@ -149,14 +149,14 @@ def test_auto_chunk_keys_suit_the_first_poll_and_stay_for_the_life_of_the_topic(
     recorder.close()
     assert replay(settings, second).events == 9_000
     later = read_topic(settings, topic, lambda m: any(c["t"] == t0 + 120_000 and c["chunk"].final for c in m.chunks))
-    assert {c["chunk"].keys for c in later.chunks if c["t"] == t0 + 120_000} == {16}
+    assert {c["chunk"].keys for c in later.chunks if c["t"] == t0 + 120_000} == {8}
 
     refused = subprocess.run([sys.executable, "-m", "pulse", "replay", str(second)], capture_output=True, text=True,
                              env={**os.environ, **settings.as_env(), "CHUNK_KEYS": "32",
                                   "TWITCH_PULSE_ENV_FILE": "/nonexistent"}, timeout=120)
     assert refused.returncode == 2, refused.stderr
     last = refused.stderr.strip().splitlines()[-1]
-    assert "CHUNK_KEYS=32" in last and "written with 16 keys" in last and "Traceback" not in refused.stderr
+    assert "CHUNK_KEYS=32" in last and "written with 8 keys" in last and "Traceback" not in refused.stderr
     consumer = Consumer(client_config(settings, **{"group.id": "test-ends"}))
     try:
         ends = [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in (0, 1)]
