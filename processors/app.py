@@ -17,6 +17,7 @@ import gc
 import logging
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 from quixstreams import Application
@@ -162,6 +163,18 @@ class IdleCommit:
             self.commits += 1
 
 
+def ensure_state_dir(app: Application) -> Path:
+    """Create the application's state directory (`STATE_DIR/<name>/<consumer group>`) now.
+
+    Quix Streams creates it when the application runs, with a check and then a mkdir: two
+    replicas that share one state volume and start together race there, and the loser dies
+    with FileExistsError (seen in bench.scale_bench). Created here, idempotently, it exists
+    before either checks."""
+    path = Path(app.config.state_dir).absolute() / app.config.consumer_group
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def _lag_from_stats(stats_json: str) -> None:
     """librdkafka statistics -> consumer lag gauge per topic partition (read position: its
     offsets are committed through the transaction, see pulse.kafka.partition_lags)."""
@@ -201,6 +214,7 @@ def build(settings: Settings, commit_interval: Optional[float] = None) -> Applic
         on_message_processed=idle.processed,
     )
     idle.attach(app)
+    ensure_state_dir(app)
     if manager is not None:
         internal_names = [settings.topic(name) for name in topics.PROCESSOR_INTERNAL]
         manager.prefetch(list(out.values()) + internal_names, stateful=(out[topics.STREAMS], *internal_names))
