@@ -200,13 +200,15 @@ def scale(channels: int, window_s: int, pace: float) -> None:
     print(f"(1) {channels:,} channels, {polls} polls of 60 s every {pace:g} s real, window {window_s} s ...",
           flush=True)
     began = time.monotonic()
-    sent_at = send_polls(settings, channels, polls, pace, t0, interval_ms, on_poll=sample)
-    windows = [t0 + i * window_ms for i in range(3)]
-    wait_for(outputs, windows, [proc], 600, channels)
-    elapsed = time.monotonic() - began
-    samples.append(rss_mib(proc.pid))
-    proc.terminate()
-    proc.wait(60)
+    try:
+        sent_at = send_polls(settings, channels, polls, pace, t0, interval_ms, on_poll=sample)
+        windows = [t0 + i * window_ms for i in range(3)]
+        wait_for(outputs, windows, [proc], 600, channels)
+        elapsed = time.monotonic() - began
+        samples.append(rss_mib(proc.pid))
+    finally:  # a failed run must not leave the processor running after the benchmark
+        proc.terminate()
+        proc.wait(60)
     outputs.stop.set()
     visibility.stop.set()
     visibility.join(10)
@@ -238,10 +240,12 @@ def replicas(channels: int, window_s: int) -> None:
         outputs.start()
         procs = [start_processor(settings, Path(tempfile.gettempdir()) / f"pulse-scale-{run}-{count}-{i}.log",
                                  str(i)) for i in range(count)]
-        wait_for(outputs, [t0 + i * window_s * 1000 for i in range(2)], procs, 600, channels)
-        for p in procs:
-            p.terminate()
-            p.wait(60)
+        try:
+            wait_for(outputs, [t0 + i * window_s * 1000 for i in range(2)], procs, 600, channels)
+        finally:  # one that failed must not leave the other running after the benchmark
+            for p in procs:
+                p.terminate()
+                p.wait(60)
         outputs.stop.set()
         outputs.join(10)
         results.append(outputs.rows)
