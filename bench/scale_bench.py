@@ -33,6 +33,7 @@ import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from bench.processor_bench import population
+from producers.chunk_keys import MAX_KEYS
 from pulse import topics
 from pulse.events import cut_poll, final_chunks, format_ts, normalise
 from pulse.kafka import client_config, ensure_topics
@@ -157,7 +158,7 @@ def settings_for(run: str, partitions: int, window_s: int, group: str = "", **ex
                          topic_prefix=f"scale{run}{group}.", consumer_group_prefix=f"scale{run}{group}",
                          state_dir=Path(tempfile.gettempdir()) / f"pulse-scale-{run}{group}", metrics_port=0,
                          topic_partitions=partitions, window_seconds=window_s, poll_interval_seconds=60,
-                         log_level="WARNING", **{"chunk_keys": 256, **extra})  # what auto chooses at 250k
+                         log_level="WARNING", **{"chunk_keys": MAX_KEYS, **extra})  # what auto chooses at 250k
 
 
 def wait_for(outputs: Outputs, windows: list[int], procs: list[subprocess.Popen], timeout: float,

@@ -141,7 +141,7 @@ class ChunkKeys:
             raise ConfigError(f"CHUNK_KEYS={configured}, but {topic} was written with {written} keys, and a "
                               f"channel keeps its key for the life of the topic: set CHUNK_KEYS={written} (or auto), "
                               f"or use a new topic (TOPIC_PREFIX)")
-        self.partitions, self.shards, self.topic = partitions, shards, topic
+        self.partitions, self.topic = partitions, topic
         self.advice = KeyAdvice(configured, partitions, shards) if configured is not None else None
         self.count: Optional[int] = written or configured or (DEFAULT_KEYS if shards > 1 else None)
         if written is not None:
@@ -160,9 +160,8 @@ class ChunkKeys:
         the first poll with any; None while undecided (the poll is not sent)."""
         if self.advice is not None:
             self.advice.observe(streams)
-        if self.count is None and streams > 0:
-            channels = streams * self.shards
-            self.count = suited_keys(channels, self.partitions)
+        if self.count is None and streams > 0:  # one producer: several start decided (DEFAULT_KEYS)
+            self.count = suited_keys(streams, self.partitions)
             log.info("CHUNK_KEYS=auto: %d chunk keys for %s (%d live channels a poll, %d partitions); fixed for "
-                     "the life of the topic", self.count, self.topic, channels, self.partitions)
+                     "the life of the topic", self.count, self.topic, streams, self.partitions)
         return self.count
