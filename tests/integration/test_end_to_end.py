@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from devstack.pipeline import LocalPipeline
+from devstack.pipeline import WORKERS_WITH_METRICS, LocalPipeline
 from devstack.service import free_port
 from pulse import topics
 from pulse.kafka import ensure_topics
@@ -56,7 +56,8 @@ def run_and_compare(settings, tmp_path: Path) -> None:
     """Run every worker until the producer's polls are in the warehouse, then compare."""
     ensure_topics(settings, [settings.topic(name) for name in topics.ALL])
     pipeline = LocalPipeline(settings, tmp_path, simulator_port=free_port(), channels=300,
-                             first_metrics_port=free_port(), extra_args={"producer": ["--polls", str(POLLS)]},
+                             first_metrics_port=free_port(len(WORKERS_WITH_METRICS)),
+                             extra_args={"producer": ["--polls", str(POLLS)]},
                              extra_env={"SINK_SESSION_TIMEOUT_MS": "6000"})
     alerts = TopicReader(settings, [settings.topic(topics.ALERTS)])
     pipeline.start()
