@@ -31,8 +31,9 @@ def main() -> int:
         ("producer: 120k-stream sweep, replay", [sys.executable, "-m", "bench.producer_bench"]),
         ("processor as users run it: replay, then `twitch-pulse processor`; 1k, 13k, 100k channels a poll",
          [sys.executable, "-m", "bench.cli_bench"]),
-        ("both cores: two processor processes in one group, 100k channels a poll, 3M samples",
-         [sys.executable, "-m", "bench.cli_bench", "--shapes", "100000x30", "--instances", "1,2"]),
+        ("both cores: two processor processes in one group vs one, then two single processes at once (the "
+         "machine's ceiling for two), 100k channels a poll, 6M samples",
+         [sys.executable, "-m", "bench.cli_bench", "--shapes", "100000x60", "--instances", "1,2", "--twins"]),
         ("processor in-process: bare consume vs full topology, 1M samples", [sys.executable, "-m", "bench.processor_bench"]),
         ("backfill: replay -> processor and both sinks -> window and raw rows in the warehouse",
          [sys.executable, "-m", "bench.backfill_bench"]),

@@ -19,7 +19,15 @@ It prints, per shape: samples/s from launch (to the last window's rows committed
 output topic), in steady state (10% -> 90% of the input committed), the start-up time to the
 first commit, samples per CPU-second of the processor process, and the two bare rates.
 
+`--instances 1,2` then runs two processes in one consumer group on the same input (its own
+group and outputs) and compares their rows with one process's. Besides 10% -> 90% it prints
+the rate after the group's last rebalance (every partition committed since), which leaves out
+the restore of the partition the second process's join moved. `--twins` adds two single
+processes at once, each in its own group on the whole input: nothing moves and nothing is
+split, so their summed rate is what the machine allows two processes (the group's ceiling).
+
     .venv/bin/python -m bench.cli_bench [--shapes 1000x1000,13000x77,100000x10] [--partitions 2]
+        [--instances 1,2] [--twins]
 
 Needs a local broker (BENCH_KAFKA=host:port; `make bench` starts one).
 """
@@ -44,7 +52,14 @@ from typing import Any, Optional
 
 import orjson
 import psutil
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupState,
+    ConsumerGroupTopicPartitions,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -194,17 +209,41 @@ class Run:
     merges: int = 0                # windows the processes merged (stage 2), from their /metrics
     merge_seconds: float = 0.0     # the time those merges took, rows emitted included
     timeline: dict[str, float] = field(default_factory=dict)  # seconds after launch: first commit, 10%, ...
+    shares: dict[str, float] = field(default_factory=dict)    # share of the input committed at p10, p90, input
+    settled_share: float = 0.0     # share committed once every partition committed after the group settled
+    settled: Optional[float] = None  # seconds from then to 90% (None: 90% came first)
+
+    def settled_rate(self, samples: int) -> Optional[float]:
+        """Samples/s from the group's last rebalance (each process past its restore) to 90%."""
+        if self.settled is None:
+            return None
+        return (self.shares["p90"] - self.settled_share) * samples / self.settled
 
 
-def committed_share(admin: AdminClient, settings: Settings, mapping: InputMap) -> Optional[float]:
-    """Share of the input below the processor group's committed offsets (None: nothing committed)."""
+def committed(admin: AdminClient, settings: Settings) -> dict[int, int]:
+    """The processor group's committed offset of each input partition (-1: none yet)."""
     topic = settings.topic(topics.STREAMS)
     request = ConsumerGroupTopicPartitions(settings.group("processor"),
                                            [TopicPartition(topic, p) for p in range(settings.topics.partitions)])
     result = admin.list_consumer_group_offsets([request])[settings.group("processor")].result(10)
-    if all(tp.offset < 0 for tp in result.topic_partitions):
+    return {tp.partition: tp.offset for tp in result.topic_partitions}
+
+
+def committed_share(offsets: dict[int, int], mapping: InputMap) -> Optional[float]:
+    """Share of the input below the committed offsets (None: nothing committed)."""
+    if all(offset < 0 for offset in offsets.values()):
         return None
-    return sum(mapping.before(tp.partition, tp.offset) for tp in result.topic_partitions if tp.offset >= 0)
+    return sum(mapping.before(partition, offset) for partition, offset in offsets.items() if offset >= 0)
+
+
+def group_members(admin: AdminClient, settings: Settings) -> int:
+    """Members of the processor group once it is stable (0 while it rebalances)."""
+    group = settings.group("processor")
+    try:
+        description = admin.describe_consumer_groups([group])[group].result(10)
+    except KafkaException:
+        return 0
+    return len(description.members) if description.state == ConsumerGroupState.STABLE else 0
 
 
 def broker_process(settings: Settings) -> Optional[psutil.Process]:
@@ -261,7 +300,7 @@ def run_processor(settings: Settings, mapping: InputMap, expected_rows: int, log
                                       stderr=subprocess.STDOUT))
     watched = [psutil.Process(p.pid) for p in procs]
     spies = [subprocess.Popen([str(spy), "record", "--pid", str(p.pid),
-                               "--rate", "100", "--idle", "--format", "raw", "--nonblocking",
+                               "--rate", "100", "--idle", "--format", os.environ.get("BENCH_PROFILE_FORMAT", "raw"), "--nonblocking",
                                "--output", f"{profile}.{i}.txt"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
              for i, p in enumerate(procs)] if profile else []
 
@@ -269,6 +308,7 @@ def run_processor(settings: Settings, mapping: InputMap, expected_rows: int, log
         return sum(w.cpu_times().user + w.cpu_times().system for w in watched)
 
     marks: dict[str, tuple[float, float]] = {}
+    grouped: Optional[dict[int, int]] = None  # committed offsets once every process is in the stable group
     try:
         while True:
             if any(p.poll() is not None for p in procs):
@@ -276,12 +316,21 @@ def run_processor(settings: Settings, mapping: InputMap, expected_rows: int, log
             now = time.monotonic()
             if now - launched > timeout:
                 raise SystemExit(f"timed out; processor log: {log}")
-            done = committed_share(admin, settings, mapping)
+            offsets = committed(admin, settings)
+            done = committed_share(offsets, mapping)
             if done is not None and "first" not in marks:
                 marks["first"] = (now, cpu())
+            if grouped is None and "first" in marks and group_members(admin, settings) == instances:
+                grouped = offsets
+            if (grouped is not None and "settled" not in marks and done is not None
+                    and all(offsets[p] > grouped[p] for p in offsets)):
+                # every partition committed since the last rebalance: each process past its restore
+                marks["settled"] = (now, cpu())
+                run.settled_share = done
             for name, share in (("p10", 0.1), ("p90", 0.9), ("input", 1.0)):
                 if done is not None and done >= share - 1e-9 and name not in marks:
                     marks[name] = (now, cpu())
+                    run.shares[name] = done
             if counter.rows >= expected_rows and done is not None and done >= 1 - 1e-9:
                 marks["end"] = (now, cpu())
                 broker_ended = _cpu_of(broker)
@@ -310,6 +359,8 @@ def run_processor(settings: Settings, mapping: InputMap, expected_rows: int, log
     run.cpu = marks["end"][1]
     run.steady = marks["p90"][0] - marks["p10"][0]
     run.steady_cpu = marks["p90"][1] - marks["p10"][1]
+    if "settled" in marks and marks["settled"][0] < marks["p90"][0]:
+        run.settled = marks["p90"][0] - marks["settled"][0]
     return run
 
 
@@ -337,13 +388,13 @@ def prepare(settings: Settings, channels: int, polls: int, tmp: Path) -> tuple[i
 
 
 def shape(channels: int, polls: int, partitions: int, instances: list[int], keys: Optional[int],
-          profile: Optional[Path] = None) -> None:
+          profile: Optional[Path] = None, twins: bool = False) -> None:
     run = uuid.uuid4().hex[:8]
     tmp = Path(tempfile.mkdtemp(prefix=f"pulse-cli-{run}-"))
     # auto (None) sends nothing until a poll has channels: polls of no channel get the default
     settings = shape_settings(run, partitions, chunk_keys=keys or (None if channels else DEFAULT_KEYS))
     try:
-        measure(settings, run, tmp, channels, polls, partitions, instances, profile)
+        measure(settings, run, tmp, channels, polls, partitions, instances, profile, twins)
     finally:
         clean_up(settings, run, tmp, instances)
 
@@ -356,12 +407,36 @@ def clean_up(settings: Settings, run: str, tmp: Path, instances: list[int]) -> N
     for future in admin.delete_topics(mine, operation_timeout=30).values() if mine else ():
         future.result()
     (tmp / "polls.jsonl.gz").unlink(missing_ok=True)
-    for count in instances:
-        shutil.rmtree(Path(tempfile.gettempdir()) / f"pulse-cli-{run}n{count}", ignore_errors=True)
+    for own in [f"n{count}" for count in instances] + list(TWINS):
+        shutil.rmtree(Path(tempfile.gettempdir()) / f"pulse-cli-{run}{own}", ignore_errors=True)
+
+
+TWINS = ("t1", "t2")
+
+
+def run_twins(settings: Settings, run: str, partitions: int, keys: int, mapping: InputMap, rows: int,
+              tmp: Path) -> list[Run]:
+    """Two single processes at once, each in its own group on the whole input: no partition moves,
+    nothing shared but the cores and the broker. Their summed rate is what this machine allows two
+    processes, the ceiling of a two-process group."""
+    results: dict[str, Run] = {}
+
+    def one(tag: str) -> None:
+        own = shape_settings(f"{run}{tag}", partitions, chunk_keys=keys, topic_streams=settings.topic(topics.STREAMS))
+        results[tag] = run_processor(own, mapping, rows, tmp / f"processor-{tag}.log")
+
+    threads = [threading.Thread(target=one, args=(tag,)) for tag in TWINS]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if len(results) < len(TWINS):
+        raise SystemExit(f"a twin processor failed; logs: {tmp}/processor-t*.log")
+    return [results[tag] for tag in TWINS]
 
 
 def measure(settings: Settings, run: str, tmp: Path, channels: int, polls: int, partitions: int,
-            instances: list[int], profile: Optional[Path]) -> None:
+            instances: list[int], profile: Optional[Path], twins: bool) -> None:
     samples, rows, replayed = prepare(settings, channels, polls, tmp)
     keys = written_keys(settings, settings.topic(topics.STREAMS))
     chunk_s, mapping = bare_chunks(settings)
@@ -384,6 +459,19 @@ def measure(settings: Settings, run: str, tmp: Path, channels: int, polls: int, 
         print(f"  {' vs '.join(str(c) for c in instances)} processes: steady "
               f"{' vs '.join(f'{x:,.0f}' for x in steady)} samples/s ({steady[-1] / steady[0]:.2f}x); "
               f"the same {len(results[0].rows):,} channel rows: {same}", flush=True)
+        settled = [r.settled_rate(samples) for r in results[1:]]
+        if all(x is not None for x in settled):
+            print(f"  after the last rebalance: {' vs '.join(f'{x:,.0f}' for x in [steady[0], *settled])} samples/s "
+                  f"({settled[-1] / steady[0]:.2f}x); input samples per partition: "
+                  + ", ".join(f"{c[-1]:,}" for _, c in sorted(mapping.cumulative.items())), flush=True)
+    if twins and samples and results:
+        pair = run_twins(settings, run, partitions, keys, mapping, rows, tmp)
+        rates = [0.8 * samples / r.steady for r in pair]
+        alone = 0.8 * samples / results[0].steady
+        print(f"  two single processes at once, each its own group on the whole input (what this machine allows "
+              f"two processes): steady {' + '.join(f'{x:,.0f}' for x in rates)} = {sum(rates):,.0f} samples/s, "
+              f"{sum(rates) / alone:.2f}x the {instances[0]}-process run; same rows as it: "
+              f"{all(r.rows == results[0].rows for r in pair)}", flush=True)
 
 
 def report(channels: int, polls: int, partitions: int, keys: Optional[int], instances: int, samples: int, chunks: int, replayed: float,
@@ -422,6 +510,10 @@ def report(channels: int, polls: int, partitions: int, keys: Optional[int], inst
         used = (result.cpu + result.broker_cpu) / result.from_launch
         print(f"  the broker beside it: {result.broker_cpu:.1f} CPU-s over the same {result.from_launch:.1f} s; "
               f"processor(s) and broker together used {used:.2f} of {psutil.cpu_count()} cores")
+    settled = result.settled_rate(samples)
+    if settled is not None and instances > 1:
+        print(f"  after the group's last rebalance (every partition committed since; "
+              f"{result.settled_share:.0%} -> 90% of the input): {settled:,.0f} samples/s")
     print(f"  {per_chunk}; seconds after launch: " + ", ".join(f"{name} {at:.1f}" for name, at in result.timeline.items())
           + " (input: every input offset committed; end: every window row too)")
     print(f"  processor log: {log}", flush=True)
@@ -436,13 +528,16 @@ def main(argv: Optional[list[str]] = None) -> None:
                              "the other on the same input, each in its own group, and their rows are compared")
     parser.add_argument("--keys", type=int, help="CHUNK_KEYS of the recording's replay (default: auto, as users "
                         "run it; the count chosen is printed)")
+    parser.add_argument("--twins", action="store_true",
+                        help="then two single processes at once, each in its own group on the whole input: the "
+                             "machine's ceiling for two processes, beside the group's figure")
     parser.add_argument("--profile", type=Path, help="py-spy each processor into PROFILE-<channels>-<processes>.<i>.txt "
                         "(collapsed stacks, idle included; py-spy from PyPI)")
     args = parser.parse_args(argv)
     for spec in args.shapes.split(","):
         channels, polls = (int(x) for x in spec.split("x"))
         shape(channels, polls, args.partitions, [int(n) for n in args.instances.split(",")], args.keys,
-              args.profile)
+              args.profile, args.twins)
 
 
 if __name__ == "__main__":

@@ -152,7 +152,9 @@ def processor_clients(settings: Settings, on_statistics: Callable[[str], None]
         # librdkafka postpones a partition's next fetch by this much once its prefetch is full:
         # 1 s by default, while a process drains 16 MB of chunks in 0.1-0.2 s and then waits
         "fetch.queue.backoff.ms": 20,
-        "session.timeout.ms": session, "heartbeat.interval.ms": max(1000, session // 4),
+        # a member learns of a rebalance (a replica joining or leaving) from its next heartbeat,
+        # and every member stops until all have rejoined: 0.5 s, not a quarter of the session
+        "session.timeout.ms": session, "heartbeat.interval.ms": 500,
     }
     producer: dict[str, Any] = {
         "transaction.timeout.ms": settings.processor.transaction_timeout_ms,
