@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -32,9 +33,11 @@ import uuid
 from pathlib import Path
 
 import orjson
+import psutil
 from confluent_kafka import ConsumerGroupState, KafkaException
 from confluent_kafka.admin import AdminClient
 
+from bench.machine import cpu_seconds, listening_process
 from bench.processor_bench import population
 from pulse import topics
 from pulse.events import format_ts
@@ -112,6 +115,22 @@ def warehouse_rates(settings: Settings, rows: int) -> tuple[float, float]:
     return rates[0], rates[1]
 
 
+def children_cpu() -> float:
+    """CPU seconds of the children this process has waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_budget(samples: int, elapsed: float, spent: dict[str, float], warehouse: str) -> None:
+    """Each process's CPU seconds over the run, and the rate the machine's cores allow at that cost."""
+    cores, total = psutil.cpu_count() or 1, sum(spent.values())
+    print("CPU seconds over the run: " + ", ".join(f"{name} {cpu:.1f}" for name, cpu in spent.items())
+          + f"; {total:.1f} in all, {total / elapsed:.2f} of {cores} cores over {elapsed:.1f} s")
+    print(f"at that cost {cores} cores allow at most {samples / (total / cores):,.0f} samples/s; without the "
+          f"{warehouse}'s own CPU (a real warehouse loads on its own compute) "
+          f"{samples / ((total - spent.get(warehouse, 0.0)) / cores):,.0f}")
+
+
 def window_rows(settings: Settings) -> int:
     """Rows the windows sink wrote, every window table."""
     return sum(rows_in(settings, table) for table in
@@ -142,18 +161,25 @@ def main() -> None:
     if not args.no_raw:
         workers["sink-raw"] = ["sink", "raw"]
     procs = [worker(argv, settings, tmp / f"{name}.log", PROCESSOR_INSTANCE_ID="0") for name, argv in workers.items()]
+    servers = {"broker": listening_process(int(settings.kafka.bootstrap.rsplit(":", 1)[1])),
+               "fakesnow": listening_process(settings.snowflake.port)}
+    watched = {name: psutil.Process(p.pid) for name, p in zip(workers, procs)}
     done: dict[str, float] = {}
+    spent: dict[str, float] = {}
     try:
         started = time.monotonic()
         wait_in_groups(settings, list(workers), procs)
         began = time.monotonic()
         startup = began - started
+        before = {name: cpu_seconds(p) for name, p in {**watched, **servers}.items()}
+        replay_cpu = children_cpu()
         replay = subprocess.run([sys.executable, "-m", "pulse", "replay", str(recording)],
                                 env={**os.environ, **settings.as_env(), "TWITCH_PULSE_ENV_FILE": "/nonexistent"},
                                 capture_output=True, text=True)
         if replay.returncode != 0:
             raise SystemExit(f"replay failed: {replay.stderr[-2000:]}")
         replayed = time.monotonic() - began
+        spent["replay"] = children_cpu() - replay_cpu
         goals = {"CHANNEL_WINDOWS": expected, **({} if args.no_raw else {"STREAM_LOGS": samples})}
         while len(done) < len(goals):
             for p in procs:
@@ -165,6 +191,10 @@ def main() -> None:
                 if table not in done and rows_in(settings, table) >= goal:
                     done[table] = time.monotonic() - began
             time.sleep(0.5)
+        for name, process in {**watched, **servers}.items():
+            now, then = cpu_seconds(process), before.get(name)
+            if now is not None and then is not None:
+                spent[name] = now - then
     finally:
         for p in procs:
             p.terminate()
@@ -183,6 +213,7 @@ def main() -> None:
     print(f"the window tables got {written:,} rows ({written / samples:.2f} a sample): at that MERGE rate alone "
           f"{samples / (written / merge_rate):,.0f} samples/s"
           + ("" if args.no_raw else f"; STREAM_LOGS at that COPY rate alone {copy_rate:,.0f} samples/s"))
+    cpu_budget(samples, max(done.values()), spent, "fakesnow")
     print(f"(before that, the workers' start-up: {startup:.1f} s; load average {os.getloadavg()[0]:.1f})")
     print(f"one day of full-Twitch recordings (170M samples) at the windows' rate: "
           f"{170e6 / (samples / elapsed) / 3600:.1f} h")

@@ -64,6 +64,7 @@ from confluent_kafka.admin import AdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.backfill_bench import write_recording
+from bench.machine import cpu_seconds, listening_process
 from bench.processor_bench import BARE_TOPIC, bare
 from producers.chunk_keys import DEFAULT_KEYS, written_keys
 from pulse import topics
@@ -247,24 +248,8 @@ def group_members(admin: AdminClient, settings: Settings) -> int:
 
 
 def broker_process(settings: Settings) -> Optional[psutil.Process]:
-    """The local broker's process (the one listening on the bootstrap port), to count the CPU it
-    takes beside the processors on the same cores; None when it is not on this machine or not
-    visible to this user."""
-    port = int(settings.kafka.bootstrap.split(",")[0].rsplit(":", 1)[1])
-    try:
-        for conn in psutil.net_connections("tcp"):
-            if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:
-                return psutil.Process(conn.pid)
-    except (psutil.AccessDenied, PermissionError):
-        return None
-    return None
-
-
-def _cpu_of(process: Optional[psutil.Process]) -> Optional[float]:
-    if process is None:
-        return None
-    times = process.cpu_times()
-    return times.user + times.system
+    """The local broker's process, to count the CPU it takes beside the processors on the same cores."""
+    return listening_process(int(settings.kafka.bootstrap.split(",")[0].rsplit(":", 1)[1]))
 
 
 def merge_time(port: int) -> tuple[int, float]:
@@ -289,7 +274,7 @@ def run_processor(settings: Settings, mapping: InputMap, expected_rows: int, log
     run = Run()
     procs, ports = [], []
     broker = broker_process(settings)
-    broker_began = _cpu_of(broker)
+    broker_began = cpu_seconds(broker)
     launched = time.monotonic()
     for i in range(instances):
         env = {**os.environ, **settings.as_env(), "TWITCH_PULSE_ENV_FILE": "/nonexistent",
@@ -333,7 +318,7 @@ def run_processor(settings: Settings, mapping: InputMap, expected_rows: int, log
                     run.shares[name] = done
             if counter.rows >= expected_rows and done is not None and done >= 1 - 1e-9:
                 marks["end"] = (now, cpu())
-                broker_ended = _cpu_of(broker)
+                broker_ended = cpu_seconds(broker)
                 if broker_began is not None and broker_ended is not None:
                     run.broker_cpu = broker_ended - broker_began
                 break
