@@ -66,7 +66,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.backfill_bench import write_recording
 from bench.machine import cpu_seconds, listening_process
 from bench.processor_bench import BARE_TOPIC, bare
-from producers.chunk_keys import DEFAULT_KEYS, written_keys
+from producers.chunk_keys import DEFAULT_KEYS, read_back
 from pulse import topics
 from pulse.events import decode_chunk, decode_streams, v1_event
 from pulse.kafka import client_config, ensure_topics
@@ -423,7 +423,7 @@ def run_twins(settings: Settings, run: str, partitions: int, keys: int, mapping:
 def measure(settings: Settings, run: str, tmp: Path, channels: int, polls: int, partitions: int,
             instances: list[int], profile: Optional[Path], twins: bool) -> None:
     samples, rows, replayed = prepare(settings, channels, polls, tmp)
-    keys = written_keys(settings, settings.topic(topics.STREAMS))
+    keys = read_back(settings, settings.topic(topics.STREAMS)).keys
     chunk_s, mapping = bare_chunks(settings)
     chunks = mapping.messages
     if mapping.total != samples:

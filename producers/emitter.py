@@ -66,6 +66,7 @@ class Message(NamedTuple):
     key: bytes
     value: bytes
     streams: int
+    partition: int  # -1: the partitioner's choice (a topic placed before `ChunkKeys.placed`)
 
 
 class Sent(NamedTuple):
@@ -81,10 +82,11 @@ class Failed(NamedTuple):
     error: KafkaError
 
 
-def messages(chunks: Iterable[tuple[Chunk, bytes]]) -> Iterator[Message]:
-    """(chunk, encoded) pairs -> messages (the chunk objects, and their streams, can go)."""
+def messages(chunks: Iterable[tuple[Chunk, bytes]], keys: ChunkKeys) -> Iterator[Message]:
+    """(chunk, encoded) pairs -> messages, each to its key's partition (the chunk objects, and
+    their streams, can go)."""
     for chunk, value in chunks:
-        yield Message(chunk.message_key, value, len(chunk.streams))
+        yield Message(chunk.message_key, value, len(chunk.streams), keys.partition(chunk.key))
 
 
 @dataclass
@@ -132,7 +134,9 @@ class Emitter:
                 "acks": "all",
                 "linger.ms": 5,
                 "compression.type": "lz4",
-                "partitioner": "murmur2_random",  # the Java client's partitioner: same key, same partition
+                # chunks name their partition (`ChunkKeys.partition`), but on a topic placed before
+                # that, the Java client's partitioner: same key, same partition
+                "partitioner": "murmur2_random",
                 "queue.buffering.max.messages": 100_000,
                 "queue.buffering.max.kbytes": QUEUE_KBYTES,
                 # never give a message up on time: an outage of any length only delays it, and a
@@ -164,6 +168,7 @@ class Emitter:
         while True:
             try:
                 self.producer.produce(self.topic, value=sent.message.value, key=sent.message.key,
+                                      partition=sent.message.partition, headers=self.keys.headers,
                                       timestamp=sent.timestamp, on_delivery=self._delivered(sent))
                 return
             except BufferError:  # local queue full: let deliveries drain
@@ -255,7 +260,7 @@ class Emitter:
 
     def emit(self, chunks: Iterable[tuple[Chunk, bytes]], captured_at_ms: int) -> EmitReport:
         """Produce a poll's chunks and wait until every one is delivered (see `settle`)."""
-        return self.settle(self.send(messages(chunks), captured_at_ms))
+        return self.settle(self.send(messages(chunks, self.keys), captured_at_ms))
 
     def finish(self, captured_at_ms: int) -> EmitReport:
         """The end of the source (a finite run, a replay): one empty `final` chunk per key

@@ -68,7 +68,7 @@ def _prepare(settings: Settings, shard: Shard, captured_at_ms: int, data: list[A
     count waits for a poll with channels)."""
     polled = dedupe(_consume(data))
     keys = chunk_keys.for_poll(len(polled.streams))
-    batch = [] if keys is None else list(messages(cut(settings, shard, polled, captured_at_ms, keys)))
+    batch = [] if keys is None else list(messages(cut(settings, shard, polled, captured_at_ms, keys), chunk_keys))
     metrics.DUPLICATES.inc(polled.duplicates)
     metrics.MALFORMED_STREAMS.inc(polled.malformed)
     report.duplicates += polled.duplicates

@@ -94,7 +94,7 @@ def read_topic(settings, topic: str, until: Callable[[Messages], bool], timeout:
                 if msg.error():
                     continue
                 entry = {"partition": msg.partition(), "offset": msg.offset(), "key": msg.key(),
-                         "value": msg.value(), "timestamp": msg.timestamp()[1]}
+                         "value": msg.value(), "timestamp": msg.timestamp()[1], "headers": msg.headers()}
                 try:
                     chunk = decode_chunk(msg.value())
                     chunks.append({**entry, "chunk": chunk, "t": parse_ts(chunk.captured_at)})

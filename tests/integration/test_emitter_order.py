@@ -61,12 +61,12 @@ def test_a_failed_chunk_holds_newer_polls_back_until_it_is_delivered(make_settin
     settings = make_settings()
     topic = one_partition_topic(settings, {"max.message.bytes": "4096"})
     emitter = Emitter(settings, Shard.parse("0/1"))
-    small, big = Message(b"0", b"poll-1 small", 1), Message(b"0", os.urandom(20_000), 1)  # lz4 cannot shrink it
+    small, big = Message(b"0", b"poll-1 small", 1, 0), Message(b"0", os.urandom(20_000), 1, 0)  # lz4 cannot shrink it
     reports: list[EmitReport] = []
 
     def two_polls() -> None:
         reports.append(emitter.settle(emitter.send([small, big], T0)))
-        reports.append(emitter.settle(emitter.send([Message(b"0", b"poll-2", 1)], T0 + 60_000)))
+        reports.append(emitter.settle(emitter.send([Message(b"0", b"poll-2", 1, 0)], T0 + 60_000)))
 
     sender = threading.Thread(target=two_polls, daemon=True)
     sender.start()
@@ -98,13 +98,13 @@ def test_a_broker_outage_delays_deliveries_and_keeps_their_order(make_settings: 
     settings = make_settings(kafka_bootstrap=own_broker.bootstrap)
     topic = one_partition_topic(settings, {})
     emitter = Emitter(settings, Shard.parse("0/1"), report_after=2.0)
-    emitter.settle(emitter.send([Message(b"0", b"poll-0", 1)], T0 - 60_000))
+    emitter.settle(emitter.send([Message(b"0", b"poll-0", 1, 0)], T0 - 60_000))
     own_broker.stop()
     reports: list[EmitReport] = []
 
     def polls() -> None:
         for k in range(1, 4):
-            batch = [Message(b"0", b"poll-%d part-%d" % (k, i), 1) for i in range(50)]
+            batch = [Message(b"0", b"poll-%d part-%d" % (k, i), 1, 0) for i in range(50)]
             reports.append(emitter.settle(emitter.send(batch, T0 + k * 60_000)))
 
     sender = threading.Thread(target=polls, daemon=True)

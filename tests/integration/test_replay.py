@@ -12,13 +12,15 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from devstack.simulator import Faults, SimulatorConfig, SimulatorServer
+from producers.chunk_keys import PLACEMENT_HEADER
 from producers.emitter import Emitter
 from producers.poller import Poller
 from producers.recording import Reader, Recorder, RecordingError
 from producers.replay import replay
 from pulse import topics
 from pulse.clock import Clock
-from pulse.kafka import client_config
+from pulse.events import cut_poll
+from pulse.kafka import client_config, ensure_topics
 from tests.helix_support import read_topic, sim_settings
 
 
@@ -135,6 +137,9 @@ def test_auto_chunk_keys_suit_the_first_poll_and_stay_for_the_life_of_the_topic(
     assert (report.polls, report.events) == (1, 300)
     msgs = read_topic(settings, topic, lambda m: m.complete(keys=8))
     assert {c["chunk"].keys for c in msgs.chunks} == {8}  # 300 channels, 2 partitions: 4 keys a partition
+    # placed evenly, and saying so (murmur2 would put keys 4 and 5 the other way round)
+    assert all(c["partition"] == c["chunk"].key % 2 for c in msgs.chunks)
+    assert all(c["headers"] == [(PLACEMENT_HEADER, b"2")] for c in msgs.chunks)
     assert {c["t"] for c in msgs.chunks} == {t0 + 60_000}  # the empty poll was not sent
     assert sorted(c["chunk"].key for c in msgs.finals) == list(range(8))
 
@@ -150,6 +155,7 @@ def test_auto_chunk_keys_suit_the_first_poll_and_stay_for_the_life_of_the_topic(
     assert replay(settings, second).events == 9_000
     later = read_topic(settings, topic, lambda m: any(c["t"] == t0 + 120_000 and c["chunk"].final for c in m.chunks))
     assert {c["chunk"].keys for c in later.chunks if c["t"] == t0 + 120_000} == {8}
+    assert all(c["partition"] == c["chunk"].key % 2 for c in later.chunks)
 
     refused = subprocess.run([sys.executable, "-m", "pulse", "replay", str(second)], capture_output=True, text=True,
                              env={**os.environ, **settings.as_env(), "CHUNK_KEYS": "32",
@@ -163,3 +169,30 @@ def test_auto_chunk_keys_suit_the_first_poll_and_stay_for_the_life_of_the_topic(
     finally:
         consumer.close()
     assert sum(ends) == len(later.chunks) + 2  # nothing was sent: the chunks and the two garbage messages
+
+
+def test_a_topic_placed_by_the_partitioner_keeps_its_placement(make_settings, tmp_path):
+    """A topic written before even placement (no placement header: murmur2 of the key put each
+    key's chunks) keeps that placement: a key's state lives with its partition, so moving keys
+    4 and 5 (where murmur2 and k % 2 disagree) would split their channels' state."""
+    t0 = 1_714_557_600_000
+    settings = make_settings(topic_partitions=2)
+    topic = settings.topic(topics.STREAMS)
+    ensure_topics(settings, [topic])
+    old = Producer(client_config(settings, partitioner="murmur2_random"))
+    for chunk, value in cut_poll([], t0, f"old@{t0}", "old", 1, 8, 500):  # an empty chunk per key
+        old.produce(topic, key=chunk.message_key, value=value, timestamp=t0)
+    assert old.flush(30) == 0
+    recording = tmp_path / "later.jsonl"
+    recorder = Recorder(recording)
+    recorder.write(t0 + 60_000, _streams(3_000, 1))
+    recorder.close()
+    assert replay(settings, recording).events == 3_000
+    msgs = read_topic(settings, topic, lambda m: len(m.finals) == 8)
+    new = [c for c in msgs.chunks if c["t"] == t0 + 60_000]
+    assert {c["chunk"].keys for c in new} == {8} and all(c["headers"] is None for c in new)
+    places = {}
+    for c in msgs.chunks:
+        places.setdefault(c["chunk"].key, set()).add(c["partition"])
+    assert all(len(p) == 1 for p in places.values()), places  # every key where the old chunks put it
+    assert any(places[k] != {k % 2} for k in places)  # which is not k % 2

@@ -7,7 +7,9 @@ import logging
 
 import pytest
 
-from producers.chunk_keys import DEFAULT_KEYS, ChunkKeys, KeyAdvice, suited_keys
+from producers.chunk_keys import DEFAULT_KEYS, PLACEMENT_HEADER, ChunkKeys, KeyAdvice, placement_of, suited_keys
+from producers.emitter import messages
+from pulse.events import cut_poll
 from pulse.settings import ConfigError, load_settings
 
 
@@ -92,3 +94,35 @@ def test_each_shard_sees_its_share_of_the_channels() -> None:
     advice = KeyAdvice(chunk_keys=256, partitions=2, shards=4)
     advice.observe(13_000)  # about 52k channels over four shards: 128 suits them, 256 is within twice
     assert advice.advice is None
+
+
+def test_a_new_topic_places_key_k_in_partition_k_mod_its_partitions() -> None:
+    keys = ChunkKeys(configured=None, written=None, partitions=4, shards=1, topic="t")
+    assert [keys.partition(k) for k in range(8)] == [0, 1, 2, 3, 0, 1, 2, 3]
+    assert keys.headers == [(PLACEMENT_HEADER, b"4")]
+
+
+def test_a_topic_placed_by_the_partitioner_stays_so_and_an_evenly_placed_one_keeps_its_modulus() -> None:
+    legacy = ChunkKeys(configured=None, written=256, partitions=2, shards=1, topic="t", placed=0)
+    assert legacy.partition(5) == -1 and legacy.headers is None  # -1: librdkafka's partitioner decides
+    # partitions added to the topic later do not move a key: the modulus is the one it was written with
+    grown = ChunkKeys(configured=None, written=8, partitions=6, shards=1, topic="t", placed=2)
+    assert [grown.partition(k) for k in range(4)] == [0, 1, 0, 1]
+
+
+def test_the_messages_carry_their_keys_partition() -> None:
+    keys = ChunkKeys(configured=None, written=None, partitions=2, shards=1, topic="t")
+    chunks = cut_poll([], 1_714_557_600_000, "p", "solo", 1, 4, 500)
+    assert [(m.key, m.partition) for m in messages(chunks, keys)] == [(b"0", 0), (b"1", 1), (b"2", 0), (b"3", 1)]
+
+
+@pytest.mark.parametrize("headers, placed", [(None, 0), ([("other", b"x")], 0), ([(PLACEMENT_HEADER, b"2")], 2)])
+def test_the_placement_header_is_read_back(headers: list | None, placed: int) -> None:
+    assert placement_of(headers, "t", 2) == placed
+
+
+@pytest.mark.parametrize("value", [b"", b"two", b"0", b"3", None])
+def test_a_placement_header_that_cannot_be_ours_is_refused_in_one_line(value: bytes | None) -> None:
+    with pytest.raises(ConfigError) as caught:
+        placement_of([(PLACEMENT_HEADER, value)], "twitch.streams", 2)  # type: ignore[list-item]
+    assert "\n" not in str(caught.value) and PLACEMENT_HEADER in str(caught.value)
