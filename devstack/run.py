@@ -201,6 +201,46 @@ def run_command(args: argparse.Namespace) -> int:
     return code
 
 
+def _board(settings: Any, models: Optional[ModelsJob]) -> str:
+    try:
+        board = _dashboard(settings)
+    except Exception as exc:  # tables appear once the sinks have bootstrapped
+        board = f"waiting for the warehouse ({type(exc).__name__})"
+    if models is not None:
+        board += "\n" + _models_board(settings, models.last)
+    return board
+
+
+class ConsoleBoard:
+    """The console board, built in a helper thread. In the main thread the Snowflake connector
+    swaps the SIGINT handler for each query for one that first cancels the query, and against a
+    warehouse that stopped answering that cancel retries for minutes: Ctrl-C would not stop
+    `run`. Off the main thread the connector cannot touch signal handlers."""
+
+    def __init__(self, settings: Any, models: Optional[ModelsJob]) -> None:
+        self.settings, self.models = settings, models
+        self._thread: Optional[threading.Thread] = None
+        self._board: Optional[str] = None
+
+    def _build(self) -> None:
+        self._board = _board(self.settings, self.models)
+
+    def refresh(self, timeout: float) -> str:
+        """A fresh board, or a line saying the warehouse is slow after `timeout` seconds (the
+        build goes on, and the next refresh waits for it); returns early on a stop request."""
+        if self._thread is None or not self._thread.is_alive():
+            self._board = None
+            self._thread = threading.Thread(target=self._build, name="console-board", daemon=True)
+            self._thread.start()
+        deadline = time.monotonic() + timeout
+        while self._thread.is_alive() and time.monotonic() < deadline:
+            if _STOP_ASKED.wait(0.2):
+                break
+        if self._board is None:
+            return f"(the warehouse has not answered for {timeout:.0f} s)"
+        return self._board
+
+
 def _announce(pipeline: LocalPipeline, settings: Any, args: argparse.Namespace) -> None:
     ports = pipeline.metrics_ports
     print(f"pipeline running: simulator at {pipeline.helix_url} ({args.channels:,} channels, clock x{settings.producer.clock_speed:g}: "
@@ -215,6 +255,7 @@ def _supervise(pipeline: LocalPipeline, settings: Any, args: argparse.Namespace,
     the duration ends (or a signal, or a worker that crashes too often)."""
     started = time.monotonic()
     say = lambda line: print(f"[run] {line}", flush=True)  # noqa: E731
+    console = ConsoleBoard(settings, models)
     while not args.duration or time.monotonic() - started < args.duration:
         refresh_at = time.monotonic() + args.refresh
         while time.monotonic() < refresh_at:  # supervise the workers every half second
@@ -225,10 +266,7 @@ def _supervise(pipeline: LocalPipeline, settings: Any, args: argparse.Namespace,
                 models.poll(say=say)
         if _STOP_ASKED.is_set():
             return
-        try:
-            board = _dashboard(settings)
-        except Exception as exc:  # tables appear once the sinks have bootstrapped
-            board = f"waiting for the warehouse ({type(exc).__name__})"
-        if models is not None:
-            board += "\n" + _models_board(settings, models.last)
+        board = console.refresh(timeout=args.refresh)
+        if _STOP_ASKED.is_set():
+            return
         print(f"\n--- {time.strftime('%H:%M:%S')} (+{time.monotonic() - started:.0f}s) ---\n{board}", flush=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import threading
 import time
 from typing import Any, Iterator
 
@@ -62,3 +63,33 @@ def test_without_a_signal_the_loop_runs_its_duration(restored_handlers: None) ->
     args = argparse.Namespace(duration=1.0, refresh=1.0)
     run._supervise(pipeline, settings=None, args=args, models=None)  # type: ignore[arg-type]
     assert pipeline.calls >= 2
+
+
+def test_ctrl_c_stops_run_while_the_console_board_waits_on_a_dead_warehouse(
+        restored_handlers: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Snowflake connector swaps in its own SIGINT handler for each query, one that first
+    cancels the query and retries that cancel for minutes when the warehouse is gone. The board
+    is built off the main thread, where the connector cannot install it (as here)."""
+    run._stop_like_ctrl_c()
+
+    def connector_like_query(settings: Any) -> str:
+        try:
+            signal.signal(signal.SIGINT, lambda *_: None)  # the connector's swallowing handler
+        except ValueError:  # not the main thread: the connector logs and carries on, as here
+            pass
+        time.sleep(60)  # the cancel, retrying against a warehouse that is gone
+        return "never"
+
+    class Quiet:
+        def supervise(self, say: Any) -> None:
+            pass
+
+    monkeypatch.setattr(run, "_dashboard", connector_like_query)
+    threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+    args = argparse.Namespace(duration=60.0, refresh=0.5)
+    started = time.monotonic()
+    try:  # stopped either way: the handler's KeyboardInterrupt (which `run` catches) or the flag
+        run._supervise(Quiet(), settings=None, args=args, models=None)  # type: ignore[arg-type]
+    except KeyboardInterrupt:
+        pass
+    assert time.monotonic() - started < 10
