@@ -40,7 +40,7 @@ from pulse.settings import ConfigError, Settings
 log = logging.getLogger(__name__)
 
 CHANNELS_PER_KEY = 200  # below about this many a chunk, the per-chunk cost shows (benchmarked)
-KEYS_PER_PARTITION = 4  # at least, so that every partition gets keys (murmur2 spreads them unevenly)
+KEYS_PER_PARTITION = 4  # at least, so that a topic placed by murmur2 (before the header) gave every partition keys
 MAX_KEYS = 256
 DEFAULT_KEYS = 256  # several shards on a new topic, which cannot wait for each other's polls
 TAIL = 16           # messages read back from the end of each partition
@@ -164,7 +164,8 @@ def placement_of(headers: Optional[list[tuple[str, bytes]]], topic: str, partiti
 
 
 class ChunkKeys:
-    """The key count this producer cuts its polls into: `count`, None until it is decided."""
+    """The key count this producer cuts its polls into (`count`, None until it is decided) and
+    the partition each key goes to (`partition`)."""
 
     def __init__(self, configured: Optional[int], written: Optional[int], partitions: int, shards: int,
                  topic: str, placed: Optional[int] = None) -> None:
