@@ -7,6 +7,7 @@ CronJob fills it in the warehouse. One build at a time; its output goes to
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -55,11 +56,22 @@ class ModelsJob:
             self.started, self.due = now, now + self.every
 
     def stop(self, timeout: float = 30) -> None:
+        """Stop a running build and dbt under it: the build runs in its own session, so the whole
+        process group gets the signal (SIGTERM to the build alone left dbt running on)."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
+            self._signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                self._signal(signal.SIGKILL)
                 self.proc.wait()
+        if self.proc is not None:
+            self._signal(signal.SIGKILL)  # whatever of the group outlived its leader
+
+    def _signal(self, signum: int) -> None:
+        assert self.proc is not None
+        try:
+            os.killpg(self.proc.pid, signum)
+        except ProcessLookupError:  # the group is gone
+            pass
 
