@@ -37,7 +37,7 @@ import psutil
 from confluent_kafka import ConsumerGroupState, KafkaException
 from confluent_kafka.admin import AdminClient
 
-from bench.machine import cpu_seconds, listening_process
+from bench.machine import broker_process, cpu_seconds, listening_process
 from bench.processor_bench import population
 from pulse import topics
 from pulse.events import format_ts
@@ -161,7 +161,7 @@ def main() -> None:
     if not args.no_raw:
         workers["sink-raw"] = ["sink", "raw"]
     procs = [worker(argv, settings, tmp / f"{name}.log", PROCESSOR_INSTANCE_ID="0") for name, argv in workers.items()]
-    servers = {"broker": listening_process(int(settings.kafka.bootstrap.rsplit(":", 1)[1])),
+    servers = {"broker": broker_process(settings),
                "fakesnow": listening_process(settings.snowflake.port)}
     watched = {name: psutil.Process(p.pid) for name, p in zip(workers, procs)}
     done: dict[str, float] = {}

@@ -64,7 +64,7 @@ from confluent_kafka.admin import AdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.backfill_bench import write_recording
-from bench.machine import cpu_seconds, listening_process
+from bench.machine import broker_process, cpu_seconds
 from bench.processor_bench import BARE_TOPIC, bare
 from producers.chunk_keys import DEFAULT_KEYS, read_back
 from pulse import topics
@@ -247,11 +247,6 @@ def group_members(admin: AdminClient, settings: Settings) -> int:
     return len(description.members) if description.state == ConsumerGroupState.STABLE else 0
 
 
-def broker_process(settings: Settings) -> Optional[psutil.Process]:
-    """The local broker's process, to count the CPU it takes beside the processors on the same cores."""
-    return listening_process(int(settings.kafka.bootstrap.split(",")[0].rsplit(":", 1)[1]))
-
-
 def merge_time(port: int) -> tuple[int, float]:
     """(windows merged, seconds) from a processor's `window_assembly_seconds` histogram."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
@@ -290,7 +285,7 @@ def run_processor(settings: Settings, mapping: InputMap, expected_rows: int, log
              for i, p in enumerate(procs)] if profile else []
 
     def cpu() -> float:
-        return sum(w.cpu_times().user + w.cpu_times().system for w in watched)
+        return sum(cpu_seconds(w) or 0.0 for w in watched)
 
     marks: dict[str, tuple[float, float]] = {}
     grouped: Optional[dict[int, int]] = None  # committed offsets once every process is in the stable group
@@ -517,7 +512,8 @@ def main(argv: Optional[list[str]] = None) -> None:
                         help="then two single processes at once, each in its own group on the whole input: the "
                              "machine's ceiling for two processes, beside the group's figure")
     parser.add_argument("--profile", type=Path, help="py-spy each processor into PROFILE-<channels>-<processes>.<i>.txt "
-                        "(collapsed stacks, idle included; py-spy from PyPI)")
+                        "(collapsed stacks, idle included; BENCH_PROFILE_FORMAT=speedscope keeps the samples in time "
+                        "order; py-spy from PyPI)")
     args = parser.parse_args(argv)
     for spec in args.shapes.split(","):
         channels, polls = (int(x) for x in spec.split("x"))

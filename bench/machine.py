@@ -7,6 +7,8 @@ from typing import Optional
 
 import psutil
 
+from pulse.settings import Settings
+
 
 def listening_process(port: int) -> Optional[psutil.Process]:
     """The process listening on `port` on this machine (the local broker, the warehouse stand-in);
@@ -29,3 +31,8 @@ def cpu_seconds(process: Optional[psutil.Process]) -> Optional[float]:
     except psutil.Error:
         return None
     return times.user + times.system
+
+
+def broker_process(settings: Settings) -> Optional[psutil.Process]:
+    """The local broker's process (listening on the first bootstrap address's port)."""
+    return listening_process(int(settings.kafka.bootstrap.split(",")[0].rsplit(":", 1)[1]))
