@@ -31,13 +31,14 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Optional
 
 import orjson
 import psutil
 from confluent_kafka import ConsumerGroupState, KafkaException
 from confluent_kafka.admin import AdminClient
 
-from bench.machine import broker_process, cpu_seconds, listening_process
+from bench.machine import broker_process, cpu_seconds, listening_process, peak_rss_mib
 from bench.processor_bench import population
 from pulse import topics
 from pulse.events import format_ts
@@ -166,6 +167,7 @@ def main() -> None:
     watched = {name: psutil.Process(p.pid) for name, p in zip(workers, procs)}
     done: dict[str, float] = {}
     spent: dict[str, float] = {}
+    peaks: dict[str, Optional[float]] = {}
     try:
         started = time.monotonic()
         wait_in_groups(settings, list(workers), procs)
@@ -195,6 +197,7 @@ def main() -> None:
             now, then = cpu_seconds(process), before.get(name)
             if now is not None and then is not None:
                 spent[name] = now - then
+        peaks = {name: peak_rss_mib(p.pid) for name, p in zip(workers, procs)}
     finally:
         for p in procs:
             p.terminate()
@@ -214,6 +217,8 @@ def main() -> None:
           f"{samples / (written / merge_rate):,.0f} samples/s"
           + ("" if args.no_raw else f"; STREAM_LOGS at that COPY rate alone {copy_rate:,.0f} samples/s"))
     cpu_budget(samples, max(done.values()), spent, "fakesnow")
+    print(f"workers' peak RSS (SINK_BATCH_ROWS={size:,}): "
+          + ", ".join(f"{name} {peak:,.0f} MiB" for name, peak in peaks.items() if peak is not None))
     print(f"(before that, the workers' start-up: {startup:.1f} s; load average {os.getloadavg()[0]:.1f})")
     print(f"one day of full-Twitch recordings (170M samples) at the windows' rate: "
           f"{170e6 / (samples / elapsed) / 3600:.1f} h")

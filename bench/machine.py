@@ -3,6 +3,7 @@ the port it listens on) or of a worker, so a figure can be set against what two 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import psutil
@@ -31,6 +32,18 @@ def cpu_seconds(process: Optional[psutil.Process]) -> Optional[float]:
     except psutil.Error:
         return None
     return times.user + times.system
+
+
+def peak_rss_mib(pid: int | str = "self") -> Optional[float]:
+    """A process's peak resident memory (VmHWM) in MiB, while it runs; None where /proc has no such
+    process (gone, or not Linux)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
 
 
 def broker_process(settings: Settings) -> Optional[psutil.Process]:

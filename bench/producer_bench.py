@@ -31,20 +31,16 @@ from pathlib import Path
 
 import httpx
 
+from bench.machine import peak_rss_mib
 from devstack.service import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _peak_mb() -> float:
-    """This process's peak RSS (VmHWM), in MB."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak RSS (VmHWM), in MiB."""
+    peak = peak_rss_mib()
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def sweep_once(url: str, credentials: int, split: str) -> dict:
