@@ -1,8 +1,9 @@
 """The warehouse-neutral sink base: a Quix Streams `BatchingSink` (DESIGN §6, issue 5 §1, §5).
 
-Quix Streams hands `write()` one batch per topic partition at each checkpoint and commits the
-Kafka offsets only after every sink's flush succeeded. A subclass turns a batch into rows and
-hands them to its `Warehouse` (`sinks.warehouse`; Snowflake's is `sinks.snowflake.SNOWFLAKE`),
+Quix Streams keeps one batch per topic partition and, at each checkpoint, flushes them and
+commits the Kafka offsets only after every sink's flush succeeded. A subclass says which of a
+checkpoint's batches one write takes (`together`: each alone, or a topic's partitions in one
+statement), turns them into rows and hands those to its `Warehouse` (`sinks.warehouse`; Snowflake's is `sinks.snowflake.SNOWFLAKE`),
 which loads them idempotently. This base keeps the connection (reconnecting and bootstrapping
 the schema on every new session), retries a batch at once after a lost session, and turns
 transient warehouse errors into `SinkBackpressureError` (Quix pauses, seeks back, retries) and
@@ -110,13 +111,31 @@ class WarehouseSink(BatchingSink):
         return self._workdir
 
     # --- the batch ----------------------------------------------------------------------
+    def flush(self) -> None:
+        """Write the checkpoint's batches, as many at a time as `together` says, then drop them
+        all, as `BatchingSink.flush` does: a write that fails ends the flush, and Quix Streams
+        replays every partition from its last commit."""
+        try:
+            for batches in self.together(list(self._batches.values())):
+                self.write_batches(batches)
+        finally:
+            self._batches.clear()
+
+    def together(self, batches: list[SinkBatch]) -> list[list[SinkBatch]]:
+        """Which of a checkpoint's batches (one per topic partition) one write takes: each its own."""
+        return [[batch] for batch in batches]
+
     def write(self, batch: SinkBatch) -> None:
+        self.write_batches([batch])
+
+    def write_batches(self, batches: list[SinkBatch]) -> None:
+        """One write of `batches` in the warehouse, retried at once after a lost session."""
         started = time.perf_counter()
         for attempt in (1, 2):
             conn = self._ensure_connection()
             cur = conn.cursor()
             try:
-                table, written = self.write_batch(cur, batch)
+                table, written = self.write_batch(cur, batches)
                 break
             except Exception as exc:
                 self.warehouse.rollback(cur)
@@ -134,10 +153,10 @@ class WarehouseSink(BatchingSink):
                 cur.close()
         if table:
             metrics.BATCH_SECONDS.labels(table, self.method).observe(time.perf_counter() - started)
-            metrics.BATCH_ROWS.labels(table).observe(batch.size)
+            metrics.BATCH_ROWS.labels(table).observe(sum(batch.size for batch in batches))
             metrics.ROWS_WRITTEN.labels(table).inc(written)
             metrics.LAST_WRITE.labels(table).set_to_current_time()
 
-    def write_batch(self, cur: Any, batch: SinkBatch) -> tuple[Optional[str], int]:
-        """Write one partition's batch; returns (table, rows written)."""
+    def write_batch(self, cur: Any, batches: list[SinkBatch]) -> tuple[Optional[str], int]:
+        """Write the batches `together` grouped; returns (table, rows written)."""
         raise NotImplementedError

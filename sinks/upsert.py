@@ -12,6 +12,9 @@ from .tables import TableSpec
 def merge_sql(spec: TableSpec, source_exprs: Sequence[str], source_from: str, ingested: str) -> str:
     """MERGE from a de-duplicated source: the latest record (highest offset) per natural key.
 
+    A source may hold several partitions' rows (`MergeSink.together`); a key is written to one
+    partition, so the partition only breaks ties, to keep the choice deterministic.
+
     `source_exprs` are SQL expressions for spec.fields then partition then offset, in order.
     A matched row is only replaced by a record from a later offset, so a replay after a crash
     never regresses a row to an older version. Columns are listed explicitly on both sides
@@ -22,7 +25,8 @@ def merge_sql(spec: TableSpec, source_exprs: Sequence[str], source_from: str, in
     select = ", ".join(f"{expr} AS {name}" for name, expr in by_name.items())
     keys = ", ".join(by_name[k.upper()] for k in spec.key)
     source = (f"SELECT * FROM (SELECT {select}, {ingested} AS INGESTED_AT, "
-              f"ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY {by_name['KAFKA_OFFSET']} DESC) AS RN_ "
+              f"ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY {by_name['KAFKA_OFFSET']} DESC, "
+              f"{by_name['KAFKA_PARTITION']} DESC) AS RN_ "
               f"FROM {source_from}) WHERE RN_ = 1")
     on = " AND ".join(f"T.{k.upper()} = S.{k.upper()}" for k in spec.key)
     columns = names + ["INGESTED_AT"]

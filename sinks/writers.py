@@ -5,9 +5,11 @@ warehouse on top of Quix Streams' at-least-once delivery (`sinks.base` keeps the
   partition's offset high-water mark (SINK_OFFSETS) are written in one transaction; rows at or
   below the mark are skipped (a batch holds whole messages, so a chunk lands whole or not at
   all). A crash before the commit loses nothing (Kafka replays), after it duplicates nothing.
-- `MergeSink` -> GAME_WINDOWS, CHANNEL_WINDOWS, GAME_TOP_CHANNELS, ALERTS: one upsert (MERGE)
-  per batch on the natural key from a de-duplicated source (the latest offset per key); a row
-  is only replaced by a record from a later offset. Replays rewrite nothing and add nothing.
+- `MergeSink` -> GAME_WINDOWS, CHANNEL_WINDOWS, GAME_TOP_CHANNELS, STREAM_WINDOWS,
+  LANGUAGE_WINDOWS, ALERTS: one upsert (MERGE) per topic at each checkpoint, all its partitions'
+  batches in one statement, on the natural key from a de-duplicated source (the latest offset
+  per key); a row is only replaced by a record from a later offset. Replays rewrite nothing
+  and add nothing.
 """
 
 from __future__ import annotations
@@ -81,7 +83,8 @@ class RawSink(WarehouseSink):
                         batch.partition, invalid_streams, first_reason)
         return rows, last
 
-    def write_batch(self, cur: Any, batch: SinkBatch) -> tuple[Optional[str], int]:
+    def write_batch(self, cur: Any, batches: list[SinkBatch]) -> tuple[Optional[str], int]:
+        (batch,) = batches  # one partition a write: its offset mark goes in the same transaction
         topic, partition = batch.topic, batch.partition
         rows, last = self.rows(batch)
         if last < 0:
@@ -112,19 +115,31 @@ class MergeSink(WarehouseSink):
         }
         self.decoders = {spec.table: outputs.decoder(spec.record) for spec in self.specs.values()}
 
-    def write_batch(self, cur: Any, batch: SinkBatch) -> tuple[Optional[str], int]:
-        spec = self.specs[batch.topic]
+    def together(self, batches: list[SinkBatch]) -> list[list[SinkBatch]]:
+        """A topic's partitions in one MERGE: P times fewer statements, each P times larger, where
+        each statement's fixed cost weighs (fakesnow MERGEs 10k-12k rows/s in batches of 5,000
+        rows, 18k-20k in batches of 20,000). The MERGE de-duplicates its source by natural key and
+        a row carries its partition, so rows from several partitions load as they would one
+        partition at a time."""
+        by_topic: dict[str, list[SinkBatch]] = {}
+        for batch in batches:
+            by_topic.setdefault(batch.topic, []).append(batch)
+        return list(by_topic.values())
+
+    def write_batch(self, cur: Any, batches: list[SinkBatch]) -> tuple[Optional[str], int]:
+        spec = self.specs[batches[0].topic]
         decoder = self.decoders[spec.table]
         rows: list[list[Any]] = []
-        for item in batch:
-            row = table_row(spec, decoder, item.value)
-            if row is None:
-                metrics.RECORDS_SKIPPED.labels(spec.table, "invalid").inc()
-                log.warning("%s sink: %s[%d]@%d does not match %s; skipped",
-                            self.label, batch.topic, batch.partition, item.offset, spec.table)
-                continue
-            row.extend((batch.partition, item.offset))
-            rows.append(row)
+        for batch in batches:
+            for item in batch:
+                row = table_row(spec, decoder, item.value)
+                if row is None:
+                    metrics.RECORDS_SKIPPED.labels(spec.table, "invalid").inc()
+                    log.warning("%s sink: %s[%d]@%d does not match %s; skipped",
+                                self.label, batch.topic, batch.partition, item.offset, spec.table)
+                    continue
+                row.extend((batch.partition, item.offset))
+                rows.append(row)
         if not rows:
             return None, 0
         written = self.warehouse.merge(cur, spec, rows, self.method, self.workdir)
