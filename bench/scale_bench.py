@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Optional
 
 import orjson
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from bench.processor_bench import population
 from producers.chunk_keys import MAX_KEYS
@@ -104,8 +104,11 @@ class Visibility(threading.Thread):
     def run(self) -> None:
         while not self.stop.wait(0.05):
             at = time.monotonic()
-            stable = {(topic, p): self.consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)[1]
-                      for topic, p in self.positions}
+            try:
+                stable = {(topic, p): self.consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)[1]
+                          for topic, p in self.positions}
+            except KafkaException:  # a new topic's leader not elected yet: the next look counts
+                continue
             self.history.append((at, stable))
         self.consumer.close()
 
