@@ -58,15 +58,15 @@ class ModelsJob:
     def stop(self, timeout: float = 30) -> None:
         """Stop a running build and dbt under it: the build runs in its own session, so the whole
         process group gets the signal (SIGTERM to the build alone left dbt running on)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self._signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self._signal(signal.SIGKILL)
-                self.proc.wait()
-        if self.proc is not None:
-            self._signal(signal.SIGKILL)  # whatever of the group outlived its leader
+        if self.proc is None or self.proc.poll() is not None:
+            return  # no build runs: its group is gone, and its number may already be another's
+        self._signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._signal(signal.SIGKILL)
+            self.proc.wait()
+        self._signal(signal.SIGKILL)  # whatever of the group outlived its leader
 
     def _signal(self, signum: int) -> None:
         assert self.proc is not None

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 from devstack.models_job import ModelsJob
 
@@ -29,6 +30,16 @@ def test_stop_ends_the_build_and_the_process_it_started(tmp_path: Path) -> None:
     while _alive(child):
         assert time.monotonic() < deadline, "the build's child outlived stop()"
         time.sleep(0.05)
+
+
+def test_stop_signals_nothing_once_the_build_has_finished(tmp_path: Path) -> None:
+    """A finished build's process number may be another process group's by now."""
+    job = ModelsJob(settings=None, log_dir=tmp_path, every=3600)  # type: ignore[arg-type]
+    job.proc = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
+    job.proc.wait(30)
+    with mock.patch("devstack.models_job.os.killpg") as killpg:
+        job.stop(timeout=10)
+    assert killpg.call_count == 0
 
 
 def _alive(pid: int) -> bool:
