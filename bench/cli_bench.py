@@ -208,6 +208,8 @@ class Run:
     rss_mib: float = 0.0
     broker_cpu: Optional[float] = None  # CPU seconds of the local broker's process, launch -> done
     merges: int = 0                # windows the processes merged (stage 2), from their /metrics
+    process_cpu: list[float] = field(default_factory=list)  # CPU seconds of each process, launch -> done
+    process_merges: list[int] = field(default_factory=list)  # windows each process merged
     merge_seconds: float = 0.0     # the time those merges took, rows emitted included
     timeline: dict[str, float] = field(default_factory=dict)  # seconds after launch: first commit, 10%, ...
     shares: dict[str, float] = field(default_factory=dict)    # share of the input committed at p10, p90, input
@@ -313,6 +315,7 @@ def run_processor(settings: Settings, mapping: InputMap, expected_rows: int, log
                     run.shares[name] = done
             if counter.rows >= expected_rows and done is not None and done >= 1 - 1e-9:
                 marks["end"] = (now, cpu())
+                run.process_cpu = [cpu_seconds(w) or 0.0 for w in watched]
                 broker_ended = cpu_seconds(broker)
                 if broker_began is not None and broker_ended is not None:
                     run.broker_cpu = broker_ended - broker_began
@@ -321,6 +324,7 @@ def run_processor(settings: Settings, mapping: InputMap, expected_rows: int, log
         run.rss_mib = sum(w.memory_info().rss for w in watched) / 2**20
         for port in ports:
             merges, seconds = merge_time(port)
+            run.process_merges.append(merges)
             run.merges += merges
             run.merge_seconds += seconds
     finally:
@@ -491,6 +495,10 @@ def report(channels: int, polls: int, partitions: int, keys: Optional[int], inst
         print(f"  the broker beside it: {result.broker_cpu:.1f} CPU-s over the same {result.from_launch:.1f} s; "
               f"processor(s) and broker together used {used:.2f} of {psutil.cpu_count()} cores")
     settled = result.settled_rate(samples)
+    if instances > 1:
+        print("  each process: " + "; ".join(f"{cpu:.1f} CPU-s, {merges} windows merged"
+                                            for cpu, merges in zip(result.process_cpu, result.process_merges))
+              + " (an uneven split is work only one of them could do)")
     if settled is not None and instances > 1:
         print(f"  after the group's last rebalance (every partition committed since; "
               f"{result.settled_share:.0%} -> 90% of the input): {settled:,.0f} samples/s")
