@@ -64,7 +64,7 @@ from confluent_kafka.admin import AdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.backfill_bench import write_recording
-from bench.machine import broker_process, cpu_seconds
+from bench.machine import broker_process, cache_latency, cpu_seconds
 from bench.processor_bench import BARE_TOPIC, bare
 from producers.chunk_keys import DEFAULT_KEYS, read_back
 from pulse import topics
@@ -458,6 +458,18 @@ def measure(settings: Settings, run: str, tmp: Path, channels: int, polls: int, 
               f"{all(r.rows == results[0].rows for r in pair)}", flush=True)
 
 
+def print_cache_latency() -> None:
+    """The machine's memory latency by working-set size, alone and with the other core chasing too:
+    the processor's state is far larger than any cache, so this sets its pace and what a second
+    process costs it (a machine of the same kind has varied twofold here, docs/benchmarks.md)."""
+    latency = cache_latency()
+    if latency is None:
+        print("memory latency: not measured (no C compiler)", flush=True)
+        return
+    print("memory latency, ns a dependent load, alone / with the other core chasing too: "
+          + ", ".join(f"{kib // 1024} MiB {alone:.0f}/{both:.0f}" for kib, (alone, both) in latency.items()), flush=True)
+
+
 def report(channels: int, polls: int, partitions: int, keys: Optional[int], instances: int, samples: int, chunks: int, replayed: float,
            bare_s: float, chunk_s: float, result: Run, log: Path) -> None:
     steady_samples, steady_chunks = 0.8 * samples, 0.8 * chunks
@@ -523,6 +535,7 @@ def main(argv: Optional[list[str]] = None) -> None:
                         "(collapsed stacks, idle included; BENCH_PROFILE_FORMAT=speedscope keeps the samples in time "
                         "order; py-spy from PyPI)")
     args = parser.parse_args(argv)
+    print_cache_latency()
     for spec in args.shapes.split(","):
         channels, polls = (int(x) for x in spec.split("x"))
         shape(channels, polls, args.partitions, [int(n) for n in args.instances.split(",")], args.keys,
