@@ -14,7 +14,7 @@ counted, not credited (it still counts as its stream's previous sample, as §4 s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Union
 
 from pulse.events import bucket_of, format_ts, parse_ts
 from pulse.outputs import StreamWindow, key_of
@@ -253,16 +253,31 @@ def stream_rows(cfg: ProcessorConfig, start: int, window: OpenWindow) -> list[Ou
     return rows
 
 
-def channel_aggregates(window: OpenWindow) -> dict[str, ChannelAggregate]:
+Channel = Union[ChannelAggregate, StreamAggregate]  # see channel_aggregates
+
+
+def channel_aggregates(window: OpenWindow) -> tuple[dict[str, Channel], dict[str, str]]:
     """The window's channels, each merged from its broadcasts (and, for a window that was
-    open when its state was written in format 1, from what that state held)."""
-    channels: dict[str, ChannelAggregate] = dict(window.legacy_channels or {})
+    open when its state was written in format 1, from what that state held), and for a channel
+    with a single broadcast in a single game, that broadcast's own aggregate and stream id: its
+    sums are the channel's, and nearly every channel is one, so no ChannelAggregate and
+    GameShare (ten objects) is made and read for it."""
+    channels: dict[str, Channel] = dict(window.legacy_channels or {})
+    single: dict[str, str] = {}  # user_id -> the stream id of a channel that is one StreamAggregate
     for stream_id, agg in window.streams.items():
-        channel = channels.get(agg.user_id)
+        user = agg.user_id
+        channel = channels.get(user)
+        if channel is None and agg.games is None and agg.span.samples:
+            channels[user], single[user] = agg, stream_id
+            continue
         if channel is None:
-            channel = channels[agg.user_id] = ChannelAggregate()
+            channel = channels[user] = ChannelAggregate()
+        elif isinstance(channel, StreamAggregate):  # a second broadcast: merge the first one after all
+            first = ChannelAggregate()
+            first.absorb(single.pop(user), channel)
+            channel = channels[user] = first  # (the channel keeps its place in the order)
         channel.absorb(stream_id, agg)
-    return channels
+    return channels, single
 
 
 def window_partial(cfg: ProcessorConfig, start: int, window: OpenWindow, key: int, keys: int) -> list[bytes]:
@@ -270,7 +285,23 @@ def window_partial(cfg: ProcessorConfig, start: int, window: OpenWindow, key: in
     channel_rows: list[ChannelPartial] = []
     games: dict[str, GroupAggregate] = {}
     candidates: dict[str, list[TopCandidate]] = {}
-    for user, channel in channel_aggregates(window).items():
+    channels, single = channel_aggregates(window)
+    for user, channel in channels.items():
+        if isinstance(channel, StreamAggregate):  # one broadcast in one game: what absorb would make of it
+            profile = channel.profile.values()
+            login, name = (profile[0], profile[1]) if profile else ("", "")
+            game_id, watch, air = channel.game_id, channel.totals.watch, channel.totals.air
+            peak = max(0, channel.peak.value)  # a channel's peak (`Max`) starts at 0, a stream's at -1
+            channel_rows.append(ChannelPartial(user, login, name, game_id, channel.game_name, watch, air, peak))
+            sums = games.get(game_id)
+            if sums is None:
+                sums = games[game_id] = GroupAggregate()
+            sums.totals.merge(channel.totals)
+            sums.channels.add(user)
+            if channel.new:
+                sums.new_streams.add(single[user])
+            candidates.setdefault(game_id, []).append(TopCandidate(game_id, user, watch, air, peak))
+            continue
         main_id, main_name = main_game(channel.games)
         login, name = channel.who.values() or ("", "")
         channel_rows.append(ChannelPartial(user, login, name, main_id, main_name, channel.totals.watch,
