@@ -6,8 +6,8 @@ replay, a catch-up after an outage) librdkafka keeps fetching the backlogged par
 not the others (confluentinc/librdkafka#1854), so the merge reads the partials, and emits the
 window rows, only once the backlog is gone. This shows it with plain confluent-kafka: a
 backlog of `--backlog` 60 KB messages on topic A, read at about 4 ms a message (a chunk's
-processing), and one transactional message a second on topic B, each timed from its commit
-to its read.
+processing) by a consumer with the processor's own settings (`pulse.kafka.processor_clients`),
+and one transactional message a second on topic B, each timed from its commit to its read.
 
     .venv/bin/python -m bench.fetch_fairness [--backlog 6000]
 
@@ -26,6 +26,9 @@ from typing import Optional
 
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
+
+from pulse.kafka import processor_clients
+from pulse.settings import load_settings
 
 MESSAGE = b"x" * 60_000
 SPARSE = 10  # messages on topic B, one a second
@@ -47,11 +50,10 @@ def main(argv: Optional[list[str]] = None) -> None:
         producer.produce(backlog_topic, MESSAGE, str(i % 64).encode())
         producer.poll(0)
     producer.flush(60)
-    # the processor's own consumer settings (pulse.kafka.processor_clients)
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"fairness{run}", "auto.offset.reset": "earliest",
-                         "isolation.level": "read_committed", "enable.auto.commit": False,
-                         "max.partition.fetch.bytes": 8 << 20, "fetch.wait.max.ms": 100,
-                         "queued.max.messages.kbytes": 16_384, "fetch.queue.backoff.ms": 20})
+    processor_consumer, _ = processor_clients(load_settings(kafka_bootstrap=bootstrap), lambda _stats: None)
+    consumer = Consumer({**processor_consumer, "bootstrap.servers": bootstrap, "group.id": f"fairness{run}",
+                         "auto.offset.reset": "earliest", "isolation.level": "read_committed",
+                         "enable.auto.commit": False})
     consumer.subscribe([backlog_topic, sparse_topic])
     transactional = Producer({"bootstrap.servers": bootstrap, "transactional.id": f"fairness{run}"})
     transactional.init_transactions(30)
@@ -79,6 +81,8 @@ def main(argv: Optional[list[str]] = None) -> None:
         else:
             delays.append(time.monotonic() - committed_at[int(message.value())])
     consumer.close()
+    if not delays:
+        raise SystemExit("the sparse topic's messages were not read within 300 s")
     print(f"backlog of {args.backlog:,} messages read in "
           + (f"{backlog_done:.1f} s" if backlog_done is not None else "(not finished)")
           + f"; the sparse topic's {len(delays)} messages, one a second, read {min(delays):.1f}-{max(delays):.1f} s "

@@ -26,6 +26,7 @@ from .aggregations import (
     GroupAggregate,
     PollTotal,
     StreamAggregate,
+    Totals,
     credited_ms,
     first_previous,
     hours,
@@ -280,6 +281,19 @@ def channel_aggregates(window: OpenWindow) -> tuple[dict[str, Channel], dict[str
     return channels, single
 
 
+def _credit_game(games: dict[str, GroupAggregate], candidates: dict[str, list[TopCandidate]], game_id: str,
+                 user: str, totals: Totals, peak: int) -> GroupAggregate:
+    """A channel's share of one game: into the game's sums and its top candidates. Returns the
+    game's sums, for the caller's new streams."""
+    sums = games.get(game_id)
+    if sums is None:
+        sums = games[game_id] = GroupAggregate()
+    sums.totals.merge(totals)
+    sums.channels.add(user)
+    candidates.setdefault(game_id, []).append(TopCandidate(game_id, user, totals.watch, totals.air, peak))
+    return sums
+
+
 def window_partial(cfg: ProcessorConfig, start: int, window: OpenWindow, key: int, keys: int) -> list[bytes]:
     """This key's share of a closed window, in parts (see processors/records.py)."""
     channel_rows: list[ChannelPartial] = []
@@ -293,28 +307,17 @@ def window_partial(cfg: ProcessorConfig, start: int, window: OpenWindow, key: in
             game_id, watch, air = channel.game_id, channel.totals.watch, channel.totals.air
             peak = max(0, channel.peak.value)  # a channel's peak (`Max`) starts at 0, a stream's at -1
             channel_rows.append(ChannelPartial(user, login, name, game_id, channel.game_name, watch, air, peak))
-            sums = games.get(game_id)
-            if sums is None:
-                sums = games[game_id] = GroupAggregate()
-            sums.totals.merge(channel.totals)
-            sums.channels.add(user)
+            sums = _credit_game(games, candidates, game_id, user, channel.totals, peak)
             if channel.new:
                 sums.new_streams.add(single[user])
-            candidates.setdefault(game_id, []).append(TopCandidate(game_id, user, watch, air, peak))
             continue
         main_id, main_name = main_game(channel.games)
         login, name = channel.who.values() or ("", "")
         channel_rows.append(ChannelPartial(user, login, name, main_id, main_name, channel.totals.watch,
                                            channel.totals.air, channel.peak.value))
         for game_id, share in channel.games.items():
-            sums = games.get(game_id)
-            if sums is None:
-                sums = games[game_id] = GroupAggregate()
-            sums.totals.merge(share.totals)
-            sums.channels.add(user)
-            sums.new_streams.merge(share.new_streams)
-            candidates.setdefault(game_id, []).append(
-                TopCandidate(game_id, user, share.totals.watch, share.totals.air, share.peak.value))
+            _credit_game(games, candidates, game_id, user, share.totals, share.peak.value).new_streams.merge(
+                share.new_streams)
     game_names: dict[str, tuple[str, int]] = {}
     game_polls: dict[str, list[tuple[int, int, int]]] = {}
     language_polls: dict[str, list[tuple[int, int, int]]] = {}

@@ -4,8 +4,9 @@ Quix Streams keeps one batch per topic partition and, at each checkpoint, flushe
 commits the Kafka offsets only after every sink's flush succeeded. A subclass says which of a
 checkpoint's batches one write takes (`together`: each alone, or a topic's partitions in one
 statement), turns them into rows and hands those to its `Warehouse` (`sinks.warehouse`;
-Snowflake's is `sinks.snowflake.SNOWFLAKE`), which loads them idempotently. This base keeps the connection (reconnecting and bootstrapping
-the schema on every new session), retries a batch at once after a lost session, and turns
+Snowflake's is `sinks.snowflake.SNOWFLAKE`), which loads them idempotently. This base keeps
+the connection (reconnecting and bootstrapping the schema on every new session), retries a
+batch at once after a lost session, and turns
 transient warehouse errors into `SinkBackpressureError` (Quix pauses, seeks back, retries) and
 permanent ones into `PermanentSinkError`, which ends the worker; it keeps `healthy` for
 `/healthz` and the batch metrics.
