@@ -7,8 +7,13 @@ that is down at start fails topic creation. `run_resilient` catches exactly thos
 reports the outage on `/healthz` (through `BrokerProbe`, which asks the broker for metadata
 every few seconds, so an outage shows within seconds even while the consumer only retries
 quietly), waits until the broker answers again, with backoff, builds a fresh application
-from the worker's factory and runs it. Anything else (a bug, a permanent warehouse error, a
-fatal Kafka error such as failed authentication) still ends the worker.
+from the worker's factory and runs it. A transactional producer fenced because its transaction
+outlived `transaction.timeout.ms` (the broker aborts it and bumps the producer's epoch: a stall of
+the process, or an outage that cut a commit off) is rebuilt the same way, as Kafka Streams
+does: the new producer takes the next epoch and the input is replayed from the last commit.
+Anything else (a bug, a permanent warehouse error, a fatal Kafka error such as failed
+authentication, a consumer fenced by a second replica with its PROCESSOR_INSTANCE_ID) still
+ends the worker.
 
 SIGTERM/SIGINT are honoured at every moment, also while building or waiting: the first one
 stops the current application (Quix finishes the checkpoint and commits) and returns.
@@ -30,7 +35,7 @@ import threading
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
@@ -63,6 +68,8 @@ _BROKER_ERRORS: tuple[type[BaseException], ...] = (
     KafkaException, BaseKafkaException, KafkaBrokerUnavailableError, CheckpointProducerTimeout,
     CreateTopicTimeout, TopicNotFoundError, PartitionAssignmentError, ChangelogFlushError, DbClosedError,
 )
+# a producer fenced by the broker: a new application (and producer) goes on from the last commit
+_FENCED_CODES = {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH}
 # ... but these mean "a person must act", not "wait"
 _FATAL_CODES = {
     KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED,
@@ -81,16 +88,28 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
-def kafka_error(exc: BaseException) -> Optional[KafkaError]:
-    """The librdkafka error inside `exc` or its causes, if any."""
+def _kafka_errors(exc: BaseException) -> Iterator[KafkaError]:
+    """The librdkafka errors inside `exc` and its causes, outermost first."""
     for link in _chain(exc):
         for arg in getattr(link, "args", ()):
             if isinstance(arg, KafkaError):
-                return arg
+                yield arg
         error = getattr(link, "error", None)
         if isinstance(error, KafkaError):
-            return error
-    return None
+            yield error
+
+
+def kafka_error(exc: BaseException) -> Optional[KafkaError]:
+    """The librdkafka error inside `exc` or its causes, if any."""
+    return next(_kafka_errors(exc), None)
+
+
+def producer_fenced(exc: BaseException) -> bool:
+    """True if the broker fenced this worker's transactional producer (librdkafka's fatal
+    `_FENCED`): its open transaction outlived `transaction.timeout.ms`, so the broker aborted
+    it and bumped the producer's epoch. Only a new producer can go on; a second replica that
+    shares the transactional.id is stopped by its consumer instead (`FENCED_INSTANCE_ID`)."""
+    return any(error.code() in _FENCED_CODES for error in _kafka_errors(exc))
 
 
 def is_broker_outage(exc: BaseException) -> bool:
@@ -230,15 +249,20 @@ class Backoff:
         return min(self.most, self.first * 2 ** max(0, attempt - 1))
 
 
+FENCED_REASON = ("the producer was fenced: its transaction outlived transaction.timeout.ms (the process stalled, "
+                 "or an outage cut its commit off) and the broker aborted it")
+
+
 def run_resilient(build: Callable[[], Application], probe: BrokerProbe, stop: StopSignal,
                   backoff: Backoff = Backoff(), name: str = "worker",
                   on_outage: Optional[Callable[[BaseException], None]] = None,
                   watchdog: Optional[Watchdog] = None) -> None:
-    """Run `build()`'s application until `stop`; rebuild it after each broker outage.
+    """Run `build()`'s application until `stop`; rebuild it after each broker outage and
+    each fence of its producer.
 
     `build` is called again for every attempt (a fresh Application, consumer and producer);
     objects it closes over, such as a sink, are reused. Returns when stopped; re-raises any
-    error that is not a broker outage. A `watchdog` watches only `run()`: building and
+    other error. A `watchdog` watches only `run()`: building and
     waiting out an outage are not its main loop.
     """
     attempt = 0
@@ -267,13 +291,17 @@ def run_resilient(build: Callable[[], Application], probe: BrokerProbe, stop: St
             if stop.is_set():
                 log.info("%s: stopped during %s", name, first_line(exc, with_type=True))
                 return
-            if not is_broker_outage(exc):
+            fenced = producer_fenced(exc)
+            if not fenced and not is_broker_outage(exc):
                 raise
             if time.monotonic() - began > backoff.settled:
                 attempt = 0  # it ran fine for a while: start the backoff afresh
             attempt += 1
-            reason = outage_reason(exc)
-            probe.report_outage(reason)
+            if fenced:  # the broker answers (it fenced us): nothing to report on /healthz
+                reason = FENCED_REASON
+            else:
+                reason = outage_reason(exc)
+                probe.report_outage(reason)
             if on_outage is not None:
                 on_outage(exc)
             delay = backoff.delay(attempt)
@@ -281,7 +309,7 @@ def run_resilient(build: Callable[[], Application], probe: BrokerProbe, stop: St
             with resting():
                 if stop.event.wait(delay) or not probe.wait_reachable(stop.event):
                     return
-            log.info("%s: kafka broker reachable again; restarting the application", name)
+            log.info("%s: %srestarting the application", name, "" if fenced else "kafka broker reachable again; ")
             probe.report_outage(None)
             failed = app  # retired at the top of the loop, once this traceback is gone
         finally:

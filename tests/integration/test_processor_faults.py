@@ -1,14 +1,16 @@
 """The processor under faults (issue 10 §4, §9): it rides out its broker stopped (BROKER_OUTAGE, 40 s: past its transaction timeout)
 (/healthz 503 with the reason within 10 s, no exit) and afterwards every window row equals the
-independent computation, once; and the first SIGTERM stops it, even one that arrives while
-it is still starting."""
+independent computation, once; it rides out its own stall past its transaction timeout (the
+broker aborts the open transaction and fences the producer); and the first SIGTERM stops it,
+even one that arrives while it is still starting."""
 
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 from devstack.kafka import KafkaBroker
 from devstack.service import free_port
@@ -84,8 +86,67 @@ def test_processor_rides_out_a_broker_outage(make_settings: Callable[..., Settin
     assert "Traceback" not in (tmp_path / "processor.log").read_text()
 
 
-def _alive(proc) -> None:
-    assert proc.poll() is None, "the processor exited"
+STALL = 25.0  # past the transaction timeout (10 s) plus the broker's sweep for timed-out transactions (10 s)
+
+
+def test_processor_rides_out_a_stall_past_its_transaction_timeout(make_settings: Callable[..., Settings],
+                                                                  tmp_path: Path) -> None:
+    """A processor frozen (SIGSTOP: a paused VM, a starved container) while its transaction is
+    open comes back to a broker that aborted that transaction and fenced its producer; it
+    rebuilds its application as after an outage, and every window row is still exact, once.
+    Polls keep arriving (one every 0.1 s), so a transaction is open at almost any moment; the
+    stall is repeated until the log shows the fence (at most three times)."""
+    settings = make_settings(window_seconds=W_S, poll_interval_seconds=I_S, top_n=TOP_N, chunk_keys=4,
+                             topic_partitions=2, processor_transaction_timeout_ms=10_000,
+                             processor_session_timeout_ms=120_000)  # only the transaction expires, not the session
+    ensure_topics(settings, [settings.topic(name) for name in topics.ALL])
+    log = tmp_path / "processor.log"
+    proc = start_worker(["processor"], settings, log, PROCESSOR_INSTANCE_ID="0")
+    sender = Sender(settings, settings.topic(topics.STREAMS), 2)
+    polls = [0]
+    done = threading.Event()
+
+    def feed() -> None:
+        while not done.wait(0.1):
+            send_polls(sender, polls[0], polls[0] + 1)
+            polls[0] += 1
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    reader = TopicReader(settings, [settings.topic(t) for t in OUTPUTS.values()])
+    try:
+        reader.poll_until(lambda r: len(r.get(settings.topic(topics.WINDOWS_GAMES), [])) >= 3, 120, settle=0,
+                          alive=lambda: _alive(proc, log))
+        for _ in range(3):
+            proc.send_signal(signal.SIGSTOP)
+            time.sleep(STALL)  # the stall itself is the fault: nothing to wait for
+            proc.send_signal(signal.SIGCONT)
+            deadline = time.monotonic() + 60
+            while "fenced" not in log.read_text() and time.monotonic() < deadline:
+                _alive(proc, log)
+                time.sleep(0.5)
+            if "fenced" in log.read_text():
+                break
+        assert "producer was fenced" in log.read_text(), log.read_text()[-3000:]
+        done.set()
+        feeder.join(10)
+        sender.ticks(T0 + (polls[0] - 1) * I_S * 1000, final=True)
+        sender.producer.flush(30)
+        assert not sender.errors, sender.errors
+        expected = reference.compute(sender.sent, W_S, I_S, TOP_N)
+        total = sum(len(v) for v in expected.values())
+        reader.poll_until(lambda r: sum(len(r.get(settings.topic(t), [])) for t in OUTPUTS.values()) >= total,
+                          240, alive=lambda: _alive(proc, log))
+        check_outputs(settings, expected, reader)
+    finally:
+        done.set()
+        reader.close()
+        proc.send_signal(signal.SIGCONT)
+        assert stop_worker(proc) == 0, log.read_text()[-3000:]
+
+
+def _alive(proc, log: Optional[Path] = None) -> None:
+    assert proc.poll() is None, "the processor exited" + (":\n" + log.read_text()[-3000:] if log else "")
 
 
 def _all_events() -> list[dict]:

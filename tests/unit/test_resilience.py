@@ -11,7 +11,7 @@ from quixstreams.internal_producer import InternalProducer
 from quixstreams.state.exceptions import ChangelogFlushError
 from rocksdict import DbClosedError
 
-from pulse.resilience import is_broker_outage, outage_reason, retire_producer
+from pulse.resilience import is_broker_outage, outage_reason, producer_fenced, retire_producer
 
 
 def test_broker_outage_classification() -> None:
@@ -93,3 +93,22 @@ def test_a_producer_that_never_connected_is_left_alone() -> None:
     producer = _producer_with(None)
     retire_producer(producer)
     assert producer._producer._inner_producer is None
+
+
+def test_a_fenced_producer_is_told_apart_from_an_outage_and_from_a_fatal_error() -> None:
+    """The fence a timed-out transaction earns (fatal in librdkafka) is rebuilt, not fatal; an
+    abort's fence raised while a commit's timeout was being handled is found in the chain."""
+    timed_out = KafkaError(KafkaError._FENCED, "ProduceRequest ... failed: Broker: Producer attempted an operation "
+                           "with an old epoch", fatal=True)
+    assert producer_fenced(KafkaException(timed_out)) and not is_broker_outage(KafkaException(timed_out))
+    try:
+        try:
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "commit_transaction timed out"))
+        except KafkaException:
+            raise KafkaException(KafkaError(KafkaError._FENCED, fatal=True))
+    except KafkaException as during_abort:
+        assert producer_fenced(during_abort)
+    assert producer_fenced(KafkaException(KafkaError(KafkaError.INVALID_PRODUCER_EPOCH)))
+    assert not producer_fenced(KafkaException(KafkaError(KafkaError._TRANSPORT)))
+    assert not producer_fenced(KafkaException(KafkaError(KafkaError.FENCED_INSTANCE_ID, fatal=True)))
+    assert not producer_fenced(ValueError("a bug"))
