@@ -211,6 +211,7 @@ class Run:
     process_cpu: list[float] = field(default_factory=list)  # CPU seconds of each process, launch -> done
     process_merges: list[int] = field(default_factory=list)  # windows each process merged
     merge_seconds: float = 0.0     # the time those merges took, rows emitted included
+    pauses: int = 0                # times the input paused for the internal topics (catching up)
     timeline: dict[str, float] = field(default_factory=dict)  # seconds after launch: first commit, 10%, ...
     shares: dict[str, float] = field(default_factory=dict)    # share of the input committed at p10, p90, input
     settled_share: float = 0.0     # share committed once every partition committed after the group settled
@@ -249,14 +250,17 @@ def group_members(admin: AdminClient, settings: Settings) -> int:
     return len(description.members) if description.state == ConsumerGroupState.STABLE else 0
 
 
-def merge_time(port: int) -> tuple[int, float]:
-    """(windows merged, seconds) from a processor's `window_assembly_seconds` histogram."""
+def merge_time(port: int) -> tuple[int, float, int]:
+    """(windows merged, seconds, input pauses) from a processor's `window_assembly_seconds`
+    histogram and its `input_pauses_total` (`processors.catch_up`)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
         text = response.read().decode()
     found = {sample.name: sample.value for family in text_string_to_metric_families(text)
-             if family.name == "twitch_pulse_processor_window_assembly_seconds" for sample in family.samples}
+             if family.name in ("twitch_pulse_processor_window_assembly_seconds", "twitch_pulse_processor_input_pauses")
+             for sample in family.samples}
     return (int(found.get("twitch_pulse_processor_window_assembly_seconds_count", 0)),
-            found.get("twitch_pulse_processor_window_assembly_seconds_sum", 0.0))
+            found.get("twitch_pulse_processor_window_assembly_seconds_sum", 0.0),
+            int(found.get("twitch_pulse_processor_input_pauses_total", 0)))
 
 
 def run_processor(settings: Settings, mapping: InputMap, expected_rows: int, log: Path,
@@ -309,6 +313,10 @@ def run_processor(settings: Settings, mapping: InputMap, expected_rows: int, log
                 # every partition committed since the last rebalance: each process past its restore
                 marks["settled"] = (now, cpu())
                 run.settled_share = done
+            if counter.rows and "rows" not in marks:
+                # the first window's rows: while the input is still being read, or only once it was
+                marks["rows"] = (now, cpu())
+                run.shares["rows"] = done or 0.0
             for name, share in (("p10", 0.1), ("p90", 0.9), ("input", 1.0)):
                 if done is not None and done >= share - 1e-9 and name not in marks:
                     marks[name] = (now, cpu())
@@ -323,10 +331,11 @@ def run_processor(settings: Settings, mapping: InputMap, expected_rows: int, log
             time.sleep(0.05)
         run.rss_mib = sum(w.memory_info().rss for w in watched) / 2**20
         for port in ports:
-            merges, seconds = merge_time(port)
+            merges, seconds, pauses = merge_time(port)
             run.process_merges.append(merges)
             run.merges += merges
             run.merge_seconds += seconds
+            run.pauses += pauses
     finally:
         for p in procs:
             p.terminate()
@@ -501,7 +510,8 @@ def report(channels: int, polls: int, partitions: int, keys: Optional[int], inst
           f"load average {os.getloadavg()[0]:.1f}")
     if result.merges:
         print(f"  the windows' merges (stage 2): {result.merges} windows in {result.merge_seconds:.2f} s, "
-              f"{result.merge_seconds / result.merges * 1000:,.0f} ms a window, rows emitted included")
+              f"{result.merge_seconds / result.merges * 1000:,.0f} ms a window, rows emitted included; the input "
+              f"paused {result.pauses} times for partials and game totals waiting behind it")
     if result.broker_cpu is not None:
         used = (result.cpu + result.broker_cpu) / result.from_launch
         print(f"  the broker beside it: {result.broker_cpu:.1f} CPU-s over the same {result.from_launch:.1f} s; "
@@ -515,7 +525,10 @@ def report(channels: int, polls: int, partitions: int, keys: Optional[int], inst
         print(f"  after the group's last rebalance (every partition committed since; "
               f"{result.settled_share:.0%} -> 90% of the input): {settled:,.0f} samples/s")
     print(f"  {per_chunk}; seconds after launch: " + ", ".join(f"{name} {at:.1f}" for name, at in result.timeline.items())
-          + " (input: every input offset committed; end: every window row too)")
+          + " (rows: the first window's rows committed; input: every input offset committed; end: every window row too)")
+    if "rows" in result.shares:
+        print(f"  the first window's rows came with {result.shares['rows']:.0%} of the input committed "
+              f"(a window is about {1 / max(1, polls // 10):.0%} of it: windows are emitted as the input is read, not after)")
     print(f"  processor log: {log}", flush=True)
 
 

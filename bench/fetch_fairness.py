@@ -3,8 +3,9 @@
 The processor reads its input (twitch.streams) and its own internal topics (the windows'
 partials, the per-poll game totals) with one consumer. While the input has a backlog (a
 replay, a catch-up after an outage) librdkafka keeps fetching the backlogged partitions and
-not the others (confluentinc/librdkafka#1854), so the merge reads the partials, and emits the
-window rows, only once the backlog is gone. This shows it with plain confluent-kafka: a
+not the others (confluentinc/librdkafka#1854), so the merge would read the partials, and emit
+the window rows, only once the backlog is gone; the processor pauses its input while they
+wait (`processors.catch_up`). This shows the client alone, with plain confluent-kafka: a
 backlog of `--backlog` 60 KB messages on topic A, read at about 4 ms a message (a chunk's
 processing) by a consumer with the processor's own settings (`pulse.kafka.processor_clients`),
 and one transactional message a second on topic B, each timed from its commit to its read.

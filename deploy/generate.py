@@ -270,6 +270,7 @@ DESCRIPTIONS = {
     "PROCESSOR_SESSION_TIMEOUT_MS": "how soon a processor replica that died for good loses its partitions",
     "PROCESSOR_TRANSACTION_TIMEOUT_MS": "how long a dead replica's open transaction can block its outputs",
     "PROCESSOR_COMMIT_SECONDS": "exactly-once commit interval of the processor while input keeps coming (it also commits as soon as its input runs dry)",
+    "PROCESSOR_CATCH_UP_PATIENCE_SECONDS": "in a catch-up, how long committed partials and game totals may wait unread behind the input's backlog before the input is paused for them (shorter: windows sooner, more refetching)",
     "METRICS_PORT": "Prometheus /metrics and /healthz port (0 = off)",
     "DBT_EXECUTABLE": "dbt of the analytics models (empty: .venv-dbt/bin/dbt of the checkout, else dbt on PATH)",
     "DBT_PROJECT_DIR": "the dbt project (empty: dbt/ of the checkout, else ./dbt)",

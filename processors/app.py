@@ -33,6 +33,7 @@ from pulse.resilience import BrokerProbe, StopSignal, run_resilient
 from pulse.settings import Settings
 
 from . import compiled, metrics
+from .catch_up import InternalFirst
 from .chunk_handler import handle_chunk, key_state_cache
 from .chunk_stage import ChunkStats
 from .config import ProcessorConfig
@@ -140,6 +141,9 @@ class IdleCommit:
     idle, so commits keep to the interval there."""
 
     def __init__(self) -> None:
+        # True while the input is paused for the internal topics (`InternalFirst`): an empty
+        # poll then is not the input running dry
+        self.held: Callable[[], bool] = lambda: False
         self._context: Any = None
         self._messages = 0
         self._seen = 0
@@ -155,10 +159,15 @@ class IdleCommit:
         """`Application(on_message_processed=...)`: one message done."""
         self._messages += 1
 
+    @property
+    def messages(self) -> int:
+        """Messages processed so far."""
+        return self._messages
+
     def tick(self) -> None:
         idle = self._messages == self._seen
         self._seen = self._messages
-        if idle and not self._context.checkpoint.empty():
+        if idle and not self.held() and not self._context.checkpoint.empty():
             self._context.commit_checkpoint(force=True)
             self.commits += 1
 
@@ -248,6 +257,10 @@ def build(settings: Settings, commit_interval: Optional[float] = None) -> Applic
         lambda value, key, timestamp, headers, state:
         produce_outputs(produce, names, on_game_poll(cfg, value, state), timestamp), stateful=True, metadata=True)
     create_missing(manager)
+    first = InternalFirst(streams.name, frozenset({partials.name, game_polls.name}), lambda: idle.messages,
+                          patience=settings.processor.catch_up_patience_seconds)
+    first.attach(app)
+    idle.held = first.holding
     log.info("processor: %s", compiled.describe())
     log.info("processor: %d input partitions, window %ss, grace %ss, interval %ss", partitions,
              settings.processor.window_seconds, settings.processor.window_grace_seconds, settings.producer.poll_interval_seconds)

@@ -14,6 +14,10 @@ WINDOWS = Counter(
     "Window rows emitted, by output (games, channels, top_channels, streams, languages)",
     ["output"],
 )
+INPUT_PAUSES = Counter(
+    "twitch_pulse_processor_input_pauses_total",
+    "Times the input was paused so that committed partials and game totals were read first (catching up)",
+)
 WINDOWS_CLOSED = Counter("twitch_pulse_processor_windows_closed_total", "Windows assembled and emitted")
 ALERTS = Counter("twitch_pulse_processor_alerts_total", "Spike alerts emitted, by kind", ["kind"])
 ASSEMBLY = Histogram(

@@ -245,6 +245,10 @@ class ProcessorSettings(Group):
     # Exactly-once commit interval: outputs become visible at each commit (window latency),
     # and a longer one writes each chunk key's state once for several polls during a backfill
     commit_seconds: float = Field(1.0, gt=0, le=60)
+    # In a catch-up, how long committed partials and game totals may wait unread behind the
+    # input's backlog before the input is paused for them (`processors.catch_up`): each pause
+    # costs a refetch of the input's prefetched messages; a shorter wait emits windows sooner
+    catch_up_patience_seconds: float = Field(5.0, gt=0, le=3600)
 
 
 class SnowflakeSettings(Group):

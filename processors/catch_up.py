@@ -1,0 +1,160 @@
+"""Read the processor's internal topics first while its input has a backlog.
+
+One consumer reads the input (twitch.streams) and the internal topics that stage 2 (the
+windows' partials) and stage 3 (the per-poll game totals) read. While the input has a
+backlog (a replay, a catch-up after an outage) librdkafka keeps fetching the backlogged input
+partitions and not the sparse internal ones (confluentinc/librdkafka#1854, shown alone by
+`bench.fetch_fairness`), so a catch-up emitted its window rows only once it was over.
+
+`InternalFirst` runs as one of the application's periodic tasks. Every `interval` it asks the
+broker for the last stable offset (read_committed) of the internal partitions this member
+holds. Once a committed message has waited unread past the consumer's
+position for `patience` seconds, the input partitions are paused: librdkafka drops their
+prefetched messages and fetches only the internal partitions; on resume it fetches the input
+again from the next message the application has not read, so nothing is skipped or read
+twice. The input resumes as soon as every internal partition is read up to the offsets
+committed at the pause. Live, the internal messages are read within milliseconds and nothing
+is paused; in a backlog the input pauses once per `patience`, briefly.
+
+A transaction's commit marker takes an offset that is never delivered, and an aborted
+transaction (after an outage) takes several: a partition whose position stays short of the
+offset although the consumer, paused, found nothing more to read is taken as read up to that
+offset, so it cannot hold the input paused (`drained`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Optional
+
+from confluent_kafka import KafkaException, TopicPartition
+from quixstreams import Application
+
+from . import metrics
+
+Partition = tuple[str, int]
+
+
+@dataclass
+class _Pause:
+    """One pause of the input: what it waits to be read, since when."""
+
+    inputs: set[Partition]
+    targets: dict[Partition, int]  # internal partition -> the offset it is to be read up to
+    since: float
+    read: int  # messages processed when last looked at
+
+
+class InternalFirst:
+    """Pauses the input while the internal topics have committed messages waiting (see above)."""
+
+    def __init__(self, input_topic: str, internal_topics: frozenset[str], messages: Callable[[], int],
+                 patience: float = 5.0, interval: float = 1.0, settle: float = 0.3,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._messages = messages  # messages processed so far: none since the last tick means an idle poll
+        self._input = input_topic
+        self._internal = internal_topics
+        # how long a committed internal message may wait unread before the input is paused for it:
+        # each pause drops the input's prefetched messages, read again after it (CPU and broker
+        # work), so in a backlog it happens once per `patience` and reads everything then waiting
+        self._patience = patience
+        self._seen: deque[tuple[float, dict[Partition, int]]] = deque()  # (when, what was waiting then)
+        self._interval = interval
+        self._settle = settle  # a pause shorter than this may not have had its first fetch answered
+        self._clock = clock
+        self._consumer: Any = None
+        self._recovering: Callable[[], bool] = lambda: False
+        self._next_look = 0.0
+        self._pause: Optional[_Pause] = None
+        self._left_paused: set[Partition] = set()  # revoked while paused: librdkafka keeps them paused
+        self._drained: dict[Partition, int] = {}  # offsets found unreadable (markers, aborted records)
+
+    def attach(self, app: Application) -> None:
+        """Runs `tick` after each consumer poll (the hook `IdleCommit` uses). Quix Streams 3.28
+        has no public accessor for the consumer, its recovery state or the periodic tasks."""
+        self._consumer = app._consumer
+        state_manager = app._state_manager
+        self._recovering = lambda: state_manager.recovery_required
+        app._dataframe_registry.register_periodic_task(self.tick)
+
+    def holding(self) -> bool:
+        """True while the input is paused for the internal topics."""
+        return self._pause is not None
+
+    def tick(self) -> None:
+        if self._recovering():
+            return  # Quix pauses and resumes the partitions it recovers
+        now = self._clock()
+        if self._pause is not None:
+            self._resume_when_read(self._pause, now)
+        elif now >= self._next_look:
+            offsets = self._stable_offsets()
+            # a broker that does not answer is not asked again for a while: each query waits for it
+            self._next_look = self._clock() + (self._interval if offsets is not None else 10 * self._interval)
+            if offsets:
+                self._pause_if_waiting(offsets, now)
+
+    def _stable_offsets(self) -> Optional[dict[Partition, int]]:
+        """The last stable offset of each internal partition held: the consumer's own query
+        (read_committed, a round trip to the broker for each; a separate admin client in the
+        process cost a quarter of the throughput in bench.cli_bench, for reasons not found)."""
+        assignment = self._consumer.assignment()
+        if self._left_paused:
+            self._resume({(tp.topic, tp.partition) for tp in assignment})
+        offsets: dict[Partition, int] = {}
+        for tp in assignment:
+            if tp.topic in self._internal:
+                try:
+                    offsets[(tp.topic, tp.partition)] = self._consumer.get_watermark_offsets(
+                        TopicPartition(tp.topic, tp.partition), timeout=2, cached=False)[1]
+                except KafkaException:
+                    return None  # the broker is away: nothing to tell now
+        return offsets
+
+    def _positions(self, partitions: Iterable[Partition]) -> dict[Partition, int]:
+        return {(tp.topic, tp.partition): tp.offset
+                for tp in self._consumer.position([TopicPartition(t, p) for t, p in partitions])}
+
+    def _pause_if_waiting(self, offsets: dict[Partition, int], now: float) -> None:
+        """Pause once a message committed `patience` seconds ago is still unread; then read
+        everything committed up to now."""
+        positions = self._positions(offsets)
+        waiting = {tp: lso for tp, lso in offsets.items()
+                   if lso > max(positions.get(tp, -1) + 1, self._drained.get(tp, 0))}
+        self._seen.append((now, waiting))
+        while self._seen and not any(lso > max(positions.get(tp, -1) + 1, self._drained.get(tp, 0))
+                                     for tp, lso in self._seen[0][1].items()):
+            self._seen.popleft()  # read since (or nothing waited then)
+        if not self._seen or now - self._seen[0][0] < self._patience:
+            return
+        self._seen.clear()
+        inputs = [tp for tp in self._consumer.assignment() if tp.topic == self._input]
+        if not inputs:
+            return
+        self._consumer.pause(inputs)
+        self._pause = _Pause({(tp.topic, tp.partition) for tp in inputs}, waiting, now, self._messages())
+        metrics.INPUT_PAUSES.inc()
+
+    def _resume_when_read(self, pause: _Pause, now: float) -> None:
+        """Resume once every waiting partition is read up to its offset, or once the consumer,
+        paused long enough for a fetch, found nothing more (the rest is markers and aborts)."""
+        positions = self._positions(pause.targets)
+        unread = {tp: lso for tp, lso in pause.targets.items() if positions.get(tp, -1) + 1 < lso}
+        if unread:
+            read = self._messages()
+            idle, pause.read = read == pause.read, read
+            if now - pause.since < self._settle or not idle:
+                return
+            self._drained.update(unread)
+        self._pause = None
+        self._left_paused |= pause.inputs
+        self._resume({(tp.topic, tp.partition) for tp in self._consumer.assignment()})
+
+    def _resume(self, assigned: set[Partition]) -> None:
+        back = self._left_paused & assigned
+        if back:
+            self._consumer.resume([TopicPartition(t, p) for t, p in back])
+            self._left_paused -= back
+
