@@ -35,6 +35,7 @@ from quixstreams import Application
 from . import metrics
 
 Partition = tuple[str, int]
+LONGEST_PAUSE = 30.0  # seconds: reading what waited takes far less; past it, the input resumes anyway
 
 
 @dataclass
@@ -121,11 +122,9 @@ class InternalFirst:
         """Pause once a message committed `patience` seconds ago is still unread; then read
         everything committed up to now."""
         positions = self._positions(offsets)
-        waiting = {tp: lso for tp, lso in offsets.items()
-                   if lso > max(positions.get(tp, -1) + 1, self._drained.get(tp, 0))}
+        waiting = {tp: lso for tp, lso in offsets.items() if self._waits(tp, lso, positions)}
         self._seen.append((now, waiting))
-        while self._seen and not any(lso > max(positions.get(tp, -1) + 1, self._drained.get(tp, 0))
-                                     for tp, lso in self._seen[0][1].items()):
+        while self._seen and not any(self._waits(tp, lso, positions) for tp, lso in self._seen[0][1].items()):
             self._seen.popleft()  # read since (or nothing waited then)
         if not self._seen or now - self._seen[0][0] < self._patience:
             return
@@ -137,15 +136,21 @@ class InternalFirst:
         self._pause = _Pause({(tp.topic, tp.partition) for tp in inputs}, waiting, now, self._messages())
         metrics.INPUT_PAUSES.inc()
 
+    def _waits(self, tp: Partition, stable: int, positions: dict[Partition, int]) -> bool:
+        """Committed messages of `tp` below `stable` are unread: past the position, the commit
+        marker that follows the last message read, and any offsets found unreadable."""
+        return stable > max(positions.get(tp, -1) + 1, self._drained.get(tp, 0))
+
     def _resume_when_read(self, pause: _Pause, now: float) -> None:
         """Resume once every waiting partition is read up to its offset, or once the consumer,
-        paused long enough for a fetch, found nothing more (the rest is markers and aborts)."""
+        paused long enough for a fetch, found nothing more (the rest is markers and aborts);
+        and after `LONGEST_PAUSE` whatever happened."""
         positions = self._positions(pause.targets)
-        unread = {tp: lso for tp, lso in pause.targets.items() if positions.get(tp, -1) + 1 < lso}
+        unread = {tp: lso for tp, lso in pause.targets.items() if self._waits(tp, lso, positions)}
         if unread:
             read = self._messages()
             idle, pause.read = read == pause.read, read
-            if now - pause.since < self._settle or not idle:
+            if now - pause.since < LONGEST_PAUSE and (now - pause.since < self._settle or not idle):
                 return
             self._drained.update(unread)
         self._pause = None

@@ -8,7 +8,7 @@ from typing import Optional
 
 from confluent_kafka import TopicPartition
 
-from processors.catch_up import InternalFirst
+from processors.catch_up import LONGEST_PAUSE, InternalFirst
 
 STREAMS, PARTIALS, GAME_POLLS = "twitch.streams", "twitch.processor.partials", "twitch.processor.game_polls"
 
@@ -155,3 +155,17 @@ def test_messages_read_within_the_patience_pause_nothing_and_older_ones_do() -> 
     assert consumer.calls == []
     _ticks(first, clock, 1.0, read)
     assert consumer.calls == ["pause twitch.streams[0],twitch.streams[1]"]
+
+
+def test_a_pause_ends_after_the_longest_pause_whatever_happens() -> None:
+    """Messages keep coming (not idle) and the position never reaches the stable offset: the
+    input still resumes after `LONGEST_PAUSE`."""
+    first, consumer, broker, read, clock = _wired(ASSIGNED)
+    consumer.positions = {(PARTIALS, 0): 10}
+    broker.stable = {(PARTIALS, 0): 100}
+    _ticks(first, clock, 0.2)
+    assert consumer.paused
+    _ticks(first, clock, LONGEST_PAUSE - 1, read)
+    assert consumer.paused
+    _ticks(first, clock, 1.5, read)
+    assert not consumer.paused and consumer.calls[-1].startswith("resume")
