@@ -52,7 +52,7 @@ class InternalFirst:
     """Pauses the input while the internal topics have committed messages waiting (see above)."""
 
     def __init__(self, input_topic: str, internal_topics: frozenset[str], messages: Callable[[], int],
-                 patience: float = 5.0, interval: float = 1.0, settle: float = 0.3,
+                 patience: float = 5.0, interval: Optional[float] = None, settle: float = 0.3,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._messages = messages  # messages processed so far: none since the last tick means an idle poll
         self._input = input_topic
@@ -62,7 +62,7 @@ class InternalFirst:
         # work), so in a backlog it happens once per `patience` and reads everything then waiting
         self._patience = patience
         self._seen: deque[tuple[float, dict[Partition, int]]] = deque()  # (when, what was waiting then)
-        self._interval = interval
+        self._interval = interval or min(1.0, patience / 2)  # each look: a round trip per internal partition
         self._settle = settle  # a pause shorter than this may not have had its first fetch answered
         self._clock = clock
         self._consumer: Any = None
