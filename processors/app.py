@@ -20,6 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from confluent_kafka.admin import AdminClient
 from quixstreams import Application
 from quixstreams.context import message_context
 from quixstreams.models.topics import TopicConfig
@@ -27,7 +28,14 @@ from quixstreams.state.rocksdb import RocksDBOptions
 
 from pulse import topics
 from pulse.events import format_ts
-from pulse.kafka import CONSUMER_POLL_SECONDS, DeferredTopics, app_connection, partition_lags, processor_clients
+from pulse.kafka import (
+    CONSUMER_POLL_SECONDS,
+    DeferredTopics,
+    app_connection,
+    client_config,
+    partition_lags,
+    processor_clients,
+)
 from pulse.metrics import start_metrics_server
 from pulse.resilience import BrokerProbe, StopSignal, run_resilient
 from pulse.settings import Settings
@@ -197,8 +205,10 @@ def create_missing(manager: Optional[DeferredTopics]) -> None:
         log.info("processor: created %d topics: %s", len(created), ", ".join(created))
 
 
-def build(settings: Settings, commit_interval: Optional[float] = None) -> Application:
-    """Create the topics the processor needs and wire the three stages."""
+def build(settings: Settings, commit_interval: Optional[float] = None, admin: Optional[AdminClient] = None
+          ) -> Application:
+    """Create the topics the processor needs and wire the three stages; `admin` is the
+    process's admin client (`BrokerProbe`'s), one is made if not given."""
     gc.set_threshold(*GC_THRESHOLDS)
     out = {name: settings.topic(name) for name in topics.ALL}
     cfg = ProcessorConfig.from_settings(settings)
@@ -257,7 +267,8 @@ def build(settings: Settings, commit_interval: Optional[float] = None) -> Applic
         lambda value, key, timestamp, headers, state:
         produce_outputs(produce, names, on_game_poll(cfg, value, state), timestamp), stateful=True, metadata=True)
     create_missing(manager)
-    first = InternalFirst(streams.name, frozenset({partials.name, game_polls.name}), lambda: idle.messages,
+    first = InternalFirst(admin or AdminClient(client_config(settings, log_level=0)), streams.name,
+                          frozenset({partials.name, game_polls.name}), lambda: idle.messages,
                           patience=settings.processor.catch_up_patience_seconds)
     first.attach(app)
     idle.held = first.holding
@@ -276,7 +287,7 @@ def run(settings: Settings) -> None:
     server = start_metrics_server(settings.metrics_port, probe)  # a port clash ends here, in one line
     probe.start()
     try:
-        run_resilient(lambda: build(settings), probe, stop, name="processor")
+        run_resilient(lambda: build(settings, admin=probe.admin), probe, stop, name="processor")
     finally:
         probe.stop()
         if server:

@@ -8,7 +8,10 @@ partitions and not the sparse internal ones (confluentinc/librdkafka#1854, shown
 
 `InternalFirst` runs as one of the application's periodic tasks. Every `interval` it asks the
 broker for the last stable offset (read_committed) of the internal partitions this member
-holds. Once a committed message has waited unread past the consumer's
+holds, through the process's admin client, and reads the answer at a later tick: the main
+thread never waits for it. (The consumer's own `get_watermark_offsets` shares the consumer's
+connection, where the broker answers it only after the fetch in flight, up to
+`fetch.wait.max.ms`: about 0.1 s a partition, 9% of the main thread in a backlog.) Once a committed message has waited unread past the consumer's
 position for `patience` seconds, the input partitions are paused: librdkafka drops their
 prefetched messages and fetches only the internal partitions; on resume it fetches the input
 again from the next message the application has not read, so nothing is skipped or read
@@ -26,16 +29,19 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Optional
 
-from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka import IsolationLevel, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
 from quixstreams import Application
 
 from . import metrics
 
 Partition = tuple[str, int]
 LONGEST_PAUSE = 30.0  # seconds: reading what waited takes far less; past it, the input resumes anyway
+ANSWER_TIMEOUT = 5.0  # seconds the broker has to answer a look
 
 
 @dataclass
@@ -51,9 +57,10 @@ class _Pause:
 class InternalFirst:
     """Pauses the input while the internal topics have committed messages waiting (see above)."""
 
-    def __init__(self, input_topic: str, internal_topics: frozenset[str], messages: Callable[[], int],
-                 patience: float = 5.0, interval: Optional[float] = None, settle: float = 0.3,
+    def __init__(self, admin: AdminClient, input_topic: str, internal_topics: frozenset[str],
+                 messages: Callable[[], int], patience: float = 5.0, interval: Optional[float] = None, settle: float = 0.3,
                  clock: Callable[[], float] = time.monotonic) -> None:
+        self._admin = admin
         self._messages = messages  # messages processed so far: none since the last tick means an idle poll
         self._input = input_topic
         self._internal = internal_topics
@@ -62,12 +69,13 @@ class InternalFirst:
         # work), so in a backlog it happens once per `patience` and reads everything then waiting
         self._patience = patience
         self._seen: deque[tuple[float, dict[Partition, int]]] = deque()  # (when, what was waiting then)
-        self._interval = interval or min(1.0, patience / 2)  # each look: a round trip per internal partition
+        self._interval = interval or min(1.0, patience / 2)  # each look: one request to the broker
         self._settle = settle  # a pause shorter than this may not have had its first fetch answered
         self._clock = clock
         self._consumer: Any = None
         self._recovering: Callable[[], bool] = lambda: False
         self._next_look = 0.0
+        self._asked: Optional[dict[TopicPartition, Future[Any]]] = None  # the look whose answer is awaited
         self._pause: Optional[_Pause] = None
         self._left_paused: set[Partition] = set()  # revoked while paused: librdkafka keeps them paused
         self._drained: dict[Partition, int] = {}  # offsets found unreadable (markers, aborted records)
@@ -90,29 +98,38 @@ class InternalFirst:
         now = self._clock()
         if self._pause is not None:
             self._resume_when_read(self._pause, now)
+        elif self._asked is not None:
+            if all(answer.done() for answer in self._asked.values()):
+                offsets = self._stable_offsets(self._asked)
+                self._asked = None
+                if offsets is None:  # a broker that does not answer is not asked again for a while
+                    self._next_look = now + 10 * self._interval
+                elif offsets:
+                    self._pause_if_waiting(offsets, now)
         elif now >= self._next_look:
-            offsets = self._stable_offsets()
-            # a broker that does not answer is not asked again for a while: each query waits for it
-            self._next_look = self._clock() + (self._interval if offsets is not None else 10 * self._interval)
-            if offsets:
-                self._pause_if_waiting(offsets, now)
+            self._asked = self._ask()
+            self._next_look = now + self._interval
 
-    def _stable_offsets(self) -> Optional[dict[Partition, int]]:
-        """The last stable offset of each internal partition held: the consumer's own query
-        (read_committed, a round trip to the broker for each; a separate admin client in the
-        process cost a quarter of the throughput in bench.cli_bench, for reasons not found)."""
+    def _ask(self) -> Optional[dict[TopicPartition, Future[Any]]]:
+        """Ask for the last stable offset of each internal partition held (one request, answered
+        while the application goes on)."""
         assignment = self._consumer.assignment()
         if self._left_paused:
             self._resume({(tp.topic, tp.partition) for tp in assignment})
-        offsets: dict[Partition, int] = {}
-        for tp in assignment:
-            if tp.topic in self._internal:
-                try:
-                    offsets[(tp.topic, tp.partition)] = self._consumer.get_watermark_offsets(
-                        TopicPartition(tp.topic, tp.partition), timeout=2, cached=False)[1]
-                except KafkaException:
-                    return None  # the broker is away: nothing to tell now
-        return offsets
+        internal = {TopicPartition(tp.topic, tp.partition): OffsetSpec.latest()
+                    for tp in assignment if tp.topic in self._internal}
+        if not internal:
+            return None
+        return self._admin.list_offsets(internal, isolation_level=IsolationLevel.READ_COMMITTED,
+                                        request_timeout=ANSWER_TIMEOUT)
+
+    @staticmethod
+    def _stable_offsets(asked: dict[TopicPartition, Future[Any]]) -> Optional[dict[Partition, int]]:
+        """The answers; None if the broker did not give them (away: nothing to tell now)."""
+        try:
+            return {(tp.topic, tp.partition): answer.result().offset for tp, answer in asked.items()}
+        except KafkaException:
+            return None
 
     def _positions(self, partitions: Iterable[Partition]) -> dict[Partition, int]:
         return {(tp.topic, tp.partition): tp.offset

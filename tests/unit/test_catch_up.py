@@ -4,9 +4,12 @@ unread, and always resumed: once they are read, or once a paused consumer finds 
 
 from __future__ import annotations
 
-from typing import Optional
+from concurrent.futures import Future
+from types import SimpleNamespace
+from typing import Any, Optional
 
-from confluent_kafka import TopicPartition
+from confluent_kafka import IsolationLevel, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import OffsetSpec
 
 from processors.catch_up import LONGEST_PAUSE, InternalFirst
 
@@ -19,8 +22,6 @@ class _Consumer:
     def __init__(self, assigned: list[tuple[str, int]]) -> None:
         self.assigned = assigned
         self.positions: dict[tuple[str, int], int] = {}
-        self.stable: dict[tuple[str, int], int] = {}  # last stable offsets the broker answers
-        self.asked = 0
         self.paused: set[tuple[str, int]] = set()
         self.calls: list[str] = []
 
@@ -31,11 +32,6 @@ class _Consumer:
         return [TopicPartition(tp.topic, tp.partition, self.positions.get((tp.topic, tp.partition), -1001))
                 for tp in partitions]
 
-    def get_watermark_offsets(self, tp: TopicPartition, timeout: float, cached: bool) -> tuple[int, int]:
-        assert not cached, "a cached watermark is stale for the partitions a backlog starves"
-        self.asked += 1
-        return 0, self.stable.get((tp.topic, tp.partition), 0)
-
     def pause(self, partitions: list[TopicPartition]) -> None:
         self.paused |= {(tp.topic, tp.partition) for tp in partitions}
         self.calls.append("pause " + ",".join(sorted(f"{tp.topic}[{tp.partition}]" for tp in partitions)))
@@ -45,19 +41,52 @@ class _Consumer:
         self.calls.append("resume " + ",".join(sorted(f"{tp.topic}[{tp.partition}]" for tp in partitions)))
 
 
+class _Broker:
+    """The admin client's `list_offsets`: answered at once unless `held` (then by the test)."""
+
+    def __init__(self) -> None:
+        self.stable: dict[tuple[str, int], int] = {}  # last stable offsets the broker answers
+        self.asked = 0
+        self.held: list[tuple[Future[Any], int]] = []
+        self.hold = False
+        self.fail = False
+
+    def list_offsets(self, partitions: dict[TopicPartition, OffsetSpec], isolation_level: IsolationLevel,
+                     request_timeout: float) -> dict[TopicPartition, Future[Any]]:
+        assert isolation_level == IsolationLevel.READ_COMMITTED, "the high watermark counts open transactions"
+        self.asked += 1
+        answers: dict[TopicPartition, Future[Any]] = {}
+        for tp in partitions:
+            answer: Future[Any] = Future()
+            offset = self.stable.get((tp.topic, tp.partition), 0)
+            if self.hold:
+                self.held.append((answer, offset))
+            elif self.fail:
+                answer.set_exception(KafkaException(KafkaError(KafkaError._TRANSPORT)))
+            else:
+                answer.set_result(SimpleNamespace(offset=offset))
+            answers[tp] = answer
+        return answers
+
+    def answer(self) -> None:
+        for answer, offset in self.held:
+            answer.set_result(SimpleNamespace(offset=offset))
+        self.held = []
+
+
 class _Clock:
     def __init__(self) -> None:
         self.now = 1000.0
 
 
 def _wired(assigned: list[tuple[str, int]], recovering: bool = False, patience: float = 0.0
-           ) -> tuple[InternalFirst, _Consumer, _Consumer, list[int], _Clock]:
-    consumer, read, clock = _Consumer(assigned), [0], _Clock()
-    first = InternalFirst(STREAMS, frozenset({PARTIALS, GAME_POLLS}), lambda: read[0], patience=patience,
+           ) -> tuple[InternalFirst, _Consumer, _Broker, list[int], _Clock]:
+    consumer, broker, read, clock = _Consumer(assigned), _Broker(), [0], _Clock()
+    first = InternalFirst(broker, STREAMS, frozenset({PARTIALS, GAME_POLLS}), lambda: read[0], patience=patience,
                           interval=0.5, settle=0.3, clock=lambda: clock.now)
     first._consumer = consumer
     first._recovering = lambda: recovering
-    return first, consumer, consumer, read, clock  # the consumer also answers the offset queries
+    return first, consumer, broker, read, clock
 
 
 def _ticks(first: InternalFirst, clock: _Clock, seconds: float, read: Optional[list[int]] = None) -> None:
@@ -169,3 +198,23 @@ def test_a_pause_ends_after_the_longest_pause_whatever_happens() -> None:
     assert consumer.paused
     _ticks(first, clock, 1.5, read)
     assert not consumer.paused and consumer.calls[-1].startswith("resume")
+
+
+def test_a_look_does_not_wait_for_the_broker_and_one_unanswered_is_not_asked_again() -> None:
+    """The application goes on while the broker answers (the consumer's own query waited behind
+    its fetch); a broker that fails to answer is asked again only after ten intervals."""
+    first, consumer, broker, read, clock = _wired(ASSIGNED)
+    consumer.positions = {(PARTIALS, 0): 10}
+    broker.stable = {(PARTIALS, 0): 20}
+    broker.hold = True
+    _ticks(first, clock, 2.0, read)
+    assert broker.asked == 1 and consumer.calls == []
+    broker.answer()
+    _ticks(first, clock, 0.1, read)
+    assert consumer.calls == ["pause twitch.streams[0],twitch.streams[1]"]
+    first, consumer, broker, read, clock = _wired(ASSIGNED)
+    broker.fail = True
+    _ticks(first, clock, 4.0)
+    assert broker.asked == 1 and consumer.calls == []
+    _ticks(first, clock, 1.5)
+    assert broker.asked == 2
