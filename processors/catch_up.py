@@ -11,8 +11,8 @@ broker for the last stable offset (read_committed) of the internal partitions th
 holds, through the process's admin client, and reads the answer at a later tick: the main
 thread never waits for it. (The consumer's own `get_watermark_offsets` shares the consumer's
 connection, where the broker answers it only after the fetch in flight, up to
-`fetch.wait.max.ms`: about 0.1 s a partition, 9% of the main thread in a backlog.) Once a committed message has waited unread past the consumer's
-position for `patience` seconds, the input partitions are paused: librdkafka drops their
+`fetch.wait.max.ms`: about 0.1 s a partition, 9% of the main thread in a backlog.) Once a
+committed message has waited unread past the consumer's position for `patience` seconds, the input partitions are paused: librdkafka drops their
 prefetched messages and fetches only the internal partitions; on resume it fetches the input
 again from the next message the application has not read, so nothing is skipped or read
 twice. The input resumes as soon as every internal partition is read up to the offsets
@@ -58,8 +58,8 @@ class InternalFirst:
     """Pauses the input while the internal topics have committed messages waiting (see above)."""
 
     def __init__(self, admin: AdminClient, input_topic: str, internal_topics: frozenset[str],
-                 messages: Callable[[], int], patience: float = 5.0, interval: Optional[float] = None, settle: float = 0.3,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 messages: Callable[[], int], patience: float = 5.0, interval: Optional[float] = None,
+                 settle: float = 0.3, clock: Callable[[], float] = time.monotonic) -> None:
         self._admin = admin
         self._messages = messages  # messages processed so far: none since the last tick means an idle poll
         self._input = input_topic
@@ -123,13 +123,15 @@ class InternalFirst:
         return self._admin.list_offsets(internal, isolation_level=IsolationLevel.READ_COMMITTED,
                                         request_timeout=ANSWER_TIMEOUT)
 
-    @staticmethod
-    def _stable_offsets(asked: dict[TopicPartition, Future[Any]]) -> Optional[dict[Partition, int]]:
-        """The answers; None if the broker did not give them (away: nothing to tell now)."""
+    def _stable_offsets(self, asked: dict[TopicPartition, Future[Any]]) -> Optional[dict[Partition, int]]:
+        """The answers for the partitions still held (a rebalance may have come between the
+        question and its answer); None if the broker did not answer (away: nothing to tell now)."""
+        held = {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
         try:
-            return {(tp.topic, tp.partition): answer.result().offset for tp, answer in asked.items()}
+            answers = {(tp.topic, tp.partition): answer.result().offset for tp, answer in asked.items()}
         except KafkaException:
             return None
+        return {tp: offset for tp, offset in answers.items() if tp in held}
 
     def _positions(self, partitions: Iterable[Partition]) -> dict[Partition, int]:
         return {(tp.topic, tp.partition): tp.offset

@@ -218,3 +218,18 @@ def test_a_look_does_not_wait_for_the_broker_and_one_unanswered_is_not_asked_aga
     assert broker.asked == 1 and consumer.calls == []
     _ticks(first, clock, 1.5)
     assert broker.asked == 2
+
+
+def test_an_answer_for_a_partition_revoked_meanwhile_is_not_waited_for() -> None:
+    """A rebalance between a look and its answer: the revoked partition's offset (its position
+    here no longer known) must not pause the input."""
+    first, consumer, broker, read, clock = _wired(ASSIGNED)
+    consumer.positions = {(GAME_POLLS, 0): 5}
+    broker.stable = {(PARTIALS, 0): 20, (GAME_POLLS, 0): 6}
+    broker.hold = True
+    _ticks(first, clock, 0.1)
+    consumer.assigned = [(STREAMS, 0), (STREAMS, 1), (GAME_POLLS, 0)]  # partials[0] went to another replica
+    broker.answer()
+    broker.hold = False
+    _ticks(first, clock, 3.0, read)
+    assert consumer.calls == [] and broker.asked >= 4
