@@ -34,10 +34,10 @@ def unread_input(settings: Settings, group: Consumer, ends: dict[int, int]) -> f
 
 def test_a_catch_up_emits_its_windows_while_it_reads_the_backlog(make_settings: Callable[..., Settings],
                                                                tmp_path: Path) -> None:
-    # a patience of a fifth of a second (5 s by default) and commits ten times a second: many pauses
+    # a patience of 50 ms (5 s by default) and commits ten times a second: many pauses
     # over a backlog this short, each one a chance to skip or double a chunk on resume
     settings = make_settings(window_seconds=W_S, poll_interval_seconds=I_S, top_n=TOP_N, chunk_keys=16,
-                             topic_partitions=PARTITIONS, processor_catch_up_patience_seconds=0.2,
+                             topic_partitions=PARTITIONS, processor_catch_up_patience_seconds=0.05,
                              processor_commit_seconds=0.1)
     ensure_topics(settings, [settings.topic(name) for name in topics.ALL])
     sender = Sender(settings, settings.topic(topics.STREAMS), PARTITIONS)
