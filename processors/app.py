@@ -205,10 +205,8 @@ def create_missing(manager: Optional[DeferredTopics]) -> None:
         log.info("processor: created %d topics: %s", len(created), ", ".join(created))
 
 
-def build(settings: Settings, commit_interval: Optional[float] = None, admin: Optional[AdminClient] = None
-          ) -> Application:
-    """Create the topics the processor needs and wire the three stages; `admin` is the
-    process's admin client (`BrokerProbe`'s), one is made if not given."""
+def build(settings: Settings, commit_interval: Optional[float] = None) -> Application:
+    """Create the topics the processor needs and wire the three stages."""
     gc.set_threshold(*GC_THRESHOLDS)
     out = {name: settings.topic(name) for name in topics.ALL}
     cfg = ProcessorConfig.from_settings(settings)
@@ -267,7 +265,10 @@ def build(settings: Settings, commit_interval: Optional[float] = None, admin: Op
         lambda value, key, timestamp, headers, state:
         produce_outputs(produce, names, on_game_poll(cfg, value, state), timestamp), stateful=True, metadata=True)
     create_missing(manager)
-    first = InternalFirst(admin or AdminClient(client_config(settings, log_level=0)), streams.name,
+    # the catch-up's own admin client, new with each application: not `BrokerProbe`'s, whose
+    # answers say whether the broker is back after an outage (a shared one never said so again
+    # once, in test_outage_exact)
+    first = InternalFirst(AdminClient(client_config(settings, log_level=0)), streams.name,
                           frozenset({partials.name, game_polls.name}), lambda: idle.messages,
                           patience=settings.processor.catch_up_patience_seconds)
     first.attach(app)
@@ -287,7 +288,7 @@ def run(settings: Settings) -> None:
     server = start_metrics_server(settings.metrics_port, probe)  # a port clash ends here, in one line
     probe.start()
     try:
-        run_resilient(lambda: build(settings, admin=probe.admin), probe, stop, name="processor")
+        run_resilient(lambda: build(settings), probe, stop, name="processor")
     finally:
         probe.stop()
         if server:

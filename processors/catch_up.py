@@ -8,7 +8,7 @@ partitions and not the sparse internal ones (confluentinc/librdkafka#1854, shown
 
 `InternalFirst` runs as one of the application's periodic tasks. Every `interval` it asks the
 broker for the last stable offset (read_committed) of the internal partitions this member
-holds, through the process's admin client, and reads the answer at a later tick: the main
+holds, through an admin client of its own, and reads the answer at a later tick: the main
 thread never waits for it. (The consumer's own `get_watermark_offsets` shares the consumer's
 connection, where the broker answers it only after the fetch in flight, up to
 `fetch.wait.max.ms`: about 0.1 s a partition, 9% of the main thread in a backlog.) Once a

@@ -140,9 +140,8 @@ class BrokerProbe:
     """
 
     def __init__(self, settings: Settings, interval: float = 2.0, timeout: float = 3.0) -> None:
-        # its own connection errors would only repeat what the health reason says; the process's
-        # one admin client, also for the processor's catch-up looks (`processors.catch_up`)
-        self.admin = AdminClient(client_config(settings, log_level=0))
+        # its own connection errors would only repeat what the health reason says
+        self._admin = AdminClient(client_config(settings, log_level=0))
         self.interval = interval
         self.timeout = timeout
         self._state: tuple[bool, str] = (True, "ok")
@@ -161,7 +160,7 @@ class BrokerProbe:
     def check(self) -> tuple[bool, str]:
         """Probe once now (blocking up to `timeout`) and record the answer."""
         try:
-            self.admin.list_topics(timeout=self.timeout)
+            self._admin.list_topics(timeout=self.timeout)
             state = (True, "ok")
         except KafkaException as exc:
             state = (False, f"kafka broker unreachable: {first_line(exc, with_type=True)}")
