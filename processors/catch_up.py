@@ -12,12 +12,13 @@ holds, through an admin client of its own, and reads the answer at a later tick:
 thread never waits for it. (The consumer's own `get_watermark_offsets` shares the consumer's
 connection, where the broker answers it only after the fetch in flight, up to
 `fetch.wait.max.ms`: about 0.1 s a partition, 9% of the main thread in a backlog.) Once a
-committed message has waited unread past the consumer's position for `patience` seconds, the input partitions are paused: librdkafka drops their
-prefetched messages and fetches only the internal partitions; on resume it fetches the input
-again from the next message the application has not read, so nothing is skipped or read
-twice. The input resumes as soon as every internal partition is read up to the offsets
-committed at the pause. Live, the internal messages are read within milliseconds and nothing
-is paused; in a backlog the input pauses once per `patience`, briefly.
+committed message has waited unread past the consumer's position for `patience` seconds, the
+input partitions are paused: librdkafka drops their prefetched messages and fetches only the
+internal partitions; on resume it fetches the input again from the next message the
+application has not read, so nothing is skipped or read twice. The input resumes as soon as
+every internal partition is read up to the offsets committed at the pause. Live, the internal
+messages are read within milliseconds and nothing is paused; in a backlog the input pauses
+once per `patience`, briefly.
 
 A transaction's commit marker takes an offset that is never delivered, and an aborted
 transaction (after an outage) takes several: a partition whose position stays short of the
