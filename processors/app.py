@@ -20,6 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from confluent_kafka import Producer as ConfluentProducer
 from confluent_kafka.admin import AdminClient
 from quixstreams import Application
 from quixstreams.context import message_context
@@ -205,6 +206,26 @@ def create_missing(manager: Optional[DeferredTopics]) -> None:
         log.info("processor: created %d topics: %s", len(created), ", ".join(created))
 
 
+def start_transactions(app: Application, timeout: float = 30.0) -> None:
+    """Create the application's transactional producer now, connected before it asks for its
+    transaction coordinator.
+
+    Quix Streams creates the producer when the first checkpoint begins and calls
+    `init_transactions` at once. librdkafka then looks for the coordinator before any broker
+    connection is up, finds none, and looks again 500 ms later (a fixed timer): measured on
+    the bench broker, `init_transactions` took 0.5 s in 9 of 12 fresh producers (0.05 s in
+    the others), a fifth of the processor's start-up. One metadata request first (about 50 ms)
+    brings the connection up, and `init_transactions` then takes about 5 ms. Quix Streams 3.28
+    has no hook for it: the producer is made here as Quix's `_producer` property makes it."""
+    producer = app._producer._producer
+    if producer._inner_producer is not None or not producer._transactional:
+        return
+    inner = ConfluentProducer(producer._producer_config)
+    inner.list_topics(timeout=timeout)
+    inner.init_transactions()
+    producer._inner_producer = inner
+
+
 def build(settings: Settings, commit_interval: Optional[float] = None) -> Application:
     """Create the topics the processor needs and wire the three stages."""
     gc.set_threshold(*GC_THRESHOLDS)
@@ -273,6 +294,7 @@ def build(settings: Settings, commit_interval: Optional[float] = None) -> Applic
                           patience=settings.processor.catch_up_patience_seconds)
     first.attach(app)
     idle.held = first.holding
+    start_transactions(app)
     log.info("processor: %s", compiled.describe())
     log.info("processor: %d input partitions, window %ss, grace %ss, interval %ss", partitions,
              settings.processor.window_seconds, settings.processor.window_grace_seconds, settings.producer.poll_interval_seconds)

@@ -1,6 +1,8 @@
 """The processor creates every topic it needs at start, in two admin calls (DESIGN's and its
 internal topics, then the stores' changelogs), against the real broker: each with the
-partitions it needs, the changelogs compacted; a second start finds them all and creates none."""
+partitions it needs, the changelogs compacted; a second start finds them all and creates none.
+A start also leaves the transactional producer connected and initialised, so the first
+checkpoint does not wait for librdkafka's coordinator timer."""
 
 from __future__ import annotations
 
@@ -44,3 +46,16 @@ def test_a_start_creates_every_missing_topic_in_two_calls_and_the_next_start_non
     caplog.clear()
     processor_app.build(settings)
     assert created(caplog) == []
+
+
+def test_a_start_leaves_the_transactional_producer_initialised_for_the_first_checkpoint(
+        make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings()
+    app = processor_app.build(settings)
+
+    producer = app._producer  # what Quix's checkpoints begin and commit their transactions on
+    made = producer._producer._inner_producer
+    assert made is not None, "no producer made at start: Quix would make it at the first checkpoint"
+    producer.begin_transaction()  # librdkafka refuses this on a producer whose transactions are not initialised
+    assert producer._producer._inner_producer is made  # Quix began it on that producer, made no second one
+    producer.abort_transaction(10)
