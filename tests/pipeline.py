@@ -127,6 +127,8 @@ def stop_worker(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: floa
 class TopicReader:
     """Reads committed records of some topics from the beginning, accumulating them."""
 
+    LOOK = 0.2  # seconds between looks at the condition while records keep coming
+
     def __init__(self, settings: Settings, topics: Iterable[str]) -> None:
         self.consumer = Consumer(client_config(settings, **{
             "group.id": f"reader-{time.monotonic_ns()}", "auto.offset.reset": "earliest",
@@ -137,23 +139,30 @@ class TopicReader:
 
     def poll_until(self, done: Callable[[dict[str, list]], bool], timeout: float, settle: float = 1.0,
                    alive: Optional[Callable[[], None]] = None) -> dict[str, list]:
+        """Reads until `done(records)` has held for `settle` seconds and the topics ran dry.
+        `done` is also looked at every LOOK seconds while records keep coming, so a test learns
+        when a record arrived, not when the reader caught up with everything after it."""
         deadline = time.monotonic() + timeout
         satisfied_at: Optional[float] = None
+        next_look = time.monotonic() + self.LOOK
         while time.monotonic() < deadline:
             if alive:
                 alive()
             msg = self.consumer.poll(0.3)
-            if msg is not None and not msg.error():
+            dry = msg is None or msg.error() is not None
+            if not dry:
                 key = msg.key().decode() if msg.key() is not None else None
                 try:
                     value = orjson.loads(msg.value())
                 except orjson.JSONDecodeError:
                     value = msg.value()
                 self.records.setdefault(msg.topic(), []).append((key, value, msg.headers() or []))
-                continue
+                if time.monotonic() < next_look:
+                    continue
+            next_look = time.monotonic() + self.LOOK
             if done(self.records):
                 satisfied_at = satisfied_at or time.monotonic()
-                if time.monotonic() - satisfied_at >= settle:
+                if dry and time.monotonic() - satisfied_at >= settle:
                     return self.records
             else:
                 satisfied_at = None
