@@ -47,6 +47,7 @@ from processors import compiled  # noqa: E402
 from pulse.settings import Settings, load_settings  # noqa: E402
 from sinks.snowflake import connect  # noqa: E402
 from tests.sqlguard import install, uninstall, violations  # noqa: E402
+from tests.warehouse_template import drop_templates, ensure_template  # noqa: E402
 
 RUN_DIR = Path(os.environ.get("PULSE_TEST_RUN_DIR", ROOT / ".cache" / "test-stack"))
 # Below Linux's ephemeral port range (32768-60999): no client socket can hold them by chance
@@ -121,7 +122,12 @@ def _shared(name: str) -> Any:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    if not OWNER or os.environ.get("PULSE_KEEP_STACK"):
+    if not OWNER:
+        return
+    with pytest.MonkeyPatch.context() as monkeypatch:  # the test warehouse, whatever a developer's .env says
+        _clean_env(monkeypatch, RUN_DIR)
+        drop_templates(RUN_DIR, lambda schema: load_settings(snowflake_port=WAREHOUSE_PORT, snowflake_schema=schema))
+    if os.environ.get("PULSE_KEEP_STACK"):
         return
     for name, make in SERVICES.items():
         users = _users(name)
@@ -221,6 +227,22 @@ def module_wh_settings(kafka_broker: KafkaBroker, warehouse_server: WarehouseSer
         settings = settings_for(kafka_broker, unique, tmp, snowflake_schema=f"M_{unique.upper()}")
     yield settings
     _drop_schema(settings)
+
+
+@pytest.fixture(scope="session")
+def warehouse_template(kafka_broker: KafkaBroker, warehouse_server: WarehouseServer
+                       ) -> Callable[[str, Callable[[Settings], None]], Settings]:
+    """`(name, make)` -> the settings of a schema `make` built once in this run, for tests to
+    copy (`tests.warehouse_template.copy_schema`), never to change."""
+
+    def template(name: str, make: Callable[[Settings], None]) -> Settings:
+        run = os.environ[RUN_ID][:10]
+        folder = RUN_DIR / "templates" / f"{run}-{name}"
+        folder.mkdir(parents=True, exist_ok=True)
+        settings = settings_for(kafka_broker, f"tpl{run}", folder, snowflake_schema=f"TPL_{name}_{run}".upper())
+        return ensure_template(RUN_DIR, name, settings, make)
+
+    return template
 
 
 @pytest.fixture

@@ -37,6 +37,7 @@ from tests.dashboard_support import (
     texts,
 )
 from tests.models_support import build
+from tests.warehouse_template import copy_schema
 
 
 @pytest.fixture
@@ -61,22 +62,26 @@ def seeded_tables(empty: Settings) -> Settings:
     return empty
 
 
-@pytest.fixture
-def seeded_own(seeded_tables: Settings) -> Settings:
-    """The seeded warehouse of this test's own, for a test that adds windows to it."""
-    build(seeded_tables, "run")  # every dbt model: the rollups, the broadcasts, the languages, the rankings
-    return seeded_tables
-
-
-@pytest.fixture(scope="module")
-def seeded_once(module_wh_settings: Settings) -> Settings:
-    """The seeded warehouse and its dbt models, built once for the tests that only read it
-    (seeding and `dbt run` take 10-30 s)."""
-    conn = connect(module_wh_settings)
+def seed_and_build(settings: Settings) -> None:
+    """The seeded warehouse and its dbt models (seeding and `dbt run` take 10-30 s)."""
+    conn = connect(settings)
     bootstrap(conn)
     data.seed(conn)
     conn.close()
-    build(module_wh_settings, "run")
+    build(settings, "run")  # every dbt model: the rollups, the broadcasts, the languages, the rankings
+
+
+@pytest.fixture
+def seeded_own(app_env: Settings, warehouse_template) -> Settings:
+    """A copy of the seeded warehouse of this test's own, for a test that adds windows to it."""
+    copy_schema(warehouse_template("dashboard", seed_and_build), app_env)
+    return app_env
+
+
+@pytest.fixture(scope="module")
+def seeded_once(module_wh_settings: Settings, warehouse_template) -> Settings:
+    """A copy of the seeded warehouse for the tests that only read it."""
+    copy_schema(warehouse_template("dashboard", seed_and_build), module_wh_settings)
     return module_wh_settings
 
 

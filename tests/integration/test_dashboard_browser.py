@@ -40,6 +40,7 @@ from sinks.snowflake.schema import bootstrap
 from tests import dashboard_support as data
 from tests.dashboard_support import healthy
 from tests.models_support import build
+from tests.warehouse_template import copy_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 # The pictures of docs/dashboard.md are refreshed only on request (PULSE_UPDATE_SCREENSHOT=1), so a test run
@@ -91,9 +92,14 @@ def newest_window(settings: Settings) -> tuple[datetime, datetime, list[str]]:
 
 
 @pytest.fixture
-def seeded_warehouse(make_settings, warehouse_server) -> Iterator[Settings]:
+def seeded_warehouse(make_settings, warehouse_server, warehouse_template) -> Iterator[Settings]:
+    """The demo warehouse in this test's own schema: a copy of one built once in the run (or built
+    in DEMO_SCHEMA itself when the pictures are refreshed)."""
     settings = demo_settings(make_settings)
-    demo(settings)
+    if os.environ.get("PULSE_UPDATE_SCREENSHOT"):
+        demo(settings)
+    else:
+        copy_schema(warehouse_template("demo", demo), settings)
     yield settings
     conn = connect(settings, with_schema=False)
     conn.cursor().execute(f"DROP SCHEMA IF EXISTS {settings.snowflake.database}.{settings.snowflake.schema_name} CASCADE")

@@ -1,0 +1,75 @@
+"""A seeded, dbt-built warehouse schema made once per test run and copied into each test's own.
+
+Seeding a schema and `dbt run` over it cost 10-30 s of CPU on a 2-core machine that the suite
+keeps busy, and several dashboard tests each need the same such schema, some of them to add
+windows to it. The first test (of any pytest-xdist worker) to ask builds the template with real
+dbt on the real fakesnow server, under a lock; every test then gets a copy in its own schema:
+the sinks' tables through the project's own bootstrap (their DDL and defaults), filled from the
+template, and the models' tables created from the template's. Only the dbt staging view is not
+copied: the dashboard never reads it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+from filelock import FileLock
+
+from pulse.settings import Settings
+from sinks.snowflake import connect
+from sinks.snowflake.schema import bootstrap
+
+DONE = "template-{run}-{name}.done"  # under the test stack's run folder: the template is built
+
+
+def ensure_template(run_dir: Path, name: str, settings: Settings, make: Callable[[Settings], None]) -> Settings:
+    """`settings`' schema built by `make` once in this test run (the first caller builds it)."""
+    run = os.environ["PULSE_TEST_RUN_ID"]
+    done = run_dir / DONE.format(run=run, name=name)
+    with FileLock(str(run_dir / f"template-{name}.lock")):
+        if not done.exists():
+            make(settings)
+            done.write_text(settings.snowflake.schema_name)
+    return settings
+
+
+def drop_templates(run_dir: Path, settings_for: Callable[[str], Settings]) -> None:
+    """Drop the templates this run made (at its end): a stack kept between runs keeps no copies."""
+    run = os.environ["PULSE_TEST_RUN_ID"]
+    for done in run_dir.glob(DONE.format(run=run, name="*")):
+        try:
+            conn = connect(settings_for(done.read_text()), with_schema=False)
+            conn.cursor().execute(f"DROP SCHEMA IF EXISTS {done.read_text()} CASCADE")
+            conn.close()
+        except Exception:
+            pass  # a stack already stopped took its schemas with it
+        done.unlink(missing_ok=True)
+
+
+def copy_schema(source: Settings, target: Settings) -> None:
+    """`target`'s schema, made anew, with every table of `source`'s and the same rows."""
+    database, schema = target.snowflake.database, target.snowflake.schema_name
+    conn = connect(target, with_schema=False)
+    conn.cursor().execute(f"DROP SCHEMA IF EXISTS {database}.{schema} CASCADE")
+    conn.close()
+    conn = connect(target)
+    try:
+        bootstrap(conn)
+        cur = conn.cursor()
+        cur.execute("SELECT TABLE_NAME, TABLE_TYPE FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = %s",
+                    (schema,))
+        made = {name.upper() for name, _ in cur.fetchall()}
+        cur.execute("SELECT TABLE_NAME FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = %s "
+                    "AND TABLE_TYPE = 'BASE TABLE'", (source.snowflake.schema_name,))
+        for (table,) in cur.fetchall():
+            origin = f"{database}.{source.snowflake.schema_name}.{table}"
+            if table.upper() == "SCHEMA_VERSION":
+                continue  # bootstrap recorded its own
+            if table.upper() in made:
+                cur.execute(f"INSERT INTO {table} SELECT * FROM {origin}")
+            else:
+                cur.execute(f"CREATE TABLE {table} AS SELECT * FROM {origin}")
+    finally:
+        conn.close()
