@@ -53,10 +53,11 @@ check: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 tests/unit
 
-# Everything, the real parts included, over TEST_WORKERS processes (pytest-xdist): most of the
-# suite waits on real outages, restarts and deadlines, not on the CPU. The longest modules run
-# first (tests/conftest.py) and are handed out one test at a time (--maxschedchunk 1), so no
-# worker starts with a batch of them.
+# Everything, the real parts included, over TEST_WORKERS processes (pytest-xdist). On 2 cores the
+# suite keeps the CPU busy (over 90% of a run): four workers overlap one test's real outage or
+# deadline with another's work, and what makes it faster is less CPU (docs/architecture.md, "The
+# test suite"). The longest modules run first (tests/conftest.py) and are handed out one test at a
+# time (--maxschedchunk 1), so no worker starts with a batch of them.
 TEST_WORKERS ?= 4
 PYTEST_ARGS ?=
 test: install bqemulator browser
