@@ -6,7 +6,9 @@ Transient: `backendError`, `internalError`, `jobBackendError`, `jobInternalError
 `rateLimitExceeded`, `jobRateLimitExceeded`, `quotaExceeded` (a per-minute or daily quota:
 waiting is all that helps), `tableUnavailable`, `timeout`, `stopped`; a transaction aborted by
 a concurrent one ("concurrent update", "could not serialize access"); a job whose status is no
-longer found ("Not found: Job", a restarted emulator: the batch is idempotent); HTTP 429/5xx and
+longer found ("Not found: Job", a restarted emulator: the batch is idempotent), or an upload whose
+session is ("Upload session ... not found", the same restart between the upload's start and its
+data: no job was made, so the batch is loaded again); HTTP 429/5xx and
 network failures below HTTP (refused, reset, timed out: a stopped or restarted emulator).
 Lost session: HTTP 401, credentials that expired; the client refreshes them on a new
 connection. Permanent: `accessDenied`, `invalid`, `invalidQuery`, `notFound`, `duplicate`,
@@ -33,9 +35,10 @@ PERMANENT_REASONS = frozenset({
     "responseTooLarge", "billingNotEnabled", "billingTierLimitExceeded", "notImplemented", "blocked",
     "invalidUser", "resourceInUse",
 })
-# a multi-statement transaction that lost against another one on the same table, or a job
-# whose fate is unknown (its status no longer found: a restarted emulator): run the batch again
-_CONFLICT_TEXT = ("concurrent update", "could not serialize access", "transaction is aborted", "not found: job")
+# a multi-statement transaction that lost against another one on the same table, or a job or
+# upload whose fate is unknown (no longer found: a restarted emulator): run the batch again
+_CONFLICT_TEXT = ("concurrent update", "could not serialize access", "transaction is aborted", "not found: job",
+                  "upload session")
 
 _TRANSIENT_CLASSES: tuple[type[BaseException], ...] = (
     api.InternalServerError, api.BadGateway, api.ServiceUnavailable, api.GatewayTimeout, api.TooManyRequests,

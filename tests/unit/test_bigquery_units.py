@@ -75,6 +75,10 @@ def test_error_classes_follow_bigquerys_reasons() -> None:
     # a job the server no longer knows (an emulator restarted while it ran): the batch is run again
     assert is_transient(_job_error(api.NotFound, "notFound", "Not found: job:p.0a1b Location: US"))
     assert not is_transient(_job_error(api.NotFound, "notFound", "Not found: Table p:d.STREAM_LOGS"))
+    # an upload whose session the server lost (it restarted between the upload's start and its data,
+    # as seen in CI): no job was made, so the batch is loaded again
+    assert is_transient(api.NotFound("PUT http://127.0.0.1:61258/upload/bigquery/v2/projects/p/jobs?uploadType="
+                                     "resumable&upload_id=a528: Upload session a528 not found"))
     assert is_transient(api.ServiceUnavailable("503")) and is_transient(api.TooManyRequests("429"))
     assert is_transient(ConnectionRefusedError(111, "Connection refused"))
     assert not is_transient(auth.RefreshError("invalid_grant"))
