@@ -17,7 +17,6 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Sequence
 
 from confluent_kafka.admin import AdminClient
 
@@ -74,25 +73,15 @@ def fetch(quiet: bool = False) -> Path:
     return libs
 
 
-# The JVM's options: a broker that runs for long (`make run`, the benchmarks) gets the optimising
-# compiler and G1; one that lives a few minutes (each test's own, the test stack's) needs neither:
-# the client compiler alone and the serial collector took 4 CPU-s to start instead of 7, and 40%
-# less when idle (1.1 against 1.8 CPU-s in 30 s, measured on a quiet 2-core machine).
-SERVER_JVM = ("-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20")
-LIGHT_JVM = ("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1")
-
-
 class KafkaBroker:
     """One KRaft node (broker + controller) with its data, config, pid and log under `run_dir`."""
 
-    def __init__(self, run_dir: Path, port: int = 9092, host: str = "127.0.0.1", heap: str = "512m",
-                 jvm: Sequence[str] = SERVER_JVM) -> None:
+    def __init__(self, run_dir: Path, port: int = 9092, host: str = "127.0.0.1", heap: str = "512m") -> None:
         self.run_dir = Path(run_dir).resolve()
         self.port = port
         self.controller_port = port + 1
         self.host = host
         self.heap = heap
-        self.jvm = tuple(jvm)
         self.data_dir = self.run_dir / "kafka-data"
         self.config = self.run_dir / "kafka-server.properties"
         self.service = Service("kafka", self.run_dir, host, port, ready=self._answers_metadata)
@@ -168,7 +157,7 @@ log.segment.bytes=104857600
         self.write_config()
         self._format(java, classpath)
         argv = [
-            java, f"-Xmx{self.heap}", f"-Xms{self.heap}", *self.jvm,
+            java, f"-Xmx{self.heap}", f"-Xms{self.heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
             "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={LOG4J}",
             "-cp", classpath, "kafka.Kafka", str(self.config),
         ]

@@ -40,7 +40,7 @@ if os.environ.get("PULSE_INTERPRETED"):  # before any project module is imported
     _interpret_sources(ROOT / "pulse", ROOT / "processors")
 
 from devstack.bigquery import BigQueryServer  # noqa: E402
-from devstack.kafka import LIGHT_JVM, KafkaBroker  # noqa: E402
+from devstack.kafka import KafkaBroker  # noqa: E402
 from devstack.service import free_port  # noqa: E402
 from devstack.warehouse import WarehouseServer  # noqa: E402
 from processors import compiled  # noqa: E402
@@ -85,7 +85,7 @@ OWNER = RUN_ID not in os.environ
 os.environ.setdefault(RUN_ID, uuid.uuid4().hex)
 os.environ.setdefault(RUN_PID, str(os.getpid()))
 SERVICES: dict[str, Callable[[], Any]] = {
-    "kafka": lambda: KafkaBroker(RUN_DIR, port=KAFKA_PORT, jvm=LIGHT_JVM),
+    "kafka": lambda: KafkaBroker(RUN_DIR, port=KAFKA_PORT),
     "warehouse": lambda: WarehouseServer(RUN_DIR, port=WAREHOUSE_PORT),
     "bigquery": lambda: BigQueryServer(RUN_DIR, port=BIGQUERY_PORT, grpc_port=BIGQUERY_PORT + 1),
 }
@@ -291,7 +291,7 @@ def _drop_schema(settings: Settings) -> None:
 
 @pytest.fixture
 def own_broker(tmp_path: Path) -> Iterator[KafkaBroker]:
-    broker = KafkaBroker(tmp_path / "kafka", port=free_port(2), jvm=LIGHT_JVM)
+    broker = KafkaBroker(tmp_path / "kafka", port=free_port(2))
     broker.start(timeout=120)
     yield broker
     broker.stop()
