@@ -45,9 +45,8 @@ from devstack.service import free_port  # noqa: E402
 from devstack.warehouse import WarehouseServer  # noqa: E402
 from processors import compiled  # noqa: E402
 from pulse.settings import Settings, load_settings  # noqa: E402
-from sinks.snowflake import connect  # noqa: E402
 from tests.sqlguard import install, uninstall, violations  # noqa: E402
-from tests.warehouse_template import drop_templates, ensure_template  # noqa: E402
+from tests.warehouse_template import drop_schema, drop_templates, ensure_template  # noqa: E402
 
 RUN_DIR = Path(os.environ.get("PULSE_TEST_RUN_DIR", ROOT / ".cache" / "test-stack"))
 # Below Linux's ephemeral port range (32768-60999): no client socket can hold them by chance
@@ -279,10 +278,7 @@ def wh_settings(warehouse_server: WarehouseServer, settings: Settings) -> Iterat
 
 def _drop_schema(settings: Settings) -> None:
     try:
-        conn = connect(settings, with_schema=False)
-        conn.cursor().execute(
-            f"DROP SCHEMA IF EXISTS {settings.snowflake.database}.{settings.snowflake.schema_name} CASCADE")
-        conn.close()
+        drop_schema(settings)
     except Exception:
         pass
 

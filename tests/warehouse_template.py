@@ -35,14 +35,22 @@ def ensure_template(run_dir: Path, name: str, settings: Settings, make: Callable
     return settings
 
 
+def drop_schema(settings: Settings) -> None:
+    """`settings`' schema and everything in it, gone (nothing happens when there is none)."""
+    conn = connect(settings, with_schema=False)
+    try:
+        conn.cursor().execute(
+            f"DROP SCHEMA IF EXISTS {settings.snowflake.database}.{settings.snowflake.schema_name} CASCADE")
+    finally:
+        conn.close()
+
+
 def drop_templates(run_dir: Path, settings_for: Callable[[str], Settings]) -> None:
     """Drop the templates this run made (at its end): a stack kept between runs keeps no copies."""
     run = os.environ["PULSE_TEST_RUN_ID"]
     for done in run_dir.glob(DONE.format(run=run, name="*")):
         try:
-            conn = connect(settings_for(done.read_text()), with_schema=False)
-            conn.cursor().execute(f"DROP SCHEMA IF EXISTS {done.read_text()} CASCADE")
-            conn.close()
+            drop_schema(settings_for(done.read_text()))
         except Exception:
             pass  # a stack already stopped took its schemas with it
         done.unlink(missing_ok=True)
@@ -51,16 +59,13 @@ def drop_templates(run_dir: Path, settings_for: Callable[[str], Settings]) -> No
 def copy_schema(source: Settings, target: Settings) -> None:
     """`target`'s schema, made anew, with every table of `source`'s and the same rows."""
     database, schema = target.snowflake.database, target.snowflake.schema_name
-    conn = connect(target, with_schema=False)
-    conn.cursor().execute(f"DROP SCHEMA IF EXISTS {database}.{schema} CASCADE")
-    conn.close()
+    drop_schema(target)
     conn = connect(target)
     try:
         bootstrap(conn)
         cur = conn.cursor()
-        cur.execute("SELECT TABLE_NAME, TABLE_TYPE FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = %s",
-                    (schema,))
-        made = {name.upper() for name, _ in cur.fetchall()}
+        cur.execute("SELECT TABLE_NAME FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = %s", (schema,))
+        made = {name.upper() for (name,) in cur.fetchall()}
         cur.execute("SELECT TABLE_NAME FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = %s "
                     "AND TABLE_TYPE = 'BASE TABLE'", (source.snowflake.schema_name,))
         for (table,) in cur.fetchall():

@@ -40,7 +40,7 @@ from sinks.snowflake.schema import bootstrap
 from tests import dashboard_support as data
 from tests.dashboard_support import healthy
 from tests.models_support import build
-from tests.warehouse_template import copy_schema
+from tests.warehouse_template import copy_schema, drop_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 # The pictures of docs/dashboard.md are refreshed only on request (PULSE_UPDATE_SCREENSHOT=1), so a test run
@@ -101,9 +101,7 @@ def seeded_warehouse(make_settings, warehouse_server, warehouse_template) -> Ite
     else:
         copy_schema(warehouse_template("demo", demo), settings)
     yield settings
-    conn = connect(settings, with_schema=False)
-    conn.cursor().execute(f"DROP SCHEMA IF EXISTS {settings.snowflake.database}.{settings.snowflake.schema_name} CASCADE")
-    conn.close()
+    drop_schema(settings)
 
 
 @contextmanager
