@@ -38,7 +38,7 @@ from pulse.kafka import (
     processor_clients,
 )
 from pulse.metrics import start_metrics_server
-from pulse.resilience import BrokerProbe, StopSignal, run_resilient
+from pulse.resilience import BrokerProbe, StopSignal, on_consumer_error, run_resilient
 from pulse.settings import Settings
 
 from . import compiled, metrics
@@ -250,6 +250,7 @@ def build(settings: Settings, commit_interval: Optional[float] = None) -> Applic
         rocksdb_options=ROCKSDB,
         topic_manager=manager,
         on_message_processed=idle.processed,
+        on_consumer_error=on_consumer_error,  # a Kafka error: one line from run_resilient, no traceback
     )
     idle.attach(app)
     ensure_state_dir(app)

@@ -11,9 +11,16 @@ from the worker's factory and runs it. A transactional producer fenced because i
 outlived `transaction.timeout.ms` (the broker aborts it and bumps the producer's epoch: a stall of
 the process, or an outage that cut a commit off) is rebuilt the same way, as Kafka Streams
 does: the new producer takes the next epoch and the input is replayed from the last commit.
-Anything else (a bug, a permanent warehouse error, a fatal Kafka error such as failed
-authentication, a consumer fenced by a second replica with its PROCESSOR_INSTANCE_ID) still
-ends the worker.
+A static consumer fenced by the group (another member joined with its `group.instance.id`)
+is rebuilt once: after an outage the member can be the worker's own earlier session (a join
+the broker took while the client gave up on it). Fenced again within `Backoff.settled`, it is a
+second replica with the same PROCESSOR_INSTANCE_ID: the worker ends with a one-line error
+instead of fencing the other replica in turn forever (`InstanceConflict`). A consumer whose
+partitions a rebalance took while Quix assigned a store's changelog is rebuilt too
+(`rebuild_reason`). Anything else (a
+bug, a permanent warehouse error, a fatal Kafka error such as failed authentication) still
+ends the worker. Quix's consumer logs a librdkafka error with its traceback before it raises
+it; `on_consumer_error` leaves these to the one line `run_resilient` writes.
 
 SIGTERM/SIGINT are honoured at every moment, also while building or waiting: the first one
 stops the current application (Quix finishes the checkpoint and commits) and returns.
@@ -41,13 +48,16 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from quixstreams import Application
 from quixstreams.checkpointing.exceptions import CheckpointProducerTimeout
+from quixstreams.error_callbacks import default_on_consumer_error
 from quixstreams.exceptions import PartitionAssignmentError
 from quixstreams.internal_producer import InternalProducer
 from quixstreams.kafka.exceptions import BaseKafkaException, KafkaBrokerUnavailableError
+from quixstreams.models import RawConfluentKafkaMessageProto
 from quixstreams.models.topics.exceptions import CreateTopicTimeout, TopicNotFoundError
-from quixstreams.state.exceptions import ChangelogFlushError
+from quixstreams.state.exceptions import ChangelogFlushError, ChangelogTopicPartitionNotAssigned
 from rocksdict import DbClosedError
 
+from .cli import CommandError
 from .errors import first_line
 from .kafka import client_config
 from .metrics import HealthCheck
@@ -110,6 +120,30 @@ def producer_fenced(exc: BaseException) -> bool:
     it and bumped the producer's epoch. Only a new producer can go on; a second replica that
     shares the transactional.id is stopped by its consumer instead (`FENCED_INSTANCE_ID`)."""
     return any(error.code() in _FENCED_CODES for error in _kafka_errors(exc))
+
+
+def instance_fenced(exc: BaseException) -> bool:
+    """True if the group fenced this worker's static consumer: another member joined with its
+    `group.instance.id`. librdkafka makes that the consumer's fatal error: a poll returns
+    `_FATAL` ("Static consumer fenced by other consumer with same group.instance.id")."""
+    return any(error.code() == KafkaError.FENCED_INSTANCE_ID
+               or (error.code() == KafkaError._FATAL and "group.instance.id" in error.str())
+               for error in _kafka_errors(exc))
+
+
+class InstanceConflict(CommandError):
+    """Two replicas run with one `group.instance.id`: each rebuild would fence the other."""
+
+
+def on_consumer_error(exc: Exception, message: Optional[RawConfluentKafkaMessageProto], logger: logging.Logger) -> bool:
+    """Quix's `on_consumer_error`: a librdkafka error, or an assignment a rebalance took,
+    goes up to `run_resilient`, which logs it in one line (an outage it waits out, a fence
+    or a lost assignment it rebuilds, or the error that ends the worker), not as Quix's
+    default does, with a traceback; anything else as Quix logs it."""
+    if isinstance(exc, (BaseKafkaException, ChangelogTopicPartitionNotAssigned)):
+        logger.debug("consumer error, raised to the worker: %s", first_line(exc))
+        return False
+    return bool(default_on_consumer_error(exc, message, logger))
 
 
 def is_broker_outage(exc: BaseException) -> bool:
@@ -249,6 +283,10 @@ class Backoff:
         return min(self.most, self.first * 2 ** max(0, attempt - 1))
 
 
+LOST_ASSIGNMENT_REASON = ("the consumer lost its partitions while Quix assigned a store's changelog (a rebalance "
+                          "raced the assignment)")
+INSTANCE_FENCED_REASON = ("the consumer was fenced by another member with its group.instance.id (its own earlier "
+                          "session after an outage, or a second replica with the same instance id)")
 FENCED_REASON = ("the producer was fenced: its transaction outlived transaction.timeout.ms (the process stalled, "
                  "or an outage cut its commit off) and the broker aborted it")
 
@@ -257,8 +295,8 @@ def run_resilient(build: Callable[[], Application], probe: BrokerProbe, stop: St
                   backoff: Backoff = Backoff(), name: str = "worker",
                   on_outage: Optional[Callable[[BaseException], None]] = None,
                   watchdog: Optional[Watchdog] = None) -> None:
-    """Run `build()`'s application until `stop`; rebuild it after each broker outage and
-    each fence of its producer.
+    """Run `build()`'s application until `stop`; rebuild it after each broker outage, each
+    fence of its producer, and the first fence of its consumer (`rebuild_reason`).
 
     `build` is called again for every attempt (a fresh Application, consumer and producer);
     objects it closes over, such as a sink, are reused. Returns when stopped; re-raises any
@@ -267,6 +305,7 @@ def run_resilient(build: Callable[[], Application], probe: BrokerProbe, stop: St
     """
     attempt = 0
     failed: Optional[Application] = None
+    fenced_at: Optional[float] = None  # when the consumer was last fenced by its own instance id
     resting = watchdog.idle if watchdog is not None else nullcontext
     while not stop.is_set():
         app: Optional[Application] = None
@@ -291,14 +330,21 @@ def run_resilient(build: Callable[[], Application], probe: BrokerProbe, stop: St
             if stop.is_set():
                 log.info("%s: stopped during %s", name, first_line(exc, with_type=True))
                 return
-            fenced = producer_fenced(exc)
-            if not fenced and not is_broker_outage(exc):
+            twin = instance_fenced(exc)
+            if twin:
+                if fenced_at is not None and time.monotonic() - fenced_at < backoff.settled:
+                    raise InstanceConflict(
+                        f"{name}: fenced twice within {backoff.settled:.0f}s by another consumer with its group.instance.id: "
+                        "another replica runs with the same PROCESSOR_INSTANCE_ID; give each replica its own") from None
+                fenced_at = time.monotonic()
+            rebuild = rebuild_reason(exc, twin)
+            if rebuild is None and not is_broker_outage(exc):
                 raise
             if time.monotonic() - began > backoff.settled:
                 attempt = 0  # it ran fine for a while: start the backoff afresh
             attempt += 1
-            if fenced:  # the broker answers (it fenced us): nothing to report on /healthz
-                reason = FENCED_REASON
+            if rebuild is not None:  # the broker answers (it fenced us): nothing to report on /healthz
+                reason = rebuild
             else:
                 reason = outage_reason(exc)
                 probe.report_outage(reason)
@@ -309,11 +355,25 @@ def run_resilient(build: Callable[[], Application], probe: BrokerProbe, stop: St
             with resting():
                 if stop.event.wait(delay) or not probe.wait_reachable(stop.event):
                     return
-            log.info("%s: %srestarting the application", name, "" if fenced else "kafka broker reachable again; ")
+            log.info("%s: %srestarting the application", name, "" if rebuild else "kafka broker reachable again; ")
             probe.report_outage(None)
             failed = app  # retired at the top of the loop, once this traceback is gone
         finally:
             stop.app = None
+
+
+def rebuild_reason(exc: BaseException, twin: bool) -> Optional[str]:
+    """Why a broker that answers still needs a new application, or None: a fenced producer,
+    a consumer fenced by its instance id (`twin`), or a consumer whose assignment a rebalance
+    took away while Quix assigned a store's changelog (seen when a member joined with the same
+    instance id at the same moment; nothing of the partition was processed yet)."""
+    if twin:
+        return INSTANCE_FENCED_REASON
+    if producer_fenced(exc):
+        return FENCED_REASON
+    if any(isinstance(link, ChangelogTopicPartitionNotAssigned) for link in _chain(exc)):
+        return LOST_ASSIGNMENT_REASON
+    return None
 
 
 def retire_producer(producer: InternalProducer, name: str = "worker", timeout: float = 30.0) -> None:

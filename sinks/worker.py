@@ -12,7 +12,7 @@ from quixstreams.sinks import BaseSink
 from pulse import topics
 from pulse.kafka import CONSUMER_POLL_SECONDS, app_connection, ensure_topics, partition_lags, sink_consumer
 from pulse.metrics import HealthCheck, start_metrics_server
-from pulse.resilience import BrokerProbe, StopSignal, combine, run_resilient
+from pulse.resilience import BrokerProbe, StopSignal, combine, on_consumer_error, run_resilient
 from pulse.settings import Settings
 from pulse.watchdog import Watchdog
 
@@ -67,6 +67,7 @@ def build_app(settings: Settings, group: str, topic_names: tuple[str, ...], sink
         loglevel=None,  # records go through pulse.logs (secrets redacted)
         auto_create_topics=settings.kafka.uses_quix_broker,  # Quix: missing topics via the Portal API
         consumer_extra_config=sink_consumer(settings, _lag_gauge(group, watchdog)),
+        on_consumer_error=on_consumer_error,  # a Kafka error: one line from run_resilient, no traceback
     )
     for name in names:
         topic = app.topic(name, key_deserializer="bytes", value_deserializer=value_deserializer)

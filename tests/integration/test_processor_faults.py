@@ -1,8 +1,9 @@
 """The processor under faults (issue 10 §4, §9): it rides out its broker stopped (BROKER_OUTAGE, 40 s: past its transaction timeout)
 (/healthz 503 with the reason within 10 s, no exit) and afterwards every window row equals the
 independent computation, once; it rides out its own stall past its transaction timeout (the
-broker aborts the open transaction and fences the producer); and the first SIGTERM stops it,
-even one that arrives while it is still starting."""
+broker aborts the open transaction and fences the producer); a second replica with its
+instance id ends one of the two with one line; and the first SIGTERM stops it, even one that
+arrives while it is still starting."""
 
 from __future__ import annotations
 
@@ -143,6 +144,44 @@ def test_processor_rides_out_a_stall_past_its_transaction_timeout(make_settings:
         reader.close()
         proc.send_signal(signal.SIGCONT)
         assert stop_worker(proc) == 0, log.read_text()[-3000:]
+
+
+def test_a_second_replica_with_the_same_instance_id_ends_with_one_line(make_settings: Callable[..., Settings],
+                                                                       tmp_path: Path) -> None:
+    """Two processors with one PROCESSOR_INSTANCE_ID fence each other's consumer in turn. Each
+    rebuilds once (after an outage the fence can come from its own earlier session); fenced
+    again, one ends with a line that names the setting, and the other goes on computing
+    windows. Neither log holds a traceback (before: both rebuilt forever, every few seconds a
+    Quix traceback and "kafka broker unavailable")."""
+    settings = make_settings(window_seconds=W_S, poll_interval_seconds=I_S, top_n=TOP_N, chunk_keys=4,
+                             topic_partitions=2)
+    ensure_topics(settings, [settings.topic(name) for name in topics.ALL])
+    logs = [tmp_path / f"processor-{i}.log" for i in range(2)]
+    procs = [start_worker(["processor"], settings, log, PROCESSOR_INSTANCE_ID="0", STATE_DIR=str(tmp_path / f"state-{i}"))
+             for i, log in enumerate(logs)]
+    reader = TopicReader(settings, [settings.topic(t) for t in OUTPUTS.values()])
+    try:
+        deadline = time.monotonic() + 120
+        while all(proc.poll() is None for proc in procs):
+            assert time.monotonic() < deadline, "both replicas still run:\n" + logs[0].read_text()[-2000:]
+            time.sleep(0.5)
+        ended = next(i for i, proc in enumerate(procs) if proc.poll() is not None)
+        survivor = procs[1 - ended]
+        assert procs[ended].returncode == 1, logs[ended].read_text()[-3000:]
+        last = logs[ended].read_text().strip().splitlines()[-1]
+        assert last == ("twitch-pulse: processor: fenced twice within 60s by another consumer with its group.instance.id: "
+                        "another replica runs with the same PROCESSOR_INSTANCE_ID; give each replica its own"), last
+        assert "rebuilding in" in logs[ended].read_text()  # the first fence was rebuilt, as an outage's ghost is
+        sender = Sender(settings, settings.topic(topics.STREAMS), 2)
+        send_polls(sender, 0, 12)
+        reader.poll_until(lambda r: len(r.get(settings.topic(topics.WINDOWS_GAMES), [])) >= 3, 120, settle=0,
+                          alive=lambda: _alive(survivor, logs[1 - ended]))
+    finally:
+        reader.close()
+        codes = [stop_worker(proc) for proc in procs]
+    assert codes[1 - ended] == 0, logs[1 - ended].read_text()[-3000:]
+    for log in logs:
+        assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
 
 
 def _alive(proc, log: Optional[Path] = None) -> None:

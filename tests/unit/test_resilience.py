@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 import weakref
 from typing import Optional
 
+import pytest
 from confluent_kafka import KafkaError, KafkaException
 from quixstreams.checkpointing.exceptions import CheckpointConsumerCommitError
 from quixstreams.internal_producer import InternalProducer
-from quixstreams.state.exceptions import ChangelogFlushError
+from quixstreams.kafka.exceptions import KafkaConsumerException
+from quixstreams.state.exceptions import ChangelogFlushError, ChangelogTopicPartitionNotAssigned
 from rocksdict import DbClosedError
 
-from pulse.resilience import is_broker_outage, outage_reason, producer_fenced, retire_producer
+from pulse.resilience import (
+    Backoff,
+    InstanceConflict,
+    StopSignal,
+    instance_fenced,
+    is_broker_outage,
+    on_consumer_error,
+    outage_reason,
+    producer_fenced,
+    retire_producer,
+    run_resilient,
+)
+
+# what a poll of a static consumer raises once another member joined with its group.instance.id
+FENCED_TEXT = ("Fatal error: Broker: Static consumer fenced by other consumer with same group.instance.id: "
+               "Fatal consumer error: Broker: Static consumer fenced by other consumer with same group.instance.id")
 
 
 def test_broker_outage_classification() -> None:
@@ -112,3 +131,103 @@ def test_a_fenced_producer_is_told_apart_from_an_outage_and_from_a_fatal_error()
     assert not producer_fenced(KafkaException(KafkaError(KafkaError._TRANSPORT)))
     assert not producer_fenced(KafkaException(KafkaError(KafkaError.FENCED_INSTANCE_ID, fatal=True)))
     assert not producer_fenced(ValueError("a bug"))
+
+
+def _instance_fence() -> KafkaConsumerException:
+    return KafkaConsumerException(KafkaError(KafkaError._FATAL, FENCED_TEXT))
+
+
+def test_a_fenced_static_consumer_is_told_apart_from_other_fatal_errors() -> None:
+    assert instance_fenced(_instance_fence())
+    assert instance_fenced(KafkaException(KafkaError(KafkaError.FENCED_INSTANCE_ID)))
+    assert not instance_fenced(KafkaConsumerException(KafkaError(KafkaError._FATAL, "Fatal error: something else")))
+    assert not instance_fenced(KafkaException(KafkaError(KafkaError._FENCED, fatal=True)))  # the producer's
+    assert not instance_fenced(KafkaException(KafkaError(KafkaError._TRANSPORT)))
+    assert not instance_fenced(ValueError("a bug"))
+
+
+class _App:
+    """Stands in for a Quix application: `run()` raises its error, or stops the worker."""
+
+    def __init__(self, error: Optional[BaseException], stop: StopSignal) -> None:
+        self.error, self.stop_signal = error, stop
+        self._producer = _producer_with(None)
+
+    def _setup_signal_handlers(self) -> None:
+        pass
+
+    def run(self) -> None:
+        if self.error is not None:
+            raise self.error
+        self.stop_signal.event.set()
+
+    def stop(self) -> None:
+        pass
+
+
+class _Probe:
+    def __init__(self) -> None:
+        self.outages: list[Optional[str]] = []
+
+    def wait_reachable(self, stop: threading.Event, poll: float = 0.5) -> bool:
+        return True
+
+    def report_outage(self, reason: Optional[str]) -> None:
+        self.outages.append(reason)
+
+
+def _run(errors: list[Optional[BaseException]], backoff: Backoff) -> tuple[int, _Probe]:
+    """run_resilient over applications whose runs raise `errors` in turn (None: the run is stopped)."""
+    stop, probe, built = StopSignal(install=False), _Probe(), []
+
+    def build() -> _App:
+        built.append(1)
+        return _App(errors[len(built) - 1], stop)
+
+    run_resilient(build, probe, stop, backoff, name="processor")  # type: ignore[arg-type]
+    return len(built), probe
+
+
+def test_a_consumer_fenced_once_is_rebuilt_and_not_reported_as_an_outage() -> None:
+    """After an outage the fencing member can be the worker's own earlier session."""
+    built, probe = _run([_instance_fence(), None], Backoff(first=0))
+    assert built == 2
+    assert [reason for reason in probe.outages if reason is not None] == []
+
+
+def test_a_consumer_fenced_twice_in_a_row_ends_the_worker_with_one_line() -> None:
+    with pytest.raises(InstanceConflict) as raised:
+        _run([_instance_fence(), _instance_fence(), None], Backoff(first=0, settled=60))
+    assert str(raised.value) == ("processor: fenced twice within 60s by another consumer with its group.instance.id: "
+                                 "another replica runs with the same PROCESSOR_INSTANCE_ID; give each replica its own")
+
+
+def test_fences_further_apart_than_settled_are_each_rebuilt() -> None:
+    built, _ = _run([_instance_fence(), _instance_fence(), None], Backoff(first=0, settled=0))
+    assert built == 3
+
+
+def test_an_assignment_lost_while_quix_assigns_a_changelog_is_rebuilt() -> None:
+    lost = ChangelogTopicPartitionNotAssigned('Changelog topic partition "changelog__x[1]" must be assigned to recover from it')
+    built, probe = _run([lost, None], Backoff(first=0))
+    assert built == 2 and [reason for reason in probe.outages if reason is not None] == []
+    with pytest.raises(ValueError):
+        _run([ValueError("a bug"), None], Backoff(first=0))
+
+
+def test_kafka_errors_of_a_poll_are_left_to_the_worker_without_a_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    logger = logging.getLogger("quixstreams.internal_consumer.consumer")
+    with caplog.at_level(logging.DEBUG):
+        assert on_consumer_error(_instance_fence(), None, logger) is False
+    assert [r.levelno for r in caplog.records] == [logging.DEBUG] and caplog.records[0].exc_info is None
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG):
+        assert on_consumer_error(ChangelogTopicPartitionNotAssigned("x"), None, logger) is False
+    assert [r.levelno for r in caplog.records] == [logging.DEBUG]
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG):
+        try:
+            raise ValueError("a bug")
+        except ValueError as exc:
+            assert on_consumer_error(exc, None, logger) is False
+    assert [r.levelno for r in caplog.records] == [logging.ERROR] and caplog.records[0].exc_info is not None
