@@ -121,6 +121,7 @@ class Emitter:
         self._seq = itertools.count()
         self._failed: list[Failed] = []
         self._unsent: list[Sent] = []  # given up on because of a stop request, never produced
+        self._in_flight: dict[int, Sent] = {}  # produced, no delivery report yet (by seq)
         self._lock = threading.Lock()
         self.report_after = report_after
         self._waiting: Optional[tuple[float, str]] = None  # (since, what) while deliveries are awaited
@@ -158,6 +159,8 @@ class Emitter:
 
     def _delivered(self, sent: Sent) -> Any:
         def on_delivery(err: Any, _msg: Any) -> None:
+            with self._lock:
+                self._in_flight.pop(sent.seq, None)
             if err is not None:
                 metrics.PRODUCE_ERRORS.inc()
                 with self._lock:
@@ -165,6 +168,8 @@ class Emitter:
         return on_delivery
 
     def _produce(self, sent: Sent) -> None:
+        with self._lock:
+            self._in_flight[sent.seq] = sent
         while True:
             try:
                 self.producer.produce(self.topic, value=sent.message.value, key=sent.message.key,
@@ -174,6 +179,7 @@ class Emitter:
             except BufferError:  # local queue full: let deliveries drain
                 if self.stop.is_set():  # stopping while the broker is away: count it undelivered
                     with self._lock:
+                        del self._in_flight[sent.seq]
                         self._unsent.append(sent)
                     return
                 self.producer.poll(0.05)
@@ -212,7 +218,7 @@ class Emitter:
         attempt = 0
         try:
             while True:
-                in_flight = self._wait_reports(what)
+                self._wait_reports(what)
                 with self._lock:
                     failed, self._failed = sorted(self._failed, key=lambda f: f.sent.seq), []
                 if not failed or self.stop.is_set():
@@ -233,14 +239,18 @@ class Emitter:
         finally:
             self._waiting = self._failing = None
         with self._lock:
-            lost = [f.sent for f in failed] + self._unsent
+            # stopped while the broker is away: what still waits for its report is lost too
+            waiting = list(self._in_flight.values()) if self.stop.is_set() else []
+            lost = [f.sent for f in failed] + self._unsent + waiting
             self._unsent = []
-        report.failed_chunks = len(lost) + (in_flight if self.stop.is_set() else 0)
+            if waiting:
+                self._in_flight.clear()  # counted once, here
+        report.failed_chunks = len(lost)
         report.failed = sum(s.message.streams for s in lost)
         if report.failed_chunks:
             metrics.RECORDS_LOST.inc(report.failed)
             log.error("%s: stopping with %d chunks undelivered (%d streams%s)", what, report.failed_chunks,
-                      report.failed, f", and {in_flight} chunks still in flight" if in_flight else "")
+                      report.failed, f", {len(waiting)} of them still in flight" if waiting else "")
         else:
             metrics.LAST_POLL.set(pending.captured_at_ms / 1000)
         metrics.STREAMS_EMITTED.inc(report.produced - report.failed)
