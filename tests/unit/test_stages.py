@@ -4,13 +4,17 @@ of chunk keys, or whether each key's state is re-read from its durable copy ever
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import msgspec
 import orjson
 import pytest
+from quixstreams.context import set_message_context
+from quixstreams.models.messagecontext import MessageContext
 
 from processors.alerts import new_history
+from processors.app import ReorderLog
 from processors.chunk_handler import key_state_cache, replay_chunk
 from processors.chunk_stage import process_chunk
 from processors.config import ProcessorConfig
@@ -27,6 +31,7 @@ from processors.keystate import (
     snapshot_key,
 )
 from processors.merge_stage import DONE_TTL, on_partial
+from processors.metrics import DROPPED
 from processors.records import (
     ChannelPartial,
     GroupPartial,
@@ -195,3 +200,35 @@ def test_the_journal_keeps_what_stage_one_reads_and_replays_to_the_same_state() 
     replay_chunk(CFG)(from_journal, entry)
     assert from_journal == direct and len(direct.channels) > 0
     assert decode_state(encode_state(direct)) == direct
+
+
+def test_a_chunk_older_than_its_shards_complete_poll_is_dropped_whole_and_counted(caplog: pytest.LogCaptureFixture
+                                                                                   ) -> None:
+    """Reordered input (DESIGN §3: the producer keeps order; should anything upstream break
+    it): a chunk of a poll its shard already completed in this key is not applied at all (its
+    samples would get the wrong Δ), its samples are counted in dropped_total{reason="reordered"},
+    and one warning names the episode, not one per chunk."""
+    streams = [stream_of(a[1]) for a in build().actions if a[0] == "event"][:30]
+    t1, t2 = 1_700_000_040_000, 1_700_000_100_000
+    (_, old_value), = cut_poll(streams[:12], t1, "p@1", "p", 1, 1, 500)
+    (_, new_value), = cut_poll(streams[:12], t2, "p@2", "p", 1, 1, 500)
+    state = KeyState()
+    process_chunk(CFG, state, decode_streams(new_value)[0], lambda *_: None)
+    before = decode_state(encode_state(state))
+    outputs, stats = process_chunk(CFG, state, decode_streams(old_value)[0], lambda *_: None)
+    assert (outputs, stats.accepted, stats.reordered, stats.reordered_after) == ([], 0, 12, t2)
+    assert state == before  # nothing of it applied
+
+    dropped = DROPPED.labels("reordered")
+    counted = dropped._value.get()
+    reorders = ReorderLog()
+    set_message_context(MessageContext("twitch.streams", 1, 42, len(old_value)))  # what the warning names
+    try:
+        with caplog.at_level(logging.WARNING, logger="processors.app"):
+            reorders.observe(b"0", stats)
+            reorders.observe(b"0", stats)
+    finally:
+        set_message_context(None)
+    assert dropped._value.get() - counted == 24
+    warnings = [r.getMessage() for r in caplog.records if "reordered input" in r.getMessage()]
+    assert len(warnings) == 1 and "chunk key 0 (twitch.streams[1]@42)" in warnings[0], warnings
