@@ -45,6 +45,8 @@ from devstack.service import free_port  # noqa: E402
 from devstack.warehouse import WarehouseServer  # noqa: E402
 from processors import compiled  # noqa: E402
 from pulse.settings import Settings, load_settings  # noqa: E402
+from sinks.bigquery.connection import client as bigquery_client  # noqa: E402
+from sinks.bigquery.connection import dataset_id as bigquery_dataset_id  # noqa: E402
 from tests.sqlguard import install, uninstall, violations  # noqa: E402
 from tests.warehouse_template import drop_schema, drop_templates, ensure_template  # noqa: E402
 
@@ -120,12 +122,20 @@ def _shared(name: str) -> Any:
     return service
 
 
+def _drop_template(warehouse: str, name: str) -> None:
+    if warehouse == "bigquery":
+        settings = load_settings(warehouse="bigquery", bigquery_port=BIGQUERY_PORT, bigquery_dataset=name)
+        bigquery_client(settings).delete_dataset(bigquery_dataset_id(settings), delete_contents=True, not_found_ok=True)
+    else:
+        drop_schema(load_settings(snowflake_port=WAREHOUSE_PORT, snowflake_schema=name))
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     if not OWNER:
         return
     with pytest.MonkeyPatch.context() as monkeypatch:  # the test warehouse, whatever a developer's .env says
         _clean_env(monkeypatch, RUN_DIR)
-        drop_templates(RUN_DIR, lambda schema: load_settings(snowflake_port=WAREHOUSE_PORT, snowflake_schema=schema))
+        drop_templates(RUN_DIR, _drop_template)
     if os.environ.get("PULSE_KEEP_STACK"):
         return
     for name, make in SERVICES.items():

@@ -1,4 +1,5 @@
-"""A seeded, dbt-built warehouse schema made once per test run and copied into each test's own.
+"""A seeded, dbt-built warehouse schema made once per test run and copied into each test's own
+(and a seeded BigQuery dataset, made once per run, that the read-only BigQuery dashboard tests share).
 
 Seeding a schema and `dbt run` over it cost 10-30 s of CPU on a 2-core machine that the suite
 keeps busy, and several dashboard tests each need the same such schema, some of them to add
@@ -25,14 +26,22 @@ DONE = "template-{run}-{name}.done"  # under the test stack's run folder: the te
 
 
 def ensure_template(run_dir: Path, name: str, settings: Settings, make: Callable[[Settings], None]) -> Settings:
-    """`settings`' schema built by `make` once in this test run (the first caller builds it)."""
+    """`settings`' schema (or BigQuery dataset) built by `make` once in this test run (the
+    first caller builds it)."""
     run = os.environ["PULSE_TEST_RUN_ID"]
     done = run_dir / DONE.format(run=run, name=name)
     with FileLock(str(run_dir / f"template-{name}.lock")):
         if not done.exists():
             make(settings)
-            done.write_text(settings.snowflake.schema_name)
+            done.write_text(place(settings))
     return settings
+
+
+def place(settings: Settings) -> str:
+    """Where a template lives, as its done marker records it: `snowflake:SCHEMA` or `bigquery:dataset`."""
+    if settings.common.warehouse == "bigquery":
+        return f"bigquery:{settings.bigquery.dataset}"
+    return f"snowflake:{settings.snowflake.schema_name}"
 
 
 def drop_schema(settings: Settings) -> None:
@@ -45,12 +54,14 @@ def drop_schema(settings: Settings) -> None:
         conn.close()
 
 
-def drop_templates(run_dir: Path, settings_for: Callable[[str], Settings]) -> None:
-    """Drop the templates this run made (at its end): a stack kept between runs keeps no copies."""
+def drop_templates(run_dir: Path, drop: Callable[[str, str], None]) -> None:
+    """Drop the templates this run made (at its end), each by `drop(warehouse, name)`: a stack
+    kept between runs keeps no copies."""
     run = os.environ["PULSE_TEST_RUN_ID"]
     for done in run_dir.glob(DONE.format(run=run, name="*")):
+        warehouse, _, name = done.read_text().partition(":")
         try:
-            drop_schema(settings_for(done.read_text()))
+            drop(warehouse, name)
         except Exception:
             pass  # a stack already stopped took its schemas with it
         done.unlink(missing_ok=True)

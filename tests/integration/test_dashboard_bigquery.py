@@ -6,7 +6,7 @@ say they are not built yet; the platform rollups are the BigQuery schema's own v
 
 from __future__ import annotations
 
-import uuid
+import os
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -17,10 +17,10 @@ from dashboard import ui
 from dashboard.format import duration, human, viewers
 from pulse.settings import Settings, load_settings
 from sinks.bigquery import BIGQUERY
-from sinks.bigquery.connection import client, dataset_id
 from tests import dashboard_support as data
-from tests.conftest import _clean_env
+from tests.conftest import RUN_DIR, RUN_ID, _clean_env
 from tests.dashboard_support import cards, charts, link, named_to_the_app, open_page, tables, texts
+from tests.warehouse_template import ensure_template
 
 
 class Transpiling:
@@ -46,30 +46,25 @@ class Seeding:
         return Transpiling(self.conn.cursor())
 
 
-@pytest.fixture(scope="module")
-def bq_module(bigquery_server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """A BigQuery dataset of this module's own on the emulator, bootstrapped; dropped afterwards."""
-    unique, tmp = uuid.uuid4().hex[:10], tmp_path_factory.mktemp("bq")
+def seed_dataset(settings: Settings) -> None:
+    """The dashboard's seed in a new dataset, bootstrapped as the sinks do."""
+    conn = BIGQUERY.connect(settings)
+    BIGQUERY.bootstrap(conn)
+    data.seed(Seeding(conn))
+    conn.close()
+
+
+@pytest.fixture(scope="session")
+def seeded_once(bigquery_server, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """One seeded dataset for the whole run (these tests only read it): the seed goes through
+    the emulator statement by statement, 17-23 s a time, and each pytest-xdist worker seeded
+    its own copy. Dropped at the run's end (`tests.warehouse_template.drop_templates`)."""
+    run, tmp = os.environ[RUN_ID][:10], tmp_path_factory.mktemp("bq")
     with pytest.MonkeyPatch.context() as monkeypatch:
         _clean_env(monkeypatch, tmp)
         settings = load_settings(warehouse="bigquery", bigquery_port=bigquery_server.port,
-                                 bigquery_dataset=f"m_{unique}", state_dir=tmp / "state", metrics_port=0)
-    conn = BIGQUERY.connect(settings)
-    BIGQUERY.bootstrap(conn)
-    conn.close()
-    yield settings
-    try:
-        client(settings).delete_dataset(dataset_id(settings), delete_contents=True, not_found_ok=True)
-    except Exception:
-        pass
-
-
-@pytest.fixture(scope="module")
-def seeded_once(bq_module: Settings) -> Settings:
-    conn = BIGQUERY.connect(bq_module)
-    data.seed(Seeding(conn))
-    conn.close()
-    return bq_module
+                                 bigquery_dataset=f"tpl_dashboard_{run}", state_dir=tmp / "state", metrics_port=0)
+    return ensure_template(RUN_DIR, "bq-dashboard", settings, seed_dataset)
 
 
 @pytest.fixture
