@@ -17,10 +17,10 @@ the broker took while the client gave up on it). Fenced again within `Backoff.se
 second replica with the same PROCESSOR_INSTANCE_ID: the worker ends with a one-line error
 instead of fencing the other replica in turn forever (`InstanceConflict`). A consumer whose
 partitions a rebalance took while Quix assigned a store's changelog is rebuilt too
-(`rebuild_reason`). Anything else (a
-bug, a permanent warehouse error, a fatal Kafka error such as failed authentication) still
-ends the worker. Quix's consumer logs a librdkafka error with its traceback before it raises
-it; `on_consumer_error` leaves these to the one line `run_resilient` writes.
+(`rebuild_reason`). Anything else (a bug, a permanent warehouse error, a fatal Kafka error
+such as failed authentication) still ends the worker. Quix's consumer logs a librdkafka error
+with its traceback before it raises it; `on_consumer_error` leaves these to the one line
+`run_resilient` writes.
 
 SIGTERM/SIGINT are honoured at every moment, also while building or waiting: the first one
 stops the current application (Quix finishes the checkpoint and commits) and returns.
@@ -343,7 +343,7 @@ def run_resilient(build: Callable[[], Application], probe: BrokerProbe, stop: St
             if time.monotonic() - began > backoff.settled:
                 attempt = 0  # it ran fine for a while: start the backoff afresh
             attempt += 1
-            if rebuild is not None:  # the broker answers (it fenced us): nothing to report on /healthz
+            if rebuild is not None:  # the broker answers (a fence, a lost assignment): nothing for /healthz
                 reason = rebuild
             else:
                 reason = outage_reason(exc)

@@ -123,6 +123,7 @@ def _shared(name: str) -> Any:
 
 
 def _drop_template(warehouse: str, name: str) -> None:
+    """A template the run made, gone: a Snowflake schema on fakesnow or a dataset on the emulator."""
     if warehouse == "bigquery":
         settings = load_settings(warehouse="bigquery", bigquery_port=BIGQUERY_PORT, bigquery_dataset=name)
         bigquery_client(settings).delete_dataset(bigquery_dataset_id(settings), delete_contents=True, not_found_ok=True)
