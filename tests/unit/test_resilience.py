@@ -216,7 +216,7 @@ def test_an_assignment_lost_while_quix_assigns_a_changelog_is_rebuilt() -> None:
 
 
 def test_kafka_errors_of_a_poll_are_left_to_the_worker_without_a_traceback(caplog: pytest.LogCaptureFixture) -> None:
-    logger = logging.getLogger("quixstreams.internal_consumer.consumer")
+    logger = logging.getLogger("tests.on_consumer_error")  # Quix's own logger may not propagate (pulse.logs)
     with caplog.at_level(logging.DEBUG):
         assert on_consumer_error(_instance_fence(), None, logger) is False
     assert [r.levelno for r in caplog.records] == [logging.DEBUG] and caplog.records[0].exc_info is None
