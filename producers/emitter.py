@@ -121,7 +121,6 @@ class Emitter:
         self._seq = itertools.count()
         self._failed: list[Failed] = []
         self._unsent: list[Sent] = []  # given up on because of a stop request, never produced
-        self._in_flight: dict[int, Sent] = {}  # produced, no delivery report yet (by seq)
         self._lock = threading.Lock()
         self.report_after = report_after
         self._waiting: Optional[tuple[float, str]] = None  # (since, what) while deliveries are awaited
@@ -159,7 +158,6 @@ class Emitter:
 
     def _delivered(self, sent: Sent) -> Any:
         def on_delivery(err: Any, _msg: Any) -> None:
-            self._in_flight.pop(sent.seq, None)  # one dict operation, atomic: no lock
             if err is not None:
                 metrics.PRODUCE_ERRORS.inc()
                 with self._lock:
@@ -167,7 +165,6 @@ class Emitter:
         return on_delivery
 
     def _produce(self, sent: Sent) -> None:
-        self._in_flight[sent.seq] = sent
         while True:
             try:
                 self.producer.produce(self.topic, value=sent.message.value, key=sent.message.key,
@@ -177,7 +174,6 @@ class Emitter:
             except BufferError:  # local queue full: let deliveries drain
                 if self.stop.is_set():  # stopping while the broker is away: count it undelivered
                     with self._lock:
-                        del self._in_flight[sent.seq]
                         self._unsent.append(sent)
                     return
                 self.producer.poll(0.05)
@@ -216,7 +212,7 @@ class Emitter:
         attempt = 0
         try:
             while True:
-                self._wait_reports(what)
+                in_flight = self._wait_reports(what)
                 with self._lock:
                     failed, self._failed = sorted(self._failed, key=lambda f: f.sent.seq), []
                 if not failed or self.stop.is_set():
@@ -237,18 +233,14 @@ class Emitter:
         finally:
             self._waiting = self._failing = None
         with self._lock:
-            # stopped while the broker is away: what still waits for its report is lost too
-            waiting = list(self._in_flight.values()) if self.stop.is_set() else []
-            lost = [f.sent for f in failed] + self._unsent + waiting
+            lost = [f.sent for f in failed] + self._unsent
             self._unsent = []
-            if waiting:
-                self._in_flight.clear()  # counted once, here
-        report.failed_chunks = len(lost)
+        report.failed_chunks = len(lost) + (in_flight if self.stop.is_set() else 0)
         report.failed = sum(s.message.streams for s in lost)
         if report.failed_chunks:
             metrics.RECORDS_LOST.inc(report.failed)
             log.error("%s: stopping with %d chunks undelivered (%d streams%s)", what, report.failed_chunks,
-                      report.failed, f", {len(waiting)} of them still in flight" if waiting else "")
+                      report.failed, f", and {in_flight} chunks still in flight" if in_flight else "")
         else:
             metrics.LAST_POLL.set(pending.captured_at_ms / 1000)
         metrics.STREAMS_EMITTED.inc(report.produced - report.failed)

@@ -10,13 +10,10 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 
 from devstack.kafka import KafkaBroker
-from producers import emitter as emitter_module
-from producers import metrics
 from producers.emitter import EmitReport, Emitter, Message
 from producers.sharding import Shard
 from pulse import topics
@@ -125,57 +122,3 @@ def test_a_broker_outage_delays_deliveries_and_keeps_their_order(make_settings: 
     values = [v for _, v, _ in read_all(settings, topic)]
     assert values == [b"poll-0"] + [b"poll-%d part-%d" % (k, i) for k in range(1, 4) for i in range(50)]
     assert [r.failed_chunks for r in reports] == [0, 0, 0]
-
-
-def test_a_stop_during_an_outage_counts_every_chunk_still_in_flight(make_settings: Callable[..., Settings]) -> None:
-    """SIGTERM while the broker is away: the chunks still waiting in the producer's queue are
-    lost, and their streams are counted in `records_undelivered_total` and the report, not
-    as emitted (before, only their chunks were counted). The broker is away for a real
-    librdkafka producer: its bootstrap address has no broker."""
-    settings = make_settings()
-    one_partition_topic(settings, {})
-    emitter = Emitter(settings, Shard.parse("0/1"), report_after=1.0)
-    emitter.settings = make_settings(kafka_bootstrap="127.0.0.1:1")
-    emitter.producer = emitter._new_producer()
-    lost_before, emitted_before = metrics.RECORDS_LOST._value.get(), metrics.STREAMS_EMITTED._value.get()
-    reports: list[EmitReport] = []
-    sender = threading.Thread(target=lambda: reports.append(emitter.settle(emitter.send(
-        [Message(b"0", b"part-%d" % i, 7, 0) for i in range(3)], T0))), daemon=True)
-    sender.start()
-    try:
-        wait_until(lambda: not emitter.health()[0], 30, "the wait on the emitter's health check")
-        assert "3 chunks of poll" in emitter.health()[1]
-    finally:
-        emitter.stop.set()
-        sender.join(10)
-    assert [(r.failed_chunks, r.failed, r.produced) for r in reports] == [(3, 21, 21)]
-    assert metrics.RECORDS_LOST._value.get() - lost_before == 21
-    assert metrics.STREAMS_EMITTED._value.get() - emitted_before == 0
-
-
-def test_a_full_queue_blocks_the_poll_drops_nothing_and_a_stop_counts_it(make_settings: Callable[..., Settings],
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    """An outage that outlasts the producer's local queue (QUEUE_KBYTES; 1 KB here): the poll
-    blocks in `send`, nothing is dropped or given up on, and a stop then counts every chunk
-    of it, those still in the queue and those that never got in."""
-    settings = make_settings()
-    one_partition_topic(settings, {})
-    emitter = Emitter(settings, Shard.parse("0/1"), report_after=1.0)
-    monkeypatch.setattr(emitter_module, "QUEUE_KBYTES", 1)
-    emitter.settings = make_settings(kafka_bootstrap="127.0.0.1:1")
-    emitter.producer = emitter._new_producer()
-    lost_before = metrics.RECORDS_LOST._value.get()
-    reports: list[EmitReport] = []
-    batch = [Message(b"0", os.urandom(600), 7, 0) for _ in range(4)]  # random: lz4 cannot shrink them
-    sender = threading.Thread(target=lambda: reports.append(emitter.settle(emitter.send(batch, T0))), daemon=True)
-    sender.start()
-    try:
-        # the second chunk does not fit beside the first: `send` waits for room, holding it
-        wait_until(lambda: len(emitter._in_flight) == 2 and len(emitter.producer) == 1, 30,
-                   "the second chunk waiting for room beside the first in the queue")
-        assert sender.is_alive() and not reports
-    finally:
-        emitter.stop.set()
-        sender.join(10)
-    assert [(r.failed_chunks, r.failed, r.produced) for r in reports] == [(4, 28, 28)]
-    assert metrics.RECORDS_LOST._value.get() - lost_before == 28
