@@ -45,10 +45,8 @@ from devstack.service import free_port  # noqa: E402
 from devstack.warehouse import WarehouseServer  # noqa: E402
 from processors import compiled  # noqa: E402
 from pulse.settings import Settings, load_settings  # noqa: E402
-from sinks.bigquery.connection import client as bigquery_client  # noqa: E402
-from sinks.bigquery.connection import dataset_id as bigquery_dataset_id  # noqa: E402
 from tests.sqlguard import install, uninstall, violations  # noqa: E402
-from tests.warehouse_template import drop_schema, drop_templates, ensure_template  # noqa: E402
+from tests.warehouse_template import drop_dataset, drop_schema, drop_templates, ensure_template  # noqa: E402
 
 RUN_DIR = Path(os.environ.get("PULSE_TEST_RUN_DIR", ROOT / ".cache" / "test-stack"))
 # Below Linux's ephemeral port range (32768-60999): no client socket can hold them by chance
@@ -125,8 +123,7 @@ def _shared(name: str) -> Any:
 def _drop_template(warehouse: str, name: str) -> None:
     """A template the run made, gone: a Snowflake schema on fakesnow or a dataset on the emulator."""
     if warehouse == "bigquery":
-        settings = load_settings(warehouse="bigquery", bigquery_port=BIGQUERY_PORT, bigquery_dataset=name)
-        bigquery_client(settings).delete_dataset(bigquery_dataset_id(settings), delete_contents=True, not_found_ok=True)
+        drop_dataset(load_settings(warehouse="bigquery", bigquery_port=BIGQUERY_PORT, bigquery_dataset=name))
     else:
         drop_schema(load_settings(snowflake_port=WAREHOUSE_PORT, snowflake_schema=name))
 
@@ -266,10 +263,8 @@ def bq_settings(bigquery_server: BigQueryServer, make_settings: Callable[..., Se
     """Settings for BigQuery on the local emulator, in a dataset of this test's own; dropped afterwards."""
     settings = make_settings(warehouse="bigquery", bigquery_port=bigquery_server.port, bigquery_dataset=f"t_{unique}")
     yield settings
-    from sinks.bigquery.connection import client, dataset_id
-
     try:
-        client(settings).delete_dataset(dataset_id(settings), delete_contents=True, not_found_ok=True)
+        drop_dataset(settings)
     except Exception:
         pass
 

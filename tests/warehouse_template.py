@@ -19,6 +19,7 @@ from typing import Callable
 from filelock import FileLock
 
 from pulse.settings import Settings
+from sinks.bigquery.connection import client, dataset_id
 from sinks.snowflake import connect
 from sinks.snowflake.schema import bootstrap
 
@@ -52,6 +53,11 @@ def drop_schema(settings: Settings) -> None:
             f"DROP SCHEMA IF EXISTS {settings.snowflake.database}.{settings.snowflake.schema_name} CASCADE")
     finally:
         conn.close()
+
+
+def drop_dataset(settings: Settings) -> None:
+    """`settings`' BigQuery dataset and every table in it, gone (nothing happens when there is none)."""
+    client(settings).delete_dataset(dataset_id(settings), delete_contents=True, not_found_ok=True)
 
 
 def drop_templates(run_dir: Path, drop: Callable[[str, str], None]) -> None:
