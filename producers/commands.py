@@ -57,7 +57,7 @@ def _poll_command(args: argparse.Namespace, record: bool) -> int:
             probe.start()
             if not probe.check()[0]:
                 log.warning("kafka broker %s not reachable; waiting", settings.kafka.bootstrap)
-                if not probe.wait_reachable(stop):
+                if not probe.wait_reachable(stop, name="producer"):
                     return 0
                 log.info("kafka broker reachable")
         poller = Poller(settings, stop=stop, recorder=recorder, produce=produce)

@@ -29,9 +29,14 @@ AREAS = ("devstack.cli:register", "producers.cli:register", "devstack.cli:regist
          "dashboard.cli:register", "analytics.cli:register")
 
 
+EXIT_RESTART = 70  # EX_SOFTWARE: the worker ended itself for its supervisor to restart it
+
+
 class CommandError(Exception):
     """A command cannot go on for a reason the user can act on (a port taken, a service that
-    will not start): the CLI prints the message as one line and exits 1."""
+    will not start): the CLI prints the message as one line and exits with `exit_code`."""
+
+    exit_code = 1
 
 
 class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -79,7 +84,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     except CommandError as exc:
         print(f"twitch-pulse: {exc}", file=sys.stderr)
-        return 1
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130
 

@@ -17,7 +17,10 @@ the broker took while the client gave up on it). Fenced again within `Backoff.se
 second replica with the same PROCESSOR_INSTANCE_ID: the worker ends with a one-line error
 instead of fencing the other replica in turn forever (`InstanceConflict`). A consumer whose
 partitions a rebalance took while Quix assigned a store's changelog is rebuilt too
-(`rebuild_reason`). Anything else (a bug, a permanent warehouse error, a fatal Kafka error
+(`rebuild_reason`). A failed application lets go of its RocksDB stores before the next one
+opens them (`release_stores`); a store that this process still holds locked all the same ends
+the worker with exit 70 for its supervisor to restart it (`StoreLocked`): only a fresh process
+is sure to open it. Anything else (a bug, a permanent warehouse error, a fatal Kafka error
 such as failed authentication) still ends the worker. Quix's consumer logs a librdkafka error
 with its traceback before it raises it; `on_consumer_error` leaves these to the one line
 `run_resilient` writes.
@@ -38,8 +41,11 @@ from __future__ import annotations
 import gc
 import logging
 import signal
+import sys
 import threading
 import time
+import traceback
+import types
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Callable, Iterator, Optional
@@ -55,9 +61,9 @@ from quixstreams.kafka.exceptions import BaseKafkaException, KafkaBrokerUnavaila
 from quixstreams.models import RawConfluentKafkaMessageProto
 from quixstreams.models.topics.exceptions import CreateTopicTimeout, TopicNotFoundError
 from quixstreams.state.exceptions import ChangelogFlushError, ChangelogTopicPartitionNotAssigned
-from rocksdict import DbClosedError
+from rocksdict import ColumnFamily, DbClosedError, RdictIter, Snapshot
 
-from .cli import CommandError
+from .cli import EXIT_RESTART, CommandError
 from .errors import first_line
 from .kafka import client_config
 from .metrics import HealthCheck
@@ -170,14 +176,21 @@ class BrokerProbe:
 
     Its call is a `/healthz` check: (False, "kafka broker unreachable: ...") while the
     broker does not answer within `timeout`, and also while `run_resilient` waits out an
-    outage it caught.
+    outage it caught. After `renew_after` seconds without an answer it asks through a new
+    admin client: twice in CI a processor's probe never heard a broker back that every other
+    client reached (five minutes, `test_outage_exact`), and the waiting worker with it.
     """
 
-    def __init__(self, settings: Settings, interval: float = 2.0, timeout: float = 3.0) -> None:
+    def __init__(self, settings: Settings, interval: float = 2.0, timeout: float = 3.0,
+                 renew_after: float = 30.0, admin: Callable[[], AdminClient] | None = None) -> None:
         # its own connection errors would only repeat what the health reason says
-        self._admin = AdminClient(client_config(settings, log_level=0))
+        self._new_admin = admin or (lambda: AdminClient(client_config(settings, log_level=0)))
+        self._admin = self._new_admin()
         self.interval = interval
         self.timeout = timeout
+        self.renew_after = renew_after
+        self.renewals = 0
+        self._failing_since: Optional[float] = None
         self._state: tuple[bool, str] = (True, "ok")
         self._outage: Optional[str] = None  # set by run_resilient while it waits
         self._changed = threading.Condition()
@@ -196,12 +209,23 @@ class BrokerProbe:
         try:
             self._admin.list_topics(timeout=self.timeout)
             state = (True, "ok")
+            self._failing_since = None
         except KafkaException as exc:
             state = (False, f"kafka broker unreachable: {first_line(exc, with_type=True)}")
+            self._renew_if_stuck()
         with self._changed:
             self._state = state
             self._changed.notify_all()
         return state
+
+    def _renew_if_stuck(self) -> None:
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
+        elif now - self._failing_since >= self.renew_after:
+            self._admin = self._new_admin()  # the old one is destroyed once no call uses it
+            self._failing_since = now
+            self.renewals += 1
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -219,11 +243,18 @@ class BrokerProbe:
             return False, self._outage
         return True, "ok"
 
-    def wait_reachable(self, stop: threading.Event, poll: float = 0.5) -> bool:
-        """Block until the broker answers (True) or `stop` is set (False)."""
+    def wait_reachable(self, stop: threading.Event, poll: float = 0.5, name: str = "worker",
+                       say_every: float = 30.0) -> bool:
+        """Block until the broker answers (True) or `stop` is set (False); every `say_every`
+        seconds, log that it still waits and why."""
+        began = said = time.monotonic()
         while not stop.is_set():
             if self._state[0] and (not self._thread.is_alive() or self.check()[0]):
                 return True
+            if time.monotonic() - said >= say_every:
+                said = time.monotonic()
+                log.info("%s: still waiting for the kafka broker after %.0fs (%s; probe clients renewed: %d)",
+                         name, said - began, self._state[1], self.renewals)
             with self._changed:
                 self._changed.wait(poll)
         return False
@@ -315,6 +346,7 @@ def run_resilient(build: Callable[[], Application], probe: BrokerProbe, stop: St
                 if failed is not None:
                     retire_producer(failed._producer, name)
                     failed = None
+                    gc.collect()  # its reference cycles may still hold RocksDB handles (`release_stores`)
                 app = build()
             app._setup_signal_handlers = lambda: None  # type: ignore[method-assign]  # keep StopSignal's (see its doc)
             stop.app = app
@@ -330,6 +362,12 @@ def run_resilient(build: Callable[[], Application], probe: BrokerProbe, stop: St
             if stop.is_set():
                 log.info("%s: stopped during %s", name, first_line(exc, with_type=True))
                 return
+            release_stores(app, exc, name)
+            if store_locked_here(exc):
+                log.warning("%s: RocksDB handles still alive: %s", name, rocksdb_holders() or "none found")
+                raise StoreLocked(
+                    f"{name}: a state store is still locked by this process after its failed application "
+                    f"({first_line(exc)}); exiting ({EXIT_RESTART}) so that a restarted process opens it") from None
             twin = instance_fenced(exc)
             if twin:
                 if fenced_at is not None and time.monotonic() - fenced_at < backoff.settled:
@@ -353,13 +391,73 @@ def run_resilient(build: Callable[[], Application], probe: BrokerProbe, stop: St
             delay = backoff.delay(attempt)
             log.warning("%s: %s; rebuilding in %.0fs (attempt %d)", name, reason, delay, attempt)
             with resting():
-                if stop.event.wait(delay) or not probe.wait_reachable(stop.event):
+                if stop.event.wait(delay) or not probe.wait_reachable(stop.event, name=name):
                     return
             log.info("%s: %srestarting the application", name, "" if rebuild else "kafka broker reachable again; ")
             probe.report_outage(None)
             failed = app  # retired at the top of the loop, once this traceback is gone
         finally:
             stop.app = None
+
+
+class StoreLocked(CommandError):
+    """A state store that this process still holds locked: only a new process can open it."""
+    exit_code = EXIT_RESTART
+
+
+_LOCKED_HERE = "lock hold by current process"  # RocksDB's own words for a lock this process holds
+
+
+def store_locked_here(exc: BaseException) -> bool:
+    """RocksDB refused to open a store because this very process holds its lock."""
+    return any(_LOCKED_HERE in str(link) for link in _chain(exc))
+
+
+def release_stores(app: Optional[Application], exc: BaseException, name: str = "worker") -> None:
+    """Let go of what the failed application held of its RocksDB stores.
+
+    RocksDB releases a store's lock only once nothing references its database: a closed
+    `Rdict` still holds it while any of its column families, iterators or snapshots lives.
+    The frames of the failure's traceback can hold such handles as locals, and whatever keeps
+    the exception (a callback's saved error, a future) keeps them too; so those frames are
+    cleared. Quix closes the stores as the application ends, but stops at the first store whose
+    close fails; each one is closed here on its own.
+    """
+    for link in _chain(exc):
+        traceback.clear_frames(link.__traceback__)
+    manager = getattr(app, "_state_manager", None)
+    for stores in (manager._stores.values() if manager is not None else ()):
+        for store in stores.values():
+            for partition in list(store.partitions):
+                try:
+                    store.revoke_partition(partition)
+                except Exception as close_error:  # noqa: BLE001 - the next store still gets its close
+                    log.info("%s: closing store %s[%s] of the failed application: %s", name, store.name, partition,
+                             first_line(close_error, with_type=True))
+
+
+def rocksdb_holders(limit: int = 8) -> str:
+    """Which objects reference live RocksDB handles (column families, iterators, snapshots):
+    what kept a store locked, for the log line before the worker exits."""
+    gc.collect()
+    running = [frame for top in sys._current_frames().values() for frame, _ in traceback.walk_stack(top)]
+    found: list[str] = []
+    for holder in {id(holder): holder for holder in [*gc.get_objects(), *running]}.values():
+        referents = holder.f_locals.values() if isinstance(holder, types.FrameType) else gc.get_referents(holder)
+        handles = [type(r).__name__ for r in referents if isinstance(r, (ColumnFamily, RdictIter, Snapshot))]
+        if handles:
+            found.append(f"{_describe(holder)} -> {', '.join(handles)}")
+    return "; ".join(found[:limit]) + (f" (+{len(found) - limit} more)" if len(found) > limit else "")
+
+
+def _describe(holder: object) -> str:
+    if isinstance(holder, types.FrameType):
+        return f"frame {holder.f_code.co_name} {holder.f_code.co_filename}:{holder.f_lineno}"
+    if isinstance(holder, dict):  # an instance's attributes: name the instance's class
+        for owner in gc.get_referrers(holder):
+            if getattr(owner, "__dict__", None) is holder:
+                return f"{type(owner).__qualname__} attributes"
+    return type(holder).__qualname__
 
 
 def rebuild_reason(exc: BaseException, twin: bool) -> Optional[str]:

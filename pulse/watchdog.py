@@ -25,9 +25,11 @@ import time
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
+from .cli import EXIT_RESTART
+
 log = logging.getLogger(__name__)
 
-EXIT_STALLED = 70  # EX_SOFTWARE: restart me
+EXIT_STALLED = EXIT_RESTART
 
 
 class Watchdog:

@@ -29,10 +29,10 @@ from devstack.kafka import KafkaBroker
 from devstack.service import free_port, port_open
 from devstack.warehouse import WarehouseServer
 from pulse import topics
+from pulse.cli import EXIT_RESTART
 from pulse.events import format_ts
 from pulse.kafka import ensure_topics
 from pulse.settings import Settings
-from pulse.watchdog import EXIT_STALLED
 from sinks.snowflake import connect
 from tests import reference
 from tests.helix_support import input_in_order, read_topic, source_events
@@ -124,9 +124,10 @@ def test_a_broker_outage_leaves_every_value_exact_and_the_input_in_order(
                    TWITCH_API_URL=f"http://127.0.0.1:{sim_port}/helix",
                    TWITCH_AUTH_URL=f"http://127.0.0.1:{sim_port}/oauth2")
         source_cmd = ["record", str(recording), "--produce", "--polls", str(POLLS)]
-    procs["processor"] = start_worker(["processor"], settings, tmp_path / "processor.log", PROCESSOR_INSTANCE_ID="0")
-    procs["sink-raw"] = start_worker(["sink", "raw"], settings, tmp_path / "sink-raw.log", **SINK_ENV)
-    procs["sink-windows"] = start_worker(["sink", "windows"], settings, tmp_path / "sink-windows.log", **SINK_ENV)
+    workers = {"processor": (["processor"], {"PROCESSOR_INSTANCE_ID": "0"}),
+               "sink-raw": (["sink", "raw"], SINK_ENV), "sink-windows": (["sink", "windows"], SINK_ENV)}
+    for name, (args, extra) in workers.items():
+        procs[name] = start_worker(args, settings, tmp_path / f"{name}.log", **extra)
     if source == "live":
         wait_for(lambda: port_open("127.0.0.1", sim_port), 30, "the simulator to listen", lambda: None)
     procs["source"] = start_worker(source_cmd, settings, tmp_path / "source.log", **env)
@@ -134,15 +135,16 @@ def test_a_broker_outage_leaves_every_value_exact_and_the_input_in_order(
     restarted: list[str] = []
 
     def alive() -> None:
-        """Every worker runs; a sink that ended itself for a restart (`pulse.watchdog`) is
-        restarted, as its supervisor would, and counted; any other exit fails the test."""
+        """Every worker runs; one that ended itself for a restart (exit 70: a sink's
+        `pulse.watchdog`, the processor's `StoreLocked`) is restarted, as its supervisor would,
+        and counted; any other exit fails the test."""
         for name, proc in list(procs.items()):
             if proc.poll() is None or (name == "source" and proc.returncode == 0):
                 continue
-            if name.startswith("sink-") and proc.returncode == EXIT_STALLED:
+            if name in workers and proc.returncode == EXIT_RESTART:
                 restarted.append(name)
-                procs[name] = start_worker(["sink", name.removeprefix("sink-")], settings, tmp_path / f"{name}.log",
-                                           **SINK_ENV)
+                args, extra = workers[name]
+                procs[name] = start_worker(args, settings, tmp_path / f"{name}.log", **extra)
                 continue
             log = (tmp_path / f"{name}.log").read_text()[-3000:]
             pytest.fail(f"{name} exited with {proc.returncode} during the test:\n{log}")
@@ -190,7 +192,7 @@ def test_a_broker_outage_leaves_every_value_exact_and_the_input_in_order(
             assert_rows_equal(expected[name], trimmed, name)
         assert input_in_order(settings) == []
         if restarted:  # the values held through it; say so in the test report
-            print(f"restarted by their watchdog: {restarted}")
+            print(f"restarted for exit {EXIT_RESTART}: {restarted}")
     finally:
         # every worker is stopped (killed if it must be) before any verdict: none outlives the test
         codes = {name: stop_worker(proc) for name, proc in procs.items() if proc.poll() is None}

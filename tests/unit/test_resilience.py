@@ -4,29 +4,41 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import weakref
-from typing import Optional
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Callable, Optional
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient
 from quixstreams.checkpointing.exceptions import CheckpointConsumerCommitError
+from quixstreams.exceptions import PartitionAssignmentError
 from quixstreams.internal_producer import InternalProducer
-from quixstreams.kafka.exceptions import KafkaConsumerException
+from quixstreams.kafka.exceptions import KafkaBrokerUnavailableError, KafkaConsumerException
 from quixstreams.state.exceptions import ChangelogFlushError, ChangelogTopicPartitionNotAssigned
-from rocksdict import DbClosedError
+from quixstreams.state.rocksdb import RocksDBStore
+from rocksdict import DbClosedError, Options, Rdict
 
+from devstack.service import free_port
+from pulse import cli
 from pulse.resilience import (
     Backoff,
+    BrokerProbe,
     InstanceConflict,
     StopSignal,
+    StoreLocked,
     instance_fenced,
     is_broker_outage,
     on_consumer_error,
     outage_reason,
     producer_fenced,
     retire_producer,
+    rocksdb_holders,
     run_resilient,
 )
+from pulse.settings import Settings
 
 # what a poll of a static consumer raises once another member joined with its group.instance.id
 FENCED_TEXT = ("Fatal error: Broker: Static consumer fenced by other consumer with same group.instance.id: "
@@ -152,6 +164,7 @@ class _App:
     def __init__(self, error: Optional[BaseException], stop: StopSignal) -> None:
         self.error, self.stop_signal = error, stop
         self._producer = _producer_with(None)
+        self._state_manager = None
 
     def _setup_signal_handlers(self) -> None:
         pass
@@ -169,7 +182,7 @@ class _Probe:
     def __init__(self) -> None:
         self.outages: list[Optional[str]] = []
 
-    def wait_reachable(self, stop: threading.Event, poll: float = 0.5) -> bool:
+    def wait_reachable(self, stop: threading.Event, poll: float = 0.5, name: str = "worker") -> bool:
         return True
 
     def report_outage(self, reason: Optional[str]) -> None:
@@ -231,3 +244,103 @@ def test_kafka_errors_of_a_poll_are_left_to_the_worker_without_a_traceback(caplo
         except ValueError as exc:
             assert on_consumer_error(exc, None, logger) is False
     assert [r.levelno for r in caplog.records] == [logging.ERROR] and caplog.records[0].exc_info is not None
+
+
+class _StoreApp(_App):
+    """An application with one real RocksDB store, as Quix keeps it: `run()` opens partition 0
+    and, if `fail`, fails the way an outage can leave it (the store closed, an iterator still a
+    local of a frame in the traceback, the exception kept by whoever saved it); else it checks
+    that it could open the store and stops the worker."""
+
+    def __init__(self, base: Path, fail: bool, stop: StopSignal, saved: list[BaseException]) -> None:
+        super().__init__(None, stop)
+        self.store = RocksDBStore("default", "t.stream", str(base))
+        self._state_manager = SimpleNamespace(_stores={"t.stream": {"default": self.store}})
+        self.fail, self.saved, self.opened = fail, saved, False
+
+    def run(self) -> None:
+        partition = self.store.assign_partition(0)
+        self.opened = True
+        if not self.fail:
+            self.stop_signal.event.set()
+            return
+        cf = partition.get_or_create_column_family("default")
+        rows = cf.iter()  # a local of this frame, held by the traceback  # noqa: F841
+        try:
+            raise KafkaBrokerUnavailableError("broker down")
+        except KafkaBrokerUnavailableError as exc:
+            self.saved.append(exc)  # like a callback's error kept for the next poll
+            raise
+
+
+def test_a_failed_application_lets_go_of_its_stores_before_the_next_one_opens_them(tmp_path: Path) -> None:
+    """RocksDB keeps a closed store locked while an iterator of it lives; the next
+    application in the same process would find it locked (stop 37's CI)."""
+    stop, saved, apps = StopSignal(install=False), [], []
+
+    def build() -> _StoreApp:
+        apps.append(_StoreApp(tmp_path, not apps, stop, saved))
+        return apps[-1]
+
+    run_resilient(build, _Probe(), stop, Backoff(first=0), name="processor")  # type: ignore[arg-type]
+    assert [app.opened for app in apps] == [True, True] and saved  # the failure's exception is still referenced
+    assert not apps[0].store.partitions  # closed by run_resilient, though Quix did not
+
+
+def test_a_store_this_process_still_holds_locked_ends_the_worker_for_a_restart(tmp_path: Path) -> None:
+    held = Rdict(str(tmp_path / "db"))
+    rows = held.iter()  # noqa: F841 - keeps the store locked after close()
+    held.close()
+    try:
+        Rdict(str(tmp_path / "db"), Options())
+    except Exception as locked:  # noqa: BLE001 - RocksDB's own error, whatever its type
+        assignment = PartitionAssignmentError("Error during partition assignment")
+        assignment.__cause__ = locked
+    assert "test_a_store_this_process_still_holds_locked_ends_the_worker_for_a_restart" in rocksdb_holders()
+    with pytest.raises(StoreLocked) as raised:
+        _run([KafkaBrokerUnavailableError("broker down"), assignment, None], Backoff(first=0))
+    assert raised.value.exit_code == 70
+    assert str(raised.value).startswith("processor: a state store is still locked by this process after its failed "
+                                        "application (Error during partition assignment); exiting (70)")
+
+
+def test_a_worker_that_ends_itself_for_a_restart_exits_70_with_one_line(
+        monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
+    def processor(_args: object) -> None:
+        raise StoreLocked("processor: a state store is still locked by this process")
+
+    resolve = cli.resolve
+    monkeypatch.setattr(cli, "resolve", lambda ref: processor if ref == "processors.commands:processor" else resolve(ref))
+    assert cli.main(["processor"]) == 70
+    assert capfd.readouterr().err == "twitch-pulse: processor: a state store is still locked by this process\n"
+
+
+def test_a_probe_that_hears_nothing_asks_through_a_new_admin_client(make_settings: Callable[..., Settings]) -> None:
+    """A probe whose client never heard a broker back kept a worker waiting in CI; after
+    `renew_after` seconds of failures it asks through a fresh client (real ones, no broker)."""
+    made: list[AdminClient] = []
+
+    def admin() -> AdminClient:
+        made.append(AdminClient({"bootstrap.servers": f"127.0.0.1:{free_port()}", "log_level": 0}))
+        return made[-1]
+
+    probe = BrokerProbe(make_settings(), timeout=0.2, renew_after=0.5, admin=admin)
+    deadline = time.monotonic() + 30
+    while probe.renewals < 2 and time.monotonic() < deadline:
+        assert probe.check()[0] is False
+    assert probe.renewals == 2 and len(made) == 3 and probe._admin is made[-1]
+    said: list[str] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: said.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("pulse.resilience")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    stop = threading.Event()
+    threading.Timer(1.0, stop.set).start()
+    try:
+        assert probe.wait_reachable(stop, poll=0.1, name="processor", say_every=0.3) is False
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert said and said[0].startswith("processor: still waiting for the kafka broker after 0s (kafka broker unreachable: ")
