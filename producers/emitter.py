@@ -18,7 +18,10 @@ order), through an outage of any length:
   and produces the failed chunks again in their original order (on a fresh producer after a
   fatal error) until they are in. While it waits, `health()` says why (on `/healthz`).
 - Only a stop request (SIGTERM) ends the wait: what is still undelivered then is counted
-  (`records_undelivered_total`) and logged, never sent later out of order.
+  (`records_undelivered_total`) and logged, never sent later out of order. A chunk still in
+  the producer's queue at that moment is not lost yet: `close` flushes once more, and only
+  what has no delivery report after that is counted. Streams and chunks are counted as
+  emitted when the broker acknowledges them, never before.
 
 What that means when the broker is away longer than the local queue holds: the producer
 blocks (the poll loop waits in `settle`, replay stops reading), `/healthz` says so, and
@@ -121,6 +124,9 @@ class Emitter:
         self._seq = itertools.count()
         self._failed: list[Failed] = []
         self._unsent: list[Sent] = []  # given up on because of a stop request, never produced
+        self._in_flight: dict[int, Sent] = {}  # produced, no delivery report yet (by `seq`)
+        self._acked = [0, 0]  # streams, chunks the broker acknowledged and `_count_acked` not yet counted
+        self.lost_at_close = 0  # streams still unacknowledged after `close`'s last flush
         self._lock = threading.Lock()
         self.report_after = report_after
         self._waiting: Optional[tuple[float, str]] = None  # (since, what) while deliveries are awaited
@@ -158,11 +164,22 @@ class Emitter:
 
     def _delivered(self, sent: Sent) -> Any:
         def on_delivery(err: Any, _msg: Any) -> None:
+            self._in_flight.pop(sent.seq, None)
             if err is not None:
                 metrics.PRODUCE_ERRORS.inc()
                 with self._lock:
                     self._failed.append(Failed(sent, err))
+            else:
+                acked = self._acked
+                acked[0] += sent.message.streams
+                acked[1] += 1
         return on_delivery
+
+    def _count_acked(self) -> None:
+        """What the broker acknowledged since the last call -> the emitted counters."""
+        (streams, chunks), self._acked = self._acked, [0, 0]
+        metrics.STREAMS_EMITTED.inc(streams)
+        metrics.CHUNKS.inc(chunks)
 
     def _produce(self, sent: Sent) -> None:
         while True:
@@ -170,6 +187,7 @@ class Emitter:
                 self.producer.produce(self.topic, value=sent.message.value, key=sent.message.key,
                                       partition=sent.message.partition, headers=self.keys.headers,
                                       timestamp=sent.timestamp, on_delivery=self._delivered(sent))
+                self._in_flight[sent.seq] = sent
                 return
             except BufferError:  # local queue full: let deliveries drain
                 if self.stop.is_set():  # stopping while the broker is away: count it undelivered
@@ -235,16 +253,17 @@ class Emitter:
         with self._lock:
             lost = [f.sent for f in failed] + self._unsent
             self._unsent = []
-        report.failed_chunks = len(lost) + (in_flight if self.stop.is_set() else 0)
+        report.failed_chunks = len(lost)
         report.failed = sum(s.message.streams for s in lost)
         if report.failed_chunks:
             metrics.RECORDS_LOST.inc(report.failed)
-            log.error("%s: stopping with %d chunks undelivered (%d streams%s)", what, report.failed_chunks,
-                      report.failed, f", and {in_flight} chunks still in flight" if in_flight else "")
-        else:
+            log.error("%s: stopping with %d chunks undelivered (%d streams)", what, report.failed_chunks, report.failed)
+        if in_flight and self.stop.is_set():
+            log.warning("%s: stopping with %d chunks still in flight; the last flush counts those it does not deliver",
+                        what, in_flight)
+        elif not report.failed_chunks:
             metrics.LAST_POLL.set(pending.captured_at_ms / 1000)
-        metrics.STREAMS_EMITTED.inc(report.produced - report.failed)
-        metrics.CHUNKS.inc(report.chunks - report.failed_chunks)
+        self._count_acked()
         return report
 
     def _replace_producer(self) -> list[Failed]:
@@ -275,7 +294,17 @@ class Emitter:
         return report
 
     def close(self) -> None:
+        """Wait for the last deliveries (a second at most once stopped); what the broker has not
+        acknowledged by then is lost, counted in `lost_at_close` and `records_undelivered_total`."""
         self._wait_reports("the last poll")
+        self._count_acked()
+        with self._lock:
+            lost = [*self._in_flight.values(), *(f.sent for f in self._failed), *self._unsent]
+            self._in_flight, self._failed, self._unsent = {}, [], []
+        if lost:
+            self.lost_at_close = sum(s.message.streams for s in lost)
+            metrics.RECORDS_LOST.inc(self.lost_at_close)
+            log.error("stopping with %d chunks (%d streams) the broker never acknowledged", len(lost), self.lost_at_close)
 
 
 def poll_id_of(shard: Shard, captured_at_ms: int) -> str:

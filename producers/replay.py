@@ -132,6 +132,8 @@ def replay(settings: Settings, path: Path, speed: Optional[float] = None,
             gc.enable()
         if own_emitter:
             emitter.close()
+            report.events -= emitter.lost_at_close  # settled as sent, never acknowledged
+            report.undelivered += emitter.lost_at_close
     report.seconds = time.monotonic() - began
     log.info("replayed %s: %d polls, %d events (%d duplicates dropped, %d malformed, %d undelivered) "
              "in %.1fs, %.0f events/s", path, report.polls, report.events, report.duplicates,

@@ -14,6 +14,8 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 
 from devstack.kafka import KafkaBroker
+from devstack.service import free_port
+from producers import metrics
 from producers.emitter import EmitReport, Emitter, Message
 from producers.sharding import Shard
 from pulse import topics
@@ -122,3 +124,33 @@ def test_a_broker_outage_delays_deliveries_and_keeps_their_order(make_settings: 
     values = [v for _, v, _ in read_all(settings, topic)]
     assert values == [b"poll-0"] + [b"poll-%d part-%d" % (k, i) for k in range(1, 4) for i in range(50)]
     assert [r.failed_chunks for r in reports] == [0, 0, 0]
+
+
+def test_a_stop_during_an_outage_counts_the_chunks_its_last_flush_does_not_deliver(
+        make_settings: Callable[..., Settings]) -> None:
+    """SIGTERM while the broker is away: the chunks still in the producer's queue are not lost
+    at `settle` (the broker may still take them: test_replay's stopped-midway test), but
+    whatever `close`'s last flush leaves unacknowledged is, and their streams are counted as
+    undelivered, never as emitted. The broker is away for a real librdkafka producer: its
+    bootstrap address has no broker."""
+    settings = make_settings()
+    one_partition_topic(settings, {})
+    emitter = Emitter(settings, Shard.parse("0/1"), report_after=1.0)
+    emitter.settings = make_settings(kafka_bootstrap=f"127.0.0.1:{free_port()}")
+    emitter.producer = emitter._new_producer()
+    lost_before, emitted_before = metrics.RECORDS_LOST._value.get(), metrics.STREAMS_EMITTED._value.get()
+    reports: list[EmitReport] = []
+    sender = threading.Thread(target=lambda: reports.append(emitter.settle(emitter.send(
+        [Message(b"0", b"part-%d" % i, 7, 0) for i in range(3)], T0))), daemon=True)
+    sender.start()
+    try:
+        wait_until(lambda: not emitter.health()[0], 30, "the wait on the emitter's health check")
+        assert "3 chunks of poll" in emitter.health()[1]
+    finally:
+        emitter.stop.set()
+        sender.join(10)
+    assert [(r.failed_chunks, r.failed, r.produced) for r in reports] == [(0, 0, 21)]  # in flight, not lost yet
+    emitter.close()
+    assert emitter.lost_at_close == 21
+    assert metrics.RECORDS_LOST._value.get() - lost_before == 21
+    assert metrics.STREAMS_EMITTED._value.get() - emitted_before == 0
