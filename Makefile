@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 DBT_VENV  := .venv-dbt
 DBT_STAMP := $(DBT_VENV)/.installed-$(shell cksum dbt/requirements.txt | cut -d' ' -f1)
 
-.PHONY: install bqemulator browser run check test bench stop clean
+.PHONY: install bqemulator browser tools run check test bench stop clean
 
 # WAREHOUSE=bigquery runs the pipeline into bqemulator, the local BigQuery stand-in
 WAREHOUSE ?= snowflake
@@ -60,8 +60,14 @@ check: $(STAMP)
 # time (--maxschedchunk 1), so no worker starts with a batch of them.
 TEST_WORKERS ?= 4
 PYTEST_ARGS ?=
-test: install bqemulator browser
+test: install bqemulator browser tools
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --maxschedchunk 1 $(PYTEST_ARGS) tests
+
+# helm and kubeconform for tests/integration/test_helm.py, built from their Go modules when missing
+# (about two minutes on a fresh machine): built here, before the suite, and not by the first helm
+# test, where every worker that reached a helm test waited for the build. Without Go those tests skip.
+tools:
+	@deploy/helm/install-tools.sh > /dev/null || [ $$? -eq 3 ]
 
 # The dashboard's real-browser test drives Debian's chromium with chromium-driver: installed here
 # when missing (as root, as in CI); without them that one test skips and says why.
