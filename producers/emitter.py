@@ -125,7 +125,9 @@ class Emitter:
         self._failed: list[Failed] = []
         self._unsent: list[Sent] = []  # given up on because of a stop request, never produced
         self._in_flight: dict[int, Sent] = {}  # produced, no delivery report yet (by `seq`)
-        self._acked = [0, 0]  # streams, chunks the broker acknowledged and `_count_acked` not yet counted
+        # streams and chunks the broker acknowledged that `_count_acked` has not counted yet
+        self._acked_streams = 0
+        self._acked_chunks = 0
         self.lost_at_close = 0  # streams still unacknowledged after `close`'s last flush
         self._lock = threading.Lock()
         self.report_after = report_after
@@ -170,16 +172,15 @@ class Emitter:
                 with self._lock:
                     self._failed.append(Failed(sent, err))
             else:
-                acked = self._acked
-                acked[0] += sent.message.streams
-                acked[1] += 1
+                self._acked_streams += sent.message.streams
+                self._acked_chunks += 1
         return on_delivery
 
     def _count_acked(self) -> None:
         """What the broker acknowledged since the last call -> the emitted counters."""
-        (streams, chunks), self._acked = self._acked, [0, 0]
-        metrics.STREAMS_EMITTED.inc(streams)
-        metrics.CHUNKS.inc(chunks)
+        metrics.STREAMS_EMITTED.inc(self._acked_streams)
+        metrics.CHUNKS.inc(self._acked_chunks)
+        self._acked_streams = self._acked_chunks = 0
 
     def _produce(self, sent: Sent) -> None:
         while True:
