@@ -54,7 +54,10 @@ def measure(argv: list[str]) -> tuple[int, float, float, dict[str, tuple[float, 
             except (psutil.Error, TypeError, AttributeError):
                 continue
             first.setdefault(key, cpu if key[1] < started_at else 0.0)
-            last[key] = (" ".join(p.info["cmdline"] or []), cpu)
+            # a process that has ended but is not yet reaped (a zombie) shows no command line:
+            # keep the one seen while it ran, or it would be counted as "other"
+            cmdline = " ".join(p.info["cmdline"] or []) or last.get(key, ("", 0.0))[0]
+            last[key] = (cmdline, cpu)
         if proc.poll() is not None:
             break
         time.sleep(SAMPLE_SECONDS)
