@@ -111,9 +111,11 @@ class EmitReport:
 
 class Emitter:
     def __init__(self, settings: Settings, shard: Shard, create_topics: bool = True,
-                 stop: Optional[threading.Event] = None, report_after: float = WAITING_REPORT_SECONDS) -> None:
+                 stop: Optional[threading.Event] = None, report_after: float = WAITING_REPORT_SECONDS,
+                 queue_kbytes: int = QUEUE_KBYTES) -> None:
         self.settings = settings
         self.shard = shard
+        self.queue_kbytes = queue_kbytes  # the producer's local queue (tests make it small to fill it)
         self.stop = stop or threading.Event()  # set: stop waiting for deliveries (SIGTERM in an outage)
         self.topic = broker_topic(settings, topics.STREAMS)  # on Quix: the workspace's topic id
         if create_topics:
@@ -146,7 +148,7 @@ class Emitter:
                 # that, the Java client's partitioner: same key, same partition
                 "partitioner": "murmur2_random",
                 "queue.buffering.max.messages": 100_000,
-                "queue.buffering.max.kbytes": QUEUE_KBYTES,
+                "queue.buffering.max.kbytes": self.queue_kbytes,
                 # never give a message up on time: an outage of any length only delays it, and a
                 # timed-out message sent again would land behind newer ones (issue 24)
                 "delivery.timeout.ms": 0,
@@ -183,18 +185,35 @@ class Emitter:
         self._acked_streams = self._acked_chunks = 0
 
     def _produce(self, sent: Sent) -> None:
+        """Hand one message to the producer. While its local queue is full (a poll larger than
+        `queue_kbytes` with the broker away) this waits for deliveries to make room, and says so
+        on the health check and in the log like `_wait_reports`: nothing is dropped or reordered."""
+        full_since: Optional[float] = None
+        reported = 0.0
         while True:
             try:
                 self.producer.produce(self.topic, value=sent.message.value, key=sent.message.key,
                                       partition=sent.message.partition, headers=self.keys.headers,
                                       timestamp=sent.timestamp, on_delivery=self._delivered(sent))
                 self._in_flight[sent.seq] = sent
+                if full_since is not None:
+                    self._waiting = None
                 return
             except BufferError:  # local queue full: let deliveries drain
                 if self.stop.is_set():  # stopping while the broker is away: count it undelivered
                     with self._lock:
                         self._unsent.append(sent)
                     return
+                now = time.monotonic()
+                if full_since is None:
+                    full_since = reported = now
+                self._waiting = (full_since, f"the producer's queue is full ({self.queue_kbytes} KB, "
+                                             f"{len(self._in_flight)} chunks not yet acknowledged)")
+                if now - reported >= self.report_after:
+                    reported = now
+                    log.warning("the producer's queue (%d KB) has been full for %.0fs with %d chunks waiting for "
+                                "the broker; the poll being sent waits, nothing is dropped",
+                                self.queue_kbytes, now - full_since, len(self._in_flight))
                 self.producer.poll(0.05)
 
     def _wait_reports(self, what: str) -> int:

@@ -96,25 +96,31 @@ def test_a_failed_chunk_holds_newer_polls_back_until_it_is_delivered(make_settin
 def test_a_broker_outage_delays_deliveries_and_keeps_their_order(make_settings: Callable[..., Settings],
                                                                   own_broker: KafkaBroker, tmp_path: Path) -> None:
     """Chunks produced while the broker is down wait in the producer's queue (never timed out
-    and sent again behind newer ones); once it is back they arrive once each, in order."""
+    and sent again behind newer ones); once it is back they arrive once each, in order. The
+    first poll is larger than the queue: sending it waits for room, says so on the health
+    check, and drops nothing."""
     settings = make_settings(kafka_bootstrap=own_broker.bootstrap)
     topic = one_partition_topic(settings, {})
-    emitter = Emitter(settings, Shard.parse("0/1"), report_after=2.0)
+    emitter = Emitter(settings, Shard.parse("0/1"), report_after=2.0, queue_kbytes=64)
     emitter.settle(emitter.send([Message(b"0", b"poll-0", 1, 0)], T0 - 60_000))
     own_broker.stop()
+    padding = os.urandom(2_000)  # lz4 cannot shrink it: 50 of these are more than the 64 KB queue
+    expected = [b"poll-1 part-%d " % i + padding for i in range(50)]
+    expected += [b"poll-%d part-%d" % (k, i) for k in range(2, 4) for i in range(50)]
     reports: list[EmitReport] = []
 
     def polls() -> None:
         for k in range(1, 4):
-            batch = [Message(b"0", b"poll-%d part-%d" % (k, i), 1, 0) for i in range(50)]
+            batch = [Message(b"0", v, 1, 0) for v in expected[(k - 1) * 50:k * 50]]
             reports.append(emitter.settle(emitter.send(batch, T0 + k * 60_000)))
 
     sender = threading.Thread(target=polls, daemon=True)
     sender.start()
     try:
-        wait_until(lambda: not emitter.health()[0], 30, "the wait on the emitter's health check")
-        assert "waiting" in emitter.health()[1]
-        time.sleep(5)
+        wait_until(lambda: not emitter.health()[0], 30, "the full queue on the emitter's health check")
+        assert "queue is full (64 KB" in emitter.health()[1]
+        time.sleep(3)
+        assert emitter.health()[1].startswith("kafka deliveries waiting"), emitter.health()
         own_broker.start(timeout=120)
         sender.join(120)
         assert not sender.is_alive(), "deliveries did not resume after the broker came back"
@@ -122,8 +128,43 @@ def test_a_broker_outage_delays_deliveries_and_keeps_their_order(make_settings: 
         emitter.stop.set()
         sender.join(10)
     values = [v for _, v, _ in read_all(settings, topic)]
-    assert values == [b"poll-0"] + [b"poll-%d part-%d" % (k, i) for k in range(1, 4) for i in range(50)]
-    assert [r.failed_chunks for r in reports] == [0, 0, 0]
+    assert values == [b"poll-0"] + expected
+    assert [(r.failed_chunks, r.chunks) for r in reports] == [(0, 50), (0, 50), (0, 50)]
+    assert emitter.health()[0]
+
+
+def test_a_stop_while_the_queue_is_full_counts_what_was_never_sent(make_settings: Callable[..., Settings]) -> None:
+    """SIGTERM while a poll larger than the producer's queue waits for room (the broker away:
+    its bootstrap address has no broker): the send ends at once, the chunks it never handed
+    to the producer are undelivered at `settle`, the queued ones at `close`, and none of the
+    poll's streams counts as emitted."""
+    settings = make_settings()
+    one_partition_topic(settings, {})
+    emitter = Emitter(settings, Shard.parse("0/1"), report_after=1.0, queue_kbytes=64)
+    emitter.settings = make_settings(kafka_bootstrap=f"127.0.0.1:{free_port()}")
+    emitter.producer = emitter._new_producer()
+    lost_before, emitted_before = metrics.RECORDS_LOST._value.get(), metrics.STREAMS_EMITTED._value.get()
+    batch = [Message(b"0", b"%d " % i + os.urandom(2_000), 3, 0) for i in range(50)]
+    reports: list[EmitReport] = []
+    sender = threading.Thread(target=lambda: reports.append(emitter.settle(emitter.send(batch, T0))), daemon=True)
+    sender.start()
+    try:
+        wait_until(lambda: not emitter.health()[0], 30, "the full queue on the emitter's health check")
+        assert "queue is full" in emitter.health()[1]
+        assert sender.is_alive() and not reports, "send returned although the queue could not take the poll"
+    finally:
+        emitter.stop.set()
+        sender.join(10)
+    assert not sender.is_alive(), "a stop request did not end the wait for room in the queue"
+    [report] = reports
+    queued = 50 - report.failed_chunks
+    assert 0 < queued < 50 and report.failed == 3 * report.failed_chunks
+    emitter.close()
+    assert emitter.lost_at_close == 3 * queued
+    assert metrics.RECORDS_LOST._value.get() - lost_before == 3 * 50
+    assert metrics.STREAMS_EMITTED._value.get() - emitted_before == 0
+    emitter.producer.purge()  # see the test above: or the producer outlives the test
+    emitter.producer.flush(0)
 
 
 def test_a_stop_during_an_outage_counts_the_chunks_its_last_flush_does_not_deliver(
