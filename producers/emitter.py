@@ -134,6 +134,8 @@ class Emitter:
         self._lock = threading.Lock()
         self.report_after = report_after
         self._waiting: Optional[tuple[float, str]] = None  # (since, what) while deliveries are awaited
+        self._full_since: Optional[float] = None  # since when sends have waited for room in the queue
+        self._full_reported = 0.0  # when that wait was last logged
         self._failing: Optional[str] = None  # why, while failed chunks are being produced again
 
     def _new_producer(self) -> Producer:
@@ -187,34 +189,40 @@ class Emitter:
     def _produce(self, sent: Sent) -> None:
         """Hand one message to the producer. While its local queue is full (a poll larger than
         `queue_kbytes` with the broker away) this waits for deliveries to make room, and says so
-        on the health check and in the log like `_wait_reports`: nothing is dropped or reordered."""
-        full_since: Optional[float] = None
-        reported = 0.0
+        on the health check and in the log like `_wait_reports`: nothing is dropped or reordered.
+        The wait is timed from the first message that found the queue full until one finds room
+        at once (or the send ends), so a queue that drains too slowly reads as one long wait."""
+        waited = False
         while True:
             try:
                 self.producer.produce(self.topic, value=sent.message.value, key=sent.message.key,
                                       partition=sent.message.partition, headers=self.keys.headers,
                                       timestamp=sent.timestamp, on_delivery=self._delivered(sent))
                 self._in_flight[sent.seq] = sent
-                if full_since is not None:
-                    self._waiting = None
+                if not waited and self._full_since is not None:  # room at once: the queue drains
+                    self._full_since = self._waiting = None
                 return
             except BufferError:  # local queue full: let deliveries drain
                 if self.stop.is_set():  # stopping while the broker is away: count it undelivered
                     with self._lock:
                         self._unsent.append(sent)
                     return
-                now = time.monotonic()
-                if full_since is None:
-                    full_since = reported = now
-                self._waiting = (full_since, f"the producer's queue is full ({self.queue_kbytes} KB, "
-                                             f"{len(self._in_flight)} chunks not yet acknowledged)")
-                if now - reported >= self.report_after:
-                    reported = now
-                    log.warning("the producer's queue (%d KB) has been full for %.0fs with %d chunks waiting for "
-                                "the broker; the poll being sent waits, nothing is dropped",
-                                self.queue_kbytes, now - full_since, len(self._in_flight))
+                waited = True
+                self._queue_full()
                 self.producer.poll(0.05)
+
+    def _queue_full(self) -> None:
+        """Mark (and every `report_after` seconds log) a send waiting for room in the queue."""
+        now = time.monotonic()
+        if self._full_since is None:
+            self._full_since = self._full_reported = now
+        self._waiting = (self._full_since, f"the producer's queue is full ({self.queue_kbytes} KB, "
+                                           f"{len(self._in_flight)} chunks not yet acknowledged)")
+        if now - self._full_reported >= self.report_after:
+            self._full_reported = now
+            log.warning("the producer's queue (%d KB) has been full for %.0fs with %d chunks waiting for the broker; "
+                        "the poll being sent waits, nothing is dropped",
+                        self.queue_kbytes, now - self._full_since, len(self._in_flight))
 
     def _wait_reports(self, what: str) -> int:
         """Wait until every message handed to the producer has its delivery report, a second
@@ -239,6 +247,8 @@ class Emitter:
             self._produce(Sent(next(self._seq), message, captured_at_ms))
             pending.chunks += 1
             pending.streams += message.streams
+        if self._full_since is not None:  # every message is in the queue now
+            self._full_since = self._waiting = None
         self.producer.poll(0)
         return pending
 
@@ -269,7 +279,7 @@ class Emitter:
                 for f in failed:
                     self._produce(f.sent)
         finally:
-            self._waiting = self._failing = None
+            self._waiting = self._failing = self._full_since = None
         with self._lock:
             lost = [f.sent for f in failed] + self._unsent
             self._unsent = []
