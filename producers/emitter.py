@@ -190,24 +190,21 @@ class Emitter:
         """Hand one message to the producer. While its local queue is full (a poll larger than
         `queue_kbytes` with the broker away) this waits for deliveries to make room, and says so
         on the health check and in the log like `_wait_reports`: nothing is dropped or reordered.
-        The wait is timed from the first message that found the queue full until one finds room
-        at once (or the send ends), so a queue that drains too slowly reads as one long wait."""
-        waited = False
+        The wait is timed from the first message that found the queue full until the send ends
+        (for failed chunks produced again, until `settle` does), so a queue that drains too
+        slowly reads as one long wait."""
         while True:
             try:
                 self.producer.produce(self.topic, value=sent.message.value, key=sent.message.key,
                                       partition=sent.message.partition, headers=self.keys.headers,
                                       timestamp=sent.timestamp, on_delivery=self._delivered(sent))
                 self._in_flight[sent.seq] = sent
-                if not waited and self._full_since is not None:  # room at once: the queue drains
-                    self._full_since = self._waiting = None
                 return
             except BufferError:  # local queue full: let deliveries drain
                 if self.stop.is_set():  # stopping while the broker is away: count it undelivered
                     with self._lock:
                         self._unsent.append(sent)
                     return
-                waited = True
                 self._queue_full()
                 self.producer.poll(0.05)
 
