@@ -28,7 +28,7 @@ from pulse.settings import Settings
 
 from . import metrics
 from .base import WarehouseSink
-from .tables import BY_TOPIC, STREAM_LOGS, Kind, TableSpec, utc_text
+from .tables import BY_TOPIC, STREAM_LOGS, TableSpec, utc_text
 from .warehouse import RawRow, Warehouse
 
 log = logging.getLogger(__name__)
@@ -153,8 +153,6 @@ def table_row(spec: TableSpec, decoder: msgspec.json.Decoder, value: Any) -> Opt
     if not isinstance(value, (bytes, bytearray, memoryview, str)):
         return None
     try:
-        record = decoder.decode(value)
-        return [utc_text(getattr(record, c.field)) if c.kind is Kind.TIMESTAMP else getattr(record, c.field)
-                for c in spec.columns]
+        return spec.row(decoder.decode(value))
     except (msgspec.DecodeError, msgspec.ValidationError, ValueError):
         return None

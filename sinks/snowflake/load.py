@@ -211,8 +211,8 @@ def merge(cur: Any, spec: TableSpec, rows: Sequence[Sequence[Any]], method: str,
     if method != "copy":
         return merge_values(cur, spec, rows)
     load_id = new_load_id()
-    lines = (orjson.dumps({"load_id": load_id, **dict(zip(spec.fields, row)), "kafka_partition": row[-2],
-                           "kafka_offset": row[-1]}) + b"\n" for row in rows)
+    names = ("load_id", *spec.fields, "kafka_partition", "kafka_offset")
+    lines = (orjson.dumps(dict(zip(names, (load_id, *row)))) + b"\n" for row in rows)
     stage_lines(cur, load_id, lines, workdir)
     try:
         return merge_from_landing(cur, spec, load_id)

@@ -11,6 +11,7 @@ import pytest
 from pulse import outputs, topics
 from sinks import tables
 from sinks.snowflake.schema import migrations
+from sinks.writers import table_row
 
 # Snowflake's names of the column kinds (both INTEGER and BIGINT are NUMBER(38,0) there)
 DDL_KINDS = {"TIMESTAMP_NTZ": tables.Kind.TIMESTAMP, "VARCHAR": tables.Kind.STRING, "DOUBLE": tables.Kind.FLOAT,
@@ -59,3 +60,27 @@ def test_a_record_goes_through_its_topic_and_back_unchanged() -> None:
     assert tables.STREAM_WINDOWS.columns[tables.STREAM_WINDOWS.fields.index("is_mature")].kind is tables.Kind.BOOL
     with pytest.raises(msgspec.ValidationError):
         outputs.decoder(outputs.StreamWindow).decode(b'{"window_start": 1}')
+
+
+def test_a_topic_value_becomes_its_row_in_column_order_with_timestamps_as_utc_text() -> None:
+    value = outputs.encode(outputs.GameWindow(
+        window_start="2026-01-01T00:00:00.000Z", window_end="2026-01-01T00:10:00.000Z", game_id="g",
+        game_name="G", watch_hours=1.5, air_hours=0.25, avg_viewers=9.0, avg_channels=1.0, peak_viewers=9,
+        peak_at="2026-01-01T01:01:00.5+01:00", peak_channels=1, unique_channels=1, new_streams=0, rank=1))
+    spec = tables.GAME_WINDOWS
+    row = table_row(spec, outputs.decoder(spec.record), value)
+    assert row == ["2026-01-01 00:00:00.000", "2026-01-01 00:10:00.000", "g", "G", 1.5, 0.25, 9.0, 1.0, 9,
+                   "2026-01-01 00:01:00.500", 1, 1, 0, 1]
+    assert len(row) == len(spec.fields)
+
+
+@pytest.mark.parametrize("value", [b'{"window_start": 1}', b"not json", {"a": 1},
+                                   outputs.encode(outputs.GameWindow(
+                                       window_start="yesterday", window_end="2026-01-01T00:10:00.000Z",
+                                       game_id="g", game_name="G", watch_hours=1.5, air_hours=0.25, avg_viewers=9.0,
+                                       avg_channels=1.0, peak_viewers=9, peak_at="2026-01-01T00:01:00.000Z",
+                                       peak_channels=1, unique_channels=1, new_streams=0, rank=1))],
+                         ids=["wrong type", "not JSON", "not bytes", "not a timestamp"])
+def test_a_value_that_is_not_a_record_has_no_row(value: object) -> None:
+    spec = tables.GAME_WINDOWS
+    assert table_row(spec, outputs.decoder(spec.record), value) is None
