@@ -18,11 +18,10 @@ import logging
 from typing import Any, Optional
 
 import msgspec
-import orjson
 from quixstreams.sinks import SinkBatch
 
 from pulse import outputs
-from pulse.events import ChunkError, decode_chunk, full_stream_error, v1_event
+from pulse.events import ChunkError, v1_events
 from pulse.kafka import broker_topic
 from pulse.settings import Settings
 
@@ -37,7 +36,7 @@ log = logging.getLogger(__name__)
 class RawSink(WarehouseSink):
     """`twitch.streams` (schema v2 chunks) -> STREAM_LOGS, one row per stream object.
 
-    RAW_DATA is the v1 event (`pulse.events.v1_event`: the stream object with its chunk's
+    RAW_DATA is the v1 event (`pulse.events.v1_events`: the stream object with its chunk's
     `captured_at`, `poll_id` and `schema`), so the first seed's queries and STG_TWITCH_STREAMS
     keep working; the position is (partition, offset, CHUNK_INDEX). A message that is not a
     chunk, and a stream object that fails `full_stream_error` (the processor's own check: it
@@ -63,20 +62,17 @@ class RawSink(WarehouseSink):
         for item in batch:
             last = max(last, item.offset)
             try:
-                chunk = decode_chunk(item.value)
+                chunk, events, rejected = v1_events(item.value)
             except ChunkError as exc:
                 metrics.RECORDS_SKIPPED.labels(STREAM_LOGS, "invalid").inc()
                 log.warning("raw sink: %s[%d]@%d is not a chunk (%s); skipped", batch.topic, batch.partition,
                             item.offset, exc)
                 continue
             captured = utc_text(chunk.captured_at)
-            for index, stream in enumerate(chunk.streams):
-                reason = full_stream_error(stream)
-                if reason is not None:
-                    invalid_streams += 1
-                    first_reason = first_reason or f"{item.offset}[{index}]: {reason}"
-                    continue
-                rows.append((orjson.dumps(v1_event(stream, chunk)), captured, item.offset, index))
+            rows.extend((event, captured, item.offset, index) for index, event in events)
+            if rejected:
+                invalid_streams += len(rejected)
+                first_reason = first_reason or f"{item.offset}[{rejected[0].position}]: {rejected[0].reason}"
         if invalid_streams:
             metrics.RECORDS_SKIPPED.labels(STREAM_LOGS, "invalid").inc(invalid_streams)
             log.warning("raw sink: %s[%d]: %d invalid stream objects skipped (first at %s)", batch.topic,

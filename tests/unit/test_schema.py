@@ -11,7 +11,18 @@ import orjson
 import pytest
 
 from pulse import events
-from pulse.events import ChunkError, decode_chunk, decode_streams, encode_chunk, format_ts, normalise, stream_error
+from pulse.events import (
+    ChunkError,
+    decode_chunk,
+    decode_streams,
+    encode_chunk,
+    format_ts,
+    full_stream_error,
+    normalise,
+    stream_error,
+    v1_event,
+    v1_events,
+)
 from pulse.schema import STREAM_FIELDS, Chunk, Stream
 
 T = 1_700_000_040_000
@@ -106,3 +117,60 @@ def test_a_non_chunk_fails_with_one_reason_either_way(value: Any) -> None:
 def test_a_non_chunk_gets_a_reason_a_person_can_act_on(value: bytes, reason: str) -> None:
     with pytest.raises(ChunkError, match=f"^{reason}$"):
         decode_chunk(value)
+
+
+def general_v1(value: bytes) -> tuple[list[tuple[int, bytes]], list[tuple[int, str]]]:
+    """What the raw sink made of a chunk before `v1_events`: each stream object decoded to a
+    dict, checked with `full_stream_error`, its v1 event encoded again."""
+    chunk = decode_chunk(value)
+    kept, rejected = [], []
+    for index, stream in enumerate(chunk.streams):
+        reason = full_stream_error(stream)
+        if reason is None:
+            kept.append((index, orjson.dumps(v1_event(stream, chunk))))
+        else:
+            rejected.append((index, reason))
+    return kept, rejected
+
+
+def test_the_producers_stream_objects_keep_their_bytes_in_their_v1_events() -> None:
+    odd = {**GOOD, "user_id": "8", "stream_id": "42", "title": 'Ünïcode "quoted" \\ \n\t\u2028 🎮 ' + "\x01",
+           "tags": [], "game_id": "", "is_mature": True}
+    value = chunk_bytes([GOOD, odd])
+    chunk, events, rejected = v1_events(value)
+    assert rejected == [] and events == general_v1(value)[0]
+    assert [orjson.loads(event) for _, event in events] == [v1_event(s, chunk) for s in (GOOD, odd)]
+
+
+GOOD_BYTES = orjson.dumps(GOOD)
+
+
+@pytest.mark.parametrize("raw", [
+    GOOD_BYTES[:-1] + b',"viewer_count":5}',                          # a repeated key
+    GOOD_BYTES[:-1] + b',"poll_id":"x","schema":1}',                  # keys the event adds
+    GOOD_BYTES[:-1] + b',"extra":1}',                                 # a field the schema does not have
+    GOOD_BYTES[:-1] + b',"extra":{"a":1,"a":2}}',                     # ... itself repeating a key
+    b"{ " + GOOD_BYTES[1:],                                           # a space
+    GOOD_BYTES.replace(b"21:13:20Z", b"22:13:20+01:00"),              # another zone: as written either way
+    GOOD_BYTES.replace(b"2023-11-14T21:13:20Z", b"yesterday"),        # not a timestamp
+    GOOD_BYTES.replace(b"1234", b"-1"),                               # out of range
+    b"[]",                                                            # not an object
+], ids=["repeated key", "event keys", "unknown field", "nested repeat", "space", "offset", "bad time", "range",
+        "list"])
+def test_any_other_stream_object_gets_the_general_ways_event_or_reason(raw: bytes) -> None:
+    value = chunk_bytes([]).replace(b'"streams":[]', b'"streams":[' + GOOD_BYTES + b"," + raw + b"]")
+    _, events, rejected = v1_events(value)
+    kept, reasons = general_v1(value)
+    assert events == kept and [index for index, _ in kept] in ([0], [0, 1])
+    assert [(r.position, r.reason) for r in rejected] == reasons
+
+
+@pytest.mark.parametrize("value", [None, b"", b"{", b"[]", b'{"schema":1}', chunk_bytes([])[:-5],
+                                   chunk_bytes([]).replace(b'"part":0', b'"part":1'),
+                                   chunk_bytes([]).replace(b"2023-11-14T22:14:00.000Z", b"yesterday")])
+def test_v1_events_of_a_non_chunk_fail_with_decode_chunks_reason(value: Any) -> None:
+    with pytest.raises(ChunkError) as general:
+        decode_chunk(value)
+    with pytest.raises(ChunkError) as fast:
+        v1_events(value)
+    assert str(fast.value) == str(general.value)
