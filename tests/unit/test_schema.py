@@ -23,7 +23,7 @@ from pulse.events import (
     v1_event,
     v1_events,
 )
-from pulse.schema import STREAM_FIELDS, Chunk, Stream
+from pulse.schema import STREAM_FIELDS, STREAM_TYPES, Chunk, Stream
 
 T = 1_700_000_040_000
 GOOD = {"stream_id": "41", "user_id": "7", "user_login": "seven", "user_name": "Seven", "game_id": "509658",
@@ -174,3 +174,23 @@ def test_v1_events_of_a_non_chunk_fail_with_decode_chunks_reason(value: Any) -> 
     with pytest.raises(ChunkError) as fast:
         v1_events(value)
     assert str(fast.value) == str(general.value)
+
+
+class Text(str):
+    pass
+
+
+@pytest.mark.parametrize("value", ["", "x", Text("t"), 0, 7, True, False, None, 1.5, ["a", 1], [], "12"],
+                         ids=repr)
+def test_normalise_keeps_a_value_only_where_its_coercion_would_return_it(value: Any) -> None:
+    helix = {**GOOD, "id": GOOD["stream_id"]}
+    for name in STREAM_FIELDS:
+        coerce = events._COERCE[STREAM_TYPES[name]]
+        try:
+            expected = coerce(value)
+        except (TypeError, ValueError):
+            continue
+        got = normalise({**helix, "id" if name == "stream_id" else name: value})[name]
+        assert got == expected and type(got) is type(expected), name
+        if isinstance(value, list):
+            assert got is not value  # a list is always made anew
