@@ -18,7 +18,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from devstack.kafka import KafkaBroker
-from devstack.pipeline import LocalPipeline
+from devstack.pipeline import WORKERS_WITH_METRICS, LocalPipeline
+from devstack.service import free_port
 from devstack.warehouse import WarehouseServer
 from pulse.events import parse_ts
 from pulse.settings import load_settings
@@ -42,7 +43,10 @@ def main() -> None:
                              topic_prefix=f"lat{run}.", consumer_group_prefix=f"lat{run}",
                              snowflake_schema=f"LAT_{run.upper()}", state_dir=args.run_dir / f"state-{run}")
     run_dir = args.run_dir / f"run-{run}"
-    pipeline = LocalPipeline(settings, run_dir, simulator_port=48780, channels=args.channels, first_metrics_port=48801)
+    # ports chosen free and outside the kernel's ephemeral range: fixed ones inside it (48780, 48801-48806)
+    # were taken by a client socket's local port in a `make bench` run, and a sink exited at start
+    pipeline = LocalPipeline(settings, run_dir, simulator_port=free_port(), channels=args.channels,
+                             first_metrics_port=free_port(len(WORKERS_WITH_METRICS)))
     pipeline.start()
     print(f"running the pipeline for {args.seconds:.0f} s ({args.channels} channels, clock x{args.speed:g}) ...",
           flush=True)
