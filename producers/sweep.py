@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional, Sequence
 
-from pulse.events import normalise, timestamp_error
+from pulse.events import normalise, valid_start
 
 from . import metrics
 from .helix import HelixClient, HelixError, InvalidCursor, MalformedPage
@@ -186,10 +186,6 @@ class Polled:
     malformed: int = 0
 
 
-_VALID_STARTS: set[str] = set()  # started_at values already parsed: a stream keeps its own for hours
-_MAX_VALID_STARTS = 1_000_000
-
-
 def _valid(stream: dict[str, Any]) -> bool:
     """`full_stream_error(stream) is None` for an object `normalise` made, at a third of the cost.
 
@@ -200,15 +196,7 @@ def _valid(stream: dict[str, Any]) -> bool:
     viewers = stream["viewer_count"]
     if viewers < 0 or viewers >= 2**53 or not stream["stream_id"] or not stream["user_id"]:
         return False
-    started = stream["started_at"]
-    if started in _VALID_STARTS:
-        return True
-    if timestamp_error(started) is not None:
-        return False
-    if len(_VALID_STARTS) >= _MAX_VALID_STARTS:
-        _VALID_STARTS.clear()
-    _VALID_STARTS.add(started)
-    return True
+    return valid_start(stream["started_at"])
 
 
 def dedupe(streams: Iterable[Any]) -> Polled:

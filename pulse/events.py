@@ -124,6 +124,24 @@ def timestamp_error(value: str, name: str = "started_at") -> Optional[str]:
     return None
 
 
+_VALID_STARTS: set[str] = set()  # started_at values already parsed: a stream keeps its own for hours
+_MAX_VALID_STARTS = 1_000_000  # all of Twitch's live streams many times over; then it starts again
+
+
+def valid_start(value: str) -> bool:
+    """`timestamp_error(value) is None`, remembered: the producer and the raw sink check every
+    stream object's started_at, which a stream keeps for hours (a set rather than an LRU: one
+    lookup, and a quarter of a million streams cycling through a smaller LRU would miss each time)."""
+    if value in _VALID_STARTS:
+        return True
+    if timestamp_error(value) is not None:
+        return False
+    if len(_VALID_STARTS) >= _MAX_VALID_STARTS:
+        _VALID_STARTS.clear()
+    _VALID_STARTS.add(value)
+    return True
+
+
 def full_stream_error(stream: Any) -> Optional[str]:
     """`stream_error` plus the timestamp check: what a sink that does not parse uses."""
     return stream_error(stream) or timestamp_error(stream["started_at"])
@@ -206,10 +224,6 @@ _RAW_CHUNK = msgspec.json.Decoder(Chunk[msgspec.Raw])
 _STREAM = msgspec.json.Decoder(Stream)
 
 
-@lru_cache(maxsize=1 << 16)
-def _valid_start(value: str) -> bool:
-    """`timestamp_error(value) is None`, remembered: a stream keeps its started_at for hours."""
-    return timestamp_error(value) is None
 
 
 def v1_events(value: Optional[bytes]) -> tuple[Chunk[Any], list[tuple[int, bytes]], list[Rejected]]:
@@ -241,7 +255,7 @@ def v1_events(value: Optional[bytes]) -> tuple[Chunk[Any], list[tuple[int, bytes
             checked: Optional[Stream] = _STREAM.decode(data)
         except (msgspec.ValidationError, msgspec.DecodeError):
             checked = None
-        if checked is not None and _valid_start(checked.started_at) and _HEADER.encode(checked) == data:
+        if checked is not None and valid_start(checked.started_at) and _HEADER.encode(checked) == data:
             events.append((index, data[:-1] + tail))
             continue
         stream = orjson.loads(data)
