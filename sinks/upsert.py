@@ -9,6 +9,11 @@ from typing import Sequence
 from .tables import TableSpec
 
 
+def source_names(spec: TableSpec) -> list[str]:
+    """The MERGE source's columns: the table's fields upper-cased, then the Kafka position."""
+    return [f.upper() for f in spec.fields] + ["KAFKA_PARTITION", "KAFKA_OFFSET"]
+
+
 def merge_sql(spec: TableSpec, source_exprs: Sequence[str], source_from: str, ingested: str) -> str:
     """MERGE from a de-duplicated source: the latest record (highest offset) per natural key.
 
@@ -20,7 +25,7 @@ def merge_sql(spec: TableSpec, source_exprs: Sequence[str], source_from: str, in
     never regresses a row to an older version. Columns are listed explicitly on both sides
     (BigQuery's `INSERT ROW` shorthand is not used).
     """
-    names = [f.upper() for f in spec.fields] + ["KAFKA_PARTITION", "KAFKA_OFFSET"]
+    names = source_names(spec)
     by_name = dict(zip(names, source_exprs))
     select = ", ".join(f"{expr} AS {name}" for name, expr in by_name.items())
     keys = ", ".join(by_name[k.upper()] for k in spec.key)

@@ -145,19 +145,15 @@ def write_raw(cur: Any, sink: str, topic: str, partition: int, rows: Sequence[tu
 # --- MERGE targets (windows, alerts) ---------------------------------------------------------
 
 def merge_line(names: Sequence[str], row: Sequence[Any]) -> bytes:
-    """One staged row: `names` are the stage's columns (`merge_names`), `row` their values."""
+    """One staged row: `names` are the stage's columns (`upsert.source_names`), `row` their values."""
     return orjson.dumps(dict(zip(names, row))) + b"\n"
-
-
-def merge_names(spec: TableSpec) -> list[str]:
-    return [f.upper() for f in spec.fields] + ["KAFKA_PARTITION", "KAFKA_OFFSET"]
 
 
 def merge(cur: Any, spec: TableSpec, rows: Sequence[Sequence[Any]], method: str, workdir: str) -> int:
     """rows: spec.fields values (timestamps as UTC text) then partition then offset."""
     table = new_stage_name()
     try:
-        names = merge_names(spec)
+        names = upsert.source_names(spec)
         loaded = stage(cur, table, stage_schema(spec), (merge_line(names, row) for row in rows), len(rows))
         if loaded < len(rows):
             metrics.RECORDS_SKIPPED.labels(spec.table, "invalid").inc(len(rows) - loaded)
